@@ -1,0 +1,81 @@
+import { z } from 'zod';
+import { IdbridgeError } from '../errors.js';
+
+/** Admin tokens travel as bearer tokens; hono's bearer check accepts this alphabet. */
+const ADMIN_TOKEN = /^[A-Za-z0-9._~+/-]{16,512}=*$/;
+
+const baseUrl = (name: string) =>
+  z
+    .string()
+    .trim()
+    .transform((value) => value.replace(/\/+$/, ''))
+    .superRefine((value, ctx) => {
+      let url: URL;
+      try {
+        url = new URL(value);
+      } catch {
+        ctx.addIssue({ code: 'custom', message: `${name} must be an absolute http(s) URL, e.g. https://issuer.example.com` });
+        return;
+      }
+      if (url.protocol !== 'https:' && url.protocol !== 'http:') ctx.addIssue({ code: 'custom', message: `${name} must use https (http only for local testing)` });
+      if (url.username || url.password) ctx.addIssue({ code: 'custom', message: `${name} must not contain credentials` });
+      if (url.search || url.hash) ctx.addIssue({ code: 'custom', message: `${name} must not have a query or fragment: it is the base of issuer URLs` });
+    });
+
+/** The environment every host reads (DESIGN.md, "Configuration"); CLI flags override it. */
+export const environmentSchema = z.object({
+  PORT: z.coerce.number().int().min(0).max(65535).default(8787),
+  HOST: z.string().default('127.0.0.1'),
+  IDBRIDGE_PUBLIC_URL: baseUrl('IDBRIDGE_PUBLIC_URL').optional(),
+  IDBRIDGE_ADMIN_TOKEN: z.string().regex(ADMIN_TOKEN, 'IDBRIDGE_ADMIN_TOKEN must be 16-512 characters of A-Z a-z 0-9 . _ ~ + / -').optional(),
+  IDBRIDGE_STORE: z.string().default('file:./data'),
+  IDBRIDGE_SYNC_AUDIENCE: z.string().min(1).max(512).optional(),
+  IDBRIDGE_STS_URL: baseUrl('IDBRIDGE_STS_URL').default('https://sts.googleapis.com'),
+  IDBRIDGE_IAMCREDENTIALS_URL: baseUrl('IDBRIDGE_IAMCREDENTIALS_URL').default('https://iamcredentials.googleapis.com'),
+  IDBRIDGE_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+});
+
+export interface Config {
+  port: number;
+  host: string;
+  publicUrl: string;
+  adminToken?: string;
+  store: string;
+  syncAudience: string;
+  stsUrl: string;
+  iamCredentialsUrl: string;
+  logLevel: 'debug' | 'info' | 'warn' | 'error';
+}
+
+/**
+ * Parses configuration once, at startup. Unset variables are read as absent, empty ones too,
+ * so `FOO=` in a manifest means "default" rather than an invalid empty value.
+ */
+export function loadConfig(env: Record<string, string | undefined>, overrides: Partial<Record<keyof z.input<typeof environmentSchema>, string>> = {}): Config {
+  const merged: Record<string, string> = {};
+  for (const key of Object.keys(environmentSchema.shape)) {
+    const value = overrides[key as keyof typeof overrides] ?? env[key];
+    if (value !== undefined && value !== '') merged[key] = value;
+  }
+  const parsed = environmentSchema.safeParse(merged);
+  if (!parsed.success) {
+    throw new IdbridgeError('invalid_request', `invalid configuration: ${parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ')}`);
+  }
+  const e = parsed.data;
+  const publicUrl = e.IDBRIDGE_PUBLIC_URL ?? `http://127.0.0.1:${e.PORT}`;
+  return {
+    port: e.PORT,
+    host: e.HOST,
+    publicUrl,
+    ...(e.IDBRIDGE_ADMIN_TOKEN ? { adminToken: e.IDBRIDGE_ADMIN_TOKEN } : {}),
+    store: e.IDBRIDGE_STORE,
+    syncAudience: e.IDBRIDGE_SYNC_AUDIENCE ?? publicUrl,
+    stsUrl: e.IDBRIDGE_STS_URL,
+    iamCredentialsUrl: e.IDBRIDGE_IAMCREDENTIALS_URL,
+    logLevel: e.IDBRIDGE_LOG_LEVEL,
+  };
+}
+
+export function isValidAdminToken(token: string): boolean {
+  return ADMIN_TOKEN.test(token);
+}

@@ -1,0 +1,33 @@
+import { Hono } from 'hono';
+import { adminRoutes } from '../api/admin-routes.js';
+import type { DocumentSource } from '../issuer/document-source.js';
+import { issuerRoutes } from '../issuer/routes.js';
+import type { Logger } from '../log/logger.js';
+import type { ClusterRegistry } from '../registry/registry.js';
+import { handleError, notFoundHandler } from './errors.js';
+import { healthRoutes } from './health.js';
+import { limitBody } from './json-body.js';
+import { requestLog } from './request-log.js';
+
+export interface AppOptions {
+  registry: ClusterRegistry;
+  /** Where the issuer routes read documents (the registry's cache on serve and functions). */
+  documents: DocumentSource;
+  adminToken?: string;
+  logger: Logger;
+  /** Log one line per request here (hosts whose platform already logs requests turn it off). */
+  logRequests?: boolean;
+}
+
+/** The one hono app: health, the registration API and the public issuer routes. */
+export function createApp(options: AppOptions): Hono {
+  const app = new Hono();
+  if (options.logRequests !== false) app.use(requestLog(options.logger));
+  app.use('/api/*', limitBody());
+  app.route('/', healthRoutes(() => options.registry.store.ping()));
+  app.route('/api/v1', adminRoutes(options.registry, options.adminToken));
+  app.route('/', issuerRoutes(options.documents));
+  app.notFound(notFoundHandler);
+  app.onError(handleError(options.logger));
+  return app;
+}

@@ -1,0 +1,43 @@
+import type { Context } from 'hono';
+import { HTTPException } from 'hono/http-exception';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import { IdbridgeError, type ErrorDetail } from '../errors.js';
+import type { Logger } from '../log/logger.js';
+
+/** The one JSON error shape of idbridge's own API and issuer routes. */
+export interface ErrorBody {
+  error: { code: string; message: string; details?: ErrorDetail[] };
+}
+
+export function errorBody(err: IdbridgeError): ErrorBody {
+  return { error: { code: err.code, message: err.message, ...(err.details.length > 0 ? { details: err.details } : {}) } };
+}
+
+export function errorResponse(c: Context, err: IdbridgeError, headers?: Record<string, string>): Response {
+  return c.json(errorBody(err), err.status as ContentfulStatusCode, headers);
+}
+
+/** hono onError for idbridge's routes: known refusals keep their status, the rest is a 500. */
+export function handleError(logger: Logger) {
+  return (err: Error, c: Context): Response => {
+    if (err instanceof IdbridgeError) {
+      if (err.status >= 500) logger.error('request failed', { code: err.code, error: err.message, path: c.req.path });
+      return errorResponse(c, err);
+    }
+    if (err instanceof HTTPException) return err.getResponse();
+    // An unexpected error's message may quote input; log its class only, answer generically.
+    logger.error('unexpected error', { error: err.name, path: c.req.path, frames: err.stack?.split('\n').slice(1, 5).map((line) => line.trim()).join(' | ') });
+    return errorResponse(c, new IdbridgeError('internal', 'internal error; the server log has the details'));
+  };
+}
+
+export function notFoundHandler(c: Context): Response {
+  return errorResponse(
+    c,
+    new IdbridgeError('not_found', `no route ${c.req.method} ${truncate(c.req.path)}; public documents are at /{cluster}/.well-known/openid-configuration and /{cluster}/openid/v1/jwks, the API under /api/v1`),
+  );
+}
+
+export function truncate(text: string, max = 120): string {
+  return text.length > max ? `${text.slice(0, max)}…` : text;
+}

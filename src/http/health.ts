@@ -1,0 +1,19 @@
+import { Hono } from 'hono';
+import { IdbridgeError } from '../errors.js';
+import { errorResponse } from './errors.js';
+
+/** /healthz: the process answers. /readyz: it can also reach its store. */
+export function healthRoutes(ready: () => Promise<void>): Hono {
+  const app = new Hono();
+  app.get('/healthz', (c) => c.json({ status: 'ok' }, 200, { 'cache-control': 'no-store' }));
+  app.get('/readyz', async (c) => {
+    try {
+      await ready();
+      return c.json({ status: 'ready' }, 200, { 'cache-control': 'no-store' });
+    } catch (err) {
+      const message = err instanceof IdbridgeError ? err.message : 'the store is not reachable';
+      return errorResponse(c, new IdbridgeError('store_unavailable', `not ready: ${message}`), { 'cache-control': 'no-store' });
+    }
+  });
+  return app;
+}

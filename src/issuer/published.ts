@@ -1,0 +1,71 @@
+import { base64url } from 'jose';
+import { buildDiscovery } from '../oidc/discovery.js';
+import { googleAccepts, keyWarnings, type PublicJwk, type SigningAlgorithm } from '../oidc/jwks.js';
+
+/**
+ * How long verifiers and HTTP caches may keep a document. kube-apiserver uses an hour; idbridge
+ * uses five minutes so a removed (e.g. compromised) key leaves every HTTP cache within five
+ * minutes, while Google STS keeps its own fetch schedule either way. The rotation runbook waits
+ * longer than this between publishing a key and signing with it.
+ */
+export const PUBLIC_MAX_AGE_SECONDS = 300;
+
+export const DISCOVERY_CONTENT_TYPE = 'application/json';
+export const JWKS_CONTENT_TYPE = 'application/jwk-set+json';
+
+/** A document serialized once, when it changes, with every response header precomputed. */
+export interface PublishedDocument {
+  readonly body: Uint8Array;
+  readonly etag: string;
+  readonly headers: Readonly<Record<string, string>>;
+}
+
+export interface PublishedKey {
+  kid: string;
+  alg: SigningAlgorithm;
+  googleAccepts: boolean;
+}
+
+/** Everything the public routes serve for one cluster. */
+export interface ClusterDocuments {
+  readonly cluster: string;
+  readonly issuer: string;
+  readonly discovery: PublishedDocument;
+  readonly jwks: PublishedDocument;
+  readonly keys: readonly PublishedKey[];
+  readonly warnings: readonly string[];
+}
+
+export async function publishDocument(value: unknown, contentType: string): Promise<PublishedDocument> {
+  const body = new TextEncoder().encode(JSON.stringify(value));
+  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', body));
+  const etag = `"${base64url.encode(digest)}"`;
+  return {
+    body,
+    etag,
+    headers: Object.freeze({
+      'content-type': contentType,
+      'content-length': String(body.byteLength),
+      'cache-control': `public, max-age=${PUBLIC_MAX_AGE_SECONDS}`,
+      etag,
+      'access-control-allow-origin': '*',
+      'x-content-type-options': 'nosniff',
+    }),
+  };
+}
+
+/** Serializes a cluster's discovery document (computed from its issuer) and its JWKS. */
+export async function publishCluster(cluster: string, issuer: string, keys: readonly PublicJwk[]): Promise<ClusterDocuments> {
+  const [discovery, jwks] = await Promise.all([
+    publishDocument(buildDiscovery(issuer, keys), DISCOVERY_CONTENT_TYPE),
+    publishDocument({ keys }, JWKS_CONTENT_TYPE),
+  ]);
+  return {
+    cluster,
+    issuer,
+    discovery,
+    jwks,
+    keys: keys.map((key) => ({ kid: key.kid, alg: key.alg, googleAccepts: googleAccepts(key.alg) })),
+    warnings: keys.flatMap(keyWarnings),
+  };
+}

@@ -1,0 +1,44 @@
+import { resolve } from 'node:path';
+import { IdbridgeError } from '../errors.js';
+import { MemoryStore } from './memory-store.js';
+import type { ClusterStore } from './store.js';
+
+/** Parsed IDBRIDGE_STORE: `file:DIR`, `memory:` or `gcs://BUCKET/PREFIX`. */
+export type StoreLocation =
+  | { kind: 'memory' }
+  | { kind: 'file'; dir: string }
+  | { kind: 'gcs'; bucket: string; prefix: string };
+
+export function parseStoreLocation(value: string): StoreLocation {
+  if (value === 'memory:') return { kind: 'memory' };
+  if (value.startsWith('file:')) {
+    const dir = value.slice('file:'.length);
+    if (!dir) throw badStore(value);
+    return { kind: 'file', dir: resolve(dir) };
+  }
+  const gcs = /^gcs:\/\/([a-z0-9][-_.a-z0-9]{1,221}[a-z0-9])(?:\/(.*))?$/.exec(value);
+  if (gcs) {
+    const prefix = (gcs[2] ?? '').replace(/^\/+|\/+$/g, '');
+    if (prefix.split('/').some((part) => part === '.' || part === '..')) throw badStore(value);
+    return { kind: 'gcs', bucket: gcs[1]!, prefix };
+  }
+  throw badStore(value);
+}
+
+export async function openStore(value: string): Promise<ClusterStore> {
+  const location = parseStoreLocation(value);
+  switch (location.kind) {
+    case 'memory':
+      return new MemoryStore();
+    case 'file': {
+      const { FileStore } = await import('./file-store.js');
+      return FileStore.open(location.dir);
+    }
+    case 'gcs':
+      throw new IdbridgeError('invalid_request', 'the GCS store is not available in this build; use IDBRIDGE_STORE=file:DIR or memory:');
+  }
+}
+
+function badStore(value: string): IdbridgeError {
+  return new IdbridgeError('invalid_request', `IDBRIDGE_STORE=${JSON.stringify(value.slice(0, 100))} is not a store; use file:DIR, memory: or gcs://BUCKET/PREFIX`);
+}

@@ -1,0 +1,73 @@
+import { z } from 'zod';
+import type { PublicJwk } from '../oidc/jwks.js';
+import { clusterIdSchema } from './cluster-id.js';
+
+const base64url = z.string().regex(/^[A-Za-z0-9_-]+$/);
+const timestamp = z.iso.datetime();
+
+/** A public key as idbridge stores and republishes it (already validated by validateJwks). */
+export const storedJwkSchema: z.ZodType<PublicJwk> = z.union([
+  z.strictObject({ use: z.literal('sig'), kty: z.literal('RSA'), kid: z.string().min(1), alg: z.literal('RS256'), n: base64url, e: base64url }),
+  z.strictObject({
+    use: z.literal('sig'), kty: z.literal('EC'), kid: z.string().min(1),
+    crv: z.enum(['P-256', 'P-384', 'P-521']), alg: z.enum(['ES256', 'ES384', 'ES512']), x: base64url, y: base64url,
+  }),
+]);
+
+export const keyEntrySchema = z.object({
+  jwk: storedJwkSchema,
+  /** When this key first appeared in the cluster's JWKS. */
+  firstSeen: timestamp,
+  /** When a push or registration last contained this key. */
+  lastSeen: timestamp,
+});
+export type KeyEntry = z.infer<typeof keyEntrySchema>;
+
+/** Who changed a cluster's keys: the cluster itself, or an administrator. */
+export const keySourceSchema = z.enum(['registration', 'sync', 'admin', 'admin-force']);
+export type KeySource = z.infer<typeof keySourceSchema>;
+
+export const keyEventSchema = z.object({
+  at: timestamp,
+  source: keySourceSchema,
+  added: z.array(z.string()),
+  removed: z.array(z.string()),
+});
+export type KeyEvent = z.infer<typeof keyEventSchema>;
+/** History kept per record; older events fall off (the structured log keeps them all). */
+export const MAX_KEY_EVENTS = 50;
+
+/** `system:serviceaccount:NAMESPACE:NAME`, as kube-apiserver writes `sub`. */
+export const serviceAccountSubjectSchema = z
+  .string()
+  .max(320)
+  .regex(
+    /^system:serviceaccount:[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?:[a-z0-9]([-.a-z0-9]{0,251}[a-z0-9])?$/,
+    'must be a ServiceAccount subject "system:serviceaccount:NAMESPACE:NAME"',
+  );
+
+/** Per-cluster rules for the STS broker; absent means the defaults described in the README. */
+export const brokerPolicySchema = z.strictObject({
+  /** Audiences a subject token may carry (default: the requested provider's resource name). */
+  audiences: z.array(z.string().min(1).max(512)).max(20).optional(),
+  /** Subject patterns allowed to exchange, e.g. `system:serviceaccount:team-a:*`. */
+  subjects: z.array(z.string().min(1).max(320)).max(100).optional(),
+  /** Workload identity providers (STS `audience`) this cluster may exchange against. */
+  providers: z.array(z.string().min(1).max(512)).max(100).optional(),
+});
+export type BrokerPolicy = z.infer<typeof brokerPolicySchema>;
+
+export const clusterRecordSchema = z.object({
+  id: clusterIdSchema,
+  /** The issuer this cluster's tokens carry: `{IDBRIDGE_PUBLIC_URL}/{id}`, fixed at registration. */
+  issuer: z.url(),
+  syncSubject: serviceAccountSubjectSchema,
+  keys: z.array(keyEntrySchema).max(50),
+  keyEvents: z.array(keyEventSchema).max(MAX_KEY_EVENTS),
+  broker: brokerPolicySchema.optional(),
+  createdAt: timestamp,
+  updatedAt: timestamp,
+  /** Incremented by every write; clients use it as an optimistic-concurrency token. */
+  version: z.number().int().positive(),
+});
+export type ClusterRecord = z.infer<typeof clusterRecordSchema>;

@@ -1,0 +1,31 @@
+import type { ClusterRecord } from './record.js';
+
+/** A record together with the store's opaque revision of it, used for compare-and-swap. */
+export interface StoredRecord {
+  record: ClusterRecord;
+  revision: string;
+}
+
+export interface ListPage {
+  records: StoredRecord[];
+  /** Pass as `after` to get the next page; absent on the last page. */
+  next?: string;
+}
+
+/**
+ * The one storage interface every host uses. Implementations make `put` and `delete` atomic
+ * compare-and-swaps on a single record and throw StoreConflictError when the revision moved.
+ */
+export interface ClusterStore {
+  /** Human-readable description for logs, e.g. `file:/var/lib/idbridge`. Never holds secrets. */
+  readonly description: string;
+  get(id: string): Promise<StoredRecord | null>;
+  /** Writes `record` if the stored revision is `ifRevision` (`null`: only if absent). */
+  put(record: ClusterRecord, ifRevision: string | null): Promise<StoredRecord>;
+  /** Deletes the record if its stored revision is `ifRevision`; false if it did not exist. */
+  delete(id: string, ifRevision?: string): Promise<boolean>;
+  /** Records in id order, starting after the id `after`. */
+  list(options: { after?: string; limit: number }): Promise<ListPage>;
+  /** Throws if the store cannot serve requests (used by /readyz). */
+  ping(): Promise<void>;
+}

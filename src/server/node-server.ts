@@ -1,0 +1,84 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { getRequestListener } from '@hono/node-server';
+import type { Hono } from 'hono';
+import { logRequest } from '../http/request-log.js';
+import { matchDocumentPath } from '../issuer/paths.js';
+import type { ClusterDocuments } from '../issuer/published.js';
+import { answerDocument } from '../issuer/respond.js';
+import type { Logger } from '../log/logger.js';
+
+export interface NodeServerOptions {
+  app: Hono;
+  logger: Logger;
+  host: string;
+  port: number;
+  /**
+   * Synchronous look-up of documents already in memory. When it answers, the public GET is
+   * written straight to the socket with the same decision (answerDocument) and the same
+   * precomputed headers the hono route uses, skipping Request/Response construction.
+   */
+  peekDocuments?: (cluster: string) => ClusterDocuments | undefined;
+  /** How long shutdown waits for requests in flight before closing connections. */
+  drainMs?: number;
+}
+
+export interface RunningServer {
+  server: Server;
+  url: string;
+  close(): Promise<void>;
+}
+
+export async function startNodeServer(options: NodeServerOptions): Promise<RunningServer> {
+  const honoListener = getRequestListener(options.app.fetch);
+  const { peekDocuments, logger } = options;
+
+  const fastPath = (req: IncomingMessage, res: ServerResponse): boolean => {
+    if (!peekDocuments || (req.method !== 'GET' && req.method !== 'HEAD') || !req.url) return false;
+    const start = performance.now();
+    const query = req.url.indexOf('?');
+    const path = query === -1 ? req.url : req.url.slice(0, query);
+    const match = matchDocumentPath(path);
+    if (!match) return false;
+    const docs = peekDocuments(match.cluster);
+    if (!docs) return false;
+    const answer = answerDocument(match.kind === 'jwks' ? docs.jwks : docs.discovery, req.method, req.headers['if-none-match']);
+    res.writeHead(answer.status, answer.headers);
+    res.end(answer.body ?? undefined);
+    logRequest(logger, { method: req.method, path, status: answer.status, ms: performance.now() - start });
+    return true;
+  };
+
+  const server = createServer((req, res) => {
+    if (!fastPath(req, res)) void honoListener(req, res);
+  });
+  // Longer than the idle timeout of common load balancers (60 s), so they close first.
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
+  server.requestTimeout = 30_000;
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+
+  return {
+    server,
+    url: `http://${host}:${address.port}`,
+    close: () => new Promise<void>((resolve) => {
+      // Stop accepting, let requests in flight finish, then drop what is still open.
+      const force = setTimeout(() => server.closeAllConnections(), options.drainMs ?? 10_000);
+      force.unref();
+      server.close(() => {
+        clearTimeout(force);
+        resolve();
+      });
+      server.closeIdleConnections();
+    }),
+  };
+}

@@ -1,24 +1,14 @@
 import { Command, CommanderError } from 'commander';
 import { isIdbridgeError } from '../errors.js';
-import { runServe } from '../server/serve.js';
+import { registerServe } from './commands/serve.js';
 
+/** Each command lives in ./commands/<name>.ts and registers itself here, one line each. */
 function program(): Command {
   const root = new Command('idbridge')
     .description('Keyless Google Workload Identity Federation for Kubernetes clusters outside Google Cloud')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
-
-  root
-    .command('serve')
-    .description('run the issuer and registration API (and broker) in one process on a local store')
-    .option('--port <port>', 'listen port (env PORT, default 8787)')
-    .option('--host <address>', 'listen address (env HOST, default 127.0.0.1)')
-    .option('--store <location>', 'file:DIR, memory: or gcs://BUCKET/PREFIX (env IDBRIDGE_STORE, default file:./data)')
-    .option('--public-url <url>', 'external base URL of the issuer (env IDBRIDGE_PUBLIC_URL)')
-    .action(async (flags) => {
-      process.exitCode = await runServe(process.env, flags);
-    });
-
+  registerServe(root);
   return root;
 }
 

@@ -1,0 +1,15 @@
+import type { Command } from 'commander';
+import { runServe } from '../../server/serve.js';
+
+export function registerServe(program: Command): void {
+  program
+    .command('serve')
+    .description('run the issuer and registration API (and broker) in one process on a local store')
+    .option('--port <port>', 'listen port (env PORT, default 8787)')
+    .option('--host <address>', 'listen address (env HOST, default 127.0.0.1)')
+    .option('--store <location>', 'file:DIR, memory: or gcs://BUCKET/PREFIX (env IDBRIDGE_STORE, default file:./data)')
+    .option('--public-url <url>', 'external base URL of the issuer (env IDBRIDGE_PUBLIC_URL)')
+    .action(async (flags) => {
+      process.exitCode = await runServe(process.env, flags);
+    });
+}

@@ -14,7 +14,8 @@ const LOCK_WAIT_MS = 5_000;
  * `file:DIR` — one JSON file per cluster under DIR/clusters. Writes go to a temporary file that
  * is fsynced and renamed over the record, so a reader (in this or another process) sees the old
  * record or the new one, never a torn one, even if the writer is killed mid-write. A lock file
- * created with O_EXCL makes compare-and-swap hold across processes sharing the directory.
+ * created with O_EXCL makes compare-and-swap hold across processes of one host sharing the
+ * directory; a lock whose writer died (pid gone) or that is older than 10 s is broken.
  */
 export class FileStore implements ClusterStore {
   readonly description: string;
@@ -57,6 +58,7 @@ export class FileStore implements ClusterStore {
 
   async put(record: ClusterRecord, ifRevision: string | null): Promise<StoredRecord> {
     const path = this.#path(record.id);
+    clusterRecordSchema.parse(record); // never write what could not be read back
     return this.#withLock(path, async () => {
       const current = await this.get(record.id);
       if ((current?.revision ?? null) !== ifRevision) throw new StoreConflictError(`cluster ${record.id}`);
@@ -103,12 +105,12 @@ export class FileStore implements ClusterStore {
     for (let attempt = 0; ; attempt++) {
       try {
         const handle = await open(lock, 'wx', 0o600);
+        await handle.writeFile(`${process.pid}\n`);
         await handle.close();
         break;
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw unavailable(`cannot create ${lock}`, err);
-        const age = await stat(lock).then((s) => Date.now() - s.mtimeMs, () => 0);
-        if (age > STALE_LOCK_MS) {
+        if (await isStale(lock)) {
           await rm(lock, { force: true });
           continue;
         }
@@ -131,6 +133,22 @@ export class FileStore implements ClusterStore {
       const age = await stat(path).then((s) => Date.now() - s.mtimeMs, () => 0);
       if (age > STALE_LOCK_MS) await rm(path, { force: true });
     }
+  }
+}
+
+/** A lock is stale when its writer died (its pid is gone) or it is older than any write takes. */
+async function isStale(lock: string): Promise<boolean> {
+  const [owner, age] = await Promise.all([
+    readFile(lock, 'utf8').then((text) => Number.parseInt(text, 10), () => Number.NaN),
+    stat(lock).then((s) => Date.now() - s.mtimeMs, () => 0),
+  ]);
+  if (age > STALE_LOCK_MS) return true;
+  if (!Number.isInteger(owner) || owner <= 0 || owner === process.pid) return false;
+  try {
+    process.kill(owner, 0);
+    return false;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ESRCH';
   }
 }
 

@@ -4,7 +4,10 @@ import type { DocumentSource } from './document-source.js';
 import { publishCluster, type ClusterDocuments } from './published.js';
 
 export interface RegistryDocumentsOptions {
-  /** Age after which a cached entry is re-read from the store in the background. */
+  /**
+   * Age after which a cached entry is re-read from the store in the background. Default: 60 s
+   * when the store reports changes (watch), else 5 s.
+   */
   revalidateAfterMs?: number;
   /** Age after which a request waits for the store rather than get the cached copy. */
   maxStaleMs?: number;
@@ -24,8 +27,8 @@ interface Entry {
 /**
  * The issuer's view of the registry: documents serialized once per record revision and kept in
  * memory, so serving a cluster costs a map lookup whatever the number of clusters. This
- * process's own writes invalidate entries at once; writes by other processes sharing the store
- * are picked up within `revalidateAfterMs`.
+ * process's own writes invalidate entries at once; so do other processes' writes when the store
+ * can watch (file store), and otherwise they are picked up within `revalidateAfterMs`.
  */
 export class RegistryDocuments implements DocumentSource {
   readonly #store: ClusterStore;
@@ -39,14 +42,22 @@ export class RegistryDocuments implements DocumentSource {
   readonly #maxEntries: number;
   readonly #now: () => number;
   readonly #onRefreshError: (cluster: string, err: unknown) => void;
+  readonly #unwatch: (() => void) | undefined;
 
   constructor(store: ClusterStore, options: RegistryDocumentsOptions = {}) {
     this.#store = store;
-    this.#revalidateAfterMs = options.revalidateAfterMs ?? 1_000;
-    this.#maxStaleMs = options.maxStaleMs ?? 60_000;
+    this.#revalidateAfterMs = options.revalidateAfterMs ?? (store.watch ? 60_000 : 5_000);
+    this.#maxStaleMs = Math.max(options.maxStaleMs ?? 5 * 60_000, this.#revalidateAfterMs);
     this.#maxEntries = options.maxEntries ?? 50_000;
     this.#now = options.now ?? Date.now;
     this.#onRefreshError = options.onRefreshError ?? (() => {});
+    // Writes by other processes sharing the store drop the entry at once.
+    this.#unwatch = store.watch?.((cluster) => this.invalidate(cluster));
+  }
+
+  /** Stops watching the store. */
+  close(): void {
+    this.#unwatch?.();
   }
 
   /**

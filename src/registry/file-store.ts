@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { watch } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { IdbridgeError, StoreConflictError } from '../errors.js';
@@ -93,6 +94,18 @@ export class FileStore implements ClusterStore {
       last = id;
     }
     return { records };
+  }
+
+  /** inotify (or the platform's equivalent) on the records directory: every rename lands here. */
+  watch(listener: (id: string) => void): () => void {
+    const watcher = watch(this.#dir, { persistent: false }, (_event, name) => {
+      const file = name ?? undefined;
+      if (!file?.endsWith('.json')) return;
+      const id = file.slice(0, -'.json'.length);
+      if (isClusterId(id)) listener(id);
+    });
+    watcher.on('error', () => watcher.close()); // callers fall back to revalidation
+    return () => watcher.close();
   }
 
   async ping(): Promise<void> {

@@ -28,4 +28,10 @@ export interface ClusterStore {
   list(options: { after?: string; limit: number }): Promise<ListPage>;
   /** Throws if the store cannot serve requests (used by /readyz). */
   ping(): Promise<void>;
+  /**
+   * Optional: calls `listener` with a cluster id when any process changes its record, so caches
+   * can drop it at once instead of polling. Returns a function that stops watching. Best effort:
+   * callers still revalidate now and then.
+   */
+  watch?(listener: (id: string) => void): () => void;
 }

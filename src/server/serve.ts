@@ -43,7 +43,14 @@ export async function serve({ config, logger, announce }: ServeOptions): Promise
   });
   logger.info('listening', { url: running.url, publicUrl: config.publicUrl, store: store.description });
   void warnAboutForeignIssuers(registry, logger);
-  return { ...running, adminToken: admin.token };
+  return {
+    ...running,
+    adminToken: admin.token,
+    close: async () => {
+      await running.close();
+      documents.close();
+    },
+  };
 }
 
 /** Records created under another IDBRIDGE_PUBLIC_URL would be served with the wrong issuer. */

@@ -1,7 +1,9 @@
 import { describe, expect, it, vi } from 'vitest';
 import { RegistryDocuments } from '../../src/issuer/registry-documents.js';
 import { validateJwks } from '../../src/oidc/jwks.js';
+import { FileStore } from '../../src/registry/file-store.js';
 import { MemoryStore } from '../../src/registry/memory-store.js';
+import { tempDir } from '../support/serve.js';
 import { ClusterRegistry } from '../../src/registry/registry.js';
 import type { ClusterStore } from '../../src/registry/store.js';
 import { generateClusterKey, jwksOf } from '../support/keys.js';
@@ -91,5 +93,19 @@ describe('RegistryDocuments', () => {
     expect(store.reads).toBe(0);
     for (let i = 0; i < 10; i++) await docs.documents(`ghost-${i}`);
     expect(docs.size).toBeLessThanOrEqual(3);
+  });
+
+  it('drops an entry as soon as another process rewrites the record in a watched file store', async () => {
+    const dir = await tempDir();
+    const reader = await FileStore.open(dir.path);
+    const writer = new ClusterRegistry(await FileStore.open(dir.path), { publicUrl: 'https://issuer.example' });
+    // A clock that never moves: only the watch can make the cache notice the write.
+    const docs = new RegistryDocuments(reader, { now: () => 0 });
+    await writer.create({ id: 'w1', syncSubject: 'system:serviceaccount:a:b', jwks: await validateJwks(jwksOf(generateClusterKey())) });
+    const before = (await docs.documents('w1'))!.jwks.etag;
+    await writer.replaceKeys('w1', await validateJwks(jwksOf(generateClusterKey())), 'admin');
+    await vi.waitFor(async () => expect((await docs.documents('w1'))!.jwks.etag).not.toBe(before));
+    docs.close();
+    await dir.remove();
   });
 });

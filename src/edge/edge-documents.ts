@@ -92,9 +92,9 @@ export class EdgeDocuments implements DocumentSource {
     };
   }
 
-  /** Clusters this isolate holds a state for, in id order. */
+  /** Clusters this isolate holds a copy of (not ids that were merely asked for), in id order. */
   knownClusters(): string[] {
-    return [...this.#entries.keys()].sort();
+    return [...this.#entries.values()].filter((entry) => entry.state.copy).map((entry) => entry.state.cluster).sort();
   }
 
   #issuer(cluster: string): string {

@@ -54,12 +54,13 @@ export function statusRoutes(edge: EdgeDocuments, options: StatusPageOptions): H
   app.get('/:cluster', async (c) => {
     const cluster = c.req.param('cluster');
     const [status] = await lookUp(edge, [cluster], now());
-    if (!status) {
+    if (!status || status.condition === 'not-found') {
       return page(c, 404, 'idbridge edge issuer: no such cluster', html`
         ${intro(edge, options)}
-        <p class="empty">No cluster ${JSON.stringify(truncate(cluster, 80))} is published here: cluster ids are lowercase DNS labels, and a cluster appears once its origin publishes its documents.</p>`);
+        <p class="empty">No cluster ${JSON.stringify(truncate(cluster, 80))} is published here: cluster ids are lowercase DNS labels, and a cluster appears once its origin publishes its documents.</p>
+        ${status?.jwksChangedAt ? clusterSection(status, now()) : ''}`);
     }
-    const code = status.condition === 'unavailable' ? 502 : status.condition === 'not-found' ? 404 : 200;
+    const code = status.condition === 'unavailable' ? 502 : 200;
     return page(c, code, `idbridge edge issuer: ${cluster}`, html`${intro(edge, options)}${clusterSection(status, now())}`);
   });
   return app;
@@ -73,7 +74,7 @@ async function lookUp(edge: EdgeDocuments, ids: readonly string[], at: number): 
 function intro(edge: EdgeDocuments, options: StatusPageOptions) {
   const origin = options.originKind === 'gcs' ? 'a GCS bucket' : 'an idbridge server';
   return html`<p class="intro">Issuer documents for Google Workload Identity Federation, served under <code>${edge.publicUrl}/{cluster}</code> from ${origin}.
-    Each copy is revalidated with the origin after ${seconds(edge.policy.freshMs)}; when the origin fails, the last good copy is served for up to ${seconds(edge.policy.maxStaleMs)} after the origin last confirmed it.</p>`;
+    Each copy is revalidated with the origin ${edge.policy.freshMs === 0 ? 'on every request' : html`after ${seconds(edge.policy.freshMs)}`}; when the origin fails, the last good copy is served for up to ${seconds(edge.policy.maxStaleMs)} after the origin last confirmed it.</p>`;
 }
 
 function clusterSection(status: ClusterStatus, now: number) {

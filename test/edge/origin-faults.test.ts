@@ -149,7 +149,7 @@ describe('edge Worker in workerd: Cache API', () => {
     const cache = await tempDir('idbridge-edge-cache-');
     const origin = await startScriptedOrigin({ delayMs: 0 });
     const key = generateClusterKey('RS256');
-    let second: (EdgeWorkerHarness & { publicUrl: string }) | undefined;
+    let second: EdgeWorkerHarness | undefined;
     try {
       const first = await edgeBefore(origin, {}, cache.path);
       origin.publish('cached', jwksOf(key), first.publicUrl);
@@ -158,16 +158,18 @@ describe('edge Worker in workerd: Cache API', () => {
       await first.close();
       await origin.close();
 
-      // Same public URL would be nicer, but the cache is keyed by it: reuse the first one's.
-      second = await startEdgeWorker({
+      // A new workerd process: a fresh isolate whose only way to the copy is the Cache API
+      // (keyed under the public URL, so it keeps the first one's).
+      const isolate = await startEdgeWorker({
         IDBRIDGE_PUBLIC_URL: first.publicUrl,
         IDBRIDGE_ORIGIN: origin.url,
         IDBRIDGE_EDGE_FRESH_SECONDS: '0',
         IDBRIDGE_ORIGIN_TIMEOUT_MS: '400',
-      }, { cachePersist: cache.path }).then((worker) => ({ ...worker, publicUrl: first.publicUrl }));
-      expect(await get(second.url, 'cached', JWKS)).toEqual(good);
-      expect((await get(second.url, 'uncached', JWKS)).status).toBe(502);
-      expect(second.logs.some((line) => line.includes('origin check failed') && line.includes('unreachable'))).toBe(true);
+      }, { cachePersist: cache.path });
+      second = isolate;
+      expect(await get(isolate.url, 'cached', JWKS)).toEqual(good);
+      expect((await get(isolate.url, 'uncached', JWKS)).status).toBe(502);
+      expect(isolate.logs.some((line) => line.includes('origin check failed') && line.includes('unreachable'))).toBe(true);
     } finally {
       await second?.close();
       await cache.remove();

@@ -3,6 +3,7 @@ import { rmSync } from 'node:fs';
 import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { Miniflare } from 'miniflare';
@@ -70,7 +71,7 @@ export interface EdgeWorkerOptions {
 export async function startEdgeWorker(vars: Record<string, string>, options: EdgeWorkerOptions = {}): Promise<EdgeWorkerHarness> {
   const bundle = await workerBundle();
   const logs: string[] = [];
-  const collect = (stream: NodeJS.ReadableStream) => {
+  const collect = (stream: Readable) => {
     let pending = '';
     stream.on('data', (chunk: Buffer) => {
       pending += chunk.toString();
@@ -92,7 +93,7 @@ export async function startEdgeWorker(vars: Record<string, string>, options: Edg
     ...(options.cachePersist ? { cachePersist: options.cachePersist } : {}),
     // No request.cf lookup on the internet; logs captured instead of printed.
     cf: false,
-    handleRuntimeStdio: (stdout, stderr) => {
+    handleRuntimeStdio: (stdout: Readable, stderr: Readable) => {
       collect(stdout);
       collect(stderr);
     },

@@ -77,6 +77,16 @@ export class EdgeDocuments implements DocumentSource {
     throw new IdbridgeError('bad_gateway', `the edge cannot reach a good copy of cluster ${JSON.stringify(cluster)}: ${decided.reason}; it is served again as soon as its origin answers correctly`);
   }
 
+  /**
+   * The documents if this isolate may serve them right now without any I/O (a fresh, confirmed
+   * copy in memory); undefined when the caller must go through `documents()`.
+   */
+  peek(cluster: string): ClusterDocuments | undefined {
+    const entry = this.#entries.get(cluster);
+    if (!entry?.docs || entry.state.fault || isDue(entry.state, this.#now(), this.#options.policy)) return undefined;
+    return entry.docs;
+  }
+
   /** The cluster's state after the same refresh a request would do; null for invalid ids. */
   async view(cluster: string): Promise<ClusterView | null> {
     if (!isClusterId(cluster)) return null;

@@ -1,8 +1,7 @@
-import type { Hono } from 'hono';
 import { IdbridgeError } from '../errors.js';
 import { errorBody } from '../http/errors.js';
 import { createLogger } from '../log/logger.js';
-import { createEdgeApp } from './app.js';
+import { createEdgeApp, edgeFetch } from './app.js';
 import { loadEdgeConfig } from './config.js';
 import { EdgeDocuments } from './edge-documents.js';
 import type { Fetcher } from './origin-fetch.js';
@@ -27,7 +26,7 @@ export interface EdgeWorker {
  * the variable to fix (and is logged), rather than serving anything half-configured.
  */
 export function edgeWorker(platform: EdgePlatform): EdgeWorker {
-  let app: Hono | undefined;
+  let app: ((request: Request) => Response | Promise<Response>) | undefined;
   let broken: IdbridgeError | undefined;
   return {
     fetch(request, env) {
@@ -39,16 +38,16 @@ export function edgeWorker(platform: EdgePlatform): EdgeWorker {
           platform.log(JSON.stringify({ time: new Date().toISOString(), level: 'error', msg: 'invalid configuration', error: broken.message }));
         }
       }
-      if (app) return app.fetch(request);
+      if (app) return app(request);
       return Response.json(errorBody(broken!), { status: 500, headers: { 'cache-control': 'no-store' } });
     },
   };
 }
 
-function build(platform: EdgePlatform, env: Record<string, unknown>): Hono {
+function build(platform: EdgePlatform, env: Record<string, unknown>): (request: Request) => Response | Promise<Response> {
   const config = loadEdgeConfig(env);
   const logger = createLogger((line) => platform.log(line.trimEnd()), { level: config.logLevel });
   const shared = cacheApiStates(platform.cache, config.publicUrl);
   const documents = new EdgeDocuments({ origin: config.origin, publicUrl: config.publicUrl, policy: config.policy, fetch: platform.fetch, shared, logger });
-  return createEdgeApp({ documents, logger, statusClusters: config.statusClusters, originKind: config.origin.kind });
+  return edgeFetch(createEdgeApp({ documents, logger, statusClusters: config.statusClusters, originKind: config.origin.kind }), documents);
 }

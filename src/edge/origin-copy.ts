@@ -34,8 +34,8 @@ export async function evaluateOrigin(
     try {
       keys = (await validateJwks(jwks.text)).keys;
     } catch (err) {
-      if (!(err instanceof IdbridgeError)) throw err;
-      return { kind: 'fault', reason: `JWKS: ${err.message}` };
+      // Whatever the origin sent, a refusal is a fault that keeps the last good copy, never a 500.
+      return { kind: 'fault', reason: `JWKS: ${err instanceof IdbridgeError ? err.message : `it could not be validated (${(err as Error).name})`}` };
     }
   }
 

@@ -12,12 +12,14 @@ export interface Origin {
   base: string;
 }
 
-// GCS bucket naming rules (3-222 characters, lowercase, digits, -, _, .), as IDBRIDGE_STORE.
-const GCS_LOCATION = /^gcs:\/\/([a-z0-9][-_.a-z0-9]{1,221}[a-z0-9])(?:\/(.*))?$/;
+// GCS bucket naming rules (3-222 characters, lowercase, digits, -, _, .), as IDBRIDGE_STORE;
+// gs:// as gcloud and gsutil write it is taken too.
+const GCS_LOCATION = /^gc?s:\/\/([a-z0-9][-_.a-z0-9]{1,221}[a-z0-9])(?:\/(.*))?$/;
 
 /**
- * `https://idbridge.internal.example` (any idbridge server) or `gcs://BUCKET/PREFIX` (the bucket
- * the registration API writes, read through its public object URLs under `gcsUrl`).
+ * `https://idbridge.internal.example` (any idbridge server), or the bucket the registration API
+ * writes as `gcs://BUCKET/PREFIX` or as its public URL under `gcsUrl`
+ * (`https://storage.googleapis.com/BUCKET/PREFIX`), read through public object URLs.
  */
 export function parseOrigin(value: string, gcsUrl: string): Origin {
   const gcs = GCS_LOCATION.exec(value);
@@ -41,7 +43,8 @@ export function parseOrigin(value: string, gcsUrl: string): Origin {
   if (url.protocol !== 'https:' && url.protocol !== 'http:') throw badOrigin('an origin URL must use https (http only for local testing)');
   if (url.username || url.password) throw badOrigin('the origin URL must not contain credentials: the edge reads public documents only');
   if (url.search || url.hash) throw badOrigin('the origin URL must not have a query or fragment');
-  return { kind: 'idbridge', base: url.href.replace(/\/+$/, '') };
+  const base = url.href.replace(/\/+$/, '');
+  return { kind: base.startsWith(`${gcsUrl}/`) ? 'gcs' : 'idbridge', base };
 }
 
 export function originDocumentUrl(origin: Origin, cluster: string, kind: DocumentKind): string {

@@ -22,6 +22,12 @@ describe('edge Worker configuration', () => {
     expect(loadEdgeConfig({ ...base, IDBRIDGE_ORIGIN: 'gcs://my-bucket', IDBRIDGE_GCS_URL: 'http://127.0.0.1:4443/' }).origin.base).toBe('http://127.0.0.1:4443/my-bucket');
   });
 
+  it('takes a bucket as gs:// or as its public URL too', () => {
+    expect(loadEdgeConfig({ ...base, IDBRIDGE_ORIGIN: 'gs://my-bucket/p' }).origin).toEqual({ kind: 'gcs', base: 'https://storage.googleapis.com/my-bucket/p' });
+    expect(loadEdgeConfig({ ...base, IDBRIDGE_ORIGIN: 'https://storage.googleapis.com/my-bucket/p/' }).origin).toEqual({ kind: 'gcs', base: 'https://storage.googleapis.com/my-bucket/p' });
+    expect(loadEdgeConfig({ ...base, IDBRIDGE_ORIGIN: 'https://storage.googleapis.com.evil.example/b' }).origin.kind).toBe('idbridge');
+  });
+
   it('treats empty variables as unset and drops a trailing slash from URLs', () => {
     const config = loadEdgeConfig({ ...base, IDBRIDGE_PUBLIC_URL: 'https://issuer.example.com/', IDBRIDGE_EDGE_FRESH_SECONDS: '', IDBRIDGE_ORIGIN: 'https://o.example/base/' });
     expect(config.publicUrl).toBe('https://issuer.example.com');
@@ -38,8 +44,8 @@ describe('edge Worker configuration', () => {
     ['an ftp origin', { ...base, IDBRIDGE_ORIGIN: 'ftp://files.example' }, /IDBRIDGE_ORIGIN: .*https/],
     ['an origin with credentials', { ...base, IDBRIDGE_ORIGIN: 'https://user:secret@o.example' }, /IDBRIDGE_ORIGIN: the origin URL must not contain credentials/],
     ['an origin that is no URL', { ...base, IDBRIDGE_ORIGIN: 'storage bucket' }, /IDBRIDGE_ORIGIN: "storage bucket" is neither/],
-    ['gs:// instead of gcs://', { ...base, IDBRIDGE_ORIGIN: 'gs://my-bucket/p' }, /gcs:\/\/BUCKET\/PREFIX/],
     ['an invalid bucket name', { ...base, IDBRIDGE_ORIGIN: 'gcs://My_Bucket!/p' }, /valid bucket name/],
+    ['an invalid gs:// bucket name', { ...base, IDBRIDGE_ORIGIN: 'gs://x' }, /valid bucket name/],
     ['a prefix escaping upwards', { ...base, IDBRIDGE_ORIGIN: 'gcs://my-bucket/a/../b' }, /"\.\." segment/],
     ['a negative fresh TTL', { ...base, IDBRIDGE_EDGE_FRESH_SECONDS: '-1' }, /IDBRIDGE_EDGE_FRESH_SECONDS must not be negative/],
     ['a fractional fresh TTL', { ...base, IDBRIDGE_EDGE_FRESH_SECONDS: '1.5' }, /whole number/],

@@ -1,0 +1,72 @@
+import { z } from 'zod';
+import { baseUrl, environmentSchema } from '../config/config.js';
+import { IdbridgeError } from '../errors.js';
+import { isClusterId } from '../registry/cluster-id.js';
+import { parseOrigin, type Origin } from './origin.js';
+
+/** How long the edge trusts what it has, and how long it waits for the origin. */
+export interface FreshnessPolicy {
+  /** A copy confirmed by the origin less than this long ago is served without asking it again. */
+  freshMs: number;
+  /** A copy the origin can no longer confirm is served at most this long after its last confirmation. */
+  maxStaleMs: number;
+  /** Bound on one revalidation (both documents, headers and bodies). */
+  originTimeoutMs: number;
+}
+
+export interface EdgeConfig {
+  publicUrl: string;
+  origin: Origin;
+  policy: FreshnessPolicy;
+  /** Clusters the status page at `/` always lists, besides those this isolate has served. */
+  statusClusters: string[];
+  logLevel: 'debug' | 'info' | 'warn' | 'error';
+}
+
+/** The status page looks each listed cluster up; keep that bounded. */
+export const MAX_STATUS_CLUSTERS = 50;
+
+const seconds = (name: string, max: number) =>
+  z.coerce.number({ error: `${name} must be a number of seconds` }).int(`${name} must be a whole number of seconds`).min(0, `${name} must not be negative`).max(max, `${name} must be at most ${max} seconds`);
+
+/** The Worker's variables (wrangler.toml [vars] or the dashboard), all strings. */
+export const edgeEnvironmentSchema = z.object({
+  IDBRIDGE_PUBLIC_URL: baseUrl('IDBRIDGE_PUBLIC_URL'),
+  IDBRIDGE_ORIGIN: z.string({ error: 'IDBRIDGE_ORIGIN is required: the base URL of an idbridge server, or gcs://BUCKET/PREFIX' }).trim(),
+  IDBRIDGE_GCS_URL: baseUrl('IDBRIDGE_GCS_URL').default('https://storage.googleapis.com'),
+  IDBRIDGE_EDGE_FRESH_SECONDS: seconds('IDBRIDGE_EDGE_FRESH_SECONDS', 3600).default(60),
+  IDBRIDGE_EDGE_MAX_STALE_SECONDS: seconds('IDBRIDGE_EDGE_MAX_STALE_SECONDS', 7 * 86400).default(86400),
+  IDBRIDGE_ORIGIN_TIMEOUT_MS: z.coerce.number().int().min(100, 'IDBRIDGE_ORIGIN_TIMEOUT_MS must be at least 100').max(30_000, 'IDBRIDGE_ORIGIN_TIMEOUT_MS must be at most 30000: a request waits this long at worst').default(5000),
+  IDBRIDGE_STATUS_CLUSTERS: z
+    .string()
+    .transform((value) => value.split(',').map((id) => id.trim()).filter(Boolean))
+    .refine((ids) => ids.every(isClusterId), 'IDBRIDGE_STATUS_CLUSTERS must be a comma-separated list of cluster ids (DNS labels)')
+    .refine((ids) => ids.length <= MAX_STATUS_CLUSTERS, `IDBRIDGE_STATUS_CLUSTERS lists at most ${MAX_STATUS_CLUSTERS} clusters`)
+    .default([]),
+  IDBRIDGE_LOG_LEVEL: environmentSchema.shape.IDBRIDGE_LOG_LEVEL,
+});
+
+/** Parses the Worker's variables once per isolate; refuses with a message naming the variable. */
+export function loadEdgeConfig(env: Record<string, unknown>): EdgeConfig {
+  const strings: Record<string, string> = {};
+  for (const key of Object.keys(edgeEnvironmentSchema.shape)) {
+    const value = env[key];
+    if (typeof value === 'string' && value !== '') strings[key] = value;
+  }
+  const parsed = edgeEnvironmentSchema.safeParse(strings);
+  if (!parsed.success) {
+    throw new IdbridgeError('internal', `invalid Worker configuration: ${parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ')}`);
+  }
+  const e = parsed.data;
+  return {
+    publicUrl: e.IDBRIDGE_PUBLIC_URL,
+    origin: parseOrigin(e.IDBRIDGE_ORIGIN, e.IDBRIDGE_GCS_URL),
+    policy: {
+      freshMs: e.IDBRIDGE_EDGE_FRESH_SECONDS * 1000,
+      maxStaleMs: e.IDBRIDGE_EDGE_MAX_STALE_SECONDS * 1000,
+      originTimeoutMs: e.IDBRIDGE_ORIGIN_TIMEOUT_MS,
+    },
+    statusClusters: e.IDBRIDGE_STATUS_CLUSTERS,
+    logLevel: e.IDBRIDGE_LOG_LEVEL,
+  };
+}

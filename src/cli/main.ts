@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { isIdbridgeError } from '../errors.js';
+import { registerDoctor } from './commands/doctor.js';
 import { registerServe } from './commands/serve.js';
 
 /** Each command lives in ./commands/<name>.ts and registers itself here, one line each. */
@@ -9,6 +10,7 @@ function program(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
   registerServe(root);
+  registerDoctor(root);
   return root;
 }
 

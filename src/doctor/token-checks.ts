@@ -85,7 +85,7 @@ export async function checkToken(input: TokenCheckInput): Promise<Check[]> {
   else if (typeof payload.iss !== 'string') checks.push(fail('token.iss', 'the token has no iss claim', 'this is not a Kubernetes ServiceAccount token'));
   else {
     checks.push(fail('token.iss', `iss is ${JSON.stringify(payload.iss)}: ${describeIssuerDifference(input.issuer, payload.iss)}`,
-      `the kube-apiserver writes its first --service-account-issuer into iss: set it to ${input.issuer} (keep the old value as a second flag until old tokens expire), or check the issuer given to doctor`));
+      `the kube-apiserver writes its first --service-account-issuer into iss: start it with --service-account-issuer=${input.issuer} as the first issuer flag (keep the old value as a second flag until old tokens expire), or check the issuer given to doctor`));
   }
 
   // alg

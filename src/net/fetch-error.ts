@@ -17,5 +17,6 @@ export function describeFetchError(err: unknown, timeoutMs: number): string {
     ERR_TLS_CERT_ALTNAME_INVALID: 'the TLS certificate does not name this host',
   };
   if (code && known[code]) return known[code]!;
+  if (error?.cause?.message === 'bad port') return 'fetch refuses this port (a "bad port" in the Fetch standard); serve on 443';
   return error?.cause?.message ?? error?.message ?? String(err);
 }

@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { isIdbridgeError } from '../errors.js';
 import { registerDoctor } from './commands/doctor.js';
 import { registerServe } from './commands/serve.js';
+import { registerWhoami } from './commands/whoami.js';
 
 /** Each command lives in ./commands/<name>.ts and registers itself here, one line each. */
 function program(): Command {
@@ -11,6 +12,7 @@ function program(): Command {
     .exitOverride();
   registerServe(root);
   registerDoctor(root);
+  registerWhoami(root);
   return root;
 }
 

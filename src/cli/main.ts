@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { isIdbridgeError } from '../errors.js';
+import { registerCredConfig } from './commands/cred-config.js';
 import { registerDoctor } from './commands/doctor.js';
 import { registerServe } from './commands/serve.js';
 import { registerWhoami } from './commands/whoami.js';
@@ -13,6 +14,7 @@ function program(): Command {
   registerServe(root);
   registerDoctor(root);
   registerWhoami(root);
+  registerCredConfig(root);
   return root;
 }
 

@@ -1,7 +1,9 @@
 import { Command, CommanderError } from 'commander';
 import { isIdbridgeError } from '../errors.js';
+import { registerClusters } from './commands/clusters.js';
 import { registerCredConfig } from './commands/cred-config.js';
 import { registerDoctor } from './commands/doctor.js';
+import { registerGcpSetup } from './commands/gcp-setup.js';
 import { registerServe } from './commands/serve.js';
 import { registerWhoami } from './commands/whoami.js';
 
@@ -15,6 +17,8 @@ function program(): Command {
   registerDoctor(root);
   registerWhoami(root);
   registerCredConfig(root);
+  registerClusters(root);
+  registerGcpSetup(root);
   return root;
 }
 

@@ -6,7 +6,7 @@ import { principalFor, startFakeGoogle, type FakeGoogle } from '../fakes/google.
 import { runCli } from '../support/cli.js';
 import { gcloud } from '../support/gcloud.js';
 import { generateClusterKey, jwksOf, signKubeToken } from '../support/keys.js';
-import { startServe, tempDir, type ServeHarness } from '../support/serve.js';
+import { registerCluster, startServe, tempDir, type ServeHarness } from '../support/serve.js';
 
 const PROVIDER = 'projects/123456/locations/global/workloadIdentityPools/idbridge/providers/cluster-c1';
 const SA = 'app@proj.iam.gserviceaccount.com';
@@ -104,11 +104,7 @@ describe('idbridge cred-config --broker: a Google SDK follows it', () => {
   beforeAll(async () => {
     dir = await tempDir();
     issuer = await startServe();
-    await fetch(`${issuer.url}/api/v1/clusters`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${issuer.adminToken}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ id: 'c1', jwks: jwksOf(key) }),
-    });
+    await registerCluster(issuer, 'c1', jwksOf(key));
     const provider = { path: PROVIDER, issuerUri: `${issuer.url}/c1` };
     // Stands in for the broker: the broker speaks exactly Google's paths and shapes.
     broker = await startFakeGoogle({ providers: [provider], serviceAccounts: [{ email: SA, workloadIdentityUsers: [principalFor(provider, 'system:serviceaccount:apps:web')] }] });

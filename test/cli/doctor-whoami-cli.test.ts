@@ -6,7 +6,7 @@ import { principalFor, startFakeGoogle, type FakeGoogle } from '../fakes/google.
 import { runCli } from '../support/cli.js';
 import { startFixtureIssuer, type FixtureIssuer } from '../support/fixture-issuer.js';
 import { generateClusterKey, jwksOf, signKubeToken } from '../support/keys.js';
-import { startServe, tempDir, type ServeHarness } from '../support/serve.js';
+import { registerCluster, startServe, tempDir, type ServeHarness } from '../support/serve.js';
 
 const provider = parseProvider('projects/123456/locations/global/workloadIdentityPools/idbridge/providers/cluster-c1');
 const SA = 'app@proj.iam.gserviceaccount.com';
@@ -25,11 +25,7 @@ describe('idbridge doctor and whoami, as commands', () => {
   beforeAll(async () => {
     dir = await tempDir();
     server = await startServe();
-    await fetch(`${server.url}/api/v1/clusters`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${server.adminToken}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ id: 'c1', jwks: jwksOf(key) }),
-    });
+    await registerCluster(server, 'c1', jwksOf(key));
     issuer = `${server.url}/c1`;
     token = await signKubeToken(key, { issuer, audience: provider.audience, namespace: 'apps', serviceAccount: 'web' });
     tokenFile = join(dir.path, 'token');

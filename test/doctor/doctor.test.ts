@@ -6,7 +6,7 @@ import { exitCode, outcome, type Check, type Verdict } from '../../src/report/re
 import { startFixtureIssuer, type FixtureIssuer, type FixtureResponse } from '../support/fixture-issuer.js';
 import { generateClusterKey, jwksOf, signKubeToken, type ClusterKey } from '../support/keys.js';
 import { freePort } from '../support/net.js';
-import { startServe, type ServeHarness } from '../support/serve.js';
+import { registerCluster, startServe, type ServeHarness } from '../support/serve.js';
 
 const provider = parseProvider('projects/123456/locations/global/workloadIdentityPools/idbridge/providers/cluster-c1');
 
@@ -34,12 +34,7 @@ describe('idbridge doctor against a healthy issuer (idbridge serve)', () => {
 
   beforeAll(async () => {
     server = await startServe();
-    const res = await fetch(`${server.url}/api/v1/clusters`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${server.adminToken}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ id: 'c1', jwks: jwksOf(key) }),
-    });
-    expect(res.status).toBe(201);
+    await registerCluster(server, 'c1', jwksOf(key));
     issuer = `${server.url}/c1`;
   });
   afterAll(async () => server?.close());

@@ -7,7 +7,7 @@ import { whoami, type WhoamiResult } from '../../src/whoami/whoami.js';
 import { principalFor, startFakeGoogle, type FakeGoogle, type FakeProvider } from '../fakes/google.js';
 import { generateClusterKey, jwksOf, signKubeToken, type ClusterKey } from '../support/keys.js';
 import { freePort } from '../support/net.js';
-import { startServe, tempDir, type ServeHarness } from '../support/serve.js';
+import { registerCluster, startServe, tempDir, type ServeHarness } from '../support/serve.js';
 
 const PROJECT = '123456';
 const providerPath = (id: string) => `projects/${PROJECT}/locations/global/workloadIdentityPools/idbridge/providers/${id}`;
@@ -39,14 +39,7 @@ describe('idbridge whoami against the fake Google STS and IAM Credentials', () =
     dir = await tempDir();
     closedPort = await freePort();
     issuer = await startServe();
-    for (const id of ['c1', 'c2']) {
-      const res = await fetch(`${issuer.url}/api/v1/clusters`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${issuer.adminToken}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ id, jwks: jwksOf(key) }),
-      });
-      expect(res.status).toBe(201);
-    }
+    for (const id of ['c1', 'c2']) await registerCluster(issuer, id, jwksOf(key));
     const ok: FakeProvider = { path: providerPath('cluster-c1'), issuerUri: `${issuer.url}/c1` };
     google = await startFakeGoogle({
       providers: [

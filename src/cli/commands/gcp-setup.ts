@@ -1,19 +1,8 @@
 import type { Command } from 'commander';
-import { gcpSetupPlan, renderPlan } from '../../gcp-setup/plan.js';
+import { gcpSetupPlan, RECOMMENDED_CONDITION, renderPlan, type GcpSetupInput } from '../../gcp-setup/plan.js';
 import { processIo, usageErrorsExit2 } from '../io.js';
 
-interface GcpSetupFlags {
-  projectNumber: string;
-  pool: string;
-  provider?: string;
-  issuer: string;
-  serviceAccount?: string;
-  namespace?: string;
-  kubeServiceAccount?: string;
-  attributeCondition?: string;
-  createPool: boolean;
-  json?: boolean;
-}
+type GcpSetupFlags = GcpSetupInput & { json?: boolean };
 
 export function registerGcpSetup(program: Command): void {
   usageErrorsExit2(program
@@ -26,21 +15,12 @@ export function registerGcpSetup(program: Command): void {
     .option('--service-account <email>', 'Google service account the workload impersonates; omit for direct resource access')
     .option('--namespace <name>', 'Kubernetes namespace of the workload')
     .option('--kube-service-account <name>', 'Kubernetes ServiceAccount of the workload (with --namespace; without it, the whole namespace)')
-    .option('--attribute-condition <cel>', `CEL condition on tokens (default: ${"assertion.sub.startsWith('system:serviceaccount:')"})`)
+    .option('--attribute-condition <cel>', `CEL condition on tokens (default: ${RECOMMENDED_CONDITION})`)
     .option('--no-create-pool', 'the pool exists already: leave out its create command')
     .option('--json', 'the plan as JSON (commands as argument arrays)'))
     .action((flags: GcpSetupFlags) => {
-      const plan = gcpSetupPlan({
-        projectNumber: flags.projectNumber,
-        pool: flags.pool,
-        issuer: flags.issuer,
-        createPool: flags.createPool,
-        ...(flags.provider !== undefined ? { provider: flags.provider } : {}),
-        ...(flags.serviceAccount !== undefined ? { serviceAccount: flags.serviceAccount } : {}),
-        ...(flags.namespace !== undefined ? { namespace: flags.namespace } : {}),
-        ...(flags.kubeServiceAccount !== undefined ? { kubeServiceAccount: flags.kubeServiceAccount } : {}),
-        ...(flags.attributeCondition !== undefined ? { attributeCondition: flags.attributeCondition } : {}),
-      });
+      const { json: _json, ...input } = flags;
+      const plan = gcpSetupPlan(input);
       processIo().out(flags.json ? `${JSON.stringify(plan, null, 2)}\n` : renderPlan(plan));
     });
 }

@@ -3,7 +3,7 @@ import { Option, type Command } from 'commander';
 import { renderChecks, renderJson } from '../../report/render.js';
 import { exitCode } from '../../report/report.js';
 import { renderIdentity } from '../../whoami/render.js';
-import { whoami } from '../../whoami/whoami.js';
+import { CLOUD_PLATFORM_SCOPE, whoami } from '../../whoami/whoami.js';
 import { collect, parseSeconds, processIo, usageErrorsExit2 } from '../io.js';
 
 interface WhoamiFlags {
@@ -18,7 +18,7 @@ export function registerWhoami(program: Command): void {
     .command('whoami')
     .description('inside a pod: which Google identity this pod gets, step by step, and why not; exit 0 ok, 1 warnings, 2 failed')
     .addOption(new Option('--credentials <file>', 'the external_account credential configuration').env('GOOGLE_APPLICATION_CREDENTIALS'))
-    .option('--scope <scope>', `OAuth scope to request (repeatable; default ${'https://www.googleapis.com/auth/cloud-platform'})`, collect)
+    .option('--scope <scope>', `OAuth scope to request (repeatable; default ${CLOUD_PLATFORM_SCOPE})`, collect)
     .option('--timeout <seconds>', 'per-request timeout', parseSeconds, 10)
     .option('--json', 'machine-readable output (never contains tokens)'))
     .action(async (flags: WhoamiFlags) => {

@@ -83,8 +83,11 @@ export function checkDiscovery(issuer: string, result: FetchResult): DiscoveryFi
   if (served === issuer) {
     checks.push(pass('discovery.issuer', `issuer is ${JSON.stringify(served)}, byte for byte the URL it is served under`));
   } else {
-    checks.push(fail('discovery.issuer', `issuer is ${JSON.stringify(served)}, not ${JSON.stringify(issuer)}: ${describeIssuerDifference(issuer, served)}`,
-      `Google STS rejects every token when these differ. If ${JSON.stringify(issuer)} is the issuer you registered with Google, start the kube-apiserver with --service-account-issuer=${issuer} (idbridge serve: set IDBRIDGE_PUBLIC_URL so that {PUBLIC_URL}/{cluster} is this URL); otherwise use ${JSON.stringify(served)} as the provider's --issuer-uri and run doctor against it`));
+    const slashOnly = served.replace(/\/$/, '') === issuer.replace(/\/$/, '');
+    const fix = slashOnly
+      ? `Google STS rejects every token when these differ. Use ${issuer.replace(/\/$/, '')} (no trailing slash) everywhere: the provider's --issuer-uri, the kube-apiserver's --service-account-issuer, and doctor --issuer`
+      : `Google STS rejects every token when these differ. If ${JSON.stringify(issuer)} is the issuer you registered with Google, start the kube-apiserver with --service-account-issuer=${issuer} (idbridge serve: set IDBRIDGE_PUBLIC_URL so that {PUBLIC_URL}/{cluster} is this URL); otherwise use ${JSON.stringify(served)} as the provider's --issuer-uri and run doctor against it`;
+    checks.push(fail('discovery.issuer', `issuer is ${JSON.stringify(served)}, not ${JSON.stringify(issuer)}: ${describeIssuerDifference(issuer, served)}`, fix));
   }
 
   const jwksUri = json.jwks_uri as string;

@@ -1,3 +1,4 @@
+import { execFile } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -6,7 +7,7 @@ import { principalFor, startFakeGoogle, type FakeGoogle } from '../fakes/google.
 import { runCli } from '../support/cli.js';
 import { startFixtureIssuer, type FixtureIssuer } from '../support/fixture-issuer.js';
 import { generateClusterKey, jwksOf, signKubeToken } from '../support/keys.js';
-import { registerCluster, startServe, tempDir, type ServeHarness } from '../support/serve.js';
+import { IDBRIDGE_BIN, registerCluster, startServe, tempDir, type ServeHarness } from '../support/serve.js';
 
 const provider = parseProvider('projects/123456/locations/global/workloadIdentityPools/idbridge/providers/cluster-c1');
 const SA = 'app@proj.iam.gserviceaccount.com';
@@ -51,6 +52,14 @@ describe('idbridge doctor and whoami, as commands', () => {
     expect(result.stderr).toBe('');
   });
 
+  it('doctor colours verdicts on a terminal (a pty from script(1)), unless NO_COLOR is set', async () => {
+    const onTty = (env: Record<string, string>) => new Promise<string>((resolve, reject) => {
+      execFile('script', ['-qec', `${process.execPath} ${IDBRIDGE_BIN} doctor --issuer ${issuer}`, '/dev/null'], { env: { PATH: process.env.PATH ?? '', TERM: 'xterm', ...env } }, (error, stdout) => (error ? reject(error) : resolve(stdout)));
+    });
+    expect(await onTty({})).toContain('\x1b[32mPASS\x1b[0m  issuer.url');
+    expect(await onTty({ NO_COLOR: '1' })).not.toMatch(/\x1b\[/);
+  });
+
   it('doctor --cluster --api with the admin token checks the registered issuer and its keys', async () => {
     const result = await runCli(['doctor', '--cluster', 'c1', '--api', server.url, '--json'], { IDBRIDGE_ADMIN_TOKEN: server.adminToken });
     expect(result.code, result.stdout).toBe(0);
@@ -74,7 +83,7 @@ describe('idbridge doctor and whoami, as commands', () => {
     expect(result.code).toBe(2);
     const report = JSON.parse(result.stdout);
     expect(report.outcome).toBe('fail');
-    expect(report.checks.find((c: { id: string }) => c.id === 'discovery.issuer')).toMatchObject({ verdict: 'fail', fix: expect.stringContaining('--service-account-issuer=') });
+    expect(report.checks.find((c: { id: string }) => c.id === 'discovery.issuer')).toMatchObject({ verdict: 'fail', fix: expect.stringContaining('(no trailing slash) everywhere: the provider\'s --issuer-uri, the kube-apiserver\'s --service-account-issuer') });
   });
 
   it.each([

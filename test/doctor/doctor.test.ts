@@ -213,7 +213,7 @@ describe('idbridge doctor against broken issuers', () => {
   const privateJwk = { ...(rsa.privateKey.export({ format: 'jwk' }) as object), kid: rsa.kid, alg: 'RS256', use: 'sig' };
 
   const cases: Array<{ name: string; publish: Publish; issuerSuffix?: string; id: string; verdict: Verdict; text?: RegExp; fix?: RegExp }> = [
-    { name: 'issuer with a trailing slash in the document', publish: { discovery: (d) => ({ ...d, issuer: `${d.issuer}/` }) }, id: 'discovery.issuer', verdict: 'fail', text: /has a trailing slash that/, fix: /--service-account-issuer=/ },
+    { name: 'issuer with a trailing slash in the document', publish: { discovery: (d) => ({ ...d, issuer: `${d.issuer}/` }) }, id: 'discovery.issuer', verdict: 'fail', text: /has a trailing slash that/, fix: /Use http:\/\/127\.0\.0\.1:\d+\/fx-\d+ \(no trailing slash\) everywhere/ },
     { name: 'issuer URL given with a trailing slash', publish: {}, issuerSuffix: '/', id: 'discovery.issuer', verdict: 'fail', text: /lacks the trailing slash/ },
     { name: 'issuer of another host', publish: { discovery: (d) => ({ ...d, issuer: String(d.issuer).replace('127.0.0.1', 'localhost') }) }, id: 'discovery.issuer', verdict: 'fail', text: /the host differs: "localhost:\d+" instead of "127\.0\.0\.1:\d+"/, fix: /IDBRIDGE_PUBLIC_URL/ },
     { name: 'issuer with another path', publish: { discovery: (d) => ({ ...d, issuer: `${String(d.issuer)}-other` }) }, id: 'discovery.issuer', verdict: 'fail', text: /the path differs/ },

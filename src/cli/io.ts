@@ -6,7 +6,6 @@ export interface CliIo {
   out(text: string): void;
   err(text: string): void;
   colour: boolean;
-  env: Record<string, string | undefined>;
 }
 
 export function processIo(): CliIo {
@@ -14,7 +13,6 @@ export function processIo(): CliIo {
     out: (text) => process.stdout.write(text),
     err: (text) => process.stderr.write(text),
     colour: wantsColour(process.stdout, process.env),
-    env: process.env,
   };
 }
 

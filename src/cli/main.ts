@@ -1,6 +1,11 @@
 import { Command, CommanderError } from 'commander';
 import { isIdbridgeError } from '../errors.js';
+import { registerClusters } from './commands/clusters.js';
+import { registerCredConfig } from './commands/cred-config.js';
+import { registerDoctor } from './commands/doctor.js';
+import { registerGcpSetup } from './commands/gcp-setup.js';
 import { registerServe } from './commands/serve.js';
+import { registerWhoami } from './commands/whoami.js';
 
 /** Each command lives in ./commands/<name>.ts and registers itself here, one line each. */
 function program(): Command {
@@ -9,6 +14,11 @@ function program(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
   registerServe(root);
+  registerDoctor(root);
+  registerWhoami(root);
+  registerCredConfig(root);
+  registerClusters(root);
+  registerGcpSetup(root);
   return root;
 }
 

@@ -22,8 +22,8 @@ export interface ValidatedJwks extends Jwks {
   warnings: string[];
 }
 
-const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'] as const;
-const MIN_RSA_BITS = 2048;
+export const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'] as const;
+export const MIN_RSA_BITS = 2048;
 const CURVE_ALGORITHM = { 'P-256': 'ES256', 'P-384': 'ES384', 'P-521': 'ES512' } as const;
 
 const base64url = z.string().min(1).max(2048).regex(/^[A-Za-z0-9_-]+$/, 'must be base64url without padding');
@@ -59,7 +59,7 @@ const jwksShape = z.looseObject({
 });
 
 /** Bits of an RSA modulus given as base64url, ignoring leading zero bytes. */
-function rsaModulusBits(n: string): number {
+export function rsaModulusBits(n: string): number {
   const bytes = b64u.decode(n);
   let i = 0;
   while (i < bytes.length && bytes[i] === 0) i++;

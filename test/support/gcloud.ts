@@ -11,10 +11,10 @@ export interface GcloudResult {
 
 /**
  * Runs the installed gcloud with a throwaway config dir and the given credential file, as a pod
- * does with CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE. Nothing leaves loopback: the credential
- * file's URLs point at local servers.
+ * does with CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE (none: gcloud runs without credentials, e.g. for
+ * offline commands). Nothing leaves loopback: the credential file's URLs point at local servers.
  */
-export async function gcloud(args: string[], credentialFile: string, env: Record<string, string> = {}): Promise<GcloudResult> {
+export async function gcloud(args: string[], credentialFile: string | undefined, env: Record<string, string> = {}): Promise<GcloudResult> {
   const config = await mkdtemp(join(tmpdir(), 'gcloud-config-'));
   try {
     return await new Promise<GcloudResult>((resolve) => {
@@ -23,7 +23,7 @@ export async function gcloud(args: string[], credentialFile: string, env: Record
           PATH: process.env.PATH ?? '/usr/bin:/bin',
           HOME: config,
           CLOUDSDK_CONFIG: config,
-          CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE: credentialFile,
+          ...(credentialFile !== undefined ? { CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE: credentialFile } : {}),
           CLOUDSDK_CORE_DISABLE_PROMPTS: '1',
           CLOUDSDK_COMPONENT_MANAGER_DISABLE_UPDATE_CHECK: '1',
           CLOUDSDK_CORE_DISABLE_USAGE_REPORTING: '1',

@@ -82,3 +82,13 @@ export async function tempDir(prefix = 'idbridge-test-'): Promise<{ path: string
   const path = await mkdtemp(join(tmpdir(), prefix));
   return { path, remove: () => rm(path, { recursive: true, force: true }) };
 }
+
+/** Registers cluster `id` with its keys through the admin API (201 or it throws). */
+export async function registerCluster(harness: ServeHarness, id: string, jwks: unknown): Promise<void> {
+  const res = await fetch(`${harness.url}/api/v1/clusters`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${harness.adminToken}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ id, jwks }),
+  });
+  if (res.status !== 201) throw new Error(`registering ${id}: ${res.status} ${await res.text()}`);
+}

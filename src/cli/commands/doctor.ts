@@ -1,0 +1,64 @@
+import { readFile } from 'node:fs/promises';
+import { Option, type Command } from 'commander';
+import { AdminClient } from '../../admin-client/client.js';
+import { parseProvider } from '../../credentials/credential-config.js';
+import { runDoctor } from '../../doctor/doctor.js';
+import { resolveTarget } from '../../doctor/target.js';
+import { IdbridgeError } from '../../errors.js';
+import { renderChecks, renderJson } from '../../report/render.js';
+import { exitCode, type Check } from '../../report/report.js';
+import { collect, parseSeconds, processIo, usageErrorsExit2 } from '../io.js';
+
+interface DoctorFlags {
+  issuer?: string;
+  cluster?: string;
+  api?: string;
+  adminToken?: string;
+  token?: string;
+  provider?: string;
+  allowedAudience?: string[];
+  timeout: number;
+  json?: boolean;
+}
+
+export function registerDoctor(program: Command): void {
+  usageErrorsExit2(program
+    .command('doctor')
+    .description('check an issuer as Google STS will (discovery, JWKS, keys, caching) and, with --token, a projected token against it; exit 0 pass, 1 warnings, 2 failures')
+    .option('--issuer <url>', 'the issuer URL exactly as given to Google\'s provider (--issuer-uri) and the kube-apiserver')
+    .option('--cluster <id>', 'check a cluster registered with idbridge (with --api)')
+    .addOption(new Option('--api <url>', 'base URL of the idbridge server or registration API (with --cluster)').env('IDBRIDGE_API_URL'))
+    .addOption(new Option('--admin-token <token>', 'admin token, to read the cluster\'s registered issuer and keys (prefer the environment variable)').env('IDBRIDGE_ADMIN_TOKEN'))
+    .option('--token <file>', 'a projected ServiceAccount token to check: iss, kid, signature, lifetime, iat, aud')
+    .option('--provider <name>', 'workload identity provider (projects/NUMBER/locations/global/workloadIdentityPools/POOL/providers/PROVIDER) whose audience the token must carry')
+    .option('--allowed-audience <aud>', 'an audience the provider allows (repeatable); default: the provider\'s resource name', collect)
+    .option('--timeout <seconds>', 'per-request timeout', parseSeconds, 10)
+    .option('--json', 'machine-readable output'))
+    .action(async (flags: DoctorFlags) => {
+      process.exitCode = await doctorAction(flags);
+    });
+}
+
+async function doctorAction(flags: DoctorFlags): Promise<number> {
+  const io = processIo();
+  const provider = flags.provider !== undefined ? parseProvider(flags.provider) : undefined;
+  let token: string | undefined;
+  if (flags.token !== undefined) {
+    try {
+      token = await readFile(flags.token, 'utf8');
+    } catch (err) {
+      throw new IdbridgeError('invalid_request', `cannot read --token ${flags.token}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+  }
+  const timeoutMs = flags.timeout * 1000;
+  const target = await resolveTarget(flags, (api, adminToken) => new AdminClient({ api, token: adminToken, timeoutMs }));
+  const checks: Check[] = [...target.checks, ...(await runDoctor({
+    issuer: target.issuer,
+    ...(token !== undefined ? { token } : {}),
+    ...(provider ? { provider } : {}),
+    ...(flags.allowedAudience ? { allowedAudiences: flags.allowedAudience } : {}),
+    ...(target.registeredKids ? { registeredKids: target.registeredKids } : {}),
+  }, { fetch, timeoutMs, clock: () => performance.now(), now: Date.now }))];
+  io.out(flags.json ? renderJson(checks, { issuer: target.issuer }) : renderChecks(`idbridge doctor: issuer ${target.issuer}`, checks, { colour: io.colour }));
+  return exitCode(checks);
+}

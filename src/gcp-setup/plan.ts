@@ -1,0 +1,141 @@
+import { parseProvider, isServiceAccountEmail, type WorkloadIdentityProvider } from '../credentials/credential-config.js';
+import { serviceAccountSubjectSchema } from '../registry/record.js';
+import { IdbridgeError } from '../errors.js';
+import { transportOf } from '../net/loopback.js';
+import { addWorkloadIdentityUserCommand, createOidcProviderCommand, createPoolCommand, principalMember, principalSetMember } from './gcloud.js';
+import { shellCommand } from './shell.js';
+
+/**
+ * The Google side of one cluster: its pool, its OIDC provider (issuer = the edge URL) and who may
+ * impersonate which service account. Printed as gcloud commands, never run: the operator runs
+ * them with their own Google credentials.
+ */
+export const ATTRIBUTE_MAPPING: Readonly<Record<string, string>> = {
+  'google.subject': 'assertion.sub',
+  'attribute.namespace': "assertion['kubernetes.io']['namespace']",
+  'attribute.service_account_name': "assertion['kubernetes.io']['serviceaccount']['name']",
+};
+/** Admits ServiceAccount tokens only: the issuer signs nothing else a workload should present. */
+export const RECOMMENDED_CONDITION = "assertion.sub.startsWith('system:serviceaccount:')";
+
+export interface GcpSetupInput {
+  projectNumber: string;
+  pool: string;
+  /** Provider id; default: the issuer's last path segment (the cluster id) when it is a valid id. */
+  provider?: string;
+  issuer: string;
+  serviceAccount?: string;
+  namespace?: string;
+  kubeServiceAccount?: string;
+  attributeCondition?: string;
+  createPool?: boolean;
+}
+
+export interface SetupStep {
+  title: string;
+  argv: string[];
+}
+
+export interface GcpSetupPlan {
+  provider: WorkloadIdentityProvider;
+  issuer: string;
+  /** The audience the projected token must carry: the provider's default allowed audience. */
+  audience: string;
+  /** Who gets access: principal://… or principalSet://…, when known. */
+  member?: string;
+  steps: SetupStep[];
+  warnings: string[];
+  next: string[];
+}
+
+const RESOURCE_ID = /^[a-z0-9-]{4,32}$/;
+
+function checkId(kind: string, value: string): void {
+  if (!RESOURCE_ID.test(value) || value.startsWith('gcp-')) {
+    throw new IdbridgeError('invalid_request', `${kind} id ${JSON.stringify(value.slice(0, 64))} is not valid: 4-32 characters of a-z, 0-9 and "-", not starting with "gcp-"`);
+  }
+}
+
+export function gcpSetupPlan(input: GcpSetupInput): GcpSetupPlan {
+  if (!/^\d{1,20}$/.test(input.projectNumber)) {
+    throw new IdbridgeError('invalid_request', `--project-number must be the project NUMBER (gcloud projects describe PROJECT_ID --format='value(projectNumber)'), not ${JSON.stringify(input.projectNumber.slice(0, 64))}`);
+  }
+  const transport = transportOf(input.issuer);
+  if (transport.kind === 'invalid') throw new IdbridgeError('invalid_request', `--issuer: ${transport.reason}`);
+  const warnings: string[] = [];
+  if (transport.kind !== 'https') warnings.push(`the issuer ${input.issuer} is not HTTPS: Google STS fetches issuers over HTTPS only, so exchanges will fail until the issuer is served at an https:// URL`);
+  if (/\/$/.test(input.issuer)) warnings.push('the issuer ends with "/": it must equal the tokens\' iss byte for byte; idbridge and kube-apiserver issuers have no trailing slash');
+  checkId('pool', input.pool);
+  const providerId = input.provider ?? new URL(input.issuer).pathname.split('/').filter(Boolean).at(-1) ?? '';
+  if (input.provider === undefined && !(RESOURCE_ID.test(providerId) && !providerId.startsWith('gcp-'))) {
+    throw new IdbridgeError('invalid_request', `cannot name the provider after the issuer's last path segment ${JSON.stringify(providerId)}: pass --provider ID (4-32 characters of a-z, 0-9 and "-")`);
+  }
+  checkId('provider', providerId);
+  const provider = parseProvider(`projects/${input.projectNumber}/locations/global/workloadIdentityPools/${input.pool}/providers/${providerId}`);
+
+  const steps: SetupStep[] = [];
+  if (input.createPool !== false) {
+    steps.push({ title: 'The workload identity pool (once; skip this if it exists). Every provider in a pool shares its principals: a pool per trust domain.', argv: createPoolCommand(input.projectNumber, input.pool, 'idbridge') });
+  }
+  steps.push({
+    title: `The OIDC provider for this cluster: Google fetches ${input.issuer}/.well-known/openid-configuration. google.subject is the token's sub (system:serviceaccount:NAMESPACE:NAME); namespace and ServiceAccount name become attributes for principalSet bindings.`,
+    argv: createOidcProviderCommand({
+      projectNumber: input.projectNumber,
+      pool: input.pool,
+      provider: providerId,
+      issuerUri: input.issuer,
+      attributeMapping: { ...ATTRIBUTE_MAPPING },
+      attributeCondition: input.attributeCondition ?? RECOMMENDED_CONDITION,
+    }),
+  });
+
+  let member: string | undefined;
+  if (input.kubeServiceAccount !== undefined && input.namespace === undefined) {
+    throw new IdbridgeError('invalid_request', '--kube-service-account needs --namespace: a ServiceAccount is named by namespace and name');
+  }
+  if (input.namespace !== undefined) {
+    if (input.kubeServiceAccount !== undefined) {
+      const subject = `system:serviceaccount:${input.namespace}:${input.kubeServiceAccount}`;
+      if (!serviceAccountSubjectSchema.safeParse(subject).success) throw new IdbridgeError('invalid_request', `${subject} is not a valid ServiceAccount subject: namespace and name must be DNS names`);
+      if (new TextEncoder().encode(subject).byteLength > 127) throw new IdbridgeError('invalid_request', `${subject} is longer than the 127 bytes Google allows for google.subject; use shorter names`);
+      member = principalMember(input.projectNumber, input.pool, subject);
+    } else {
+      if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(input.namespace)) throw new IdbridgeError('invalid_request', `namespace ${JSON.stringify(input.namespace.slice(0, 64))} is not a DNS label`);
+      member = principalSetMember(input.projectNumber, input.pool, 'namespace', input.namespace);
+    }
+  }
+  if (input.serviceAccount !== undefined) {
+    if (!isServiceAccountEmail(input.serviceAccount)) throw new IdbridgeError('invalid_request', `${JSON.stringify(input.serviceAccount.slice(0, 254))} is not a Google service account email (NAME@PROJECT.iam.gserviceaccount.com)`);
+    if (!member) throw new IdbridgeError('invalid_request', '--service-account needs --namespace (and --kube-service-account) to say which workloads may impersonate it');
+    steps.push({
+      title: `Let ${member.startsWith('principalSet') ? `every ServiceAccount in namespace ${input.namespace}` : `the Kubernetes ServiceAccount ${input.namespace}/${input.kubeServiceAccount}`} impersonate ${input.serviceAccount}.`,
+      argv: addWorkloadIdentityUserCommand(input.serviceAccount, member),
+    });
+  }
+
+  const tokenAudience = `//iam.googleapis.com/${provider.path}`;
+  const next = [
+    `Projected token audience (the pod's serviceAccountToken volume): ${tokenAudience}`,
+    `Credential configuration: idbridge cred-config ${provider.path} --credential-source-file=TOKEN_PATH${input.serviceAccount ? ` --service-account=${input.serviceAccount}` : ''} --output-file=credentials.json`,
+    `Check the issuer and a token as Google will: idbridge doctor --issuer=${input.issuer} --provider=${provider.path} --token=TOKEN_FILE`,
+    'Inside the pod: idbridge whoami',
+  ];
+  if (!input.serviceAccount && member) {
+    next.unshift(`No service account: grant roles to the federated identity directly, e.g. gcloud projects add-iam-policy-binding PROJECT_ID --role=roles/storage.objectViewer --member=${member}`);
+  }
+  return { provider, issuer: input.issuer, audience: tokenAudience, ...(member ? { member } : {}), steps, warnings, next };
+}
+
+/** The plan as a shell script: comments say why, commands are copy-pasteable (and runnable as is). */
+export function renderPlan(plan: GcpSetupPlan): string {
+  const out = [
+    `# Google Cloud setup for the issuer ${plan.issuer}`,
+    '# Run with gcloud as a principal that may create workload identity pools and set IAM policy.',
+    ...plan.warnings.map((warning) => `# WARNING: ${warning}`),
+  ];
+  plan.steps.forEach((step, i) => {
+    out.push('', `# ${i + 1}. ${step.title}`, shellCommand(step.argv, { multiline: true }));
+  });
+  out.push('', '# Then:', ...plan.next.map((line) => `#   ${line}`));
+  return `${out.join('\n')}\n`;
+}

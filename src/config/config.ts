@@ -46,6 +46,8 @@ export interface Config {
   stsUrl: string;
   iamCredentialsUrl: string;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
+  /** True when publicUrl (and so syncAudience, unless set) was derived from the port. */
+  publicUrlFromPort: boolean;
 }
 
 /**
@@ -74,7 +76,18 @@ export function loadConfig(env: Record<string, string | undefined>, overrides: P
     stsUrl: e.IDBRIDGE_STS_URL,
     iamCredentialsUrl: e.IDBRIDGE_IAMCREDENTIALS_URL,
     logLevel: e.IDBRIDGE_LOG_LEVEL,
+    publicUrlFromPort: e.IDBRIDGE_PUBLIC_URL === undefined,
   };
+}
+
+/**
+ * The configuration once the listen port is known (PORT=0 picks a free one): the default public
+ * URL, and the sync audience derived from it, follow the real port.
+ */
+export function withListenPort(config: Config, port: number): Config {
+  if (!config.publicUrlFromPort || config.port === port) return { ...config, port };
+  const publicUrl = `http://127.0.0.1:${port}`;
+  return { ...config, port, publicUrl, syncAudience: config.syncAudience === config.publicUrl ? publicUrl : config.syncAudience };
 }
 
 export function isValidAdminToken(token: string): boolean {

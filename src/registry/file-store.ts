@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { watch } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
+import { link, mkdir, open, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { IdbridgeError, StoreConflictError } from '../errors.js';
 import { isClusterId } from './cluster-id.js';
@@ -9,7 +9,8 @@ import type { ClusterStore, ListPage, StoredRecord } from './store.js';
 
 /** A lock older than this belongs to a writer that died; writes take milliseconds. */
 const STALE_LOCK_MS = 10_000;
-const LOCK_WAIT_MS = 5_000;
+/** How long a writer waits for another one before giving up with a conflict (the caller retries). */
+const LOCK_WAIT_MS = 15_000;
 
 /**
  * `file:DIR` — one JSON file per cluster under DIR/clusters. Writes go to a temporary file that
@@ -116,10 +117,13 @@ export class FileStore implements ClusterStore {
     const lock = `${path}.lock`;
     const deadline = Date.now() + LOCK_WAIT_MS;
     for (let attempt = 0; ; attempt++) {
+      // The lock is created with its owner's pid already in it (write a temporary file, then
+      // link it into place, which fails if the lock exists), so a writer killed at any moment
+      // never leaves an anonymous lock behind.
+      const claim = `${lock}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
       try {
-        const handle = await open(lock, 'wx', 0o600);
-        await handle.writeFile(`${process.pid}\n`);
-        await handle.close();
+        await writeFile(claim, `${process.pid}\n`, { mode: 0o600 });
+        await link(claim, lock);
         break;
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw unavailable(`cannot create ${lock}`, err);
@@ -129,6 +133,8 @@ export class FileStore implements ClusterStore {
         }
         if (Date.now() > deadline) throw new StoreConflictError(`cluster record ${path} (locked by another writer)`);
         await new Promise((resolve) => setTimeout(resolve, Math.min(50, 2 + attempt * 2)));
+      } finally {
+        await rm(claim, { force: true });
       }
     }
     try {

@@ -1,4 +1,5 @@
-import { loadConfig, type Config } from '../config/config.js';
+import { createServer } from 'node:net';
+import { loadConfig, withListenPort, type Config } from '../config/config.js';
 import { createApp } from '../http/app.js';
 import { RegistryDocuments } from '../issuer/registry-documents.js';
 import { createLogger, type Logger } from '../log/logger.js';
@@ -16,7 +17,9 @@ export interface ServeOptions {
 }
 
 /** `idbridge serve`: the issuer, the registration API (and later the broker) in one process. */
-export async function serve({ config, logger, announce }: ServeOptions): Promise<RunningServer & { adminToken: string }> {
+export async function serve({ config: configured, logger, announce }: ServeOptions): Promise<RunningServer & { adminToken: string }> {
+  // With PORT=0 the issuer URL must carry the port actually chosen, so choose it first.
+  const config = configured.port === 0 && configured.publicUrlFromPort ? withListenPort(configured, await freeLoopbackPort(configured.host)) : configured;
   const store = await openStore(config.store);
   const location = parseStoreLocation(config.store);
   const admin = await resolveAdminToken(config.adminToken, location.kind === 'file' ? location.dir : undefined);
@@ -51,6 +54,17 @@ export async function serve({ config, logger, announce }: ServeOptions): Promise
       documents.close();
     },
   };
+}
+
+function freeLoopbackPort(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, host, () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => resolve(port));
+    });
+  });
 }
 
 /** Records created under another IDBRIDGE_PUBLIC_URL would be served with the wrong issuer. */

@@ -84,6 +84,18 @@ describe('idbridge serve as a process', () => {
     expect(Date.now() - started).toBeLessThan(30_000);
   });
 
+  it('with PORT=0 publishes issuers under the port it actually listens on', async () => {
+    const server = await spawnServe({ PORT: '0', IDBRIDGE_STORE: 'memory:', IDBRIDGE_ADMIN_TOKEN: 'port-zero-token-0123456789' });
+    expect(server.url).not.toMatch(/:0$/);
+    const res = await fetch(`${server.url}/api/v1/clusters`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer port-zero-token-0123456789', 'content-type': 'application/json' },
+      body: JSON.stringify({ id: 'c1', jwks: jwksOf(generateClusterKey()) }),
+    });
+    expect(((await res.json()) as { cluster: { issuer: string } }).cluster.issuer).toBe(`${server.url}/c1`);
+    await server.stop();
+  });
+
   it('refuses invalid configuration with a message naming the variable', async () => {
     const child = spawn(process.execPath, [IDBRIDGE_BIN, 'serve'], {
       env: { PATH: process.env.PATH ?? '', IDBRIDGE_PUBLIC_URL: 'issuer.example.com/?x=1', IDBRIDGE_STORE: 'memory:' },

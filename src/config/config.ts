@@ -33,6 +33,10 @@ export const environmentSchema = z.object({
   IDBRIDGE_STS_URL: baseUrl('IDBRIDGE_STS_URL').default('https://sts.googleapis.com'),
   IDBRIDGE_IAMCREDENTIALS_URL: baseUrl('IDBRIDGE_IAMCREDENTIALS_URL').default('https://iamcredentials.googleapis.com'),
   IDBRIDGE_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+  /** GCS JSON API base URL; unset means Google's. Set for an emulator (no credentials are sent there). */
+  IDBRIDGE_GCS_ENDPOINT: baseUrl('IDBRIDGE_GCS_ENDPOINT').optional(),
+  /** `fine-grained`: documents publicRead, records private. `uniform`: no object ACLs (bucket IAM decides). */
+  IDBRIDGE_GCS_OBJECT_ACL: z.enum(['fine-grained', 'uniform'], { error: 'IDBRIDGE_GCS_OBJECT_ACL must be "fine-grained" or "uniform"' }).default('fine-grained'),
 });
 
 export interface Config {
@@ -45,6 +49,13 @@ export interface Config {
   stsUrl: string;
   iamCredentialsUrl: string;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
+  gcs: GcsOptions;
+}
+
+/** How the GCS store and `sync --target gcs://` reach and write the bucket. */
+export interface GcsOptions {
+  apiEndpoint?: string;
+  objectAcl: 'fine-grained' | 'uniform';
 }
 
 /**
@@ -73,6 +84,7 @@ export function loadConfig(env: Record<string, string | undefined>, overrides: P
     stsUrl: e.IDBRIDGE_STS_URL,
     iamCredentialsUrl: e.IDBRIDGE_IAMCREDENTIALS_URL,
     logLevel: e.IDBRIDGE_LOG_LEVEL,
+    gcs: { ...(e.IDBRIDGE_GCS_ENDPOINT ? { apiEndpoint: e.IDBRIDGE_GCS_ENDPOINT } : {}), objectAcl: e.IDBRIDGE_GCS_OBJECT_ACL },
   };
 }
 

@@ -1,9 +1,8 @@
 import { loadConfig, type Config } from '../config/config.js';
-import { createApp } from '../http/app.js';
-import { RegistryDocuments } from '../issuer/registry-documents.js';
+import { composeHost, logBackgroundError } from '../http/host.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import { openStore, parseStoreLocation } from '../registry/open-store.js';
-import { ClusterRegistry } from '../registry/registry.js';
+import type { ClusterRegistry } from '../registry/registry.js';
 import { resolveAdminToken } from './admin-token.js';
 import { startNodeServer, type RunningServer } from './node-server.js';
 import { bufferedWriter } from './stdout-sink.js';
@@ -17,7 +16,7 @@ export interface ServeOptions {
 
 /** `idbridge serve`: the issuer, the registration API (and later the broker) in one process. */
 export async function serve({ config, logger, announce }: ServeOptions): Promise<RunningServer & { adminToken: string }> {
-  const store = await openStore(config.store);
+  const store = await openStore(config.store, { gcs: config.gcs, onBackgroundError: logBackgroundError(logger) });
   const location = parseStoreLocation(config.store);
   const admin = await resolveAdminToken(config.adminToken, location.kind === 'file' ? location.dir : undefined);
   if (admin.generated) {
@@ -27,13 +26,7 @@ export async function serve({ config, logger, announce }: ServeOptions): Promise
     );
   }
 
-  const registry = new ClusterRegistry(store, { publicUrl: config.publicUrl });
-  const documents = new RegistryDocuments(store, {
-    onRefreshError: (cluster, err) => logger.warn('document refresh failed; serving the cached copy', { cluster, error: (err as Error).message }),
-  });
-  registry.onChange((id) => documents.invalidate(id));
-
-  const app = createApp({ registry, documents, adminToken: admin.token, logger });
+  const { app, registry, documents } = composeHost({ config, store, adminToken: admin.token, logger });
   const running = await startNodeServer({
     app,
     logger,

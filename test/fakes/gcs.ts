@@ -17,11 +17,18 @@ export interface FakeGcs {
   stats(): FakeGcsStats;
   resetStats(): void;
   /** The next `count` requests that match `when` (default: all) fail with `status` (and `body`). */
-  fail(options: { status: number; count?: number; when?: (req: { method: string; path: string }) => boolean; body?: string; contentType?: string }): void;
+  fail(options: { status: number; count?: number; when?: (req: FaultMatch) => boolean; body?: string; contentType?: string }): void;
   /** Delay every request by this many milliseconds (0: none). */
   setLatency(ms: number): void;
   /** Names of the live objects of a bucket under a prefix, for assertions. */
   objectNames(bucket: string, prefix?: string): string[];
+}
+
+/** What a fault's `when` sees of a request: the object is the decoded name from the path or `?name=`. */
+export interface FaultMatch {
+  method: string;
+  path: string;
+  object?: string;
 }
 
 export interface FakeGcsStats {
@@ -85,7 +92,7 @@ class GcsError extends Error {
 export async function startFakeGcs(): Promise<FakeGcs> {
   const buckets = new Map<string, Bucket>();
   const uploads = new Map<string, Upload>();
-  const faults: Array<{ status: number; remaining: number; when: (req: { method: string; path: string }) => boolean; body?: string; contentType?: string }> = [];
+  const faults: Array<{ status: number; remaining: number; when: (req: FaultMatch) => boolean; body?: string; contentType?: string }> = [];
   let counters = emptyStats();
   let latencyMs = 0;
   let lastGeneration = 0;
@@ -466,7 +473,9 @@ export async function startFakeGcs(): Promise<FakeGcs> {
       counters.requests++;
       if (latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, latencyMs));
       const url = new URL(req.url ?? '/', 'http://fake-gcs');
-      const fault = faults.find((f) => f.remaining > 0 && f.when({ method: req.method ?? 'GET', path: url.pathname }));
+      const object = /\/o\/([^/]+)$/.exec(url.pathname)?.[1] ?? url.searchParams.get('name') ?? undefined;
+      const match: FaultMatch = { method: req.method ?? 'GET', path: url.pathname, ...(object !== undefined ? { object: safeDecode(object) } : {}) };
+      const fault = faults.find((f) => f.remaining > 0 && f.when(match));
       if (fault) {
         fault.remaining--;
         await readBody(req).catch(() => Buffer.alloc(0));
@@ -510,6 +519,14 @@ export async function startFakeGcs(): Promise<FakeGcs> {
 
 function emptyStats(): FakeGcsStats {
   return { requests: 0, objectWrites: 0, metadataPatches: 0, objectDeletes: 0, mediaReads: 0, metadataReads: 0, lists: 0, publicReads: 0, preconditionFailures: 0 };
+}
+
+function safeDecode(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
 }
 
 function storedHeaders(object: StoredObject): Record<string, string> {

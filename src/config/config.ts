@@ -4,7 +4,7 @@ import { IdbridgeError } from '../errors.js';
 /** Admin tokens travel as bearer tokens; hono's bearer check accepts this alphabet. */
 const ADMIN_TOKEN = /^[A-Za-z0-9._~+/-]{16,512}=*$/;
 
-const baseUrl = (name: string) =>
+export const baseUrl = (name: string) =>
   z
     .string()
     .trim()

@@ -57,7 +57,7 @@ export async function writeDocument(bucket: Bucket, layout: GcsLayout, object: D
     if (current) {
       const owner = current.metadata?.[OWNER_KEY];
       if (options.owner === 'sync' && owner === 'registry') {
-        throw new IdbridgeError('conflict', `${layout.url(object.name)} is managed by an idbridge registry (IDBRIDGE_STORE=gcs://${layout.bucket}/${layout.prefix}); push with --api instead of writing the bucket directly`);
+        throw new IdbridgeError('permission_denied', `${layout.url(object.name)} is managed by an idbridge registry (IDBRIDGE_STORE=gcs://${layout.bucket}/${layout.prefix}); push with --api instead of writing the bucket directly`);
       }
       const label = current.metadata?.[RECORD_GENERATION_KEY];
       if (options.recordGeneration !== undefined && typeof label === 'string' && /^\d+$/.test(label) && BigInt(label) > BigInt(options.recordGeneration)) return 'superseded';

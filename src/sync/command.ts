@@ -38,8 +38,8 @@ const flagsSchema = z
   .object({
     api: baseUrl('--api').optional(),
     cluster: clusterIdSchema,
-    tokenFile: z.string().min(1).optional(),
-    kubeconfig: z.string().min(1).optional(),
+    tokenFile: z.string().min(1, 'must not be empty').optional(),
+    kubeconfig: z.string().min(1, 'must not be empty').optional(),
     once: z.boolean().default(false),
     interval: duration('--interval', 10_000).optional(),
     target: z.string().optional(),

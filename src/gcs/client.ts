@@ -7,6 +7,10 @@ import type { GcsOptions } from '../config/config.js';
  * a workload identity credential configuration). A configured endpoint is an emulator: the library
  * sends no credentials to it.
  */
-export function createStorage(options: GcsOptions): Storage {
-  return new Storage({ ...(options.apiEndpoint ? { apiEndpoint: options.apiEndpoint } : {}) });
+export function createStorage(options: GcsOptions, retries: 'library' | 'caller' = 'library'): Storage {
+  return new Storage({
+    ...(options.apiEndpoint ? { apiEndpoint: options.apiEndpoint } : {}),
+    // 'caller': the caller has its own retry loop (idbridge sync's --attempts/--backoff); one policy, not two stacked.
+    ...(retries === 'caller' ? { retryOptions: { autoRetry: false, maxRetries: 0 } } : {}),
+  });
 }

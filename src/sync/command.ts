@@ -95,7 +95,7 @@ export async function runSyncCommand(
       // Loaded only here: the storage client is large and the API target does not need it.
       const [{ GcsTarget }, { createStorage }] = await Promise.all([import('./gcs-target.js'), import('../gcs/client.js')]);
       expectedIssuer ??= GcsTarget.bucketIssuer(location.bucket, location.prefix, options.cluster);
-      target = new GcsTarget({ storage: createStorage(config.gcs), bucket: location.bucket, prefix: location.prefix, cluster: options.cluster, issuer: expectedIssuer, acl: config.gcs.objectAcl });
+      target = new GcsTarget({ storage: createStorage(config.gcs, 'caller'), bucket: location.bucket, prefix: location.prefix, cluster: options.cluster, issuer: expectedIssuer, acl: config.gcs.objectAcl });
     } else {
       target = new ApiTarget({ apiUrl: options.api!, cluster: options.cluster, tokenFile: options.tokenFile! });
     }

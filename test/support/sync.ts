@@ -33,7 +33,7 @@ export interface SyncWorld {
   /** The sync job's projected token for the API, with overrides for hostile variants. */
   pushToken(overrides?: { serviceAccount?: string; audience?: string | string[]; lifetime?: number; issuedAt?: number }): Promise<string>;
   /** `idbridge sync --once` (in this process) with the pod's files; extra flags override. */
-  sync(flags?: Partial<SyncFlags>): Promise<{ code: number; stdout: string; stderr: string }>;
+  sync(flags?: Partial<SyncFlags>, env?: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }>;
   /** The JWKS the issuer routes serve for the cluster now. */
   published(): Promise<unknown>;
   close(): Promise<void>;
@@ -87,10 +87,10 @@ export async function startSyncWorld(store: StoreKind = 'memory', cluster = 'pro
       await writeFile(tokenFile, await pushToken(), { mode: 0o600 });
     },
     pushToken,
-    sync: async (flags = {}) => {
+    sync: async (flags = {}, env = {}) => {
       let stdout = '';
       let stderr = '';
-      const code = await runSyncCommand({}, { api: serve.url, cluster, tokenFile, kubeconfig, once: true, backoff: '10ms', ...flags }, {
+      const code = await runSyncCommand(env, { api: serve.url, cluster, tokenFile, kubeconfig, once: true, backoff: '10ms', ...flags }, {
         stdout: (chunk) => { stdout += chunk; },
         stderr: (line) => { stderr += `${line}\n`; },
       });

@@ -1,7 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { isIdbridgeError } from '../errors.js';
 import { runServe } from '../server/serve.js';
-import { runSyncCommand } from '../sync/command.js';
 
 function program(): Command {
   const root = new Command('idbridge')
@@ -38,6 +37,8 @@ function program(): Command {
       const stop = new AbortController();
       process.once('SIGTERM', () => stop.abort());
       process.once('SIGINT', () => stop.abort());
+      // Loaded only for sync: the Kubernetes client is large and serve does not need it.
+      const { runSyncCommand } = await import('../sync/command.js');
       process.exitCode = await runSyncCommand(process.env, flags, {
         stdout: (chunk) => process.stdout.write(chunk),
         stderr: (line) => process.stderr.write(`${line}\n`),

@@ -118,7 +118,7 @@ async function main(): Promise<void> {
       await measure('sync push, no change', clusters, REQUESTS, () => push(jwksOf(signer)), writes);
       await measure('sync push, changed (add/remove a key)', clusters, REQUESTS, (i) => push(i % 2 === 0 ? jwksOf(signer, extra) : jwksOf(signer)), writes);
       await push(jwksOf(signer));
-      await measure('issuer GET jwks (random cluster)', clusters, REQUESTS, () => fetch(`${publicUrl}/c${String(Math.floor(Math.random() * clusters)).padStart(5, '0')}/openid/v1/jwks`));
+      await measure('issuer GET jwks, random cluster (uncached ones read GCS)', clusters, REQUESTS, () => fetch(`${publicUrl}/c${String(Math.floor(Math.random() * clusters)).padStart(5, '0')}/openid/v1/jwks`));
       await measure('admin list, first page of 100', clusters, Math.min(REQUESTS, 50), () => fetch(`${publicUrl}/api/v1/clusters?limit=100`, { headers: { authorization: `Bearer ${ADMIN}` } }));
     };
 
@@ -135,6 +135,7 @@ async function main(): Promise<void> {
       await Promise.all(Array.from({ length: Math.min(50, LARGE - i) }, (_, j) => fetch(`${publicUrl}/c${String(i + j).padStart(5, '0')}/openid/v1/jwks`).then((r) => r.arrayBuffer())));
     }
     notes.push(`idbridge serve RSS with ${LARGE} clusters, every cluster's documents served once (all cached): ${rssMiB(pid).toFixed(1)} MiB`);
+    await measure('issuer GET jwks (random cluster, all cached)', LARGE, REQUESTS, () => fetch(`${publicUrl}/c${String(Math.floor(Math.random() * LARGE)).padStart(5, '0')}/openid/v1/jwks`));
 
     const sweep = new GcsStore({ storage, bucket: 'bench', prefix: 'issuers', acl: 'fine-grained' });
     gcs.resetStats();

@@ -65,6 +65,8 @@ interface Bucket {
   uniform: boolean;
   timeCreated: string;
   objects: Map<string, StoredObject>;
+  /** Object names in lexicographic order, kept as objects come and go (listing is a binary search). */
+  names: string[];
   iamBindings: Array<{ role: string; members: string[] }>;
   iamEtag: number;
 }
@@ -195,6 +197,7 @@ export async function startFakeGcs(): Promise<FakeGcs> {
       ...(typeof metadata.cacheControl === 'string' ? { cacheControl: metadata.cacheControl } : {}),
       ...(metadata.metadata && typeof metadata.metadata === 'object' ? { metadata: stringValues(metadata.metadata as Record<string, unknown>) } : {}),
     };
+    if (!current) bucket.names.splice(lowerBound(bucket.names, name), 0, name);
     bucket.objects.set(name, object);
     counters.objectWrites++;
     return object;
@@ -222,7 +225,7 @@ export async function startFakeGcs(): Promise<FakeGcs> {
       if (!params.get('project')) throw new GcsError(400, 'Required parameter: project', 'required');
       if (buckets.has(name)) throw new GcsError(409, 'Your previous request to create the named bucket succeeded and you already own it.', 'conflict');
       const iam = body.iamConfiguration as { uniformBucketLevelAccess?: { enabled?: boolean } } | undefined;
-      const bucket: Bucket = { name, uniform: iam?.uniformBucketLevelAccess?.enabled === true, timeCreated: new Date().toISOString(), objects: new Map(), iamBindings: [], iamEtag: 1 };
+      const bucket: Bucket = { name, uniform: iam?.uniformBucketLevelAccess?.enabled === true, timeCreated: new Date().toISOString(), objects: new Map(), names: [], iamBindings: [], iamEtag: 1 };
       buckets.set(name, bucket);
       return sendJson(res, 200, bucketResource(bucket));
     }
@@ -336,6 +339,7 @@ export async function startFakeGcs(): Promise<FakeGcs> {
         const object = liveObject(bucket, name, params);
         checkPreconditions(params, object);
         bucket.objects.delete(name);
+        bucket.names.splice(lowerBound(bucket.names, name), 1);
         counters.objectDeletes++;
         return sendEmpty(res, 204);
       }
@@ -368,10 +372,16 @@ export async function startFakeGcs(): Promise<FakeGcs> {
         throw new GcsError(400, 'Invalid page token', 'invalid');
       }
     }
-    const names = [...bucket.objects.keys()]
-      .filter((name) => name.startsWith(prefix))
-      .filter((name) => (startOffset === null || name >= startOffset) && (endOffset === null || name < endOffset))
-      .sort((a, b) => (Buffer.compare(Buffer.from(a), Buffer.from(b))));
+    // Start at the first name that can qualify; names are kept sorted.
+    let start = lowerBound(bucket.names, [prefix, startOffset ?? ''].reduce((a, b) => (a > b ? a : b)));
+    if (after !== undefined) start = Math.max(start, lowerBound(bucket.names, after));
+    const names: string[] = [];
+    for (let i = start; i < bucket.names.length; i++) {
+      const name = bucket.names[i]!;
+      if (!name.startsWith(prefix) || (endOffset !== null && name >= endOffset)) break;
+      names.push(name);
+      if (!delimiter && names.length > MAX_LIST_RESULTS + 1) break;
+    }
     const items: ReturnType<typeof objectResource>[] = [];
     const prefixes = new Set<string>();
     let nextPageToken: string | undefined;
@@ -515,6 +525,18 @@ export async function startFakeGcs(): Promise<FakeGcs> {
     setLatency: (ms) => { latencyMs = ms; },
     objectNames: (bucket, prefix = '') => [...(buckets.get(bucket)?.objects.keys() ?? [])].filter((n) => n.startsWith(prefix)).sort(),
   };
+}
+
+/** The index of the first element of `sorted` that is not less than `value`. */
+function lowerBound(sorted: readonly string[], value: string): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (sorted[mid]! < value) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 function emptyStats(): FakeGcsStats {

@@ -32,13 +32,15 @@ export function createFunctionHandler(env: Record<string, string | undefined>, w
   };
 
   return async (req, res) => {
-    app ??= build().catch((err) => {
+    const ready = (app ??= build().catch((err) => {
       app = undefined; // the next request tries again
       throw err;
-    });
+    }));
+    // Handled below; observed now so a failure is never an unhandled rejection (the framework kills the instance on those).
+    ready.catch(() => {});
     try {
       const request = await toWebRequest(req);
-      await sendWebResponse(res, await (await app).fetch(request), request.method);
+      await sendWebResponse(res, await (await ready).fetch(request), request.method);
     } catch (err) {
       const known = err instanceof IdbridgeError ? err : new IdbridgeError('internal', 'internal error; the function log has the details');
       logger.error('function request failed', { error: err instanceof Error ? err.message.split('\n')[0]!.slice(0, 300) : String(err) });

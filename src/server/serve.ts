@@ -21,7 +21,7 @@ export async function serve({ config, logger, announce }: ServeOptions): Promise
   const admin = await resolveAdminToken(config.adminToken, location.kind === 'file' ? location.dir : undefined);
   if (admin.generated) {
     announce(
-      `idbridge: admin token (shown once${admin.path ? `, kept in ${admin.path}` : ', not kept: the memory store forgets it on exit'}):\n\n    ${admin.token}\n\n` +
+      `idbridge: admin token (shown once${admin.path ? `, kept in ${admin.path}` : ', not kept: set IDBRIDGE_ADMIN_TOKEN to keep the same token across restarts'}):\n\n    ${admin.token}\n\n` +
         `Use it as "Authorization: Bearer <token>" on /api/v1, or export IDBRIDGE_ADMIN_TOKEN.\n`,
     );
   }

@@ -96,6 +96,38 @@ for (const store of ['memory', 'file', 'gcs'] as const satisfies readonly StoreK
         expect(await world.published()).toEqual(served);
       });
 
+      const transport: Array<[string, number, RegExp, () => Promise<{ headers: Record<string, string>; body: string; path?: string }>]> = [
+        ['Basic instead of Bearer', 400, /Authorization header is malformed/, async () => ({ headers: { authorization: 'Basic YWRtaW46YWRtaW4=', 'content-type': 'application/json' }, body: JSON.stringify(current()) })],
+        ['a 12 KiB garbage bearer', 401, /token header is not base64url JSON/, async () => ({ headers: { authorization: `Bearer ${'a'.repeat(6_000)}.${'b'.repeat(6_000)}.c`, 'content-type': 'application/json' }, body: JSON.stringify(current()) })],
+        ['an unsigned token (alg none)', 401, /only RS256 and ES256/, async () => {
+          const [, payload] = (await world.pushToken()).split('.');
+          return { headers: { authorization: `Bearer ${Buffer.from('{"alg":"none","kid":"x"}').toString('base64url')}.${payload}.`, 'content-type': 'application/json' }, body: JSON.stringify(current()) };
+        }],
+        ['a text/plain body', 415, /Content-Type: application\/json/, async () => ({ headers: { authorization: `Bearer ${await world.pushToken()}`, 'content-type': 'text/plain' }, body: JSON.stringify(current()) })],
+        ['a body that is not JSON', 400, /not valid JSON/, async () => ({ headers: { authorization: `Bearer ${await world.pushToken()}`, 'content-type': 'application/json' }, body: '{"jwks": ' })],
+        ['a 300 KiB body', 413, /larger than 256 KiB/, async () => ({ headers: { authorization: `Bearer ${await world.pushToken()}`, 'content-type': 'application/json' }, body: JSON.stringify({ ...current(), pad: 'x'.repeat(300 * 1024) }) })],
+        ['an unknown field', 400, /unrecognized key/i, async () => ({ headers: { authorization: `Bearer ${await world.pushToken()}`, 'content-type': 'application/json' }, body: JSON.stringify({ ...current(), issuer: 'https://evil.example' }) })],
+        ['an unknown cluster', 404, /no cluster "ghost" is registered/, async () => ({ path: '/api/v1/clusters/ghost/keys', headers: { authorization: `Bearer ${await world.pushToken()}`, 'content-type': 'application/json' }, body: JSON.stringify(current()) })],
+        ['a cluster id that is not a DNS label', 400, /not a DNS label/, async () => ({ path: '/api/v1/clusters/..%2Fprod/keys', headers: { authorization: `Bearer ${await world.pushToken()}`, 'content-type': 'application/json' }, body: JSON.stringify(current()) })],
+      ];
+
+      it.each(transport)('%s → %i', async (_name, status, message, make) => {
+        const before = await record(world);
+        const { headers, body, path } = await make();
+        const res = await fetch(`${world.serve.url}${path ?? `/api/v1/clusters/${world.cluster}/keys`}`, { method: 'PUT', headers, body });
+        expect(res.status).toBe(status);
+        const json = (await res.json()) as { error: { message: string } };
+        expect(json.error.message).toMatch(message);
+        expect(await record(world)).toEqual(before);
+      });
+
+      it('a cluster with no keys on record yet cannot authenticate a push', async () => {
+        expect((await world.api.call('POST', '/api/v1/clusters', { id: 'keyless' })).status).toBe(201);
+        const res = await push(world, await signKubeToken(world.kube.signingKey, { issuer: `${world.serve.url}/keyless`, audience: world.serve.url, namespace: SYNC_NAMESPACE, serviceAccount: SYNC_SERVICE_ACCOUNT }), current(), 'keyless');
+        expect(res.status).toBe(401);
+        expect(res.json.error.message).toMatch(/no keys on record yet.*an administrator uploads the first keys/);
+      });
+
       it('a token of one cluster cannot push to another', async () => {
         const other = await world.api.call('POST', '/api/v1/clusters', { id: 'other', jwks: jwksOf(generateClusterKey('RS256')) });
         expect(other.status).toBe(201);

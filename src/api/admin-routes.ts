@@ -1,14 +1,13 @@
 import { Hono, type Context } from 'hono';
 import { IdbridgeError } from '../errors.js';
 import { readJson } from '../http/json-body.js';
-import { checkPushedDiscovery } from '../oidc/discovery.js';
 import { validateJwks } from '../oidc/jwks.js';
 import { clusterIdSchema } from '../registry/cluster-id.js';
 import { kubeApiserverFlags, type ClusterRegistry } from '../registry/registry.js';
 import { requireAdmin } from './admin-auth.js';
-import { clusterView, createClusterSchema, listQuerySchema, putKeysSchema, updateClusterSchema } from './schemas.js';
+import { clusterView, createClusterSchema, listQuerySchema, updateClusterSchema } from './schemas.js';
 
-/** The admin registration API under /api/v1: create, list, get, update, delete clusters. */
+/** The admin registration API under /api/v1: create, list, get, update, delete clusters (keys: keys-route.ts). */
 export function adminRoutes(registry: ClusterRegistry, adminToken: string | undefined): Hono {
   const app = new Hono();
   const admin = requireAdmin(adminToken);
@@ -52,22 +51,6 @@ export function adminRoutes(registry: ClusterRegistry, adminToken: string | unde
     const body = await readJson(c, updateClusterSchema);
     const record = await registry.update(id, body, ifVersion(c));
     return c.json({ cluster: clusterView(record) }, 200, { etag: versionTag(record.version) });
-  });
-
-  /** Admin key upload: the bootstrap before the first sync, and break-glass replacement. */
-  app.put('/clusters/:id/keys', admin, async (c) => {
-    const id = clusterId(c);
-    const body = await readJson(c, putKeysSchema);
-    const jwks = await validateJwks(body.jwks);
-    const result = await registry.replaceKeys(id, jwks, 'admin', {
-      ...ifVersion(c),
-      check: (current) => {
-        if (body.discovery !== undefined) checkPushedDiscovery(body.discovery, current.issuer);
-      },
-    });
-    return c.json({ cluster: clusterView(result.record), added: result.added, removed: result.removed, changed: result.changed, warnings: result.warnings }, 200, {
-      etag: versionTag(result.record.version),
-    });
   });
 
   app.delete('/clusters/:id', admin, async (c) => {

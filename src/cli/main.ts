@@ -5,6 +5,7 @@ import { registerCredConfig } from './commands/cred-config.js';
 import { registerDoctor } from './commands/doctor.js';
 import { registerGcpSetup } from './commands/gcp-setup.js';
 import { registerServe } from './commands/serve.js';
+import { registerSync } from './commands/sync.js';
 import { registerWhoami } from './commands/whoami.js';
 
 /** Each command lives in ./commands/<name>.ts and registers itself here, one line each. */
@@ -19,6 +20,7 @@ function program(): Command {
   registerCredConfig(root);
   registerClusters(root);
   registerGcpSetup(root);
+  registerSync(root);
   return root;
 }
 

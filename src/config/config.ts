@@ -34,6 +34,10 @@ export const environmentSchema = z.object({
   IDBRIDGE_STS_URL: baseUrl('IDBRIDGE_STS_URL').default('https://sts.googleapis.com'),
   IDBRIDGE_IAMCREDENTIALS_URL: baseUrl('IDBRIDGE_IAMCREDENTIALS_URL').default('https://iamcredentials.googleapis.com'),
   IDBRIDGE_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+  /** GCS JSON API base URL; unset means Google's. Set for an emulator (no credentials are sent there). */
+  IDBRIDGE_GCS_ENDPOINT: baseUrl('IDBRIDGE_GCS_ENDPOINT').optional(),
+  /** `fine-grained`: documents publicRead, records private. `uniform`: no object ACLs (bucket IAM decides). */
+  IDBRIDGE_GCS_OBJECT_ACL: z.enum(['fine-grained', 'uniform'], { error: 'IDBRIDGE_GCS_OBJECT_ACL must be "fine-grained" or "uniform"' }).default('fine-grained'),
 });
 
 export interface Config {
@@ -48,6 +52,13 @@ export interface Config {
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   /** True when publicUrl (and so syncAudience, unless set) was derived from the port. */
   publicUrlFromPort: boolean;
+  gcs: GcsOptions;
+}
+
+/** How the GCS store and `sync --target gcs://` reach and write the bucket. */
+export interface GcsOptions {
+  apiEndpoint?: string;
+  objectAcl: 'fine-grained' | 'uniform';
 }
 
 /**
@@ -77,6 +88,7 @@ export function loadConfig(env: Record<string, string | undefined>, overrides: P
     iamCredentialsUrl: e.IDBRIDGE_IAMCREDENTIALS_URL,
     logLevel: e.IDBRIDGE_LOG_LEVEL,
     publicUrlFromPort: e.IDBRIDGE_PUBLIC_URL === undefined,
+    gcs: { ...(e.IDBRIDGE_GCS_ENDPOINT ? { apiEndpoint: e.IDBRIDGE_GCS_ENDPOINT } : {}), objectAcl: e.IDBRIDGE_GCS_OBJECT_ACL },
   };
 }
 

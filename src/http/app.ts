@@ -1,5 +1,6 @@
 import { Hono } from 'hono';
 import { adminRoutes } from '../api/admin-routes.js';
+import { keysRoutes } from '../api/keys-route.js';
 import type { DocumentSource } from '../issuer/document-source.js';
 import { issuerRoutes } from '../issuer/routes.js';
 import type { Logger } from '../log/logger.js';
@@ -14,6 +15,8 @@ export interface AppOptions {
   /** Where the issuer routes read documents (the registry's cache on serve and functions). */
   documents: DocumentSource;
   adminToken?: string;
+  /** The audience a cluster's sync token must carry (Config.syncAudience). */
+  syncAudience: string;
   logger: Logger;
   /** Log one line per request here (hosts whose platform already logs requests turn it off). */
   logRequests?: boolean;
@@ -25,6 +28,7 @@ export function createApp(options: AppOptions): Hono {
   if (options.logRequests !== false) app.use(requestLog(options.logger));
   app.use('/api/*', limitBody());
   app.route('/', healthRoutes(() => options.registry.store.ping()));
+  app.route('/api/v1', keysRoutes({ registry: options.registry, adminToken: options.adminToken, syncAudience: options.syncAudience, logger: options.logger }));
   app.route('/api/v1', adminRoutes(options.registry, options.adminToken));
   app.route('/', issuerRoutes(options.documents));
   app.notFound(notFoundHandler);

@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import type { GcsOptions } from '../config/config.js';
 import { IdbridgeError } from '../errors.js';
 import { MemoryStore } from './memory-store.js';
 import type { ClusterStore } from './store.js';
@@ -25,7 +26,17 @@ export function parseStoreLocation(value: string): StoreLocation {
   throw badStore(value);
 }
 
-export async function openStore(value: string): Promise<ClusterStore> {
+export interface OpenStoreOptions {
+  /** Endpoint and object ACL mode of the GCS store (Config.gcs). */
+  gcs?: GcsOptions;
+  /** Told about failures of a store's background work (the GCS store's document publishing). */
+  onBackgroundError?: (what: string, err: unknown) => void;
+}
+
+/** How often the GCS store reconciles its public documents with its records. */
+const GCS_RECONCILE_EVERY_MS = 5 * 60_000;
+
+export async function openStore(value: string, options: OpenStoreOptions = {}): Promise<ClusterStore> {
   const location = parseStoreLocation(value);
   switch (location.kind) {
     case 'memory':
@@ -34,8 +45,18 @@ export async function openStore(value: string): Promise<ClusterStore> {
       const { FileStore } = await import('./file-store.js');
       return FileStore.open(location.dir);
     }
-    case 'gcs':
-      throw new IdbridgeError('invalid_request', 'the GCS store is not available in this build; use IDBRIDGE_STORE=file:DIR or memory:');
+    case 'gcs': {
+      const [{ GcsStore }, { createStorage }] = await Promise.all([import('./gcs-store.js'), import('../gcs/client.js')]);
+      const gcs = options.gcs ?? { objectAcl: 'fine-grained' };
+      return GcsStore.open({
+        storage: createStorage(gcs),
+        bucket: location.bucket,
+        prefix: location.prefix,
+        acl: gcs.objectAcl,
+        reconcileEveryMs: GCS_RECONCILE_EVERY_MS,
+        ...(options.onBackgroundError ? { onBackgroundError: options.onBackgroundError } : {}),
+      });
+    }
   }
 }
 

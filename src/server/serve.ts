@@ -1,10 +1,9 @@
 import { createServer } from 'node:net';
 import { loadConfig, withListenPort, type Config } from '../config/config.js';
-import { createApp } from '../http/app.js';
-import { RegistryDocuments } from '../issuer/registry-documents.js';
+import { composeHost, logBackgroundError } from '../http/host.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import { openStore, parseStoreLocation } from '../registry/open-store.js';
-import { ClusterRegistry } from '../registry/registry.js';
+import type { ClusterRegistry } from '../registry/registry.js';
 import { resolveAdminToken } from './admin-token.js';
 import { startNodeServer, type RunningServer } from './node-server.js';
 import { bufferedWriter } from './stdout-sink.js';
@@ -20,23 +19,17 @@ export interface ServeOptions {
 export async function serve({ config: configured, logger, announce }: ServeOptions): Promise<RunningServer & { adminToken: string }> {
   // With PORT=0 the issuer URL must carry the port actually chosen, so choose it first.
   const config = configured.port === 0 && configured.publicUrlFromPort ? withListenPort(configured, await freeLoopbackPort(configured.host)) : configured;
-  const store = await openStore(config.store);
+  const store = await openStore(config.store, { gcs: config.gcs, onBackgroundError: logBackgroundError(logger) });
   const location = parseStoreLocation(config.store);
   const admin = await resolveAdminToken(config.adminToken, location.kind === 'file' ? location.dir : undefined);
   if (admin.generated) {
     announce(
-      `idbridge: admin token (shown once${admin.path ? `, kept in ${admin.path}` : ', not kept: the memory store forgets it on exit'}):\n\n    ${admin.token}\n\n` +
+      `idbridge: admin token (shown once${admin.path ? `, kept in ${admin.path}` : ', not kept: set IDBRIDGE_ADMIN_TOKEN to keep the same token across restarts'}):\n\n    ${admin.token}\n\n` +
         `Use it as "Authorization: Bearer <token>" on /api/v1, or export IDBRIDGE_ADMIN_TOKEN.\n`,
     );
   }
 
-  const registry = new ClusterRegistry(store, { publicUrl: config.publicUrl });
-  const documents = new RegistryDocuments(store, {
-    onRefreshError: (cluster, err) => logger.warn('document refresh failed; serving the cached copy', { cluster, error: (err as Error).message }),
-  });
-  registry.onChange((id) => documents.invalidate(id));
-
-  const app = createApp({ registry, documents, adminToken: admin.token, logger });
+  const { app, registry, documents } = composeHost({ config, store, adminToken: admin.token, logger });
   const running = await startNodeServer({
     app,
     logger,

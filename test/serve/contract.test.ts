@@ -1,31 +1,22 @@
 import { describeAdminApiContract, type ApiHost } from '../contract/admin-api-contract.js';
 import { describeHostileApiInputs } from '../contract/hostile-api-contract.js';
 import { describeIssuerContract, type IssuerHost } from '../contract/issuer-contract.js';
+import { adminApiHost } from '../support/contract-hosts.js';
 import { startServe, tempDir } from '../support/serve.js';
 
 /** `idbridge serve` on a store, seen through its own admin API. */
 async function serveHost(store: 'memory' | 'file'): Promise<IssuerHost & ApiHost> {
   const dir = store === 'file' ? await tempDir() : undefined;
   const harness = await startServe({ IDBRIDGE_STORE: dir ? `file:${dir.path}` : 'memory:' });
-  const admin = (method: string, path: string, body: unknown) =>
-    fetch(`${harness.url}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${harness.adminToken}`, 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-    }).then(async (res) => {
-      if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
-    });
-  return {
+  return adminApiHost({
     url: harness.url,
     publicUrl: harness.url,
     adminToken: harness.adminToken,
-    publishCluster: (id, jwks) => admin('POST', '/api/v1/clusters', { id, jwks }),
-    replaceKeys: (id, jwks) => admin('PUT', `/api/v1/clusters/${id}/keys`, { jwks }),
     close: async () => {
       await harness.close();
       await dir?.remove();
     },
-  };
+  });
 }
 
 for (const store of ['memory', 'file'] as const) {

@@ -1,0 +1,101 @@
+import { Hono } from 'hono';
+import { bearerAuth } from 'hono/bearer-auth';
+import { timingSafeEqual } from 'hono/utils/buffer';
+import { IdbridgeError } from '../errors.js';
+import { errorBody } from '../http/errors.js';
+import { readJson } from '../http/json-body.js';
+import type { Logger } from '../log/logger.js';
+import { checkPushedDiscovery } from '../oidc/discovery.js';
+import { validateJwks } from '../oidc/jwks.js';
+import type { ClusterRegistry } from '../registry/registry.js';
+import { SubjectTokenVerifier } from '../verify/subject-token.js';
+import { clusterId, ifVersion, versionTag } from './admin-routes.js';
+import { clusterView, putKeysSchema } from './schemas.js';
+import { checkSignerKept, checkSignerOnRecord, signerOf, type KeyPusher } from './sync-push.js';
+
+export interface KeysRouteOptions {
+  registry: ClusterRegistry;
+  /** Break-glass: the admin token may replace any cluster's keys. Absent: cluster tokens only. */
+  adminToken?: string;
+  /** The audience a cluster's sync token must carry (IDBRIDGE_SYNC_AUDIENCE). */
+  syncAudience: string;
+  logger: Logger;
+  verifier?: SubjectTokenVerifier;
+  /** Clock for token lifetimes, epoch ms. */
+  now?: () => number;
+}
+
+type Env = { Variables: { pusher: KeyPusher } };
+
+/**
+ * `PUT /api/v1/clusters/{id}/keys` — a cluster publishes its current JWKS (idbridge sync), or an
+ * administrator replaces it (the bootstrap upload before the first sync, and break-glass).
+ *
+ * A cluster authenticates with its own projected ServiceAccount token, verified against the keys
+ * already on record (never the keys being pushed): iss = the cluster's issuer, sub = its
+ * syncSubject, aud containing IDBRIDGE_SYNC_AUDIENCE, RS256/ES256, within its lifetime. A push
+ * that would drop the key that signed it is refused, and inside the compare-and-swap the signing
+ * key must still be on record, so a concurrent admin removal wins over an in-flight push.
+ */
+export function keysRoutes(options: KeysRouteOptions): Hono<Env> {
+  const app = new Hono<Env>();
+  const verifier = options.verifier ?? new SubjectTokenVerifier();
+  const how = `send the cluster's projected ServiceAccount token (audience ${JSON.stringify(options.syncAudience)})${options.adminToken ? ' or the admin token' : ''} as "Authorization: Bearer <token>"`;
+
+  const authenticate = bearerAuth<Env>({
+    realm: 'idbridge-sync',
+    noAuthenticationHeader: { message: errorBody(new IdbridgeError('unauthenticated', how)) },
+    invalidAuthenticationHeader: { message: errorBody(new IdbridgeError('invalid_request', `the Authorization header is malformed; ${how}`)) },
+    invalidToken: { message: errorBody(new IdbridgeError('unauthenticated', `the bearer is neither a ServiceAccount token nor the admin token; ${how}`)) },
+    verifyToken: async (token, c) => {
+      // The admin token first, compared in constant time (SHA-256 of both sides).
+      if (options.adminToken && (await timingSafeEqual(options.adminToken, token))) {
+        c.set('pusher', { kind: 'admin' });
+        return true;
+      }
+      if (token.split('.').length !== 3) return false;
+      const record = await options.registry.get(clusterId(c));
+      if (record.keys.length === 0) {
+        throw new IdbridgeError('unauthenticated', `cluster ${record.id} has no keys on record yet, so its token cannot be verified: an administrator uploads the first keys (PUT with the admin token and {"jwks": <kubectl get --raw /openid/v1/jwks>}), idbridge sync keeps them current after that`);
+      }
+      const verified = await verifier.verify(token, record, {
+        audiences: [options.syncAudience],
+        subject: record.syncSubject,
+        ...(options.now ? { now: options.now } : {}),
+      });
+      c.set('pusher', { kind: 'cluster', token: verified, signer: signerOf(record, verified) });
+      return true;
+    },
+  });
+
+  app.put('/clusters/:id/keys', authenticate, async (c) => {
+    const id = clusterId(c);
+    const body = await readJson(c, putKeysSchema);
+    const jwks = await validateJwks(body.jwks);
+    const pusher = c.get('pusher');
+    if (pusher.kind === 'cluster') checkSignerKept(jwks, pusher);
+    const source = pusher.kind === 'admin' ? 'admin' : 'sync';
+    const result = await options.registry.replaceKeys(id, jwks, source, {
+      ...ifVersion(c),
+      check: (current) => {
+        if (pusher.kind === 'cluster') checkSignerOnRecord(current, pusher);
+        if (body.discovery !== undefined) checkPushedDiscovery(body.discovery, current.issuer);
+      },
+    });
+    if (result.changed) {
+      options.logger.info('cluster keys changed', {
+        cluster: id,
+        source,
+        added: result.added,
+        removed: result.removed,
+        version: result.record.version,
+        ...(pusher.kind === 'cluster' ? { signedBy: pusher.token.kid, subject: pusher.token.subject } : {}),
+      });
+    }
+    return c.json({ cluster: clusterView(result.record), added: result.added, removed: result.removed, changed: result.changed, warnings: result.warnings }, 200, {
+      etag: versionTag(result.record.version),
+    });
+  });
+
+  return app;
+}

@@ -1,0 +1,64 @@
+import type { ServerResponse } from 'node:http';
+import type { Hono } from 'hono';
+import { loadConfig } from '../config/config.js';
+import { IdbridgeError } from '../errors.js';
+import { errorBody } from '../http/errors.js';
+import { composeHost, logBackgroundError } from '../http/host.js';
+import { createLogger, type Logger } from '../log/logger.js';
+import { openStore, parseStoreLocation } from '../registry/open-store.js';
+import { sendWebResponse, toWebRequest, type FrameworkRequest } from './web-request.js';
+
+/**
+ * The Cloud Functions host: configuration from the environment, the GCS store, the one hono app
+ * (registration API, sync push, issuer routes — and the STS broker, once it exists, through the
+ * same composition). Built on the first request of an instance and reused.
+ */
+export function createFunctionHandler(env: Record<string, string | undefined>, write: (line: string) => void = (line) => process.stdout.write(line)): (req: FrameworkRequest, res: ServerResponse) => Promise<void> {
+  let app: Promise<Hono> | undefined;
+  let logger: Logger = createLogger(cloudLogging(write));
+
+  const build = async (): Promise<Hono> => {
+    if (!env.IDBRIDGE_PUBLIC_URL) {
+      throw new IdbridgeError('store_unavailable', 'IDBRIDGE_PUBLIC_URL is not set: set it to the public issuer URL (the edge) with gcloud functions deploy --set-env-vars');
+    }
+    const config = loadConfig(env);
+    logger = createLogger(cloudLogging(write), { level: config.logLevel });
+    if (parseStoreLocation(config.store).kind !== 'gcs') {
+      logger.warn('IDBRIDGE_STORE is not a gcs:// bucket: records live only as long as this instance', { store: config.store });
+    }
+    const store = await openStore(config.store, { gcs: config.gcs, onBackgroundError: logBackgroundError(logger) });
+    // Cloud Run already logs every request; the app logs only what it decides.
+    return composeHost({ config, store, ...(config.adminToken ? { adminToken: config.adminToken } : {}), logger, logRequests: false }).app;
+  };
+
+  return async (req, res) => {
+    const ready = (app ??= build().catch((err) => {
+      app = undefined; // the next request tries again
+      throw err;
+    }));
+    // Handled below; observed now so a failure is never an unhandled rejection (the framework kills the instance on those).
+    ready.catch(() => {});
+    try {
+      const request = await toWebRequest(req);
+      await sendWebResponse(res, await (await ready).fetch(request), request.method);
+    } catch (err) {
+      const known = err instanceof IdbridgeError ? err : new IdbridgeError('internal', 'internal error; the function log has the details');
+      logger.error('function request failed', { error: err instanceof Error ? err.message.split('\n')[0]!.slice(0, 300) : String(err) });
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      const body = JSON.stringify(errorBody(known));
+      res.writeHead(known.status, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) });
+      res.end(body);
+    }
+  };
+}
+
+/** Cloud Logging reads `severity` from JSON lines on stdout; idbridge's logger writes `level`. */
+function cloudLogging(write: (line: string) => void): (line: string) => void {
+  return (line) => {
+    const entry = JSON.parse(line) as { level?: string };
+    write(`${JSON.stringify({ severity: entry.level?.toUpperCase(), ...entry })}\n`);
+  };
+}

@@ -1,0 +1,48 @@
+import { DISCOVERY_PATH, JWKS_PATH } from '../issuer/paths.js';
+
+/**
+ * Object names in a bucket under PREFIX (DESIGN.md, "Bucket layout"): the two public documents
+ * of cluster `c` at `PREFIX/c/.well-known/openid-configuration` and `PREFIX/c/openid/v1/jwks`,
+ * so the bucket URL itself can serve as an issuer; registry records at
+ * `PREFIX/.idbridge/clusters/c`, a name no cluster id can take (ids never start with a dot).
+ * Records carry no extension so that name order is id order, which listing relies on.
+ */
+export interface GcsLayout {
+  readonly bucket: string;
+  readonly prefix: string;
+  /** Where every record lives: list this prefix to enumerate clusters. */
+  readonly recordsPrefix: string;
+  record(id: string): string;
+  discovery(id: string): string;
+  jwks(id: string): string;
+  /** The cluster a record object name belongs to, or null for any other object. */
+  recordId(objectName: string): string | null;
+  /** The cluster and kind of a public document object name, or null for any other object. */
+  document(objectName: string): { cluster: string; kind: 'discovery' | 'jwks' } | null;
+  /** `gs://bucket/prefix/…` for messages. */
+  url(objectName: string): string;
+}
+
+export function gcsLayout(bucket: string, prefix: string): GcsLayout {
+  const base = prefix === '' ? '' : `${prefix}/`;
+  const recordsPrefix = `${base}.idbridge/clusters/`;
+  return {
+    bucket,
+    prefix,
+    recordsPrefix,
+    record: (id) => `${recordsPrefix}${id}`,
+    discovery: (id) => `${base}${id}${DISCOVERY_PATH}`,
+    jwks: (id) => `${base}${id}${JWKS_PATH}`,
+    recordId: (name) => (name.startsWith(recordsPrefix) && !name.slice(recordsPrefix.length).includes('/') ? name.slice(recordsPrefix.length) : null),
+    document: (name) => {
+      if (!name.startsWith(base)) return null;
+      const rest = name.slice(base.length);
+      const slash = rest.indexOf('/');
+      if (slash < 1) return null;
+      const tail = rest.slice(slash);
+      const kind = tail === JWKS_PATH ? 'jwks' : tail === DISCOVERY_PATH ? 'discovery' : null;
+      return kind ? { cluster: rest.slice(0, slash), kind } : null;
+    },
+    url: (name) => `gs://${bucket}/${name}`,
+  };
+}

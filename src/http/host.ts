@@ -1,0 +1,41 @@
+import type { Hono } from 'hono';
+import type { Config } from '../config/config.js';
+import { RegistryDocuments } from '../issuer/registry-documents.js';
+import type { Logger } from '../log/logger.js';
+import { ClusterRegistry } from '../registry/registry.js';
+import type { ClusterStore } from '../registry/store.js';
+import { createApp } from './app.js';
+
+export interface HostApp {
+  app: Hono;
+  registry: ClusterRegistry;
+  documents: RegistryDocuments;
+}
+
+/**
+ * What every host of the registration API builds the same way (`idbridge serve`, the Cloud
+ * Function): the registry over its store, the issuer's document cache kept in step with this
+ * process's writes, and the one hono app.
+ */
+export function composeHost(options: { config: Config; store: ClusterStore; adminToken?: string; logger: Logger; logRequests?: boolean }): HostApp {
+  const { config, store, logger } = options;
+  const registry = new ClusterRegistry(store, { publicUrl: config.publicUrl });
+  const documents = new RegistryDocuments(store, {
+    onRefreshError: (cluster, err) => logger.warn('document refresh failed; serving the cached copy', { cluster, error: (err as Error).message }),
+  });
+  registry.onChange((id) => documents.invalidate(id));
+  const app = createApp({
+    registry,
+    documents,
+    ...(options.adminToken ? { adminToken: options.adminToken } : {}),
+    syncAudience: config.syncAudience,
+    logger,
+    ...(options.logRequests !== undefined ? { logRequests: options.logRequests } : {}),
+  });
+  return { app, registry, documents };
+}
+
+/** Logs a store's background failure (the GCS store's document publishing) without secrets. */
+export function logBackgroundError(logger: Logger): (what: string, err: unknown) => void {
+  return (what, err) => logger.warn('store background work failed; it is retried', { what, error: err instanceof Error ? err.message.split('\n')[0]!.slice(0, 300) : String(err) });
+}

@@ -1,0 +1,153 @@
+import { z } from 'zod';
+import { baseUrl, loadConfig } from '../config/config.js';
+import { createLogger, type Logger } from '../log/logger.js';
+import { clusterIdSchema } from '../registry/cluster-id.js';
+import { parseStoreLocation } from '../registry/open-store.js';
+import { ApiTarget } from './api-target.js';
+import { parseDuration } from './duration.js';
+import { SyncFailure } from './failure.js';
+import { KubeIssuerSource, loadKubeConfig } from './kube-source.js';
+import { runSync, type SyncSchedule } from './run.js';
+import type { SyncTarget } from './target.js';
+
+/** The flags of `idbridge sync` as commander hands them over. */
+export interface SyncFlags {
+  api?: string;
+  cluster?: string;
+  tokenFile?: string;
+  kubeconfig?: string;
+  once?: boolean;
+  interval?: string;
+  target?: string;
+  issuer?: string;
+  attempts?: string;
+  backoff?: string;
+}
+
+const duration = (flag: string, minMs: number) =>
+  z.string().transform((text, ctx) => {
+    const ms = parseDuration(text);
+    if (ms === null || ms < minMs) {
+      ctx.addIssue({ code: 'custom', message: `${flag} must be a duration of at least ${minMs / 1000}s, like 30s, 5m or 1h` });
+      return z.NEVER;
+    }
+    return ms;
+  });
+
+const flagsSchema = z
+  .object({
+    api: baseUrl('--api').optional(),
+    cluster: clusterIdSchema,
+    tokenFile: z.string().min(1, 'must not be empty').optional(),
+    kubeconfig: z.string().min(1, 'must not be empty').optional(),
+    once: z.boolean().default(false),
+    interval: duration('--interval', 10_000).optional(),
+    target: z.string().optional(),
+    issuer: baseUrl('--issuer').optional(),
+    attempts: z.coerce.number().int().min(1).max(20).default(5),
+    backoff: duration('--backoff', 1).optional(),
+  })
+  .superRefine((flags, ctx) => {
+    if (flags.api && flags.target) ctx.addIssue({ code: 'custom', message: 'use either --api (push to the registration API) or --target gcs://BUCKET/PREFIX (write the bucket), not both' });
+    if (!flags.api && !flags.target) ctx.addIssue({ code: 'custom', message: '--api URL is required (or --target gcs://BUCKET/PREFIX to write a bucket directly)' });
+    if (flags.api && !flags.tokenFile) ctx.addIssue({ code: 'custom', message: '--token-file is required with --api: the projected ServiceAccount token the API verifies' });
+    if (flags.once && flags.interval !== undefined) ctx.addIssue({ code: 'custom', message: 'use either --once (CronJob) or --interval D (Deployment), not both' });
+  });
+
+export type SyncOptions = z.output<typeof flagsSchema>;
+
+/** Validates the flags once; a refusal is a configuration failure (exit 2) naming the flag. */
+export function parseSyncFlags(flags: SyncFlags): SyncOptions {
+  const parsed = flagsSchema.safeParse({ ...flags, once: flags.once === true });
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => (issue.path.length > 0 && !issue.message.includes('--') ? `--${kebab(String(issue.path[0]))}: ${issue.message}` : issue.message));
+    throw new SyncFailure('config', problems.join('; '), false);
+  }
+  return parsed.data;
+}
+
+const DEFAULT_INTERVAL_MS = 5 * 60_000;
+const REPUSH_AFTER_MS = 60 * 60_000;
+
+/**
+ * `idbridge sync`: configuration parsed once (flags, then the environment for what flags do not
+ * cover), the kube-apiserver source and the target wired, then the loop. Resolves to the exit code.
+ */
+export async function runSyncCommand(
+  env: Record<string, string | undefined>,
+  flags: SyncFlags,
+  io: { stdout: (chunk: string) => void; stderr: (line: string) => void; signal?: AbortSignal },
+): Promise<number> {
+  let schedule: SyncSchedule;
+  let source: KubeIssuerSource;
+  let target: SyncTarget;
+  let logger: Logger;
+  try {
+    const options = parseSyncFlags(flags);
+    const config = loadConfig(env);
+    logger = createLogger(io.stdout, { level: config.logLevel });
+    const kubeconfig = options.kubeconfig ?? env.KUBECONFIG;
+    if (kubeconfig?.includes(':')) throw new SyncFailure('config', 'KUBECONFIG lists several files; pass the one to use with --kubeconfig', false);
+    source = new KubeIssuerSource(loadKubeConfig({ ...(kubeconfig ? { kubeconfig } : {}), inCluster: !!env.KUBERNETES_SERVICE_HOST }));
+    let expectedIssuer = options.issuer;
+    if (options.target !== undefined) {
+      const location = parseTarget(options.target);
+      // Loaded only here: the storage client is large and the API target does not need it.
+      const [{ GcsTarget }, { createStorage }] = await Promise.all([import('./gcs-target.js'), import('../gcs/client.js')]);
+      expectedIssuer ??= GcsTarget.bucketIssuer(location.bucket, location.prefix, options.cluster);
+      target = new GcsTarget({ storage: createStorage(config.gcs, 'caller'), bucket: location.bucket, prefix: location.prefix, cluster: options.cluster, issuer: expectedIssuer, acl: config.gcs.objectAcl });
+    } else {
+      target = new ApiTarget({ apiUrl: options.api!, cluster: options.cluster, tokenFile: options.tokenFile! });
+    }
+    schedule = {
+      once: options.once,
+      intervalMs: options.interval ?? DEFAULT_INTERVAL_MS,
+      jitter: 0.1,
+      repushAfterMs: REPUSH_AFTER_MS,
+      retry: { attempts: options.attempts, initialMs: options.backoff ?? 1_000, maxMs: Math.max(60_000, options.backoff ?? 0) },
+      ...(expectedIssuer ? { expectedIssuer } : {}),
+    };
+  } catch (err) {
+    const failure = err instanceof SyncFailure ? err : new SyncFailure('config', err instanceof Error ? err.message : String(err), false);
+    io.stderr(`idbridge sync: ${failure.message}`);
+    return failure.exitCode;
+  }
+  logger.info('sync starting', { server: source.server, target: target.description, mode: schedule.once ? 'once' : `every ${schedule.intervalMs} ms` });
+  return runSync(schedule, {
+    source,
+    target,
+    logger,
+    sleep: (ms) => sleep(ms, io.signal),
+    random: Math.random,
+    now: Date.now,
+    ...(io.signal ? { signal: io.signal } : {}),
+  }, io.stderr);
+}
+
+function parseTarget(value: string): { bucket: string; prefix: string } {
+  let location;
+  try {
+    location = parseStoreLocation(value);
+  } catch {
+    location = undefined;
+  }
+  if (location?.kind !== 'gcs') throw new SyncFailure('config', `--target ${JSON.stringify(value.slice(0, 100))} is not a bucket location; use gcs://BUCKET/PREFIX`, false);
+  return location;
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
+
+function kebab(name: string): string {
+  return name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}

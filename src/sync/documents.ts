@@ -1,0 +1,47 @@
+import { createHash } from 'node:crypto';
+import { discoverySchema, issuerMismatch, type DiscoveryDocument } from '../oidc/discovery.js';
+import { validateJwks, type ValidatedJwks } from '../oidc/jwks.js';
+import { isIdbridgeError } from '../errors.js';
+import { SyncFailure } from './failure.js';
+
+/** What the kube-apiserver served, parsed from JSON but not yet trusted. */
+export interface ServedDocuments {
+  discovery: unknown;
+  jwks: unknown;
+}
+
+/** The cluster's documents after the checks: safe to publish. */
+export interface CheckedDocuments {
+  discovery: DiscoveryDocument;
+  jwks: ValidatedJwks;
+  /** The cluster's issuer (from its discovery document). */
+  issuer: string;
+  /** Changes exactly when what would be published changes: the issuer and the canonical keys. */
+  digest: string;
+}
+
+/**
+ * Checks what the kube-apiserver served before anything is pushed: a discovery document whose
+ * issuer is the registered one (when known here), and a JWKS that passes the same rules as the
+ * API's. An empty or invalid key set is never published.
+ */
+export async function checkServedDocuments(served: ServedDocuments, expectedIssuer?: string): Promise<CheckedDocuments> {
+  const parsed = discoverySchema.safeParse(served.discovery);
+  if (!parsed.success) {
+    const where = parsed.error.issues.map((i) => `${i.path.join('.') || 'document'}: ${i.message}`).join('; ');
+    throw new SyncFailure('documents', `the kube-apiserver's /.well-known/openid-configuration is not an OpenID provider configuration (${where.slice(0, 300)}); is ServiceAccountIssuerDiscovery enabled (Kubernetes 1.21+)?`, false);
+  }
+  const discovery = parsed.data;
+  if (expectedIssuer !== undefined && discovery.issuer !== expectedIssuer) {
+    throw new SyncFailure('documents', issuerMismatch(discovery.issuer, expectedIssuer).message, false);
+  }
+  let jwks: ValidatedJwks;
+  try {
+    jwks = await validateJwks(served.jwks);
+  } catch (err) {
+    if (!isIdbridgeError(err)) throw err;
+    throw new SyncFailure('documents', `the kube-apiserver's /openid/v1/jwks cannot be published, nothing was pushed: ${err.message}`, false, { cause: err });
+  }
+  const digest = createHash('sha256').update(JSON.stringify({ issuer: discovery.issuer, keys: jwks.keys })).digest('base64url');
+  return { discovery, jwks, issuer: discovery.issuer, digest };
+}

@@ -1,0 +1,19 @@
+import type { CheckedDocuments, ServedDocuments } from './documents.js';
+
+/** What a publish did. */
+export interface PublishOutcome {
+  /** False when the target already held exactly these documents: nothing was written. */
+  changed: boolean;
+  added: string[];
+  removed: string[];
+  warnings: string[];
+  /** The cluster record's version after the push (API target). */
+  version?: number;
+}
+
+/** Where `idbridge sync` publishes: the registration API, or a bucket directly. */
+export interface SyncTarget {
+  /** For logs, e.g. `https://api.example/api/v1/clusters/c1/keys`. Never holds secrets. */
+  readonly description: string;
+  publish(checked: CheckedDocuments, served: ServedDocuments): Promise<PublishOutcome>;
+}

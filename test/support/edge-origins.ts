@@ -3,6 +3,8 @@ import type { PublicJwk } from '../../src/oidc/jwks.js';
 import type { IssuerHost } from '../contract/issuer-contract.js';
 import { startEdgeWorker, type EdgeWorkerHarness } from './edge-worker.js';
 import { freePort } from './net.js';
+import { adminApiHost } from './contract-hosts.js';
+import { startGcsHarness } from './gcs.js';
 import { startServe } from './serve.js';
 import { startStaticBucket, type BucketWriter } from './static-bucket.js';
 
@@ -72,6 +74,27 @@ export const staticBucketOrigin: OriginFactory = bucketOrigin(async () => {
   const bucket = await startStaticBucket();
   return { writer: bucket, gcsUrl: bucket.url, bucket: bucket.bucket, close: bucket.close };
 });
+
+/**
+ * The production path: the registration API (`idbridge serve` on the GCS store, as the Cloud
+ * Function runs it) writes the bucket through the GCS JSON API fake, and the Worker reads the
+ * public documents from the fake's public object URLs.
+ */
+export const gcsStoreOrigin: OriginFactory = async (publicUrl) => {
+  const gcs = await startGcsHarness();
+  const bucket = await gcs.newBucket();
+  const serve = await startServe({ IDBRIDGE_PUBLIC_URL: publicUrl, IDBRIDGE_STORE: `gcs://${bucket}/issuers`, IDBRIDGE_GCS_ENDPOINT: gcs.gcs.url });
+  const host = adminApiHost({ url: serve.url, publicUrl, adminToken: serve.adminToken, close: serve.close });
+  return {
+    vars: { IDBRIDGE_ORIGIN: `gcs://${bucket}/issuers`, IDBRIDGE_GCS_URL: gcs.gcs.url },
+    publishCluster: host.publishCluster,
+    replaceKeys: host.replaceKeys,
+    close: async () => {
+      await serve.close();
+      await gcs.close();
+    },
+  };
+};
 
 /**
  * The Worker in workerd in front of an origin, as an IssuerHost for the contract suite. The

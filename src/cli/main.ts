@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { isIdbridgeError } from '../errors.js';
 import { registerServe } from './commands/serve.js';
+import { registerWebhook } from './commands/webhook.js';
 
 /** Each command lives in ./commands/<name>.ts and registers itself here, one line each. */
 function program(): Command {
@@ -9,6 +10,7 @@ function program(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
   registerServe(root);
+  registerWebhook(root);
   return root;
 }
 

@@ -1,0 +1,87 @@
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { getRequestListener } from '@hono/node-server';
+import { KubeConfig } from '@kubernetes/client-node';
+import type { Logger } from '../log/logger.js';
+import { createWebhookApp } from './app.js';
+import type { WebhookConfig } from './config.js';
+import { WebhookMetrics } from './metrics.js';
+import { ServiceAccountCache } from './service-accounts.js';
+import { CertificateReloader, loadTlsMaterial, secureContextOptions } from './tls.js';
+
+export interface RunningWebhook {
+  server: Server;
+  url: string;
+  metrics: WebhookMetrics;
+  close(): Promise<void>;
+}
+
+/** The webhook host: wires the Kubernetes client, the ServiceAccount cache, TLS and the app. */
+export async function startWebhook(config: WebhookConfig, logger: Logger): Promise<RunningWebhook> {
+  // A bad certificate is a startup error with a message, not a server that fails every handshake.
+  const material = await loadTlsMaterial(config.tls);
+
+  const kubeConfig = new KubeConfig();
+  if (config.kubeconfig) kubeConfig.loadFromFile(config.kubeconfig);
+  else kubeConfig.loadFromCluster();
+
+  const metrics = new WebhookMetrics();
+  const serviceAccounts = new ServiceAccountCache(kubeConfig, {
+    logger,
+    lookupTimeoutMs: config.lookupTimeoutMs,
+    onMiss: (result) => metrics.lookupMisses.inc({ result }),
+  });
+  const app = createWebhookApp({
+    admit: { serviceAccounts, defaults: config.defaults, mutation: config.mutation, missingServiceAccount: config.missingServiceAccount },
+    metrics,
+    logger,
+  });
+
+  const server = createServer(secureContextOptions(material, config.tls.minVersion), getRequestListener(app.fetch));
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
+  server.requestTimeout = 30_000;
+  const reloader = new CertificateReloader({
+    files: config.tls,
+    current: material,
+    apply: (next) => server.setSecureContext(secureContextOptions(next, config.tls.minVersion)),
+    logger,
+    intervalMs: config.tls.reloadIntervalMs,
+    onResult: (result) => metrics.certificateReloads.inc({ result }),
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  reloader.start();
+  // Admission works before the first list completes (live GETs); /readyz waits for it.
+  void serviceAccounts.start().catch((err: unknown) => logger.warn('ServiceAccount cache did not start', { error: (err as Error).message }));
+
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const url = `https://${host}:${address.port}`;
+  logger.info('listening', { url, certificate: material.subject, notAfter: material.notAfter, tlsMinVersion: config.tls.minVersion });
+
+  return {
+    server,
+    url,
+    metrics,
+    close: async () => {
+      reloader.close();
+      await serviceAccounts.close();
+      await new Promise<void>((resolve) => {
+        const force = setTimeout(() => server.closeAllConnections(), 10_000);
+        force.unref();
+        server.close(() => {
+          clearTimeout(force);
+          resolve();
+        });
+        server.closeIdleConnections();
+      });
+    },
+  };
+}

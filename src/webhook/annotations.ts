@@ -136,7 +136,9 @@ export function resolveInjection({ serviceAccount, podAnnotations, defaults }: R
       provider = parseProvider(providerValue);
     } catch (err) {
       if (!isIdbridgeError(err)) throw err;
-      problems.push(`${where}: annotation ${keys.provider} ${show(providerValue)} is not a workload identity provider; ${fix(keys.provider, 'projects/PROJECT_NUMBER/locations/global/workloadIdentityPools/POOL/providers/PROVIDER')}`);
+      // parseProvider explains the common mistake (a project id where the number belongs).
+      const hint = err.message.split('/providers/PROVIDER.')[1]?.trim();
+      problems.push(`${where}: annotation ${keys.provider} ${show(providerValue)} is not a workload identity provider;${hint ? ` ${hint}` : ''} ${fix(keys.provider, 'projects/PROJECT_NUMBER/locations/global/workloadIdentityPools/POOL/providers/PROVIDER')}`);
     }
   } else if (defaults.provider) {
     provider = defaults.provider;

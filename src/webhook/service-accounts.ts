@@ -51,13 +51,11 @@ export class ServiceAccountCache implements ServiceAccountSource {
     const list = async () => {
       const result = await this.api.listServiceAccountForAllNamespaces();
       this.synced = true;
+      this.retryDelay = this.options.retryDelaysMs?.initial ?? 1000;
       return result;
     };
     this.informer = makeInformer(kubeConfig, '/api/v1/serviceaccounts', list);
     this.retryDelay = options.retryDelaysMs?.initial ?? 1000;
-    this.informer.on('connect', () => {
-      this.retryDelay = this.options.retryDelaysMs?.initial ?? 1000;
-    });
     // The informer stops on errors other than a timeout or 410 Gone: start it again, later.
     this.informer.on('error', (err: unknown) => {
       if (this.stopped) return;
@@ -128,6 +126,7 @@ export function describeKubeError(err: unknown): string {
   }
   const status = (err as { statusCode?: unknown })?.statusCode;
   if (typeof status === 'number') return `HTTP ${status}`;
-  const cause = (err as { cause?: { code?: unknown } })?.cause?.code;
-  return `${(err as Error)?.name ?? 'Error'}${typeof cause === 'string' ? ` ${cause}` : ''}`;
+  // Transport errors name the URL and the reason (ECONNREFUSED, certificate problems), never credentials.
+  const message = err instanceof Error ? err.message : String(err);
+  return message.length > 300 ? `${message.slice(0, 300)}…` : message;
 }

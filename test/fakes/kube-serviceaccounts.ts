@@ -52,6 +52,9 @@ export interface KubeServiceAccountsHandler {
   closeWatches(): void;
   /** The next `count` requests to `endpoint` are answered with `status` (a Status body). */
   failNext(endpoint: KubeEndpoint, status: number, count?: number): void;
+  /** Requests to `endpoint` wait until `release` (an API server that has not answered yet). */
+  hold(endpoint: KubeEndpoint): void;
+  release(endpoint: KubeEndpoint): void;
   /** Delay before each GET of one object is answered (a slow API server). */
   setGetDelay(ms: number): void;
   /** Requests served, e.g. `GET /api/v1/namespaces/apps/serviceaccounts/web`. */
@@ -77,6 +80,10 @@ export function kubeServiceAccountsHandler(options: { token: string; initial?: F
   const watchers = new Set<Watcher>();
   const faults: Record<KubeEndpoint, number[]> = { list: [], watch: [], get: [] };
   let getDelay = 0;
+  const held: Partial<Record<KubeEndpoint, { promise: Promise<void>; release: () => void }>> = {};
+  const gate = async (endpoint: KubeEndpoint) => {
+    await held[endpoint]?.promise;
+  };
   let paused = false;
   const requests: string[] = [];
 
@@ -182,6 +189,7 @@ export function kubeServiceAccountsHandler(options: { token: string; initial?: F
       if (request.method !== 'GET') return status(405, 'MethodNotAllowed', `the server does not allow this method on the requested resource`);
       if (name) {
         if (!namespace) return status(404, 'NotFound', 'the server could not find the requested resource');
+        await gate('get');
         const injected = fault('get');
         if (injected) return injected;
         if (getDelay > 0) await new Promise((resolve) => setTimeout(resolve, getDelay));
@@ -190,6 +198,7 @@ export function kubeServiceAccountsHandler(options: { token: string; initial?: F
         return Response.json(sa);
       }
       const watching = url.searchParams.get('watch') === 'true' || url.searchParams.get('watch') === '1';
+      await gate(watching ? 'watch' : 'list');
       const injected = fault(watching ? 'watch' : 'list');
       if (injected) return injected;
       return watching ? watch(url, namespace) : Response.json(list(namespace));
@@ -219,6 +228,17 @@ export function kubeServiceAccountsHandler(options: { token: string; initial?: F
     },
     failNext(endpoint, code, count = 1) {
       for (let i = 0; i < count; i++) faults[endpoint].push(code);
+    },
+    hold(endpoint) {
+      let release = () => {};
+      const promise = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      held[endpoint] = { promise, release };
+    },
+    release(endpoint) {
+      held[endpoint]?.release();
+      delete held[endpoint];
     },
     setGetDelay(ms) {
       getDelay = ms;

@@ -61,10 +61,11 @@ export function admissionReview(pod: object, options: ReviewOptions = {}): objec
 }
 
 /** `idbridge webhook` in this process on a free loopback port, TLS from openssl, ServiceAccounts from the fake API. */
-export async function startWebhookHarness(options: { serviceAccounts?: FakeServiceAccount[]; env?: Partial<Record<keyof WebhookEnvironment, string>>; waitReady?: boolean } = {}): Promise<WebhookHarness> {
+export async function startWebhookHarness(options: { serviceAccounts?: FakeServiceAccount[]; env?: Partial<Record<keyof WebhookEnvironment, string>>; waitReady?: boolean; beforeStart?: (kube: FakeKubeServiceAccounts) => void } = {}): Promise<WebhookHarness> {
   const dir = await tempDir('idbridge-webhook-');
   const kube = await startFakeKubeServiceAccounts(options.serviceAccounts ?? []);
   const certificate = await makeCertificate(dir.path);
+  options.beforeStart?.(kube);
   const config = loadWebhookConfig({
     IDBRIDGE_WEBHOOK_HOST: '127.0.0.1',
     IDBRIDGE_WEBHOOK_PORT: '0',

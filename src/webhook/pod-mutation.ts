@@ -122,7 +122,12 @@ export function desiredEnv(plan: InjectionPlan, os: PodOs): V1EnvVar[] {
 
 /** RFC 6901: `~` and `/` inside a key are escaped. */
 export function pointer(...segments: Array<string | number>): string {
-  return segments.map((segment) => `/${String(segment).replace(/~/g, '~0').replace(/\//g, '~1')}`).join('');
+  let path = '';
+  for (const segment of segments) {
+    const text = String(segment);
+    path += `/${text.includes('~') || text.includes('/') ? text.replace(/~/g, '~0').replace(/\//g, '~1') : text}`;
+  }
+  return path;
 }
 
 /** Whether `actual` has every field of `wanted` with the same value (server defaults may add more). */
@@ -182,12 +187,13 @@ function mutateContainer(
   env: V1EnvVar[],
   overwriteEnv: boolean,
 ): void {
+  const base = pointer(...at);
   const existingMounts = container.volumeMounts ?? [];
   const addMounts: V1VolumeMount[] = [];
   for (const mount of mounts) {
     const index = existingMounts.findIndex((m) => m.name === mount.name);
     if (index >= 0) {
-      if (!covers(existingMounts[index], mount)) patch.push({ op: 'replace', path: pointer(...at, 'volumeMounts', index), value: mount });
+      if (!covers(existingMounts[index], mount)) patch.push({ op: 'replace', path: `${base}/volumeMounts/${index}`, value: mount });
     } else if (existingMounts.some((m) => m.mountPath === mount.mountPath)) {
       // Two mounts at one path make the pod invalid: the user's own mount wins.
       warnings.push(`container ${container.name} already mounts something at ${mount.mountPath}; ${mount.name} not mounted there`);
@@ -195,7 +201,7 @@ function mutateContainer(
       addMounts.push(mount);
     }
   }
-  appendAll(patch, [...at, 'volumeMounts'], container.volumeMounts, addMounts);
+  appendAll(patch, `${base}/volumeMounts`, container.volumeMounts, addMounts);
 
   const existingEnv = container.env ?? [];
   const addEnv: V1EnvVar[] = [];
@@ -208,12 +214,12 @@ function mutateContainer(
     const current = existingEnv[index]!;
     if (current.value === variable.value && current.valueFrom === undefined) continue;
     if (overwriteEnv) {
-      patch.push({ op: 'replace', path: pointer(...at, 'env', index), value: variable });
+      patch.push({ op: 'replace', path: `${base}/env/${index}`, value: variable });
     } else if (variable.name === 'GOOGLE_APPLICATION_CREDENTIALS' || variable.name === 'CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE') {
       warnings.push(`container ${container.name} keeps its own ${variable.name}`);
     }
   }
-  appendAll(patch, [...at, 'env'], container.env, addEnv);
+  appendAll(patch, `${base}/env`, container.env, addEnv);
 }
 
 /** Adds what is missing by name; `onDiffer` decides about a same-named entry that differs. */
@@ -230,15 +236,15 @@ function mergeByName<T extends { name: string }>(
     if (index < 0) missing.push(item);
     else if (!covers(existing![index], item)) onDiffer(existing![index]!, item, index);
   }
-  appendAll(patch, at, existing, missing);
+  appendAll(patch, pointer(...at), existing, missing);
 }
 
 /** One `add` of the whole list when the field is absent, else one `add …/-` per item. */
-function appendAll(patch: JsonPatchOperation[], at: Array<string | number>, existing: unknown[] | null | undefined, items: unknown[]): void {
+function appendAll(patch: JsonPatchOperation[], path: string, existing: unknown[] | null | undefined, items: unknown[]): void {
   if (items.length === 0) return;
   if (!existing) {
-    patch.push({ op: 'add', path: pointer(...at), value: items });
+    patch.push({ op: 'add', path, value: items });
     return;
   }
-  for (const item of items) patch.push({ op: 'add', path: `${pointer(...at)}/-`, value: item });
+  for (const item of items) patch.push({ op: 'add', path: `${path}/-`, value: item });
 }

@@ -63,13 +63,16 @@ function pod(serviceAccountName: string | undefined, spec: Partial<PodObject['sp
 }
 
 /** The configuration exactly as gcloud create-cred-config writes it (compact, same order). */
-const expectedConfig = (overrides: Record<string, unknown> = {}) => JSON.stringify({
+const CONFIG_HEAD = {
   universe_domain: 'googleapis.com',
   type: 'external_account',
   audience: `//iam.googleapis.com/${PROVIDER}`,
   subject_token_type: 'urn:ietf:params:oauth:token-type:jwt',
   token_url: 'https://sts.googleapis.com/v1/token',
   credential_source: { file: TOKEN_PATH, format: { type: 'text' } },
+};
+const expectedConfig = (overrides: Record<string, unknown> = {}) => JSON.stringify({
+  ...CONFIG_HEAD,
   service_account_impersonation_url: `https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/${EMAIL}:generateAccessToken`,
   service_account_impersonation: { token_lifetime_seconds: 3600 },
   ...overrides,
@@ -151,15 +154,7 @@ const fixtures: Fixture[] = [
     name: 'direct principal access: no impersonation URL, token_info_url for gcloud',
     pod: pod('direct'),
     check: (patched) => {
-      expect(patched.metadata.annotations![CONFIG_KEY]).toBe(JSON.stringify({
-        universe_domain: 'googleapis.com',
-        type: 'external_account',
-        audience: `//iam.googleapis.com/${PROVIDER}`,
-        subject_token_type: 'urn:ietf:params:oauth:token-type:jwt',
-        token_url: 'https://sts.googleapis.com/v1/token',
-        credential_source: { file: TOKEN_PATH, format: { type: 'text' } },
-        token_info_url: 'https://sts.googleapis.com/v1/introspect',
-      }));
+      expect(patched.metadata.annotations![CONFIG_KEY]).toBe(JSON.stringify({ ...CONFIG_HEAD, token_info_url: 'https://sts.googleapis.com/v1/introspect' }));
       expect(envOf(patched.spec.containers[0]!)).toMatchObject({ GOOGLE_CLOUD_PROJECT: 'direct-project', CLOUDSDK_CORE_PROJECT: 'direct-project' });
     },
   },

@@ -221,8 +221,11 @@ describe('idbridge webhook: configurable policies', () => {
   let webhook: WebhookHarness;
   beforeAll(async () => {
     webhook = await startWebhookHarness({
-      serviceAccounts: [{ namespace: 'apps', name: 'web', annotations: ANNOTATED }],
-      env: { IDBRIDGE_WEBHOOK_MISSING_SERVICE_ACCOUNT: 'deny', IDBRIDGE_WEBHOOK_OVERWRITE_ENV: 'true', IDBRIDGE_WEBHOOK_DEFAULT_REGION: 'europe-west1', IDBRIDGE_WEBHOOK_FILE_MODE: '0440' },
+      serviceAccounts: [
+        { namespace: 'apps', name: 'web', annotations: { 'wif.example.com/workload-identity-provider': PROVIDER, 'wif.example.com/service-account-email': EMAIL } },
+        { namespace: 'apps', name: 'default-prefix', annotations: ANNOTATED },
+      ],
+      env: { IDBRIDGE_WEBHOOK_MISSING_SERVICE_ACCOUNT: 'deny', IDBRIDGE_WEBHOOK_OVERWRITE_ENV: 'true', IDBRIDGE_WEBHOOK_DEFAULT_REGION: 'europe-west1', IDBRIDGE_WEBHOOK_FILE_MODE: '0440', IDBRIDGE_WEBHOOK_ANNOTATION_PREFIX: 'wif.example.com' },
     });
   });
   afterAll(async () => {
@@ -241,6 +244,14 @@ describe('idbridge webhook: configurable policies', () => {
     const patched = applyAndValidate(pod, answer.patch);
     expect(envOf(patched.spec.containers[0]!)).toMatchObject({ GOOGLE_APPLICATION_CREDENTIALS: '/var/run/secrets/gcloud/config/federation.json', CLOUDSDK_COMPUTE_REGION: 'europe-west1' });
     expect(patched.spec.volumes!.find((v) => v.name === 'gcp-iam-token')).toMatchObject({ projected: { defaultMode: 0o440 } });
+  });
+
+  it('reads and writes annotations under the configured prefix only', async () => {
+    const pod = podFor('web');
+    const patched = applyAndValidate(pod, (await webhook.review(pod)).patch);
+    expect(Object.keys(patched.metadata.annotations!)).toEqual(['wif.example.com/external-credentials-json']);
+    expect(patched.spec.volumes!.find((v) => v.name === 'external-credential-config')).toMatchObject({ downwardAPI: { items: [{ fieldRef: { fieldPath: "metadata.annotations['wif.example.com/external-credentials-json']" } }] } });
+    expect((await webhook.review(podFor('default-prefix'))).patch).toBeUndefined();
   });
 });
 

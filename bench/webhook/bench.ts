@@ -1,4 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { cpus } from 'node:os';
 import { Agent, request } from 'node:https';
@@ -39,6 +40,13 @@ const pod = (containers: number) => ({
 });
 
 interface LatencyResult { p50: number; p99: number; max: number; errors: number; sent: number }
+
+const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
+/** CPU seconds a process has used (user + system): unlike latency, not inflated by other load on the machine. */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+}
 
 /** Open loop at a fixed rate: latency is measured from when a request was due, not when it left. */
 async function fixedRate(url: string, body: string, ca: string, seconds: number): Promise<LatencyResult> {
@@ -116,11 +124,13 @@ async function main(): Promise<void> {
       const body = JSON.stringify(admissionReview(pod(containers), { uid: '705ab4f5-6393-11e8-b7cc-42010a800002' }));
       const check = JSON.parse((await httpsRequest(webhookUrl, { ca: certificate.cert, method: 'POST', body, headers: { 'content-type': 'application/json' } })).body) as { response: { patch?: string } };
       if (!check.response.patch) throw new Error('the benchmark review was not mutated');
-      for (const [server, url] of [['idbridge webhook', webhookUrl], ['baseline (constant answer)', `https://127.0.0.1:${baselinePort}/mutate-v1-pod`]] as const) {
+      for (const [server, url, child] of [['idbridge webhook', webhookUrl, webhook], ['baseline (constant answer)', `https://127.0.0.1:${baselinePort}/mutate-v1-pod`, baseline]] as const) {
         await fixedRate(url, body, certificate.cert, WARMUP_SECONDS);
+        const cpuBefore = cpuSeconds(child.pid!);
         const latency = await fixedRate(url, body, certificate.cert, SECONDS);
+        const cpuPerReview = ((cpuSeconds(child.pid!) - cpuBefore) / (latency.sent - latency.errors)) * 1e6;
         const throughput = await maxThroughput(url, body, Math.max(3, Math.round(SECONDS / 2)));
-        rows.push(`| ${label} | ${server} | ${(body.length / 1024).toFixed(1)} KiB | ${latency.p50.toFixed(2)} | ${latency.p99.toFixed(2)} | ${latency.max.toFixed(2)} | ${latency.errors}/${latency.sent} | ${Math.round(throughput)} |`);
+        rows.push(`| ${label} | ${server} | ${(body.length / 1024).toFixed(1)} KiB | ${latency.p50.toFixed(2)} | ${latency.p99.toFixed(2)} | ${latency.max.toFixed(2)} | ${latency.errors}/${latency.sent} | ${Math.round(cpuPerReview)} | ${Math.round(throughput)} |`);
       }
     }
   } finally {
@@ -131,10 +141,10 @@ async function main(): Promise<void> {
   }
   const cpu = cpus()[0]?.model ?? 'unknown CPU';
   process.stdout.write([
-    `Webhook admission, server pinned to one core (${cpu}, ${cpus().length} cores, Node ${process.version}); ${RATE} reviews/s for ${SECONDS} s after ${WARMUP_SECONDS} s warm-up, then max throughput with 16 connections. Latency from when each review was due (open loop), in ms.`,
+    `Webhook admission, server pinned to one core (${cpu}, ${cpus().length} cores, Node ${process.version}); ${RATE} reviews/s for ${SECONDS} s after ${WARMUP_SECONDS} s warm-up, then max throughput with 16 connections. Latency from when each review was due (open loop), in ms; CPU time of the server process per review during the fixed-rate run (1,000,000 / it ≈ reviews/s one idle core can serve).`,
     '',
-    '| pod | server | review size | p50 ms | p99 ms | max ms | errors | max reviews/s |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- |',
+    '| pod | server | review size | p50 ms | p99 ms | max ms | errors | CPU µs/review | max reviews/s |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
     ...rows,
     '',
   ].join('\n'));

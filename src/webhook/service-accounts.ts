@@ -45,6 +45,7 @@ export class ServiceAccountCache implements ServiceAccountSource {
   private stopped = false;
   private retryTimer: NodeJS.Timeout | undefined;
   private retryDelay: number;
+  private starting: Promise<void> | undefined;
 
   constructor(kubeConfig: KubeConfig, private readonly options: ServiceAccountCacheOptions) {
     this.api = kubeConfig.makeApiClient(CoreV1Api);
@@ -63,14 +64,16 @@ export class ServiceAccountCache implements ServiceAccountSource {
         error: describeKubeError(err),
         retryInMs: this.retryDelay,
       });
-      this.retryTimer = setTimeout(() => void this.informer.start(), this.retryDelay);
+      this.retryTimer = setTimeout(() => void this.start(), this.retryDelay);
       this.retryTimer.unref();
       this.retryDelay = Math.min(this.retryDelay * 2, this.options.retryDelaysMs?.max ?? 30_000);
     });
   }
 
   async start(): Promise<void> {
-    await this.informer.start();
+    if (this.stopped) return;
+    this.starting = this.informer.start();
+    await this.starting;
   }
 
   ready(): boolean {
@@ -114,6 +117,9 @@ export class ServiceAccountCache implements ServiceAccountSource {
   async close(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.retryTimer);
+    await this.informer.stop();
+    // A watch request in flight when stop() ran becomes active only after: stop it again then.
+    await this.starting?.catch(() => {});
     await this.informer.stop();
   }
 }

@@ -289,8 +289,9 @@ export async function startFakeKubeServiceAccounts(initial: FakeServiceAccount[]
     close: async () => {
       handler.closeWatches();
       await new Promise<void>((resolve) => {
-        (server as unknown as { closeAllConnections(): void }).closeAllConnections();
+        // Stop accepting first, then drop what is open: a client reconnecting in between is refused.
         server.close(() => resolve());
+        (server as unknown as { closeAllConnections(): void }).closeAllConnections();
       });
       await rm(certDir, { recursive: true, force: true });
     },

@@ -38,7 +38,7 @@ export interface HttpsAnswer {
 }
 
 /** One HTTPS request that trusts `ca` only (fetch cannot take a CA without a dispatcher). */
-export function httpsRequest(url: string, options: { ca: string | string[]; method?: string; body?: string | Buffer; headers?: Record<string, string>; maxVersion?: 'TLSv1.2' | 'TLSv1.3' } ): Promise<HttpsAnswer> {
+export function httpsRequest(url: string, options: { ca: string | string[]; method?: string; body?: string | Buffer; headers?: Record<string, string>; maxVersion?: 'TLSv1.2' | 'TLSv1.3'; timeoutMs?: number }): Promise<HttpsAnswer> {
   return new Promise((resolve, reject) => {
     const req = request(url, {
       method: options.method ?? 'GET',
@@ -63,6 +63,8 @@ export function httpsRequest(url: string, options: { ca: string | string[]; meth
       });
     });
     req.on('error', reject);
+    // A request that is never answered fails the test with a reason instead of hanging it.
+    req.setTimeout(options.timeoutMs ?? 15_000, () => req.destroy(new Error(`no answer from ${url} within ${options.timeoutMs ?? 15_000} ms`)));
     req.end(options.body);
   });
 }

@@ -41,7 +41,8 @@ export async function startWebhook(config: WebhookConfig, logger: Logger): Promi
   const server = createServer(secureContextOptions(material, config.tls.minVersion), (req, res) => {
     // The admission route straight on Node's request: the same answerReview, without building
     // Web Request/Response objects on the hot path. Everything else goes through the hono app.
-    if (req.method === 'POST' && req.url === MUTATE_PATH) void admitDirect(req, res, appOptions);
+    // kube-apiserver appends ?timeout=…s to the path.
+    if (req.method === 'POST' && (req.url ?? '').split('?', 1)[0] === MUTATE_PATH) void admitDirect(req, res, appOptions);
     else void honoListener(req, res);
   });
   server.keepAliveTimeout = 65_000;

@@ -85,6 +85,12 @@ describe('idbridge webhook: HTTP surface and hostile input', () => {
     expect(metrics.body).toMatch(/idbridge_webhook_admission_duration_seconds_bucket\{le="0.005",outcome="mutated"\}/);
   });
 
+  it("accepts the ?timeout= kube-apiserver appends to the webhook's path", async () => {
+    const answer = await httpsRequest(`${webhook.url}/mutate-v1-pod?timeout=5s`, { ca: webhook.ca, method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(admissionReview(podFor('web'))) });
+    expect(answer.status).toBe(200);
+    expect(JSON.parse(answer.body).response).toMatchObject({ allowed: true, patchType: 'JSONPatch' });
+  });
+
   it('answers unknown routes with 404 and the list of routes', async () => {
     const answer = await webhook.get('/mutate');
     expect(answer.status).toBe(404);

@@ -118,7 +118,8 @@ async function main(): Promise<void> {
   const baseline = await startProcess([join(REPO_ROOT, 'bench/webhook/baseline.mjs'), certificate.certFile, certificate.keyFile, String(baselinePort)], /listening/);
   const rows: string[] = [];
   try {
-    const webhookUrl = `https://127.0.0.1:${webhookPort}/mutate-v1-pod`;
+    // The path as kube-apiserver calls it (it appends the timeout).
+    const webhookUrl = `https://127.0.0.1:${webhookPort}/mutate-v1-pod?timeout=5s`;
     for (let i = 0; i < 200 && (await httpsRequest(`https://127.0.0.1:${webhookPort}/readyz`, { ca: certificate.cert })).status !== 200; i++) await new Promise((r) => setTimeout(r, 50));
     for (const [label, containers] of [['typical pod (1 container)', 1], ['30-container pod', 30]] as const) {
       const body = JSON.stringify(admissionReview(pod(containers), { uid: '705ab4f5-6393-11e8-b7cc-42010a800002' }));

@@ -3,6 +3,7 @@ import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { getRequestListener } from '@hono/node-server';
 import { KubeConfig } from '@kubernetes/client-node';
+import { IdbridgeError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import { answerReview, createWebhookApp, MAX_REVIEW_BYTES, MUTATE_PATH, tooLarge, type WebhookAppOptions } from './app.js';
 import type { WebhookConfig } from './config.js';
@@ -22,9 +23,7 @@ export async function startWebhook(config: WebhookConfig, logger: Logger): Promi
   // A bad certificate is a startup error with a message, not a server that fails every handshake.
   const material = await loadTlsMaterial(config.tls);
 
-  const kubeConfig = new KubeConfig();
-  if (config.kubeconfig) kubeConfig.loadFromFile(config.kubeconfig);
-  else kubeConfig.loadFromCluster();
+  const kubeConfig = loadKubeConfig(config.kubeconfig);
 
   const metrics = new WebhookMetrics();
   const serviceAccounts = new ServiceAccountCache(kubeConfig, {
@@ -128,4 +127,23 @@ function admitDirect(req: IncomingMessage, res: ServerResponse, options: Webhook
       });
     });
   });
+}
+
+/** The kubeconfig file given, else the pod's in-cluster configuration; refused with the fix when neither works. */
+function loadKubeConfig(path: string | undefined): KubeConfig {
+  const kubeConfig = new KubeConfig();
+  if (path) {
+    try {
+      kubeConfig.loadFromFile(path);
+    } catch (err) {
+      throw new IdbridgeError('invalid_request', `cannot load the kubeconfig ${path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).name}); check --kubeconfig`);
+    }
+    return kubeConfig;
+  }
+  kubeConfig.loadFromCluster();
+  // Outside a pod the in-cluster host and port are unset and client-node builds https://undefined:undefined.
+  if (!kubeConfig.getCurrentCluster()?.server || kubeConfig.getCurrentCluster()!.server.includes('undefined')) {
+    throw new IdbridgeError('invalid_request', 'no in-cluster configuration (KUBERNETES_SERVICE_HOST is not set): run inside Kubernetes or pass --kubeconfig PATH');
+  }
+  return kubeConfig;
 }

@@ -50,6 +50,20 @@ describe('webhook configuration', () => {
     expect((result as { stderr: string }).stderr).toMatch(/^idbridge: invalid webhook configuration: IDBRIDGE_WEBHOOK_TLS_MIN_VERSION: must be TLSv1\.2 or TLSv1\.3\n$/);
   });
 
+  it('`idbridge webhook` outside a cluster without --kubeconfig says what to pass', async () => {
+    const { makeCertificate } = await import('../support/tls.js');
+    const { tempDir } = await import('../support/serve.js');
+    const dir = await tempDir();
+    try {
+      const cert = await makeCertificate(dir.path);
+      const run = (extra: string[]) => promisify(execFile)(process.execPath, [IDBRIDGE_BIN, 'webhook', '--host=127.0.0.1', '--port=0', `--tls-cert-file=${cert.certFile}`, `--tls-key-file=${cert.keyFile}`, ...extra], { env: { PATH: process.env.PATH ?? '' } }).catch((err: { code: number; stderr: string }) => err);
+      expect(await run([])).toMatchObject({ code: 2, stderr: expect.stringMatching(/no in-cluster configuration.*pass --kubeconfig PATH/) });
+      expect(await run([`--kubeconfig=${dir.path}/missing`])).toMatchObject({ code: 2, stderr: expect.stringMatching(/cannot load the kubeconfig .*missing \(ENOENT\); check --kubeconfig/) });
+    } finally {
+      await dir.remove();
+    }
+  });
+
   it('`idbridge webhook --help` lists the flags', async () => {
     const { stdout } = await promisify(execFile)(process.execPath, [IDBRIDGE_BIN, 'webhook', '--help']);
     for (const flag of ['--port', '--tls-cert-file', '--tls-key-file', '--tls-min-version', '--kubeconfig', '--annotation-prefix', '--default-provider', '--token-url']) expect(stdout).toContain(flag);

@@ -127,7 +127,16 @@ export class ServiceAccountCache implements ServiceAccountSource {
 /** Status code and reason only: a client error's full text carries response headers and bodies. */
 export function describeKubeError(err: unknown): string {
   if (err instanceof ApiException) {
-    const message = (err.body as { message?: unknown } | undefined)?.message;
+    // The body is the API server's Status, as text or parsed depending on the client version.
+    let status: unknown = err.body;
+    if (typeof status === 'string') {
+      try {
+        status = JSON.parse(status);
+      } catch {
+        status = undefined;
+      }
+    }
+    const message = (status as { message?: unknown } | undefined)?.message;
     return `HTTP ${err.code}${typeof message === 'string' ? `: ${message.slice(0, 200)}` : ''}`;
   }
   const status = (err as { statusCode?: unknown })?.statusCode;

@@ -179,7 +179,7 @@ describe('idbridge webhook: ServiceAccounts from the informer cache, live GET on
     webhook.kube.failNext('get', 403);
     const answer = await webhook.post(JSON.stringify(admissionReview(podFor('forbidden'))));
     expect(answer.status).toBe(502);
-    expect(JSON.parse(answer.body).error.message).toMatch(/could not read ServiceAccount apps\/forbidden.*HTTP 403.*get\/list\/watch serviceaccounts/);
+    expect(JSON.parse(answer.body).error.message).toMatch(/could not read ServiceAccount apps\/forbidden.*HTTP 403: injected fault \(403\).*get\/list\/watch serviceaccounts/);
     expect(answer.body).not.toContain(webhook.kube.token);
   });
 

@@ -7,6 +7,7 @@ import { registerGcpSetup } from './commands/gcp-setup.js';
 import { registerServe } from './commands/serve.js';
 import { registerSync } from './commands/sync.js';
 import { registerWhoami } from './commands/whoami.js';
+import { registerWebhook } from './commands/webhook.js';
 
 /** Each command lives in ./commands/<name>.ts and registers itself here, one line each. */
 function program(): Command {
@@ -21,6 +22,7 @@ function program(): Command {
   registerClusters(root);
   registerGcpSetup(root);
   registerSync(root);
+  registerWebhook(root);
   return root;
 }
 

@@ -17,11 +17,15 @@ export function limitBody(maxBytes = MAX_API_BODY_BYTES): MiddlewareHandler {
 
 /** Reads a JSON body and validates it with `schema`, refusing wrong content types and bad JSON. */
 export async function readJson<T extends z.ZodType>(c: Context, schema: T): Promise<z.infer<T>> {
-  const type = c.req.header('content-type') ?? '';
+  return parseJsonBody(c.req.header('content-type'), await c.req.text(), schema);
+}
+
+/** The same checks on a body already read (hosts that read requests without hono). */
+export function parseJsonBody<T extends z.ZodType>(contentType: string | undefined, text: string, schema: T): z.infer<T> {
+  const type = contentType ?? '';
   if (!/^application\/json\s*(;|$)/i.test(type)) {
     throw new IdbridgeError('unsupported_media_type', `the body must be JSON sent with "Content-Type: application/json" (got ${JSON.stringify(type.slice(0, 60)) || 'none'})`);
   }
-  const text = await c.req.text();
   let value: unknown;
   try {
     value = JSON.parse(text);

@@ -1,0 +1,75 @@
+import {
+  admissionRequestSchema,
+  allowed,
+  denied,
+  describeIssues,
+  podSchema,
+  type AdmissionReviewResponse,
+} from './admission-review.js';
+import { OPT_OUT_LABEL, resolveInjection, type InjectionDefaults } from './annotations.js';
+import type { AdmissionOutcome } from './metrics.js';
+import { mutatePod, type MutationSettings } from './pod-mutation.js';
+import type { ServiceAccountSource } from './service-accounts.js';
+
+export interface AdmitOptions {
+  serviceAccounts: ServiceAccountSource;
+  defaults: InjectionDefaults;
+  mutation: MutationSettings;
+  /** A pod whose ServiceAccount does not exist: admitted unmutated with a warning, or denied. */
+  missingServiceAccount: 'admit' | 'deny';
+}
+
+export interface Admission {
+  review: AdmissionReviewResponse;
+  outcome: AdmissionOutcome;
+  /** For the log line: who was admitted (never annotation values or tokens). */
+  subject?: { namespace: string; pod: string; serviceAccount?: string };
+}
+
+/**
+ * The decision for one AdmissionReview request (its envelope already checked). Throws only when
+ * the ServiceAccount cannot be read: the HTTP layer answers 5xx and the MutatingWebhookConfiguration's
+ * failurePolicy decides, as for any webhook outage.
+ */
+export async function admit(request: { uid: string } & Record<string, unknown>, options: AdmitOptions): Promise<Admission> {
+  const uid = request.uid;
+  const parsed = admissionRequestSchema.safeParse(request);
+  if (!parsed.success) {
+    return { outcome: 'denied', review: denied(uid, 400, `malformed AdmissionReview: ${describeIssues(parsed.error, 'request')}`) };
+  }
+  const req = parsed.data;
+  // Only pod creation is mutated; anything else the configuration routes here passes untouched.
+  if (req.kind.group !== '' || req.kind.kind !== 'Pod' || req.operation !== 'CREATE') {
+    return { outcome: 'skipped', review: allowed(uid) };
+  }
+  const pod = podSchema.safeParse(req.object);
+  if (!pod.success) {
+    return { outcome: 'denied', review: denied(uid, 400, `malformed pod in the AdmissionReview: ${describeIssues(pod.error, 'request.object')}`) };
+  }
+  const namespace = req.namespace ?? '';
+  if (!namespace) return { outcome: 'denied', review: denied(uid, 400, 'malformed AdmissionReview: request.namespace is missing for a pod') };
+
+  const metadata = pod.data.metadata;
+  const podName = metadata?.name || (metadata?.generateName ? `${metadata.generateName}*` : '(unnamed)');
+  const serviceAccountName = pod.data.spec.serviceAccountName || pod.data.spec.serviceAccount || '';
+  const subject = { namespace, pod: podName, ...(serviceAccountName ? { serviceAccount: serviceAccountName } : {}) };
+  if (metadata?.labels?.[OPT_OUT_LABEL] === 'false') return { outcome: 'skipped', review: allowed(uid), subject };
+  // Mirror (static) pods have no ServiceAccount and cannot mount projected tokens.
+  if (!serviceAccountName) return { outcome: 'skipped', review: allowed(uid), subject };
+
+  const serviceAccount = await options.serviceAccounts.get(namespace, serviceAccountName);
+  if (!serviceAccount) {
+    const message = `ServiceAccount ${namespace}/${serviceAccountName} not found, so no Google credentials were injected; create it (kubectl create serviceaccount -n ${namespace} ${serviceAccountName}) and recreate the pod`;
+    if (options.missingServiceAccount === 'deny') return { outcome: 'denied', review: denied(uid, 403, message), subject };
+    return { outcome: 'missing_service_account', review: allowed(uid, { warnings: [message] }), subject };
+  }
+
+  const resolution = resolveInjection({ serviceAccount, podAnnotations: metadata?.annotations ?? {}, defaults: options.defaults });
+  if (resolution.kind === 'none') return { outcome: 'skipped', review: allowed(uid), subject };
+  if (resolution.kind === 'invalid') {
+    return { outcome: 'denied', review: denied(uid, 400, resolution.problems.join('; ')), subject };
+  }
+  const { patch, warnings } = mutatePod(pod.data, resolution.plan, options.mutation);
+  if (patch.length === 0) return { outcome: 'unchanged', review: allowed(uid), subject };
+  return { outcome: 'mutated', review: allowed(uid, { patch, warnings: [...resolution.warnings, ...warnings] }), subject };
+}

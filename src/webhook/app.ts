@@ -1,0 +1,73 @@
+import { Hono } from 'hono';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import { IdbridgeError } from '../errors.js';
+import { errorBody, errorResponse, handleError, truncate } from '../http/errors.js';
+import { healthRoutes } from '../http/health.js';
+import { limitBody, parseJsonBody } from '../http/json-body.js';
+import type { Logger } from '../log/logger.js';
+import { admissionReviewEnvelope } from './admission-review.js';
+import { admit, type AdmitOptions } from './admit.js';
+import type { WebhookMetrics } from './metrics.js';
+
+/** kube-apiserver refuses request bodies over 3 MiB, so no real review is larger. */
+export const MAX_REVIEW_BYTES = 3 * 1024 * 1024;
+export const MUTATE_PATH = '/mutate-v1-pod';
+
+export interface WebhookAppOptions {
+  admit: AdmitOptions;
+  metrics: WebhookMetrics;
+  logger: Logger;
+}
+
+/**
+ * One admission request, from its bytes to its answer: the review (200), or the one JSON error
+ * shape (4xx for what kube-apiserver sent wrong, 5xx when the ServiceAccount could not be read,
+ * where the failurePolicy decides). Shared by the hono route and the host's direct path.
+ */
+export async function answerReview(contentType: string | undefined, text: string, options: WebhookAppOptions): Promise<{ status: number; body: unknown }> {
+  const { metrics, logger } = options;
+  const start = performance.now();
+  try {
+    const review = parseJsonBody(contentType, text, admissionReviewEnvelope);
+    const result = await admit(review.request, options.admit);
+    const seconds = (performance.now() - start) / 1000;
+    metrics.admissions.inc({ outcome: result.outcome });
+    metrics.latency.observe({ outcome: result.outcome }, seconds);
+    logger.info('admission', { uid: review.request.uid.slice(0, 64), outcome: result.outcome, ...result.subject, ms: Math.round(seconds * 100_000) / 100 });
+    return { status: 200, body: result.review };
+  } catch (err) {
+    metrics.admissions.inc({ outcome: 'error' });
+    metrics.latency.observe({ outcome: 'error' }, (performance.now() - start) / 1000);
+    if (!(err instanceof IdbridgeError)) {
+      // An unexpected error's message may quote input: its class only.
+      logger.error('admission failed unexpectedly', { error: (err as Error)?.name ?? 'unknown' });
+      return { status: 500, body: errorBody(new IdbridgeError('internal', 'internal error; the webhook log has the details')) };
+    }
+    if (err.status >= 500) logger.warn('admission failed; the failurePolicy decides', { error: err.message });
+    return { status: err.status, body: errorBody(err) };
+  }
+}
+
+export const tooLarge = () => errorBody(new IdbridgeError('payload_too_large', `the request body is larger than ${MAX_REVIEW_BYTES / 1024} KiB; send only the documents the endpoint asks for`));
+
+/** The webhook's small hono app: the admission route, health, readiness and metrics. */
+export function createWebhookApp(options: WebhookAppOptions): Hono {
+  const app = new Hono();
+
+  app.post(MUTATE_PATH, limitBody(MAX_REVIEW_BYTES), async (c) => {
+    const answer = await answerReview(c.req.header('content-type'), await c.req.text(), options);
+    return c.json(answer.body, answer.status as ContentfulStatusCode);
+  });
+
+  app.route('/', healthRoutes(async () => {
+    if (!options.admit.serviceAccounts.ready()) {
+      throw new IdbridgeError('store_unavailable', 'the ServiceAccount cache has not completed its first list from the Kubernetes API');
+    }
+  }));
+
+  app.get('/metrics', async (c) => c.body(await options.metrics.registry.metrics(), 200, { 'content-type': options.metrics.registry.contentType, 'cache-control': 'no-store' }));
+
+  app.notFound((c) => errorResponse(c, new IdbridgeError('not_found', `no route ${c.req.method} ${truncate(c.req.path)}; the webhook serves POST ${MUTATE_PATH}, GET /healthz, /readyz and /metrics`)));
+  app.onError(handleError(options.logger));
+  return app;
+}

@@ -1,0 +1,104 @@
+import { z } from 'zod';
+import { MAX_IMPERSONATION_LIFETIME_SECONDS, MIN_IMPERSONATION_LIFETIME_SECONDS, parseProvider } from '../credentials/credential-config.js';
+import { IdbridgeError, isIdbridgeError } from '../errors.js';
+import type { LogLevel } from '../log/logger.js';
+import { MAX_TOKEN_EXPIRATION_SECONDS, MIN_TOKEN_EXPIRATION_SECONDS, normalizePrefix, parseTokenUrl, type InjectionDefaults } from './annotations.js';
+import type { MutationSettings } from './pod-mutation.js';
+import type { TlsMinVersion } from './tls.js';
+
+/** Where the Deployment mounts the serving certificate's Secret. */
+export const DEFAULT_TLS_DIR = '/etc/idbridge-webhook/tls';
+
+/** `idbridge webhook`'s environment; every variable has a flag of the same name (see the CLI). */
+export const webhookEnvironmentSchema = z.object({
+  IDBRIDGE_WEBHOOK_PORT: z.coerce.number().int().min(0).max(65535).default(9443),
+  IDBRIDGE_WEBHOOK_HOST: z.string().default('0.0.0.0'),
+  IDBRIDGE_WEBHOOK_TLS_CERT_FILE: z.string().default(`${DEFAULT_TLS_DIR}/tls.crt`),
+  IDBRIDGE_WEBHOOK_TLS_KEY_FILE: z.string().default(`${DEFAULT_TLS_DIR}/tls.key`),
+  IDBRIDGE_WEBHOOK_TLS_MIN_VERSION: z.enum(['TLSv1.2', 'TLSv1.3'], { error: 'must be TLSv1.2 or TLSv1.3' }).default('TLSv1.2'),
+  IDBRIDGE_WEBHOOK_TLS_RELOAD_INTERVAL: z.coerce.number().min(0.05, 'must be at least 0.05 seconds').max(86_400).default(60),
+  IDBRIDGE_WEBHOOK_KUBECONFIG: z.string().optional(),
+  IDBRIDGE_WEBHOOK_ANNOTATION_PREFIX: z.string().regex(/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?\/?$/, 'must be a DNS subdomain such as cloud.google.com').default('cloud.google.com/'),
+  IDBRIDGE_WEBHOOK_DEFAULT_PROVIDER: z.string().optional(),
+  IDBRIDGE_WEBHOOK_DEFAULT_AUDIENCE: z.string().regex(/^[\x21-\x7e]{1,256}$/, 'must be 1-256 printable characters without spaces').optional(),
+  IDBRIDGE_WEBHOOK_TOKEN_EXPIRATION: z.coerce.number().int().min(MIN_TOKEN_EXPIRATION_SECONDS).max(MAX_TOKEN_EXPIRATION_SECONDS).default(86_400),
+  IDBRIDGE_WEBHOOK_TOKEN_LIFETIME: z.coerce.number().int().min(MIN_IMPERSONATION_LIFETIME_SECONDS).max(MAX_IMPERSONATION_LIFETIME_SECONDS).default(3600),
+  IDBRIDGE_WEBHOOK_TOKEN_URL: z.string().optional(),
+  IDBRIDGE_WEBHOOK_DEFAULT_REGION: z.string().regex(/^[a-z]+-[a-z]+\d+$/, 'must be a Google Cloud region such as europe-west1').optional(),
+  IDBRIDGE_WEBHOOK_FILE_MODE: z.string().regex(/^0?[0-7]{3}$/, 'must be an octal mode such as 0644').default('0644'),
+  IDBRIDGE_WEBHOOK_OVERWRITE_ENV: z.enum(['true', 'false'], { error: 'must be true or false' }).default('false'),
+  IDBRIDGE_WEBHOOK_MISSING_SERVICE_ACCOUNT: z.enum(['admit', 'deny'], { error: 'must be admit or deny' }).default('admit'),
+  IDBRIDGE_WEBHOOK_LOOKUP_TIMEOUT: z.coerce.number().int().min(100).max(30_000).default(3000),
+  IDBRIDGE_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+});
+
+export type WebhookEnvironment = z.input<typeof webhookEnvironmentSchema>;
+
+export interface WebhookConfig {
+  host: string;
+  port: number;
+  tls: { certFile: string; keyFile: string; minVersion: TlsMinVersion; reloadIntervalMs: number };
+  /** Absent: in-cluster configuration (the pod's ServiceAccount). */
+  kubeconfig?: string;
+  defaults: InjectionDefaults;
+  mutation: MutationSettings;
+  missingServiceAccount: 'admit' | 'deny';
+  lookupTimeoutMs: number;
+  logLevel: LogLevel;
+}
+
+/** Parses the webhook's configuration once, at startup; flags (as variable names) override the environment. */
+export function loadWebhookConfig(env: Record<string, string | undefined>, overrides: Partial<Record<keyof WebhookEnvironment, string>> = {}): WebhookConfig {
+  const merged: Record<string, string> = {};
+  for (const key of Object.keys(webhookEnvironmentSchema.shape)) {
+    const value = overrides[key as keyof WebhookEnvironment] ?? env[key];
+    if (value !== undefined && value !== '') merged[key] = value;
+  }
+  const parsed = webhookEnvironmentSchema.safeParse(merged);
+  const problems = parsed.success ? [] : parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+  const e = parsed.data;
+
+  let provider;
+  if (e?.IDBRIDGE_WEBHOOK_DEFAULT_PROVIDER) {
+    try {
+      provider = parseProvider(e.IDBRIDGE_WEBHOOK_DEFAULT_PROVIDER);
+    } catch (err) {
+      if (!isIdbridgeError(err)) throw err;
+      problems.push(`IDBRIDGE_WEBHOOK_DEFAULT_PROVIDER: ${err.message}`);
+    }
+  }
+  if (e?.IDBRIDGE_WEBHOOK_TOKEN_URL) {
+    const tokenUrl = parseTokenUrl(e.IDBRIDGE_WEBHOOK_TOKEN_URL);
+    if ('problem' in tokenUrl) problems.push(`IDBRIDGE_WEBHOOK_TOKEN_URL: ${tokenUrl.problem}, e.g. https://broker.example.com/v1/token`);
+  }
+  if (problems.length > 0 || !e) throw new IdbridgeError('invalid_request', `invalid webhook configuration: ${problems.join('; ')}`);
+
+  return {
+    host: e.IDBRIDGE_WEBHOOK_HOST,
+    port: e.IDBRIDGE_WEBHOOK_PORT,
+    tls: {
+      certFile: e.IDBRIDGE_WEBHOOK_TLS_CERT_FILE,
+      keyFile: e.IDBRIDGE_WEBHOOK_TLS_KEY_FILE,
+      minVersion: e.IDBRIDGE_WEBHOOK_TLS_MIN_VERSION,
+      reloadIntervalMs: Math.round(e.IDBRIDGE_WEBHOOK_TLS_RELOAD_INTERVAL * 1000),
+    },
+    ...(e.IDBRIDGE_WEBHOOK_KUBECONFIG ? { kubeconfig: e.IDBRIDGE_WEBHOOK_KUBECONFIG } : {}),
+    defaults: {
+      annotationPrefix: normalizePrefix(e.IDBRIDGE_WEBHOOK_ANNOTATION_PREFIX),
+      ...(provider ? { provider } : {}),
+      ...(e.IDBRIDGE_WEBHOOK_DEFAULT_AUDIENCE ? { audience: e.IDBRIDGE_WEBHOOK_DEFAULT_AUDIENCE } : {}),
+      tokenExpirationSeconds: e.IDBRIDGE_WEBHOOK_TOKEN_EXPIRATION,
+      tokenLifetimeSeconds: e.IDBRIDGE_WEBHOOK_TOKEN_LIFETIME,
+      ...(e.IDBRIDGE_WEBHOOK_TOKEN_URL ? { tokenUrl: e.IDBRIDGE_WEBHOOK_TOKEN_URL } : {}),
+      ...(e.IDBRIDGE_WEBHOOK_DEFAULT_REGION ? { region: e.IDBRIDGE_WEBHOOK_DEFAULT_REGION } : {}),
+    },
+    mutation: {
+      annotationPrefix: normalizePrefix(e.IDBRIDGE_WEBHOOK_ANNOTATION_PREFIX),
+      fileMode: parseInt(e.IDBRIDGE_WEBHOOK_FILE_MODE, 8),
+      overwriteEnv: e.IDBRIDGE_WEBHOOK_OVERWRITE_ENV === 'true',
+    },
+    missingServiceAccount: e.IDBRIDGE_WEBHOOK_MISSING_SERVICE_ACCOUNT,
+    lookupTimeoutMs: e.IDBRIDGE_WEBHOOK_LOOKUP_TIMEOUT,
+    logLevel: e.IDBRIDGE_LOG_LEVEL,
+  };
+}

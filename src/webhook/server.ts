@@ -1,0 +1,149 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { getRequestListener } from '@hono/node-server';
+import { KubeConfig } from '@kubernetes/client-node';
+import { IdbridgeError } from '../errors.js';
+import type { Logger } from '../log/logger.js';
+import { answerReview, createWebhookApp, MAX_REVIEW_BYTES, MUTATE_PATH, tooLarge, type WebhookAppOptions } from './app.js';
+import type { WebhookConfig } from './config.js';
+import { WebhookMetrics } from './metrics.js';
+import { ServiceAccountCache } from './service-accounts.js';
+import { CertificateReloader, loadTlsMaterial, secureContextOptions } from './tls.js';
+
+export interface RunningWebhook {
+  server: Server;
+  url: string;
+  metrics: WebhookMetrics;
+  close(): Promise<void>;
+}
+
+/** The webhook host: wires the Kubernetes client, the ServiceAccount cache, TLS and the app. */
+export async function startWebhook(config: WebhookConfig, logger: Logger): Promise<RunningWebhook> {
+  // A bad certificate is a startup error with a message, not a server that fails every handshake.
+  const material = await loadTlsMaterial(config.tls);
+
+  const kubeConfig = loadKubeConfig(config.kubeconfig);
+
+  const metrics = new WebhookMetrics();
+  const serviceAccounts = new ServiceAccountCache(kubeConfig, {
+    logger,
+    lookupTimeoutMs: config.lookupTimeoutMs,
+    onMiss: (result) => metrics.lookupMisses.inc({ result }),
+  });
+  const appOptions: WebhookAppOptions = {
+    admit: { serviceAccounts, defaults: config.defaults, mutation: config.mutation, missingServiceAccount: config.missingServiceAccount },
+    metrics,
+    logger,
+  };
+  const honoListener = getRequestListener(createWebhookApp(appOptions).fetch);
+  const server = createServer(secureContextOptions(material, config.tls.minVersion), (req, res) => {
+    // The admission route straight on Node's request: the same answerReview, without building
+    // Web Request/Response objects on the hot path. Everything else goes through the hono app.
+    // kube-apiserver appends ?timeout=…s to the path.
+    if (req.method === 'POST' && (req.url ?? '').split('?', 1)[0] === MUTATE_PATH) void admitDirect(req, res, appOptions);
+    else void honoListener(req, res);
+  });
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
+  server.requestTimeout = 30_000;
+  const reloader = new CertificateReloader({
+    files: config.tls,
+    current: material,
+    apply: (next) => server.setSecureContext(secureContextOptions(next, config.tls.minVersion)),
+    logger,
+    intervalMs: config.tls.reloadIntervalMs,
+    onResult: (result) => metrics.certificateReloads.inc({ result }),
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  reloader.start();
+  // Admission works before the first list completes (live GETs); /readyz waits for it.
+  void serviceAccounts.start().catch((err: unknown) => logger.warn('ServiceAccount cache did not start', { error: (err as Error).message }));
+
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const url = `https://${host}:${address.port}`;
+  logger.info('listening', { url, certificate: material.subject, notAfter: material.notAfter, tlsMinVersion: config.tls.minVersion });
+
+  return {
+    server,
+    url,
+    metrics,
+    close: async () => {
+      reloader.close();
+      await serviceAccounts.close();
+      await new Promise<void>((resolve) => {
+        const force = setTimeout(() => server.closeAllConnections(), 10_000);
+        force.unref();
+        server.close(() => {
+          clearTimeout(force);
+          resolve();
+        });
+        server.closeIdleConnections();
+      });
+    },
+  };
+}
+
+function admitDirect(req: IncomingMessage, res: ServerResponse, options: WebhookAppOptions): Promise<void> {
+  const send = (status: number, body: unknown, headers: Record<string, string> = {}) => {
+    const text = JSON.stringify(body);
+    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
+    res.end(text);
+  };
+  return new Promise<void>((resolve) => {
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (declared > MAX_REVIEW_BYTES) {
+      // The unread body is still on the connection: close it rather than reuse it.
+      send(413, tooLarge(), { connection: 'close' });
+      resolve();
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_REVIEW_BYTES) {
+        send(413, tooLarge(), { connection: 'close' });
+        req.destroy();
+        resolve();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('error', () => resolve());
+    req.on('end', () => {
+      if (res.headersSent) return resolve();
+      void answerReview(req.headers['content-type'], Buffer.concat(chunks).toString('utf8'), options).then((answer) => {
+        send(answer.status, answer.body);
+        resolve();
+      });
+    });
+  });
+}
+
+/** The kubeconfig file given, else the pod's in-cluster configuration; refused with the fix when neither works. */
+function loadKubeConfig(path: string | undefined): KubeConfig {
+  const kubeConfig = new KubeConfig();
+  if (path) {
+    try {
+      kubeConfig.loadFromFile(path);
+    } catch (err) {
+      throw new IdbridgeError('invalid_request', `cannot load the kubeconfig ${path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).name}); check --kubeconfig`);
+    }
+    return kubeConfig;
+  }
+  kubeConfig.loadFromCluster();
+  // Outside a pod the in-cluster host and port are unset and client-node builds https://undefined:undefined.
+  if (!kubeConfig.getCurrentCluster()?.server || kubeConfig.getCurrentCluster()!.server.includes('undefined')) {
+    throw new IdbridgeError('invalid_request', 'no in-cluster configuration (KUBERNETES_SERVICE_HOST is not set): run inside Kubernetes or pass --kubeconfig PATH');
+  }
+  return kubeConfig;
+}

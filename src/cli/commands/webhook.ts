@@ -2,7 +2,6 @@ import type { Command } from 'commander';
 import { loadWebhookConfig, type WebhookEnvironment } from '../../webhook/config.js';
 import { createLogger } from '../../log/logger.js';
 import { bufferedWriter } from '../../server/stdout-sink.js';
-import { startWebhook } from '../../webhook/server.js';
 
 /** Each flag overrides the environment variable of the same meaning. */
 const FLAGS: Array<[flag: string, variable: keyof WebhookEnvironment, help: string]> = [
@@ -42,6 +41,8 @@ export function registerWebhook(program: Command): void {
     const config = loadWebhookConfig(process.env, overrides);
     const out = bufferedWriter((chunk) => process.stdout.write(chunk));
     const logger = createLogger(out.write, { level: config.logLevel });
+    // Loaded only for the webhook: the Kubernetes client is large and other commands do not need it.
+    const { startWebhook } = await import('../../webhook/server.js');
     const running = await startWebhook(config, logger);
     process.exitCode = await new Promise<number>((resolve) => {
       const stop = (signal: string) => {

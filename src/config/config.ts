@@ -33,6 +33,12 @@ export const environmentSchema = z.object({
   IDBRIDGE_STS_URL: baseUrl('IDBRIDGE_STS_URL').default('https://sts.googleapis.com'),
   IDBRIDGE_IAMCREDENTIALS_URL: baseUrl('IDBRIDGE_IAMCREDENTIALS_URL').default('https://iamcredentials.googleapis.com'),
   IDBRIDGE_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+  IDBRIDGE_BROKER_CLOCK_SKEW_SECONDS: z.coerce.number().int().min(0).max(300).default(60),
+  IDBRIDGE_BROKER_UPSTREAM_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(10_000),
+  IDBRIDGE_BROKER_UPSTREAM_ATTEMPTS: z.coerce.number().int().min(1).max(5).default(3),
+  IDBRIDGE_BROKER_RATE_PER_CLUSTER: z.coerce.number().int().min(0).max(1_000_000).default(6_000),
+  IDBRIDGE_BROKER_RATE_PER_SUBJECT: z.coerce.number().int().min(0).max(1_000_000).default(600),
+  IDBRIDGE_BROKER_CACHE_MB: z.coerce.number().int().min(0).max(4096).default(32),
 });
 
 export interface Config {
@@ -45,6 +51,22 @@ export interface Config {
   stsUrl: string;
   iamCredentialsUrl: string;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
+  broker: BrokerSettings;
+}
+
+/** The STS broker's limits (README, "Broker"). */
+export interface BrokerSettings {
+  /** Tolerance for a subject token's exp/nbf/iat, seconds. */
+  clockSkewSeconds: number;
+  /** Each upstream attempt is abandoned after this long. */
+  upstreamTimeoutMs: number;
+  /** Attempts per upstream call; retries only on timeouts, 429 and 5xx. */
+  upstreamAttempts: number;
+  /** Exchanges sent upstream per minute, per cluster and per subject; 0 = no limit. */
+  ratePerClusterPerMinute: number;
+  ratePerSubjectPerMinute: number;
+  /** Memory for cached upstream answers; 0 turns caching off (coalescing stays). */
+  cacheBytes: number;
 }
 
 /**
@@ -73,6 +95,14 @@ export function loadConfig(env: Record<string, string | undefined>, overrides: P
     stsUrl: e.IDBRIDGE_STS_URL,
     iamCredentialsUrl: e.IDBRIDGE_IAMCREDENTIALS_URL,
     logLevel: e.IDBRIDGE_LOG_LEVEL,
+    broker: {
+      clockSkewSeconds: e.IDBRIDGE_BROKER_CLOCK_SKEW_SECONDS,
+      upstreamTimeoutMs: e.IDBRIDGE_BROKER_UPSTREAM_TIMEOUT_MS,
+      upstreamAttempts: e.IDBRIDGE_BROKER_UPSTREAM_ATTEMPTS,
+      ratePerClusterPerMinute: e.IDBRIDGE_BROKER_RATE_PER_CLUSTER,
+      ratePerSubjectPerMinute: e.IDBRIDGE_BROKER_RATE_PER_SUBJECT,
+      cacheBytes: e.IDBRIDGE_BROKER_CACHE_MB * 1024 * 1024,
+    },
   };
 }
 

@@ -1,3 +1,5 @@
+import { collectDefaultMetrics, Registry } from 'prom-client';
+import { brokerFromConfig } from '../broker/broker.js';
 import { loadConfig, type Config } from '../config/config.js';
 import { createApp } from '../http/app.js';
 import { RegistryDocuments } from '../issuer/registry-documents.js';
@@ -15,7 +17,7 @@ export interface ServeOptions {
   announce: (text: string) => void;
 }
 
-/** `idbridge serve`: the issuer, the registration API (and later the broker) in one process. */
+/** `idbridge serve`: the issuer, the registration API and the STS broker in one process. */
 export async function serve({ config, logger, announce }: ServeOptions): Promise<RunningServer & { adminToken: string }> {
   const store = await openStore(config.store);
   const location = parseStoreLocation(config.store);
@@ -33,7 +35,10 @@ export async function serve({ config, logger, announce }: ServeOptions): Promise
   });
   registry.onChange((id) => documents.invalidate(id));
 
-  const app = createApp({ registry, documents, adminToken: admin.token, logger });
+  const metrics = new Registry();
+  collectDefaultMetrics({ register: metrics, prefix: 'idbridge_' });
+  const broker = brokerFromConfig(config, registry, logger, metrics);
+  const app = createApp({ registry, documents, adminToken: admin.token, logger, broker, metrics });
   const running = await startNodeServer({
     app,
     logger,
@@ -41,7 +46,7 @@ export async function serve({ config, logger, announce }: ServeOptions): Promise
     port: config.port,
     peekDocuments: (cluster) => documents.peek(cluster),
   });
-  logger.info('listening', { url: running.url, publicUrl: config.publicUrl, store: store.description });
+  logger.info('listening', { url: running.url, publicUrl: config.publicUrl, store: store.description, stsUrl: config.stsUrl, iamCredentialsUrl: config.iamCredentialsUrl });
   void warnAboutForeignIssuers(registry, logger);
   return { ...running, adminToken: admin.token };
 }

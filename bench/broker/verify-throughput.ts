@@ -12,7 +12,7 @@ import type { VerifyJob, VerifyMode, WorkerInput } from './verify-worker.js';
  */
 const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 3000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
-const THREADS = availableParallelism();
+const THREADS = Number(process.env.BENCH_THREADS ?? availableParallelism());
 const TOKENS = 256;
 
 const issuer = 'https://issuer.example/bench';
@@ -27,7 +27,7 @@ const tokens = await Promise.all(Array.from({ length: TOKENS }, (_, i) => signKu
 // Every token must verify before its throughput means anything.
 await Promise.all(tokens.map((token) => new SubjectTokenVerifier().verify(token, record, { audiences: [audience] })));
 
-const input: WorkerInput & { module: string } = { tokens, record, audience, concurrency: 32, module: new URL('./verify-worker.ts', import.meta.url).href };
+const input: WorkerInput & { module: string } = { tokens, record, audience, concurrency: Number(process.env.BENCH_CONCURRENCY ?? 32), module: new URL('./verify-worker.ts', import.meta.url).href };
 const workers = Array.from({ length: THREADS }, () => new Worker(new URL('./ts-worker.mjs', import.meta.url), { workerData: input }));
 
 interface Sample { perSecond: number; perCpuSecond: number }
@@ -45,9 +45,9 @@ async function phase(mode: VerifyMode, durationMs: number): Promise<Sample> {
   return { perSecond: total / (durationMs / 1000), perCpuSecond: total / ((used.user + used.system) / 1e6) };
 }
 
-const modes: VerifyMode[] = ['node-crypto', 'idbridge', 'jose-serial'];
+const modes: VerifyMode[] = ['node-crypto', 'node-crypto-jwt', 'idbridge', 'jose-serial'];
 for (const mode of modes) await phase(mode, 500); // warm up JIT and key imports
-const samples: Record<VerifyMode, Sample[]> = { 'node-crypto': [], idbridge: [], 'jose-serial': [] };
+const samples: Record<VerifyMode, Sample[]> = { 'node-crypto': [], 'node-crypto-jwt': [], idbridge: [], 'jose-serial': [] };
 for (let round = 0; round < ROUNDS; round++) for (const mode of modes) samples[mode].push(await phase(mode, DURATION_MS));
 await Promise.all(workers.map((worker) => worker.terminate()));
 
@@ -56,4 +56,4 @@ const result = Object.fromEntries(modes.map((mode) => [mode, {
   perSecond: median(samples[mode].map((s) => s.perSecond)),
   perCpuSecond: median(samples[mode].map((s) => s.perCpuSecond)),
 }]));
-console.log(JSON.stringify({ threads: THREADS, tokens: TOKENS, rounds: ROUNDS, durationMs: DURATION_MS, ...result }));
+console.log(JSON.stringify({ threads: THREADS, threadpool: Number(process.env.UV_THREADPOOL_SIZE ?? 4), concurrency: input.concurrency, tokens: TOKENS, rounds: ROUNDS, durationMs: DURATION_MS, ...result }));

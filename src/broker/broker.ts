@@ -15,6 +15,7 @@ import { allowedAudiences, checkProvider, checkSubject } from './policy.js';
 import { RateLimiter } from './rate-limit.js';
 import { Coalescer, ResponseCache } from './response-cache.js';
 import { parseStsTokenRequest, upstreamTokenForm, type StsTokenRequest } from './sts-request.js';
+import type { Transport } from './http-transport.js';
 import { UpstreamClient, type UpstreamAnswer, type UpstreamEndpoint } from './upstream.js';
 
 export interface BrokerOptions {
@@ -28,7 +29,8 @@ export interface BrokerOptions {
   /** Where the broker's metrics are registered (`/metrics` on serve); a private one if absent. */
   metrics?: Registry;
   now?: () => number;
-  fetch?: typeof fetch;
+  /** How upstream calls are made (node:http(s) with kept-alive connections by default). */
+  transport?: Transport;
   /** First retry delay of upstream calls, ms. */
   upstreamBackoffMs?: number;
 }
@@ -98,7 +100,7 @@ export class Broker {
       timeoutMs: settings.upstreamTimeoutMs,
       attempts: settings.upstreamAttempts,
       ...(options.upstreamBackoffMs !== undefined ? { backoffMs: options.upstreamBackoffMs } : {}),
-      ...(options.fetch ? { fetch: options.fetch } : {}),
+      ...(options.transport ? { transport: options.transport } : {}),
       onAttempt: (endpoint, outcome, seconds) => this.#stats.upstreamAttempt(endpoint, outcome, seconds),
     });
   }

@@ -1,4 +1,5 @@
 import { BrokerError } from './google-errors.js';
+import { AnswerTooLarge, nodeTransport, TransportTimeout, type Transport } from './http-transport.js';
 
 /** The Google endpoints the broker calls; base URLs come from configuration only. */
 export type UpstreamEndpoint = 'token' | 'introspect' | 'generateAccessToken' | 'generateIdToken';
@@ -31,7 +32,7 @@ export interface UpstreamClientOptions {
   /** First retry delay; doubles with each retry, with jitter. */
   backoffMs?: number;
   maxBackoffMs?: number;
-  fetch?: typeof fetch;
+  transport?: Transport;
   random?: () => number;
   onAttempt?: (endpoint: UpstreamEndpoint, outcome: AttemptOutcome, seconds: number) => void;
 }
@@ -51,7 +52,7 @@ export class UpstreamClient {
     this.#options = {
       backoffMs: 100,
       maxBackoffMs: 2_000,
-      fetch: globalThis.fetch.bind(globalThis),
+      transport: nodeTransport(),
       random: Math.random,
       ...options,
     };
@@ -84,22 +85,18 @@ export class UpstreamClient {
   }
 
   async #attempt(request: UpstreamRequest): Promise<Omit<UpstreamAnswer, 'attempts'> | AttemptFailure> {
-    const signal = AbortSignal.timeout(this.#options.timeoutMs);
     try {
-      const res = await this.#options.fetch(request.url, {
-        method: 'POST',
+      const answer = await this.#options.transport(request.url, {
         headers: {
           'content-type': request.contentType,
           accept: 'application/json',
           ...(request.authorization !== undefined ? { authorization: request.authorization } : {}),
         },
         body: request.body,
-        redirect: 'manual',
-        signal,
+        timeoutMs: this.#options.timeoutMs,
+        maxBytes: MAX_ANSWER_BYTES,
       });
-      const body = await readLimited(res);
-      const retryAfter = res.headers.get('retry-after');
-      return { status: res.status, body, contentType: res.headers.get('content-type') ?? 'application/json', ...(retryAfter ? { retryAfter: retryAfter.slice(0, 64) } : {}) };
+      return { status: answer.status, body: answer.body, contentType: answer.contentType ?? 'application/json', ...(answer.retryAfter ? { retryAfter: answer.retryAfter.slice(0, 64) } : {}) };
     } catch (err) {
       return networkFailure(err, request.endpoint, this.#options.timeoutMs);
     }
@@ -139,37 +136,18 @@ function checkRelayable(answer: UpstreamAnswer, endpoint: UpstreamEndpoint): Ups
   throw new BrokerError('bad_gateway', `${describe(endpoint)} answered ${answer.status} with a body that is not JSON; check IDBRIDGE_${endpoint === 'token' || endpoint === 'introspect' ? 'STS' : 'IAMCREDENTIALS'}_URL and any proxy in between`);
 }
 
-async function readLimited(res: Response): Promise<string> {
-  const length = Number(res.headers.get('content-length'));
-  if (length > MAX_ANSWER_BYTES) {
-    await res.body?.cancel();
-    throw new AnswerTooLarge();
-  }
-  if (!res.body) return '';
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-    total += chunk.byteLength;
-    if (total > MAX_ANSWER_BYTES) throw new AnswerTooLarge();
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks).toString('utf8');
-}
-
-class AnswerTooLarge extends Error {}
-
 function networkFailure(err: unknown, endpoint: UpstreamEndpoint, timeoutMs: number): AttemptFailure {
-  const name = (err as Error | undefined)?.name;
-  const code = ((err as { cause?: { code?: string } } | undefined)?.cause?.code) ?? '';
+  const code = (err as { code?: unknown } | undefined)?.code;
+  const name = typeof code === 'string' ? code : (err as Error | undefined)?.name;
   const what = describe(endpoint);
   if (err instanceof AnswerTooLarge) return new AttemptFailure('too_large', new BrokerError('bad_gateway', `${what} answered with more than ${MAX_ANSWER_BYTES / 1024} KiB; that is not a Google answer`));
-  if (name === 'TimeoutError' || name === 'AbortError') {
+  if (err instanceof TransportTimeout) {
     return new AttemptFailure('timeout', new BrokerError('gateway_timeout', `${what} did not answer within ${timeoutMs} ms (IDBRIDGE_BROKER_UPSTREAM_TIMEOUT_MS)`));
   }
-  if (['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH'].includes(code)) {
+  if (typeof code === 'string' && ['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH'].includes(code)) {
     return new AttemptFailure('refused', new BrokerError('unavailable', `${what} cannot be reached (${code}); check the broker's route to Google`));
   }
-  return new AttemptFailure('network', new BrokerError('bad_gateway', `the connection to ${what} failed before a complete answer (${code || name || 'network error'})`));
+  return new AttemptFailure('network', new BrokerError('bad_gateway', `the connection to ${what} failed before a complete answer (${name ?? 'network error'})`));
 }
 
 function describe(endpoint: UpstreamEndpoint): string {

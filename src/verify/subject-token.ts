@@ -102,8 +102,19 @@ function decodeSegment(segment: string | Uint8Array): Record<string, unknown> | 
 /** A cluster's keys imported for verification, valid while the record's key list is the same. */
 interface ImportedKeys {
   entries: readonly KeyEntry[];
-  byKid: Map<string, { jwk: PublicJwk; key: Promise<CryptoKey> }>;
+  byKid: Map<string, ImportedKey>;
 }
+
+interface ImportedKey {
+  jwk: PublicJwk;
+  alg: SubjectTokenAlgorithm;
+  key: Promise<CryptoKey>;
+  /** Set once imported, so verifications do not wait on an already settled promise. */
+  ready?: CryptoKey;
+}
+
+/** One options object per algorithm, shared by all verifications. */
+const JOSE_OPTIONS: Record<SubjectTokenAlgorithm, { algorithms: string[] }> = { RS256: { algorithms: ['RS256'] }, ES256: { algorithms: ['ES256'] } };
 
 /**
  * Verifies a Kubernetes ServiceAccount token against the keys on record for its cluster: the
@@ -132,11 +143,11 @@ export class SubjectTokenVerifier {
     if (!imported) {
       throw new TokenError('unknown_key', `the token's key id ${JSON.stringify(String(kid ?? '')).slice(0, 80)} is not among cluster ${record.id}'s published keys; publish the new key (idbridge sync) before the kube-apiserver signs with it`);
     }
-    if (imported.jwk.alg !== alg) throw new TokenError('unknown_key', `no key of cluster ${record.id} matches the token's key id and algorithm ${alg}`);
+    if (imported.alg !== alg) throw new TokenError('unknown_key', `no key of cluster ${record.id} matches the token's key id and algorithm ${alg}`);
 
     let verifiedBytes: Uint8Array;
     try {
-      ({ payload: verifiedBytes } = await compactVerify(token, await imported.key, { algorithms: [alg] }));
+      ({ payload: verifiedBytes } = await compactVerify(token, imported.ready ?? (await imported.key), JOSE_OPTIONS[alg]));
     } catch (err) {
       throw translate(err, record);
     }
@@ -161,11 +172,11 @@ export class SubjectTokenVerifier {
     const cached = this.#clusters.get(record.id);
     // Compared by content, not version: a cluster deleted and registered again restarts at version 1.
     if (cached && sameKeyList(cached.entries, record.keys)) return cached;
-    const byKid = new Map<string, { jwk: PublicJwk; key: Promise<CryptoKey> }>();
+    const byKid = new Map<string, ImportedKey>();
     for (const { jwk } of record.keys) {
       if (jwk.alg !== 'RS256' && jwk.alg !== 'ES256') continue;
       const previous = cached?.byKid.get(jwk.kid);
-      byKid.set(jwk.kid, previous && sameKey(previous.jwk, jwk) ? previous : { jwk, key: importKey(jwk) });
+      byKid.set(jwk.kid, previous && sameKey(previous.jwk, jwk) ? previous : importKey(jwk, jwk.alg));
     }
     const keys: ImportedKeys = { entries: record.keys, byKid };
     this.#clusters.delete(record.id);
@@ -179,25 +190,24 @@ function sameKeyList(a: readonly KeyEntry[], b: readonly KeyEntry[]): boolean {
   return a === b || (a.length === b.length && a.every((entry, i) => entry.jwk === b[i]!.jwk || sameKey(entry.jwk, b[i]!.jwk)));
 }
 
-function importKey(jwk: PublicJwk): Promise<CryptoKey> {
-  const key = importJWK({ ...jwk }, jwk.alg) as Promise<CryptoKey>;
+function importKey(jwk: PublicJwk, alg: SubjectTokenAlgorithm): ImportedKey {
+  const imported: ImportedKey = { jwk, alg, key: importJWK({ ...jwk }, alg) as Promise<CryptoKey> };
   // A key the platform cannot import fails the tokens signed with it, not the process.
-  key.catch(() => {});
-  return key;
+  imported.key.then((key) => { imported.ready = key; }, () => {});
+  return imported;
 }
 
 function checkClaims(payload: JWTPayload, record: ClusterRecord, options: VerifyOptions, kid: string, alg: SubjectTokenAlgorithm): VerifiedToken {
   const { iss, sub, aud, exp, iat, nbf } = payload;
-  for (const [claim, ok] of [
-    ['iss', typeof iss === 'string'],
-    ['sub', typeof sub === 'string' && sub !== ''],
-    ['aud', typeof aud === 'string' || (Array.isArray(aud) && aud.length > 0 && aud.every((a) => typeof a === 'string'))],
-    ['exp', Number.isFinite(exp)],
-    ['iat', Number.isFinite(iat)],
-    ['nbf', nbf === undefined || Number.isFinite(nbf)],
-  ] as const) {
-    if (!ok) throw new TokenError('malformed', `the token's "${claim}" claim is missing or invalid; a Kubernetes ServiceAccount token has iss, sub, aud, exp and iat`);
-  }
+  const invalid =
+    typeof iss !== 'string' ? 'iss'
+    : typeof sub !== 'string' || sub === '' ? 'sub'
+    : !(typeof aud === 'string' || (Array.isArray(aud) && aud.length > 0 && aud.every((a) => typeof a === 'string'))) ? 'aud'
+    : !Number.isFinite(exp) ? 'exp'
+    : !Number.isFinite(iat) ? 'iat'
+    : nbf !== undefined && !Number.isFinite(nbf) ? 'nbf'
+    : undefined;
+  if (invalid) throw new TokenError('malformed', `the token's "${invalid}" claim is missing or invalid; a Kubernetes ServiceAccount token has iss, sub, aud, exp and iat`);
   if (iss !== record.issuer) throw new TokenError('wrong_issuer', `the token's issuer is not ${record.issuer}; set --service-account-issuer=${record.issuer} on the kube-apiserver`);
 
   const skew = options.clockSkewSeconds ?? 60;

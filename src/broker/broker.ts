@@ -8,7 +8,7 @@ import type { ClusterRegistry } from '../registry/registry.js';
 import { SubjectTokenVerifier, TokenError, unverifiedIssuer, type VerifiedToken } from '../verify/subject-token.js';
 import { audit, type AuditFields } from './audit.js';
 import { BrokerClusters } from './clusters.js';
-import { BrokerError, googleErrorResponse, NO_STORE, type ErrorShape } from './google-errors.js';
+import { BrokerError, googleError, jsonAnswer, NO_STORE, type BrokerAnswer, type ErrorShape } from './google-errors.js';
 import { parseIamRequest, parseIamTarget, parseIntrospectRequest, type IamRequest } from './iam-request.js';
 import { BrokerMetrics, type Outcome } from './metrics.js';
 import { allowedAudiences, checkProvider, checkSubject } from './policy.js';
@@ -106,7 +106,7 @@ export class Broker {
   }
 
   /** `POST /v1/token`: verify the subject token, decide, then exchange it at Google STS. */
-  token(call: BrokerCall): Promise<Response> {
+  token(call: BrokerCall): Promise<BrokerAnswer> {
     return this.#answer('token', 'sts', async (fields) => {
       const request = parseStsTokenRequest(call.contentType, call.body);
       fields.provider = request.provider.path;
@@ -126,14 +126,14 @@ export class Broker {
       if (cached) {
         fields.cache = 'hit';
         const remaining = cached.expiresAt - Math.floor(this.#now() / 1000);
-        return json(200, { ...cached.answer, expires_in: remaining });
+        return jsonAnswer(200, { ...cached.answer, expires_in: remaining });
       }
       return this.#forward(fields, key, () => this.#exchange(request, record, verified, key));
     });
   }
 
   /** `POST /v1/introspect` (gcloud, without impersonation): relayed, identical calls shared. */
-  introspect(call: BrokerCall): Promise<Response> {
+  introspect(call: BrokerCall): Promise<BrokerAnswer> {
     return this.#answer('introspect', 'sts', async (fields) => {
       const request = parseIntrospectRequest(call.authorization, call.contentType, call.body);
       Object.assign(fields, this.#identities.get(cacheKey('identity', request.token)));
@@ -149,12 +149,12 @@ export class Broker {
   }
 
   /** `POST /v1/projects/-/serviceAccounts/{account}:generateAccessToken|generateIdToken`. */
-  async iamCredentials(project: string, target: string, call: BrokerCall): Promise<Response> {
+  async iamCredentials(project: string, target: string, call: BrokerCall): Promise<BrokerAnswer> {
     let parsed: ReturnType<typeof parseIamTarget>;
     try {
       parsed = parseIamTarget(project, target);
     } catch (err) {
-      return googleErrorResponse('iam', err as BrokerError);
+      return googleError('iam', err as BrokerError);
     }
     return this.#answer(parsed.method, 'iam', async (fields) => {
       fields.serviceAccount = parsed.serviceAccount;
@@ -165,7 +165,7 @@ export class Broker {
       const cached = request.method === 'generateAccessToken' ? this.#answers.get(key) : undefined;
       if (cached) {
         fields.cache = 'hit';
-        return json(200, cached.answer);
+        return jsonAnswer(200, cached.answer);
       }
       return this.#forward(fields, key, () => this.#impersonate(request, key));
     });
@@ -185,7 +185,7 @@ export class Broker {
   }
 
   /** Joins an identical call in flight, or makes the call; the answer is relayed as Google gave it. */
-  async #forward(fields: AuditFields, key: string, call: () => Promise<UpstreamAnswer>): Promise<Response> {
+  async #forward(fields: AuditFields, key: string, call: () => Promise<UpstreamAnswer>): Promise<BrokerAnswer> {
     const { result, shared } = this.#inflight.run(key, call);
     fields.cache = shared ? 'coalesced' : 'miss';
     const answer = await result;
@@ -259,17 +259,17 @@ export class Broker {
   }
 
   /** Runs one call: its answer or its refusal in Google's shape, one audit line, the metrics. */
-  async #answer(endpoint: UpstreamEndpoint, shape: ErrorShape, handle: (fields: AuditFields) => Promise<Response>): Promise<Response> {
+  async #answer(endpoint: UpstreamEndpoint, shape: ErrorShape, handle: (fields: AuditFields) => Promise<BrokerAnswer>): Promise<BrokerAnswer> {
     const started = performance.now();
     const fields: AuditFields = { endpoint };
-    let response: Response;
+    let response: BrokerAnswer;
     let outcome: Outcome;
     try {
       response = await handle(fields);
       outcome = outcomeOf(response.status, fields.upstreamStatus);
     } catch (err) {
       const refusal = asIdbridgeError(err, this.#options.logger, endpoint);
-      response = googleErrorResponse(shape, refusal);
+      response = googleError(shape, refusal);
       outcome = refusal.code === 'rate_limited' ? 'rate_limited' : refusal.status < 500 ? 'refused' : refusal.code === 'internal' ? 'error' : 'upstream_failed';
       const reason = err instanceof TokenError ? err.failure : refusal.code;
       fields.reason = reason;
@@ -305,16 +305,13 @@ function cacheKey(...parts: string[]): string {
   return hash.digest('base64url');
 }
 
-function json(status: number, body: unknown): Response {
-  return new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json; charset=utf-8', ...NO_STORE } });
-}
-
 /** Google's answer as it came: status, body, content type, and Retry-After when it asked for one. */
-function relay(answer: UpstreamAnswer): Response {
-  return new Response(answer.body, {
+function relay(answer: UpstreamAnswer): BrokerAnswer {
+  return {
     status: answer.status,
     headers: { 'content-type': answer.contentType, ...NO_STORE, ...(answer.retryAfter ? { 'retry-after': answer.retryAfter } : {}) },
-  });
+    body: answer.body,
+  };
 }
 
 /** The broker as every host builds it from configuration. */

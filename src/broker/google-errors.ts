@@ -1,4 +1,3 @@
-import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { IdbridgeError, type ErrorCode } from '../errors.js';
 
 /**
@@ -67,12 +66,26 @@ export const NO_STORE = { 'cache-control': 'no-store', pragma: 'no-cache' } as c
 
 export type ErrorShape = 'sts' | 'iam';
 
-export function googleErrorResponse(shape: ErrorShape, err: IdbridgeError): Response {
+/** What the broker answers, before any host turns it into its own response type. */
+export interface BrokerAnswer {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+export function toResponse(answer: BrokerAnswer): Response {
+  return new Response(answer.body, { status: answer.status, headers: answer.headers });
+}
+
+export function jsonAnswer(status: number, body: unknown, headers: Record<string, string> = {}): BrokerAnswer {
+  return { status, headers: { 'content-type': 'application/json; charset=utf-8', ...NO_STORE, ...headers }, body: JSON.stringify(body) };
+}
+
+export function googleError(shape: ErrorShape, err: IdbridgeError, headers: Record<string, string> = {}): BrokerAnswer {
   // OAuth answers every refusal of a grant with 400 (RFC 6749 §5.2); IAM keeps 401 and 403.
   const status = shape === 'sts' && (err.status === 401 || err.status === 403) ? 400 : err.status;
   const body = shape === 'sts'
     ? { error: err instanceof BrokerError ? err.sts : stsCodeOf(err.code), error_description: err.message }
     : { error: { code: status, message: err.message, status: IAM_STATUS[status] ?? 'UNKNOWN' } };
-  const headers = { 'content-type': 'application/json', ...NO_STORE, ...(err instanceof BrokerError ? err.headers : {}) };
-  return new Response(JSON.stringify(body), { status: status as ContentfulStatusCode, headers });
+  return jsonAnswer(status, body, { ...(err instanceof BrokerError ? err.headers : {}), ...headers });
 }

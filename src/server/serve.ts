@@ -1,5 +1,6 @@
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { brokerFromConfig } from '../broker/broker.js';
+import { brokerNodeHandler } from '../broker/node-handler.js';
 import { loadConfig, type Config } from '../config/config.js';
 import { createApp } from '../http/app.js';
 import { RegistryDocuments } from '../issuer/registry-documents.js';
@@ -45,6 +46,7 @@ export async function serve({ config, logger, announce }: ServeOptions): Promise
     host: config.host,
     port: config.port,
     peekDocuments: (cluster) => documents.peek(cluster),
+    claim: brokerNodeHandler(broker, logger),
   });
   logger.info('listening', { url: running.url, publicUrl: config.publicUrl, store: store.description, stsUrl: config.stsUrl, iamCredentialsUrl: config.iamCredentialsUrl });
   void warnAboutForeignIssuers(registry, logger);

@@ -99,6 +99,16 @@ describe('broker routes on idbridge serve', () => {
     expect(stack.google.calls).toEqual(before);
   });
 
+  it('refuses a streamed body over 64 KiB without reading it all, and keeps serving', async () => {
+    const chunk = new TextEncoder().encode('a'.repeat(16_384));
+    let sent = 0;
+    const body = new ReadableStream<Uint8Array>({ pull(controller) { if (sent++ < 64) controller.enqueue(chunk); else controller.close(); } });
+    const res = await fetch(`${stack.serve.url}/v1/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body, duplex: 'half' } as RequestInit);
+    expect(res.status).toBe(413);
+    expect(await res.json()).toEqual({ error: 'invalid_request', error_description: expect.stringMatching(/larger than 64 KiB/) });
+    expect((await fetch(`${stack.serve.url}/healthz`)).status).toBe(200);
+  });
+
   it('takes POST only, answering other methods in the shape of the API', async () => {
     const sts = await fetch(`${stack.serve.url}/v1/token`);
     expect(sts.status).toBe(405);

@@ -49,7 +49,7 @@ describe('broker through createApp\'s hono routes', () => {
     grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange', audience: provider.audience, scope: 'https://www.googleapis.com/auth/cloud-platform',
     requested_token_type: 'urn:ietf:params:oauth:token-type:access_token', subject_token: subjectToken, subject_token_type: 'urn:ietf:params:oauth:token-type:jwt',
   });
-  const post = (path: string, body: BodyInit, headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded' }) =>
+  const post = (path: string, body: string | URLSearchParams | ReadableStream<Uint8Array>, headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded' }) =>
     fetch(`${url}${path}`, { method: 'POST', headers, body, ...(body instanceof ReadableStream ? { duplex: 'half' } : {}) } as RequestInit);
 
   it('exchanges a token', async () => {

@@ -35,6 +35,7 @@ const serve = await spawnServe({
   // The latency run exchanges one subject's tokens back to back: limits would measure themselves.
   IDBRIDGE_BROKER_RATE_PER_CLUSTER: '0',
   IDBRIDGE_BROKER_RATE_PER_SUBJECT: '0',
+  ...(process.env.UV_THREADPOOL_SIZE ? { UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE } : {}),
 });
 
 try {

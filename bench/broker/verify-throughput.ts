@@ -27,7 +27,7 @@ const tokens = await Promise.all(Array.from({ length: TOKENS }, (_, i) => signKu
 // Every token must verify before its throughput means anything.
 await Promise.all(tokens.map((token) => new SubjectTokenVerifier().verify(token, record, { audiences: [audience] })));
 
-const input: WorkerInput & { module: string } = { tokens, record, audience, concurrency: Number(process.env.BENCH_CONCURRENCY ?? 32), module: new URL('./verify-worker.ts', import.meta.url).href };
+const input: WorkerInput & { module: string } = { tokens, record, audience, concurrency: Number(process.env.BENCH_CONCURRENCY ?? 64), module: new URL('./verify-worker.ts', import.meta.url).href };
 const workers = Array.from({ length: THREADS }, () => new Worker(new URL('./ts-worker.mjs', import.meta.url), { workerData: input }));
 
 interface Sample { perSecond: number; perCpuSecond: number }

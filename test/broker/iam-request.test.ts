@@ -1,19 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { BrokerError } from '../../src/broker/google-errors.js';
 import { parseIamRequest, parseIamTarget, parseIntrospectRequest } from '../../src/broker/iam-request.js';
+import { refusal } from './refusal.js';
 
 const sa = 'app@proj.iam.gserviceaccount.com';
 const bearer = 'Bearer ya29.fed.abc-DEF_123';
-
-function refusal(run: () => unknown): BrokerError {
-  try {
-    run();
-  } catch (err) {
-    expect(err).toBeInstanceOf(BrokerError);
-    return err as BrokerError;
-  }
-  throw new Error('expected a refusal');
-}
 
 describe('IAM Credentials requests', () => {
   it('reads the target from the path, percent-encoded or not, by email or unique id', () => {

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { BrokerError } from '../../src/broker/google-errors.js';
 import { allowedAudiences, checkProvider, checkSubject, defaultAudiences, matches } from '../../src/broker/policy.js';
 import { parseProvider } from '../../src/credentials/credential-config.js';
 import type { BrokerPolicy, ClusterRecord } from '../../src/registry/record.js';
+import { refusal } from './refusal.js';
 
 const provider = parseProvider('projects/123/locations/global/workloadIdentityPools/pool-a/providers/prov-a');
 const other = parseProvider('projects/123/locations/global/workloadIdentityPools/pool-b/providers/prov-b');
@@ -10,15 +10,6 @@ const other = parseProvider('projects/123/locations/global/workloadIdentityPools
 function record(broker?: BrokerPolicy): ClusterRecord {
   const at = '2026-01-01T00:00:00.000Z';
   return { id: 'c1', issuer: 'https://edge.example/c1', syncSubject: 'system:serviceaccount:idbridge-sync:idbridge-sync', keys: [], keyEvents: [], ...(broker ? { broker } : {}), createdAt: at, updatedAt: at, version: 1 };
-}
-
-function refusal(run: () => void): BrokerError {
-  try {
-    run();
-  } catch (err) {
-    return err as BrokerError;
-  }
-  throw new Error('expected a refusal');
 }
 
 describe('broker policy', () => {

@@ -109,6 +109,28 @@ describe('broker routes on idbridge serve', () => {
     expect((await fetch(`${stack.serve.url}/healthz`)).status).toBe(200);
   });
 
+  const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
+  const JSON_TYPE = { 'content-type': 'application/json' };
+  it.each([
+    ['/v1/token', FORM, '%%%', 400, 'sts'],
+    ['/v1/token', FORM, '\u0000\uffff', 400, 'sts'],
+    ['/v1/token', JSON_TYPE, '{"grantType":{"nested":[1,2,3]}}', 400, 'sts'],
+    ['/v1/token', JSON_TYPE, '"just a string"', 400, 'sts'],
+    ['/v1/token', { 'content-type': 'multipart/form-data; boundary=x' }, '--x--', 415, 'sts'],
+    ['/v1/introspect', JSON_TYPE, '{"token":"ya29.x"}', 415, 'sts'],
+    ['/v1/introspect', FORM, 'token=', 400, 'sts'],
+    [`/v1/projects/-/serviceAccounts/${SERVICE_ACCOUNT}:generateIdToken`, { ...JSON_TYPE, authorization: 'Bearer ya29.x' }, '{"audience":""}', 400, 'iam'],
+    ['/v1/projects/-/serviceAccounts/%ZZ:generateIdToken', { ...JSON_TYPE, authorization: 'Bearer ya29.x' }, '{"audience":"a"}', 400, 'iam'],
+  ] as const)('refuses POST %s with %j %j: %i, nothing forwarded', async (path, headers, body, status, shape) => {
+    const before = { ...stack.google.calls };
+    const res = await fetch(`${stack.serve.url}${path}`, { method: 'POST', headers, body });
+    expect(res.status).toBe(status);
+    const answer = (await res.json()) as Record<string, unknown>;
+    if (shape === 'sts') expect(answer).toEqual({ error: expect.any(String), error_description: expect.any(String) });
+    else expect(answer).toEqual({ error: { code: status, message: expect.any(String), status: expect.any(String) } });
+    expect(stack.google.calls).toEqual(before);
+  });
+
   it('takes POST only, answering other methods in the shape of the API', async () => {
     const sts = await fetch(`${stack.serve.url}/v1/token`);
     expect(sts.status).toBe(405);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { BrokerError } from '../../src/broker/google-errors.js';
 import { parseOptions, parseStsTokenRequest, upstreamTokenForm } from '../../src/broker/sts-request.js';
+import { refusal } from './refusal.js';
 
 const FORM = 'application/x-www-form-urlencoded';
 const audience = '//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/idbridge/providers/cluster-c1';
@@ -18,16 +18,6 @@ const form = (extra: Record<string, string> = {}, drop: string[] = []) => {
   for (const name of drop) params.delete(name);
   return params.toString();
 };
-
-function refusal(run: () => unknown): BrokerError {
-  try {
-    run();
-  } catch (err) {
-    expect(err).toBeInstanceOf(BrokerError);
-    return err as BrokerError;
-  }
-  throw new Error('expected a refusal');
-}
 
 describe('parseStsTokenRequest', () => {
   it('reads the form Google libraries send', () => {

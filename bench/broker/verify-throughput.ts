@@ -3,7 +3,11 @@ import { Worker } from 'node:worker_threads';
 import type { ClusterRecord } from '../../src/registry/record.js';
 import { SubjectTokenVerifier } from '../../src/verify/subject-token.js';
 import { generateClusterKey, signKubeToken } from '../../test/support/keys.js';
-import type { VerifyJob, VerifyMode, WorkerInput } from './verify-worker.js';
+
+/** What each worker (verify-worker.mjs) is given and asked. */
+type VerifyMode = 'node-crypto' | 'node-crypto-jwt' | 'idbridge' | 'jose-serial';
+interface VerifyJob { mode: VerifyMode; durationMs: number }
+interface WorkerInput { tokens: string[]; record: ClusterRecord; audience: string; concurrency: number }
 
 /**
  * Verification throughput at saturation on every core: idbridge's SubjectTokenVerifier against
@@ -27,8 +31,8 @@ const tokens = await Promise.all(Array.from({ length: TOKENS }, (_, i) => signKu
 // Every token must verify before its throughput means anything.
 await Promise.all(tokens.map((token) => new SubjectTokenVerifier().verify(token, record, { audiences: [audience] })));
 
-const input: WorkerInput & { module: string } = { tokens, record, audience, concurrency: Number(process.env.BENCH_CONCURRENCY ?? 64), module: new URL('./verify-worker.ts', import.meta.url).href };
-const workers = Array.from({ length: THREADS }, () => new Worker(new URL('./ts-worker.mjs', import.meta.url), { workerData: input }));
+const input: WorkerInput = { tokens, record, audience, concurrency: Number(process.env.BENCH_CONCURRENCY ?? 64) };
+const workers = Array.from({ length: THREADS }, () => new Worker(new URL('./verify-worker.mjs', import.meta.url), { workerData: input, execArgv: [] }));
 
 interface Sample { perSecond: number; perCpuSecond: number }
 
@@ -37,7 +41,15 @@ async function phase(mode: VerifyMode, durationMs: number): Promise<Sample> {
   const job: VerifyJob = { mode, durationMs };
   const cpu = process.cpuUsage();
   const counts = await Promise.all(workers.map((worker) => new Promise<number>((resolve, reject) => {
-    worker.once('message', (msg: { count?: number; error?: string }) => (msg.error ? reject(new Error(msg.error)) : resolve(msg.count!)));
+    const exited = (code: number) => reject(new Error(`a benchmark thread exited (${code}) during ${mode}`));
+    worker.once('error', reject);
+    worker.once('exit', exited);
+    worker.once('message', (msg: { count?: number; error?: string }) => {
+      worker.off('error', reject);
+      worker.off('exit', exited);
+      if (msg.error) reject(new Error(msg.error));
+      else resolve(msg.count!);
+    });
     worker.postMessage(job);
   })));
   const used = process.cpuUsage(cpu);
@@ -47,8 +59,14 @@ async function phase(mode: VerifyMode, durationMs: number): Promise<Sample> {
 
 const modes: VerifyMode[] = ['node-crypto', 'node-crypto-jwt', 'idbridge', 'jose-serial'];
 for (const mode of modes) await phase(mode, 500); // warm up JIT and key imports
+if (process.env.BENCH_DEBUG) console.error('warmed up');
 const samples: Record<VerifyMode, Sample[]> = { 'node-crypto': [], 'node-crypto-jwt': [], idbridge: [], 'jose-serial': [] };
-for (let round = 0; round < ROUNDS; round++) for (const mode of modes) samples[mode].push(await phase(mode, DURATION_MS));
+for (let round = 0; round < ROUNDS; round++) {
+  for (const mode of modes) {
+    samples[mode].push(await phase(mode, DURATION_MS));
+    if (process.env.BENCH_DEBUG) console.error(`round ${round} ${mode} done`);
+  }
+}
 await Promise.all(workers.map((worker) => worker.terminate()));
 
 const median = (values: number[]) => Math.round([...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!);

@@ -9,13 +9,13 @@ import { SubjectTokenVerifier, TokenError, unverifiedIssuer, type VerifiedToken 
 import { audit, type AuditFields } from './audit.js';
 import { BrokerClusters } from './clusters.js';
 import { BrokerError, googleError, jsonAnswer, NO_STORE, type BrokerAnswer, type ErrorShape } from './google-errors.js';
+import type { Transport } from './http-transport.js';
 import { parseIamRequest, parseIamTarget, parseIntrospectRequest, type IamRequest } from './iam-request.js';
 import { BrokerMetrics, type Outcome } from './metrics.js';
 import { allowedAudiences, checkProvider, checkSubject } from './policy.js';
 import { RateLimiter } from './rate-limit.js';
 import { Coalescer, ResponseCache } from './response-cache.js';
 import { parseStsTokenRequest, upstreamTokenForm, type StsTokenRequest } from './sts-request.js';
-import type { Transport } from './http-transport.js';
 import { UpstreamClient, type UpstreamAnswer, type UpstreamEndpoint } from './upstream.js';
 
 export interface BrokerOptions {

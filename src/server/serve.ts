@@ -7,6 +7,7 @@ import { RegistryDocuments } from '../issuer/registry-documents.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import { openStore, parseStoreLocation } from '../registry/open-store.js';
 import { ClusterRegistry } from '../registry/registry.js';
+import { installFromBase64 } from '../verify/from-base64.js';
 import { resolveAdminToken } from './admin-token.js';
 import { startNodeServer, type RunningServer } from './node-server.js';
 import { bufferedWriter } from './stdout-sink.js';
@@ -20,6 +21,8 @@ export interface ServeOptions {
 
 /** `idbridge serve`: the issuer, the registration API and the STS broker in one process. */
 export async function serve({ config, logger, announce }: ServeOptions): Promise<RunningServer & { adminToken: string }> {
+  // jose decodes token segments with this standard method when present; Node 20 lacks it.
+  installFromBase64();
   const store = await openStore(config.store);
   const location = parseStoreLocation(config.store);
   const admin = await resolveAdminToken(config.adminToken, location.kind === 'file' ? location.dir : undefined);

@@ -77,6 +77,10 @@ describe('broker routes on idbridge serve', () => {
     const { token } = (await id.json()) as { token: string };
     const { payload } = await jwtVerify(token, createLocalJWKSet((await stack.google.idTokenJwks()) as never), { audience: 'https://service.example', issuer: 'https://accounts.google.com' });
     expect(payload.email).toBe(SERVICE_ACCOUNT);
+    const logs = stack.serve.logs.join('\n');
+    for (const secret of [bearer, answer.accessToken, token.split('.')[1]!, token.split('.')[2]!]) expect(logs).not.toContain(secret);
+    const metrics = await (await fetch(`${stack.serve.url}/metrics`)).text();
+    for (const secret of [bearer, answer.accessToken]) expect(metrics).not.toContain(secret);
   });
 
   it('relays Google\'s IAM refusals and answers its own in the IAM shape', async () => {

@@ -21,6 +21,9 @@ export interface AuditFields {
   upstreamStatus?: number;
   attempts?: number;
   cache?: CacheResult;
+  /** Time spent waiting for Google (or for the identical call in flight), ms. */
+  upstreamMs?: number;
+  /** Time to answer, upstream included, ms. */
   ms?: number;
 }
 

@@ -188,7 +188,10 @@ export class Broker {
   async #forward(fields: AuditFields, key: string, call: () => Promise<UpstreamAnswer>): Promise<BrokerAnswer> {
     const { result, shared } = this.#inflight.run(key, call);
     fields.cache = shared ? 'coalesced' : 'miss';
-    const answer = await result;
+    const started = performance.now();
+    const answer = await result.finally(() => {
+      fields.upstreamMs = Math.round((performance.now() - started) * 100) / 100;
+    });
     fields.upstreamStatus = answer.status;
     fields.attempts = answer.attempts;
     return relay(answer);

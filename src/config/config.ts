@@ -60,7 +60,7 @@ export interface BrokerSettings {
   clockSkewSeconds: number;
   /** Each upstream attempt is abandoned after this long. */
   upstreamTimeoutMs: number;
-  /** Attempts per upstream call; retries only on timeouts, 429 and 5xx. */
+  /** Attempts per upstream call; retries only after timeouts, network failures, 429 and 5xx. */
   upstreamAttempts: number;
   /** Exchanges sent upstream per minute, per cluster and per subject; 0 = no limit. */
   ratePerClusterPerMinute: number;

@@ -24,6 +24,7 @@ export const errorStatus = {
   internal: 500,
   bad_gateway: 502,
   store_unavailable: 503,
+  unavailable: 503,
   gateway_timeout: 504,
 } as const;
 

@@ -38,6 +38,12 @@ export const environmentSchema = z.object({
   IDBRIDGE_GCS_ENDPOINT: baseUrl('IDBRIDGE_GCS_ENDPOINT').optional(),
   /** `fine-grained`: documents publicRead, records private. `uniform`: no object ACLs (bucket IAM decides). */
   IDBRIDGE_GCS_OBJECT_ACL: z.enum(['fine-grained', 'uniform'], { error: 'IDBRIDGE_GCS_OBJECT_ACL must be "fine-grained" or "uniform"' }).default('fine-grained'),
+  IDBRIDGE_BROKER_CLOCK_SKEW_SECONDS: z.coerce.number().int().min(0).max(300).default(60),
+  IDBRIDGE_BROKER_UPSTREAM_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(10_000),
+  IDBRIDGE_BROKER_UPSTREAM_ATTEMPTS: z.coerce.number().int().min(1).max(5).default(3),
+  IDBRIDGE_BROKER_RATE_PER_CLUSTER: z.coerce.number().int().min(0).max(1_000_000).default(6_000),
+  IDBRIDGE_BROKER_RATE_PER_SUBJECT: z.coerce.number().int().min(0).max(1_000_000).default(600),
+  IDBRIDGE_BROKER_CACHE_MB: z.coerce.number().int().min(0).max(4096).default(32),
 });
 
 export interface Config {
@@ -53,12 +59,28 @@ export interface Config {
   /** True when publicUrl (and so syncAudience, unless set) was derived from the port. */
   publicUrlFromPort: boolean;
   gcs: GcsOptions;
+  broker: BrokerSettings;
 }
 
 /** How the GCS store and `sync --target gcs://` reach and write the bucket. */
 export interface GcsOptions {
   apiEndpoint?: string;
   objectAcl: 'fine-grained' | 'uniform';
+}
+
+/** The STS broker's limits (README, "Broker"). */
+export interface BrokerSettings {
+  /** Tolerance for a subject token's exp/nbf/iat, seconds. */
+  clockSkewSeconds: number;
+  /** Each upstream attempt is abandoned after this long. */
+  upstreamTimeoutMs: number;
+  /** Attempts per upstream call; retries only after timeouts, network failures, 429 and 5xx. */
+  upstreamAttempts: number;
+  /** Exchanges sent upstream per minute, per cluster and per subject; 0 = no limit. */
+  ratePerClusterPerMinute: number;
+  ratePerSubjectPerMinute: number;
+  /** Memory for cached upstream answers; 0 turns caching off (coalescing stays). */
+  cacheBytes: number;
 }
 
 /**
@@ -89,6 +111,14 @@ export function loadConfig(env: Record<string, string | undefined>, overrides: P
     logLevel: e.IDBRIDGE_LOG_LEVEL,
     publicUrlFromPort: e.IDBRIDGE_PUBLIC_URL === undefined,
     gcs: { ...(e.IDBRIDGE_GCS_ENDPOINT ? { apiEndpoint: e.IDBRIDGE_GCS_ENDPOINT } : {}), objectAcl: e.IDBRIDGE_GCS_OBJECT_ACL },
+    broker: {
+      clockSkewSeconds: e.IDBRIDGE_BROKER_CLOCK_SKEW_SECONDS,
+      upstreamTimeoutMs: e.IDBRIDGE_BROKER_UPSTREAM_TIMEOUT_MS,
+      upstreamAttempts: e.IDBRIDGE_BROKER_UPSTREAM_ATTEMPTS,
+      ratePerClusterPerMinute: e.IDBRIDGE_BROKER_RATE_PER_CLUSTER,
+      ratePerSubjectPerMinute: e.IDBRIDGE_BROKER_RATE_PER_SUBJECT,
+      cacheBytes: e.IDBRIDGE_BROKER_CACHE_MB * 1024 * 1024,
+    },
   };
 }
 

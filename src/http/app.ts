@@ -1,6 +1,9 @@
 import { Hono } from 'hono';
+import type { Registry } from 'prom-client';
 import { adminRoutes } from '../api/admin-routes.js';
 import { keysRoutes } from '../api/keys-route.js';
+import type { Broker } from '../broker/broker.js';
+import { brokerRoutes } from '../broker/routes.js';
 import type { DocumentSource } from '../issuer/document-source.js';
 import { issuerRoutes } from '../issuer/routes.js';
 import type { Logger } from '../log/logger.js';
@@ -20,9 +23,13 @@ export interface AppOptions {
   logger: Logger;
   /** Log one line per request here (hosts whose platform already logs requests turn it off). */
   logRequests?: boolean;
+  /** The STS broker (`/v1/token`, `/v1/introspect`, IAM Credentials paths), when this host runs one. */
+  broker?: Broker;
+  /** Served as Prometheus text on `/metrics` when given. */
+  metrics?: Registry;
 }
 
-/** The one hono app: health, the registration API and the public issuer routes. */
+/** The one hono app: health, the registration API, the public issuer routes and the broker. */
 export function createApp(options: AppOptions): Hono {
   const app = new Hono();
   if (options.logRequests !== false) app.use(requestLog(options.logger));
@@ -31,6 +38,9 @@ export function createApp(options: AppOptions): Hono {
   app.route('/api/v1', keysRoutes({ registry: options.registry, adminToken: options.adminToken, syncAudience: options.syncAudience, logger: options.logger }));
   app.route('/api/v1', adminRoutes(options.registry, options.adminToken));
   app.route('/', issuerRoutes(options.documents));
+  if (options.broker) app.route('/', brokerRoutes(options.broker));
+  const metrics = options.metrics;
+  if (metrics) app.get('/metrics', async (c) => c.body(await metrics.metrics(), 200, { 'content-type': metrics.contentType, 'cache-control': 'no-store' }));
   app.notFound(notFoundHandler);
   app.onError(handleError(options.logger));
   return app;

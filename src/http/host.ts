@@ -1,4 +1,6 @@
 import type { Hono } from 'hono';
+import { collectDefaultMetrics, Registry } from 'prom-client';
+import { Broker, brokerFromConfig } from '../broker/broker.js';
 import type { Config } from '../config/config.js';
 import { RegistryDocuments } from '../issuer/registry-documents.js';
 import type { Logger } from '../log/logger.js';
@@ -10,12 +12,16 @@ export interface HostApp {
   app: Hono;
   registry: ClusterRegistry;
   documents: RegistryDocuments;
+  broker: Broker;
+  metrics: Registry;
+  /** Stops what watches the store. */
+  close(): void;
 }
 
 /**
  * What every host of the registration API builds the same way (`idbridge serve`, the Cloud
  * Function): the registry over its store, the issuer's document cache kept in step with this
- * process's writes, and the one hono app.
+ * process's writes, the STS broker, the metrics registry and the one hono app.
  */
 export function composeHost(options: { config: Config; store: ClusterStore; adminToken?: string; logger: Logger; logRequests?: boolean }): HostApp {
   const { config, store, logger } = options;
@@ -24,6 +30,9 @@ export function composeHost(options: { config: Config; store: ClusterStore; admi
     onRefreshError: (cluster, err) => logger.warn('document refresh failed; serving the cached copy', { cluster, error: (err as Error).message }),
   });
   registry.onChange((id) => documents.invalidate(id));
+  const metrics = new Registry();
+  collectDefaultMetrics({ register: metrics, prefix: 'idbridge_' });
+  const broker = brokerFromConfig(config, registry, logger, metrics);
   const app = createApp({
     registry,
     documents,
@@ -31,8 +40,20 @@ export function composeHost(options: { config: Config; store: ClusterStore; admi
     syncAudience: config.syncAudience,
     logger,
     ...(options.logRequests !== undefined ? { logRequests: options.logRequests } : {}),
+    broker,
+    metrics,
   });
-  return { app, registry, documents };
+  return {
+    app,
+    registry,
+    documents,
+    broker,
+    metrics,
+    close: () => {
+      documents.close();
+      broker.close();
+    },
+  };
 }
 
 /** Logs a store's background failure (the GCS store's document publishing) without secrets. */

@@ -19,6 +19,11 @@ export interface NodeServerOptions {
    * precomputed headers the hono route uses, skipping Request/Response construction.
    */
   peekDocuments?: (cluster: string) => ClusterDocuments | undefined;
+  /**
+   * Requests a host answers itself before hono, straight from the socket (the broker's POSTs);
+   * returns false to leave the request to hono.
+   */
+  claim?: (req: IncomingMessage, res: ServerResponse) => boolean;
   /** How long shutdown waits for requests in flight before closing connections. */
   drainMs?: number;
 }
@@ -50,7 +55,7 @@ export async function startNodeServer(options: NodeServerOptions): Promise<Runni
   };
 
   const server = createServer((req, res) => {
-    if (!fastPath(req, res)) void honoListener(req, res);
+    if (!fastPath(req, res) && !options.claim?.(req, res)) void honoListener(req, res);
   });
   // Longer than the idle timeout of common load balancers (60 s), so they close first.
   server.keepAliveTimeout = 65_000;

@@ -4,6 +4,8 @@ import { composeHost, logBackgroundError } from '../http/host.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import { openStore, parseStoreLocation } from '../registry/open-store.js';
 import type { ClusterRegistry } from '../registry/registry.js';
+import { brokerNodeHandler } from '../broker/node-handler.js';
+import { installFromBase64 } from '../verify/from-base64.js';
 import { resolveAdminToken } from './admin-token.js';
 import { startNodeServer, type RunningServer } from './node-server.js';
 import { bufferedWriter } from './stdout-sink.js';
@@ -15,8 +17,10 @@ export interface ServeOptions {
   announce: (text: string) => void;
 }
 
-/** `idbridge serve`: the issuer, the registration API (and later the broker) in one process. */
+/** `idbridge serve`: the issuer, the registration API and the STS broker in one process. */
 export async function serve({ config: configured, logger, announce }: ServeOptions): Promise<RunningServer & { adminToken: string }> {
+  // jose decodes token segments with this standard method when present; Node 20 lacks it.
+  installFromBase64();
   // With PORT=0 the issuer URL must carry the port actually chosen, so choose it first.
   const config = configured.port === 0 && configured.publicUrlFromPort ? withListenPort(configured, await freeLoopbackPort(configured.host)) : configured;
   const store = await openStore(config.store, { gcs: config.gcs, onBackgroundError: logBackgroundError(logger) });
@@ -29,22 +33,24 @@ export async function serve({ config: configured, logger, announce }: ServeOptio
     );
   }
 
-  const { app, registry, documents } = composeHost({ config, store, adminToken: admin.token, logger });
+  const host = composeHost({ config, store, adminToken: admin.token, logger });
+  const { app, registry, documents, broker } = host;
   const running = await startNodeServer({
     app,
     logger,
     host: config.host,
     port: config.port,
     peekDocuments: (cluster) => documents.peek(cluster),
+    claim: brokerNodeHandler(broker, logger),
   });
-  logger.info('listening', { url: running.url, publicUrl: config.publicUrl, store: store.description });
+  logger.info('listening', { url: running.url, publicUrl: config.publicUrl, store: store.description, stsUrl: config.stsUrl, iamCredentialsUrl: config.iamCredentialsUrl });
   void warnAboutForeignIssuers(registry, logger);
   return {
     ...running,
     adminToken: admin.token,
     close: async () => {
       await running.close();
-      documents.close();
+      host.close();
     },
   };
 }

@@ -1,6 +1,8 @@
-import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, errors, jwtVerify, type JWTPayload } from 'jose';
+import { base64url, compactVerify, errors, importJWK, type CryptoKey, type JWTPayload } from 'jose';
 import { IdbridgeError } from '../errors.js';
-import type { ClusterRecord } from '../registry/record.js';
+import type { PublicJwk } from '../oidc/jwks.js';
+import { sameKey } from '../registry/keys.js';
+import type { ClusterRecord, KeyEntry } from '../registry/record.js';
 
 /** Why a token was refused; callers map these to their protocol (401, STS invalid_grant, …). */
 export type TokenFailure =
@@ -25,10 +27,16 @@ export class TokenError extends IdbridgeError {
 
 /** Google STS accepts only these for subject tokens; so does idbridge. */
 export const SUBJECT_TOKEN_ALGORITHMS = ['RS256', 'ES256'] as const;
+type SubjectTokenAlgorithm = (typeof SUBJECT_TOKEN_ALGORITHMS)[number];
 /** Google STS refuses tokens whose lifetime (exp - iat) is 48 hours or more. */
 export const MAX_TOKEN_LIFETIME_SECONDS = 48 * 3600;
 /** Far above any real projected token (about 1 KiB), far below harm. */
 export const MAX_TOKEN_BYTES = 16 * 1024;
+/** Clusters whose imported keys are kept; the least recently used are imported again when needed. */
+const MAX_CACHED_CLUSTERS = 10_000;
+/** Distinct token headers remembered (one per signing key in use, in practice). */
+const MAX_CACHED_HEADERS = 1_000;
+const MAX_CACHED_HEADER_LENGTH = 512;
 
 export interface VerifyOptions {
   /** The token's `aud` must contain at least one of these. */
@@ -57,16 +65,17 @@ export interface VerifiedToken {
   payload: JWTPayload;
 }
 
+const COMPACT_JWT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
 /**
  * The unverified `iss` of a token, to pick the cluster whose keys will verify it. Nothing else
  * from an unverified token is trusted.
  */
 export function unverifiedIssuer(token: string): string {
   checkShape(token);
-  let payload: JWTPayload;
-  try {
-    payload = decodeJwt(token);
-  } catch {
+  const payload = decodeSegment(token.slice(token.indexOf('.') + 1, token.lastIndexOf('.')));
+  if (payload === null) {
     throw new TokenError('malformed', 'the token is not a JWT (three base64url parts with a JSON header and payload); send the projected ServiceAccount token file unchanged');
   }
   if (typeof payload.iss !== 'string' || payload.iss === '') throw new TokenError('malformed', 'the token has no "iss" claim; a Kubernetes ServiceAccount token always has one');
@@ -75,106 +84,170 @@ export function unverifiedIssuer(token: string): string {
 
 function checkShape(token: string): void {
   if (token.length > MAX_TOKEN_BYTES) throw new TokenError('too_large', `the token is larger than ${MAX_TOKEN_BYTES / 1024} KiB; a ServiceAccount token is about 1 KiB — check what is being sent`);
-  if (!/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/.test(token)) {
+  if (!COMPACT_JWT.test(token)) {
     throw new TokenError('malformed', 'the token is not a compact JWT (header.payload.signature in base64url); send the projected ServiceAccount token file unchanged');
   }
 }
 
+/** A base64url JSON object, or null when the segment is anything else. */
+function decodeSegment(segment: string | Uint8Array): Record<string, unknown> | null {
+  try {
+    const value: unknown = JSON.parse(utf8.decode(typeof segment === 'string' ? base64url.decode(segment) : segment));
+    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** A cluster's keys imported for verification, valid while the record's key list is the same. */
+interface ImportedKeys {
+  entries: readonly KeyEntry[];
+  byKid: Map<string, ImportedKey>;
+}
+
+interface ImportedKey {
+  jwk: PublicJwk;
+  alg: SubjectTokenAlgorithm;
+  key: Promise<CryptoKey>;
+  /** Set once imported, so verifications do not wait on an already settled promise. */
+  ready?: CryptoKey;
+}
+
+/** One options object per algorithm, shared by all verifications. */
+const JOSE_OPTIONS: Record<SubjectTokenAlgorithm, { algorithms: string[] }> = { RS256: { algorithms: ['RS256'] }, ES256: { algorithms: ['ES256'] } };
+
 /**
  * Verifies a Kubernetes ServiceAccount token against the keys on record for its cluster: the
- * signature (RS256/ES256 only), `iss` equal to the cluster's issuer, `aud`, `exp`/`nbf`/`iat`
- * with a small skew, and a lifetime under 48 hours, as Google STS requires.
+ * signature (RS256/ES256 only, checked by jose with keys imported once per key set), `iss` equal
+ * to the cluster's issuer, `aud`, `exp`/`nbf`/`iat` with a small skew, and a lifetime under
+ * 48 hours, as Google STS requires.
+ *
+ * Built for throughput: everything that can be decided without the signature (shape, algorithm,
+ * key id) is decided first without jose, the imported key is found by kid in a map (no JWKS
+ * selection per call), and the payload jose returns is parsed once and checked here.
  */
 export class SubjectTokenVerifier {
-  /** Key sets per cluster record version: imported once, reused until the keys change. */
-  readonly #keySets = new Map<string, { version: number; keys: ReturnType<typeof createLocalJWKSet> }>();
+  readonly #clusters = new Map<string, ImportedKeys>();
+  readonly #headers = new Map<string, Readonly<Record<string, unknown>>>();
 
   async verify(token: string, record: ClusterRecord, options: VerifyOptions): Promise<VerifiedToken> {
     checkShape(token);
-    let header: ReturnType<typeof decodeProtectedHeader>;
-    try {
-      header = decodeProtectedHeader(token);
-    } catch {
-      throw new TokenError('malformed', 'the token header is not base64url JSON; send the projected ServiceAccount token file unchanged');
+    const header = this.#header(token.slice(0, token.indexOf('.')));
+    if (header === null) throw new TokenError('malformed', 'the token header is not base64url JSON; send the projected ServiceAccount token file unchanged');
+    const alg = header.alg;
+    if (alg !== 'RS256' && alg !== 'ES256') {
+      throw new TokenError('unsupported_algorithm', `the token is signed ${JSON.stringify(alg ?? null).slice(0, 40)}; only RS256 and ES256 are accepted (Google STS accepts no others): give the kube-apiserver an RSA or EC P-256 signing key`);
     }
-    if (!SUBJECT_TOKEN_ALGORITHMS.includes(header.alg as (typeof SUBJECT_TOKEN_ALGORITHMS)[number])) {
-      throw new TokenError('unsupported_algorithm', `the token is signed ${JSON.stringify(header.alg)}; only RS256 and ES256 are accepted (Google STS accepts no others): give the kube-apiserver an RSA or EC P-256 signing key`);
+    const kid = header.kid;
+    const imported = typeof kid === 'string' ? this.#keysOf(record).byKid.get(kid) : undefined;
+    if (!imported) {
+      throw new TokenError('unknown_key', `the token's key id ${JSON.stringify(String(kid ?? '')).slice(0, 80)} is not among cluster ${record.id}'s published keys; publish the new key (idbridge sync) before the kube-apiserver signs with it`);
     }
-    if (typeof header.kid !== 'string' || !record.keys.some((key) => key.jwk.kid === header.kid)) {
-      throw new TokenError('unknown_key', `the token's key id ${JSON.stringify(String(header.kid ?? '')).slice(0, 80)} is not among cluster ${record.id}'s published keys; publish the new key (idbridge sync) before the kube-apiserver signs with it`);
-    }
+    if (imported.alg !== alg) throw new TokenError('unknown_key', `no key of cluster ${record.id} matches the token's key id and algorithm ${alg}`);
 
-    const skew = options.clockSkewSeconds ?? 60;
-    const nowMs = (options.now ?? Date.now)();
-    let payload: JWTPayload;
+    let verifiedBytes: Uint8Array;
     try {
-      ({ payload } = await jwtVerify(token, this.#keysOf(record), {
-        algorithms: [...SUBJECT_TOKEN_ALGORITHMS],
-        issuer: record.issuer,
-        clockTolerance: skew,
-        currentDate: new Date(nowMs),
-        requiredClaims: ['iss', 'sub', 'aud', 'exp', 'iat'],
-      }));
+      ({ payload: verifiedBytes } = await compactVerify(token, imported.ready ?? (await imported.key), JOSE_OPTIONS[alg]));
     } catch (err) {
       throw translate(err, record);
     }
-
-    const now = Math.floor(nowMs / 1000);
-    const iat = payload.iat!;
-    const exp = payload.exp!;
-    if (iat > now + skew) throw new TokenError('issued_in_future', `the token was issued ${iat - now} s in the future; fix the clock of the cluster's nodes or of this server (allowed skew ${skew} s)`);
-    if (exp - iat >= MAX_TOKEN_LIFETIME_SECONDS) {
-      throw new TokenError('lifetime_too_long', `the token is valid for ${Math.round((exp - iat) / 3600)} h; Google STS requires less than 48 h: request a shorter expirationSeconds in the projected volume`);
-    }
-    const audiences = typeof payload.aud === 'string' ? [payload.aud] : (payload.aud ?? []);
-    if (!audiences.some((aud) => options.audiences.includes(aud))) {
-      throw new TokenError('wrong_audience', `the token's audience ${JSON.stringify(audiences).slice(0, 200)} is not one accepted here (${options.audiences.map((a) => JSON.stringify(a)).join(', ').slice(0, 300)}); set the projected volume's audience accordingly`);
-    }
-    if (options.subject !== undefined && payload.sub !== options.subject) {
-      throw new TokenError('wrong_subject', `the token belongs to ${JSON.stringify(payload.sub).slice(0, 200)}, not to ${JSON.stringify(options.subject)}`);
-    }
-
-    const kube = (payload['kubernetes.io'] ?? {}) as { namespace?: unknown; serviceaccount?: { name?: unknown }; pod?: { name?: unknown } };
-    return {
-      cluster: record.id,
-      issuer: record.issuer,
-      subject: payload.sub!,
-      audiences,
-      ...(typeof kube.namespace === 'string' ? { namespace: kube.namespace } : {}),
-      ...(typeof kube.serviceaccount?.name === 'string' ? { serviceAccount: kube.serviceaccount.name } : {}),
-      ...(typeof kube.pod?.name === 'string' ? { pod: kube.pod.name } : {}),
-      kid: header.kid,
-      alg: header.alg!,
-      issuedAt: iat,
-      expiresAt: exp,
-      payload,
-    };
+    const payload = decodeSegment(verifiedBytes);
+    if (payload === null) throw new TokenError('malformed', 'the token payload is not a JSON object; a Kubernetes ServiceAccount token carries JSON claims');
+    return checkClaims(payload as JWTPayload, record, options, kid as string, alg);
   }
 
-  #keysOf(record: ClusterRecord): ReturnType<typeof createLocalJWKSet> {
-    const cached = this.#keySets.get(record.id);
-    if (cached && cached.version === record.version) return cached.keys;
-    const keys = createLocalJWKSet({ keys: record.keys.map((key) => ({ ...key.jwk })) });
-    this.#keySets.set(record.id, { version: record.version, keys });
+  /** Tokens signed by one key share one header segment: decode each distinct one once. */
+  #header(segment: string): Record<string, unknown> | null {
+    const cached = this.#headers.get(segment);
+    if (cached) return cached;
+    const header = decodeSegment(segment);
+    if (header === null || segment.length > MAX_CACHED_HEADER_LENGTH) return header;
+    if (this.#headers.size >= MAX_CACHED_HEADERS) this.#headers.delete(this.#headers.keys().next().value as string);
+    this.#headers.set(segment, Object.freeze(header));
+    return header;
+  }
+
+  /** Imported keys of the record's current key list; keys that did not change are not re-imported. */
+  #keysOf(record: ClusterRecord): ImportedKeys {
+    const cached = this.#clusters.get(record.id);
+    // Compared by content, not version: a cluster deleted and registered again restarts at version 1.
+    if (cached && sameKeyList(cached.entries, record.keys)) return cached;
+    const byKid = new Map<string, ImportedKey>();
+    for (const { jwk } of record.keys) {
+      if (jwk.alg !== 'RS256' && jwk.alg !== 'ES256') continue;
+      const previous = cached?.byKid.get(jwk.kid);
+      byKid.set(jwk.kid, previous && sameKey(previous.jwk, jwk) ? previous : importKey(jwk, jwk.alg));
+    }
+    const keys: ImportedKeys = { entries: record.keys, byKid };
+    this.#clusters.delete(record.id);
+    this.#clusters.set(record.id, keys);
+    if (this.#clusters.size > MAX_CACHED_CLUSTERS) this.#clusters.delete(this.#clusters.keys().next().value as string);
     return keys;
   }
 }
 
-function translate(err: unknown, record: ClusterRecord): TokenError {
-  if (err instanceof errors.JWTExpired) return new TokenError('expired', 'the token has expired; kubelet refreshes projected tokens — read the token file again rather than caching it');
-  if (err instanceof errors.JWSSignatureVerificationFailed) return new TokenError('bad_signature', `the token's signature does not verify with cluster ${record.id}'s key of that id; the token was altered or signed by another key`);
-  if (err instanceof errors.JWKSNoMatchingKey) return new TokenError('unknown_key', `no key of cluster ${record.id} matches the token's key id and algorithm`);
-  if (err instanceof errors.JOSEAlgNotAllowed) return new TokenError('unsupported_algorithm', 'the token is signed with an algorithm other than RS256 or ES256');
-  if (err instanceof errors.JWTClaimValidationFailed) {
-    switch (err.claim) {
-      case 'iss':
-        return new TokenError('wrong_issuer', `the token's issuer is not ${record.issuer}; set --service-account-issuer=${record.issuer} on the kube-apiserver`);
-      case 'nbf':
-        return new TokenError('not_yet_valid', 'the token is not valid yet (nbf is in the future); check the clocks');
-      default:
-        return new TokenError('malformed', `the token's "${err.claim}" claim is missing or invalid; a Kubernetes ServiceAccount token has iss, sub, aud, exp and iat`);
-    }
+function sameKeyList(a: readonly KeyEntry[], b: readonly KeyEntry[]): boolean {
+  return a === b || (a.length === b.length && a.every((entry, i) => entry.jwk === b[i]!.jwk || sameKey(entry.jwk, b[i]!.jwk)));
+}
+
+function importKey(jwk: PublicJwk, alg: SubjectTokenAlgorithm): ImportedKey {
+  const imported: ImportedKey = { jwk, alg, key: importJWK({ ...jwk }, alg) as Promise<CryptoKey> };
+  // A key the platform cannot import fails the tokens signed with it, not the process.
+  imported.key.then((key) => { imported.ready = key; }, () => {});
+  return imported;
+}
+
+function checkClaims(payload: JWTPayload, record: ClusterRecord, options: VerifyOptions, kid: string, alg: SubjectTokenAlgorithm): VerifiedToken {
+  const { iss, sub, aud, exp, iat, nbf } = payload;
+  const invalid =
+    typeof iss !== 'string' ? 'iss'
+    : typeof sub !== 'string' || sub === '' ? 'sub'
+    : !(typeof aud === 'string' || (Array.isArray(aud) && aud.length > 0 && aud.every((a) => typeof a === 'string'))) ? 'aud'
+    : !Number.isFinite(exp) ? 'exp'
+    : !Number.isFinite(iat) ? 'iat'
+    : nbf !== undefined && !Number.isFinite(nbf) ? 'nbf'
+    : undefined;
+  if (invalid) throw new TokenError('malformed', `the token's "${invalid}" claim is missing or invalid; a Kubernetes ServiceAccount token has iss, sub, aud, exp and iat`);
+  if (iss !== record.issuer) throw new TokenError('wrong_issuer', `the token's issuer is not ${record.issuer}; set --service-account-issuer=${record.issuer} on the kube-apiserver`);
+
+  const skew = options.clockSkewSeconds ?? 60;
+  const now = Math.floor((options.now ?? Date.now)() / 1000);
+  if (nbf !== undefined && nbf > now + skew) throw new TokenError('not_yet_valid', 'the token is not valid yet (nbf is in the future); check the clocks');
+  if (exp! <= now - skew) throw new TokenError('expired', 'the token has expired; kubelet refreshes projected tokens — read the token file again rather than caching it');
+  if (iat! > now + skew) throw new TokenError('issued_in_future', `the token was issued ${iat! - now} s in the future; fix the clock of the cluster's nodes or of this server (allowed skew ${skew} s)`);
+  if (exp! - iat! >= MAX_TOKEN_LIFETIME_SECONDS) {
+    throw new TokenError('lifetime_too_long', `the token is valid for ${Math.round((exp! - iat!) / 3600)} h; Google STS requires less than 48 h: request a shorter expirationSeconds in the projected volume`);
   }
+  const audiences = typeof aud === 'string' ? [aud] : (aud as string[]);
+  if (!audiences.some((a) => options.audiences.includes(a))) {
+    throw new TokenError('wrong_audience', `the token's audience ${JSON.stringify(audiences).slice(0, 200)} is not one accepted here (${options.audiences.map((a) => JSON.stringify(a)).join(', ').slice(0, 300)}); set the projected volume's audience accordingly`);
+  }
+  if (options.subject !== undefined && sub !== options.subject) {
+    throw new TokenError('wrong_subject', `the token belongs to ${JSON.stringify(sub).slice(0, 200)}, not to ${JSON.stringify(options.subject)}`);
+  }
+
+  const kube = (payload['kubernetes.io'] ?? {}) as { namespace?: unknown; serviceaccount?: { name?: unknown }; pod?: { name?: unknown } };
+  return {
+    cluster: record.id,
+    issuer: record.issuer,
+    subject: sub!,
+    audiences,
+    ...(typeof kube.namespace === 'string' ? { namespace: kube.namespace } : {}),
+    ...(typeof kube.serviceaccount?.name === 'string' ? { serviceAccount: kube.serviceaccount.name } : {}),
+    ...(typeof kube.pod?.name === 'string' ? { pod: kube.pod.name } : {}),
+    kid,
+    alg,
+    issuedAt: iat!,
+    expiresAt: exp!,
+    payload,
+  };
+}
+
+function translate(err: unknown, record: ClusterRecord): TokenError {
+  if (err instanceof errors.JWSSignatureVerificationFailed) return new TokenError('bad_signature', `the token's signature does not verify with cluster ${record.id}'s key of that id; the token was altered or signed by another key`);
+  if (err instanceof errors.JOSEAlgNotAllowed) return new TokenError('unsupported_algorithm', 'the token is signed with an algorithm other than RS256 or ES256');
+  if (err instanceof errors.JOSENotSupported) return new TokenError('unknown_key', `cluster ${record.id}'s key of that id cannot be used to verify the token`);
   if (err instanceof errors.JOSEError) return new TokenError('malformed', 'the token could not be parsed as a signed JWT');
+  if (err instanceof TypeError) return new TokenError('unknown_key', `cluster ${record.id}'s key of that id could not be imported for verification`);
   return new TokenError('malformed', 'the token could not be verified');
 }

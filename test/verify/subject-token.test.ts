@@ -1,4 +1,4 @@
-import { SignJWT, base64url } from 'jose';
+import { CompactSign, SignJWT, base64url } from 'jose';
 import { describe, expect, it } from 'vitest';
 import type { ClusterRecord } from '../../src/registry/record.js';
 import { SubjectTokenVerifier, TokenError, unverifiedIssuer } from '../../src/verify/subject-token.js';
@@ -80,6 +80,24 @@ describe('SubjectTokenVerifier', () => {
     await verifier.verify(t, record(rsa, ec), opts);
     const rotated = { ...record(rsa), version: 2 };
     expect(await failure(verifier.verify(t, rotated, opts))).toBe('unknown_key');
+  });
+
+  it('compares key lists by content: a cluster registered again at version 1 with other keys', async () => {
+    const t = await token(rsa);
+    await verifier.verify(t, record(rsa), opts);
+    const again = record(generateClusterKey('RS256'));
+    expect(again.version).toBe(1);
+    expect(await failure(verifier.verify(t, again, opts))).toBe('unknown_key');
+  });
+
+  it('refuses a key id whose key is of another algorithm than the token names', async () => {
+    const forgedHeader = await signKubeToken(ec, { issuer, audience: 'sts.googleapis.com', issuedAt: nowSec - 10, header: { kid: rsa.kid } });
+    expect(await failure(verifier.verify(forgedHeader, record(rsa, ec), opts))).toBe('unknown_key');
+  });
+
+  it('refuses a signed payload that is not a JSON object', async () => {
+    const notAnObject = await new CompactSign(new TextEncoder().encode('[1,2,3]')).setProtectedHeader({ alg: 'RS256', kid: rsa.kid }).sign(rsa.privateKey);
+    expect(await failure(verifier.verify(notAnObject, record(rsa), opts))).toBe('malformed');
   });
 
   it('reads the unverified issuer to pick a cluster, and nothing more', async () => {

@@ -1,0 +1,333 @@
+import { createHash } from 'node:crypto';
+import { Registry } from 'prom-client';
+import type { BrokerSettings } from '../config/config.js';
+import { IdbridgeError } from '../errors.js';
+import type { Logger } from '../log/logger.js';
+import type { ClusterRecord } from '../registry/record.js';
+import type { ClusterRegistry } from '../registry/registry.js';
+import { SubjectTokenVerifier, TokenError, unverifiedIssuer, type VerifiedToken } from '../verify/subject-token.js';
+import { audit, type AuditFields } from './audit.js';
+import { BrokerClusters } from './clusters.js';
+import { BrokerError, googleError, jsonAnswer, NO_STORE, type BrokerAnswer, type ErrorShape } from './google-errors.js';
+import type { Transport } from './http-transport.js';
+import { parseIamRequest, parseIamTarget, parseIntrospectRequest, type IamRequest } from './iam-request.js';
+import { BrokerMetrics, type Outcome } from './metrics.js';
+import { allowedAudiences, checkProvider, checkSubject } from './policy.js';
+import { RateLimiter } from './rate-limit.js';
+import { Coalescer, ResponseCache } from './response-cache.js';
+import { parseStsTokenRequest, upstreamTokenForm, type StsTokenRequest } from './sts-request.js';
+import { UpstreamClient, type UpstreamAnswer, type UpstreamEndpoint } from './upstream.js';
+
+export interface BrokerOptions {
+  registry: ClusterRegistry;
+  /** Google STS base URL (configuration only, never a request). */
+  stsUrl: string;
+  /** Google IAM Credentials base URL (configuration only, never a request). */
+  iamCredentialsUrl: string;
+  settings: BrokerSettings;
+  logger: Logger;
+  /** Where the broker's metrics are registered (`/metrics` on serve); a private one if absent. */
+  metrics?: Registry;
+  now?: () => number;
+  /** How upstream calls are made (node:http(s) with kept-alive connections by default). */
+  transport?: Transport;
+  /** First retry delay of upstream calls, ms. */
+  upstreamBackoffMs?: number;
+}
+
+/** An incoming call, as the routes hand it over. */
+export interface BrokerCall {
+  contentType: string;
+  body: string;
+  authorization?: string;
+}
+
+/**
+ * Cached answers are served while at least this much lifetime is left. Google's libraries
+ * refresh 3¾ to 5 minutes before expiry: a token with less left would be refreshed at once.
+ */
+export const CACHE_MIN_REMAINING_SECONDS = 6 * 60;
+
+/** Who a federated access token was issued to, so IAM Credentials calls can be audited by cluster. */
+interface Identity {
+  cluster: string;
+  subject: string;
+  provider: string;
+}
+
+interface CachedToken {
+  answer: Record<string, unknown>;
+  /** Epoch seconds at which the access token expires. */
+  expiresAt: number;
+}
+
+/**
+ * The STS broker: Google STS and IAM Credentials wire formats in front of the fixed Google
+ * endpoints. Every subject token is verified against its registered cluster before anything
+ * leaves; identical calls in flight share one upstream call; answers are cached until shortly
+ * before they expire; exchanges sent upstream are rate-limited per cluster and per subject.
+ */
+export class Broker {
+  readonly metrics: Registry;
+  readonly #options: BrokerOptions;
+  readonly #now: () => number;
+  readonly #clusters: BrokerClusters;
+  readonly #verifier = new SubjectTokenVerifier();
+  readonly #upstream: UpstreamClient;
+  readonly #answers: ResponseCache<CachedToken>;
+  readonly #identities: ResponseCache<Identity>;
+  readonly #inflight = new Coalescer<UpstreamAnswer>();
+  readonly #perCluster: RateLimiter;
+  readonly #perSubject: RateLimiter;
+  readonly #stats: BrokerMetrics;
+
+  constructor(options: BrokerOptions) {
+    this.#options = options;
+    this.#now = options.now ?? Date.now;
+    const { settings, logger } = options;
+    this.#clusters = new BrokerClusters(options.registry, {
+      now: this.#now,
+      onRefreshError: (cluster, err) => logger.warn('broker: cluster record refresh failed; using the cached record', { cluster, error: (err as Error).message }),
+    });
+    this.#answers = new ResponseCache({ maxBytes: settings.cacheBytes, now: this.#now });
+    // Small entries (three names), a bounded share of the same budget.
+    this.#identities = new ResponseCache({ maxBytes: Math.floor(settings.cacheBytes / 4), now: this.#now });
+    this.#perCluster = new RateLimiter({ perMinute: settings.ratePerClusterPerMinute, now: this.#now });
+    this.#perSubject = new RateLimiter({ perMinute: settings.ratePerSubjectPerMinute, now: this.#now });
+    this.metrics = options.metrics ?? new Registry();
+    this.#stats = new BrokerMetrics(this.metrics, () => ({ bytes: this.#answers.bytes, entries: this.#answers.size }));
+    this.#upstream = new UpstreamClient({
+      timeoutMs: settings.upstreamTimeoutMs,
+      attempts: settings.upstreamAttempts,
+      ...(options.upstreamBackoffMs !== undefined ? { backoffMs: options.upstreamBackoffMs } : {}),
+      ...(options.transport ? { transport: options.transport } : {}),
+      onAttempt: (endpoint, outcome, seconds) => this.#stats.upstreamAttempt(endpoint, outcome, seconds),
+    });
+  }
+
+  /** Stops watching the store for other processes' changes. */
+  close(): void {
+    this.#clusters.close();
+  }
+
+  /** `POST /v1/token`: verify the subject token, decide, then exchange it at Google STS. */
+  token(call: BrokerCall): Promise<BrokerAnswer> {
+    return this.#answer('token', 'sts', async (fields) => {
+      const request = parseStsTokenRequest(call.contentType, call.body);
+      fields.provider = request.provider.path;
+      const record = await this.#clusterOf(request.subjectToken);
+      fields.cluster = record.id;
+      const verified = await this.#verifier.verify(request.subjectToken, record, {
+        audiences: allowedAudiences(record, request.provider),
+        clockSkewSeconds: this.#options.settings.clockSkewSeconds,
+        now: this.#now,
+      });
+      fields.subject = verified.subject;
+      checkProvider(record, request.provider);
+      checkSubject(record, verified.subject);
+
+      const key = cacheKey('token', request.audience, request.scope ?? '', request.subjectTokenType, request.options ?? '', request.subjectToken);
+      const cached = this.#answers.get(key);
+      if (cached) {
+        fields.cache = 'hit';
+        const remaining = cached.expiresAt - Math.floor(this.#now() / 1000);
+        return jsonAnswer(200, { ...cached.answer, expires_in: remaining });
+      }
+      return this.#forward(fields, key, () => this.#exchange(request, record, verified, key));
+    });
+  }
+
+  /** `POST /v1/introspect` (gcloud, without impersonation): relayed, identical calls shared. */
+  introspect(call: BrokerCall): Promise<BrokerAnswer> {
+    return this.#answer('introspect', 'sts', async (fields) => {
+      const request = parseIntrospectRequest(call.authorization, call.contentType, call.body);
+      Object.assign(fields, this.#identities.get(cacheKey('identity', request.token)));
+      const key = cacheKey('introspect', request.authorization ?? '', request.body);
+      return this.#forward(fields, key, () => this.#upstream.post({
+        endpoint: 'introspect',
+        url: `${this.#options.stsUrl}/v1/introspect`,
+        contentType: 'application/x-www-form-urlencoded',
+        body: request.body,
+        ...(request.authorization !== undefined ? { authorization: request.authorization } : {}),
+      }));
+    });
+  }
+
+  /** `POST /v1/projects/-/serviceAccounts/{account}:generateAccessToken|generateIdToken`. */
+  async iamCredentials(project: string, target: string, call: BrokerCall): Promise<BrokerAnswer> {
+    let parsed: ReturnType<typeof parseIamTarget>;
+    try {
+      parsed = parseIamTarget(project, target);
+    } catch (err) {
+      return googleError('iam', err as BrokerError);
+    }
+    return this.#answer(parsed.method, 'iam', async (fields) => {
+      fields.serviceAccount = parsed.serviceAccount;
+      const request = parseIamRequest(parsed, call.authorization, call.contentType, call.body);
+      const bearer = request.authorization.slice('Bearer '.length);
+      Object.assign(fields, this.#identities.get(cacheKey('identity', bearer)));
+      const key = cacheKey(request.method, request.serviceAccount, request.body, bearer);
+      const cached = request.method === 'generateAccessToken' ? this.#answers.get(key) : undefined;
+      if (cached) {
+        fields.cache = 'hit';
+        return jsonAnswer(200, cached.answer);
+      }
+      return this.#forward(fields, key, () => this.#impersonate(request, key));
+    });
+  }
+
+  /** The verified cluster a token's issuer names, or invalid_grant. */
+  async #clusterOf(subjectToken: string): Promise<ClusterRecord> {
+    const issuer = unverifiedIssuer(subjectToken);
+    const record = await this.#clusters.forIssuer(issuer);
+    if (!record) {
+      throw new BrokerError(
+        'unauthenticated',
+        `the token's issuer ${JSON.stringify(issuer.slice(0, 200))} is not a cluster registered with this broker; register the cluster (POST /api/v1/clusters) and set its kube-apiserver's --service-account-issuer to the issuer it is given`,
+      );
+    }
+    return record;
+  }
+
+  /** Joins an identical call in flight, or makes the call; the answer is relayed as Google gave it. */
+  async #forward(fields: AuditFields, key: string, call: () => Promise<UpstreamAnswer>): Promise<BrokerAnswer> {
+    const { result, shared } = this.#inflight.run(key, call);
+    fields.cache = shared ? 'coalesced' : 'miss';
+    const started = performance.now();
+    const answer = await result.finally(() => {
+      fields.upstreamMs = Math.round((performance.now() - started) * 100) / 100;
+    });
+    fields.upstreamStatus = answer.status;
+    fields.attempts = answer.attempts;
+    return relay(answer);
+  }
+
+  async #exchange(request: StsTokenRequest, record: ClusterRecord, verified: VerifiedToken, key: string): Promise<UpstreamAnswer> {
+    this.#admit(record.id, verified.subject);
+    const answer = await this.#upstream.post({
+      endpoint: 'token',
+      url: `${this.#options.stsUrl}/v1/token`,
+      contentType: 'application/x-www-form-urlencoded',
+      body: upstreamTokenForm(request),
+    });
+    if (answer.status === 200) {
+      const body = JSON.parse(answer.body) as Record<string, unknown>;
+      const { access_token: accessToken, expires_in: expiresIn } = body;
+      if (typeof accessToken !== 'string' || typeof expiresIn !== 'number') {
+        throw new BrokerError('bad_gateway', 'Google STS answered 200 without access_token and expires_in; check IDBRIDGE_STS_URL');
+      }
+      const expiresAt = Math.floor(this.#now() / 1000) + expiresIn;
+      this.#remember(key, { answer: body, expiresAt }, answer.body.length);
+      this.#identities.set(cacheKey('identity', accessToken), { cluster: record.id, subject: verified.subject, provider: request.provider.path }, expiresAt * 1000, 200);
+    }
+    return answer;
+  }
+
+  async #impersonate(request: IamRequest, key: string): Promise<UpstreamAnswer> {
+    const answer = await this.#upstream.post({
+      endpoint: request.method,
+      url: `${this.#options.iamCredentialsUrl}/v1/projects/-/serviceAccounts/${encodeURIComponent(request.serviceAccount)}:${request.method}`,
+      contentType: 'application/json',
+      body: request.body,
+      authorization: request.authorization,
+    });
+    if (answer.status === 200 && request.method === 'generateAccessToken') {
+      const body = JSON.parse(answer.body) as Record<string, unknown>;
+      const expireTime = typeof body.expireTime === 'string' ? Date.parse(body.expireTime) : NaN;
+      if (typeof body.accessToken !== 'string' || !Number.isFinite(expireTime)) {
+        throw new BrokerError('bad_gateway', 'Google IAM Credentials answered 200 without accessToken and expireTime; check IDBRIDGE_IAMCREDENTIALS_URL');
+      }
+      this.#remember(key, { answer: body, expiresAt: Math.floor(expireTime / 1000) }, answer.body.length);
+    }
+    return answer;
+  }
+
+  /** Keeps an answer until CACHE_MIN_REMAINING_SECONDS before its token expires. */
+  #remember(key: string, token: CachedToken, size: number): void {
+    this.#answers.set(key, token, (token.expiresAt - CACHE_MIN_REMAINING_SECONDS) * 1000, size * 2);
+  }
+
+  /** Rate limits apply to exchanges that go upstream; cached and shared answers cost Google nothing. */
+  #admit(cluster: string, subject: string): void {
+    const subjectKey = `${cluster}\n${subject}`;
+    for (const [scope, limiter, limiterKey, what] of [
+      ['subject', this.#perSubject, subjectKey, `${JSON.stringify(subject.slice(0, 320))} of cluster ${cluster}`],
+      ['cluster', this.#perCluster, cluster, `cluster ${cluster}`],
+    ] as const) {
+      const wait = limiter.wait(limiterKey);
+      if (wait > 0) {
+        this.#stats.rateLimited(scope);
+        throw new BrokerError('rate_limited', `${what} has used its ${scope === 'subject' ? 'IDBRIDGE_BROKER_RATE_PER_SUBJECT' : 'IDBRIDGE_BROKER_RATE_PER_CLUSTER'} token exchanges per minute; retry after ${wait} s (clients should cache tokens until shortly before they expire)`, {
+          headers: { 'retry-after': String(wait) },
+        });
+      }
+    }
+    this.#perSubject.take(subjectKey);
+    this.#perCluster.take(cluster);
+  }
+
+  /** Runs one call: its answer or its refusal in Google's shape, one audit line, the metrics. */
+  async #answer(endpoint: UpstreamEndpoint, shape: ErrorShape, handle: (fields: AuditFields) => Promise<BrokerAnswer>): Promise<BrokerAnswer> {
+    const started = performance.now();
+    const fields: AuditFields = { endpoint };
+    let response: BrokerAnswer;
+    let outcome: Outcome;
+    try {
+      response = await handle(fields);
+      outcome = outcomeOf(response.status, fields.upstreamStatus);
+    } catch (err) {
+      const refusal = asIdbridgeError(err, this.#options.logger, endpoint);
+      response = googleError(shape, refusal);
+      outcome = refusal.code === 'rate_limited' ? 'rate_limited' : refusal.status < 500 ? 'refused' : refusal.code === 'internal' ? 'error' : 'upstream_failed';
+      const reason = err instanceof TokenError ? err.failure : refusal.code;
+      fields.reason = reason;
+      if (outcome === 'refused') this.#stats.refused(endpoint, reason);
+    }
+    const ms = performance.now() - started;
+    Object.assign(fields, { outcome, status: response.status, ms });
+    if (fields.cache) this.#stats.cache(endpoint, fields.cache);
+    this.#stats.answered(endpoint, outcome, ms / 1000);
+    audit(this.#options.logger, fields);
+    return response;
+  }
+}
+
+function outcomeOf(status: number, upstreamStatus: number | undefined): Outcome {
+  if (status < 300) return 'ok';
+  if (upstreamStatus === undefined) return 'refused';
+  return status >= 500 ? 'upstream_failed' : 'upstream_refused';
+}
+
+function asIdbridgeError(err: unknown, logger: Logger, endpoint: UpstreamEndpoint): IdbridgeError {
+  if (err instanceof IdbridgeError) return err;
+  // An unexpected error's message may quote input: log its class and frames only.
+  const error = err as Error;
+  logger.error('broker: unexpected error', { endpoint, error: error?.name, frames: error?.stack?.split('\n').slice(1, 5).map((line) => line.trim()).join(' | ') });
+  return new IdbridgeError('internal', 'internal error in the broker; its log has the details');
+}
+
+/** SHA-256 of the parts: cache and coalescing keys never hold a token itself. */
+function cacheKey(...parts: string[]): string {
+  const hash = createHash('sha256');
+  for (const part of parts) hash.update(part).update('\0');
+  return hash.digest('base64url');
+}
+
+/** Google's answer as it came: status, body, content type, and Retry-After when it asked for one. */
+function relay(answer: UpstreamAnswer): BrokerAnswer {
+  return {
+    status: answer.status,
+    headers: { 'content-type': answer.contentType, ...NO_STORE, ...(answer.retryAfter ? { 'retry-after': answer.retryAfter } : {}) },
+    body: answer.body,
+  };
+}
+
+/** The broker as every host builds it from configuration. */
+export function brokerFromConfig(
+  config: { stsUrl: string; iamCredentialsUrl: string; broker: BrokerSettings },
+  registry: ClusterRegistry,
+  logger: Logger,
+  metrics?: Registry,
+): Broker {
+  return new Broker({ registry, stsUrl: config.stsUrl, iamCredentialsUrl: config.iamCredentialsUrl, settings: config.broker, logger, ...(metrics ? { metrics } : {}) });
+}

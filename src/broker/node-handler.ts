@@ -1,0 +1,47 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { logRequest } from '../http/request-log.js';
+import type { Logger } from '../log/logger.js';
+import type { Broker } from './broker.js';
+import type { BrokerAnswer } from './google-errors.js';
+import { brokerRoute, MAX_BROKER_BODY_BYTES, tooLarge } from './routes.js';
+
+/**
+ * The broker's POSTs on the Node server, answered straight from the socket: the same routes and
+ * answers as the hono routes (brokerRoute), without building a Web Request and Response around
+ * every token request — the broker is a hop in front of Google, so its own cost is kept small.
+ * Anything else (other methods, other paths) is left to hono.
+ */
+export function brokerNodeHandler(broker: Broker, logger: Logger): (req: IncomingMessage, res: ServerResponse) => boolean {
+  return (req, res) => {
+    if (req.method !== 'POST' || !req.url) return false;
+    const query = req.url.indexOf('?');
+    const path = query === -1 ? req.url : req.url.slice(0, query);
+    const route = brokerRoute(broker, path);
+    if (!route) return false;
+    const started = performance.now();
+    const send = (answer: BrokerAnswer) => {
+      res.writeHead(answer.status, answer.headers);
+      res.end(answer.body);
+      logRequest(logger, { method: 'POST', path, status: answer.status, ms: performance.now() - started });
+    };
+    if (Number(req.headers['content-length']) > MAX_BROKER_BODY_BYTES) {
+      send(tooLarge(route.shape));
+      return true;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= MAX_BROKER_BODY_BYTES) chunks.push(chunk);
+      else if (!res.headersSent) send(tooLarge(route.shape));
+    });
+    req.once('end', () => {
+      if (res.headersSent) return;
+      const { authorization } = req.headers;
+      route
+        .handle({ contentType: req.headers['content-type'] ?? '', body: Buffer.concat(chunks).toString('utf8'), ...(authorization !== undefined ? { authorization } : {}) })
+        .then(send, () => send({ status: 500, headers: { 'content-type': 'application/json' }, body: '{"error":"server_error","error_description":"internal error in the broker"}' }));
+    });
+    return true;
+  };
+}

@@ -17,8 +17,8 @@ export interface FunctionsHost {
  * the repository root (package.json "main" is the built functions/index.js), NODE_ENV=production.
  * Needs `npm run build`.
  */
-export async function startFunctionsHost(env: Record<string, string>): Promise<FunctionsHost> {
-  const port = await freePort();
+export async function startFunctionsHost(env: Record<string, string>, port?: number): Promise<FunctionsHost> {
+  port ??= await freePort();
   const child = spawn(process.execPath, [FRAMEWORK, '--target=idbridge', `--port=${port}`, `--source=${REPO_ROOT}`], {
     cwd: REPO_ROOT,
     env: { PATH: process.env.PATH ?? '', NODE_ENV: 'production', ...env },

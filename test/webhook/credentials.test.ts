@@ -20,7 +20,7 @@ import { applyAndValidate, envOf, type PodObject } from './pod-checks.js';
  * environment, obtain tokens from the token_url the webhook wrote.
  *
  * The token_url is a parameter: today the fake Google STS (what a cluster with a direct route
- * gets), and, once merged, the idbridge broker (`describeCredentialFlow('broker', …)`).
+ * gets), and the idbridge broker in front of it.
  */
 
 const IMPERSONATING = 'projects/123456/locations/global/workloadIdentityPools/idbridge/providers/cluster-c1';
@@ -146,8 +146,20 @@ function describeCredentialFlow(label: string, endpoint: TokenEndpoint): void {
   });
 }
 
-// One line per token endpoint; the broker's case: ({ issuer }) => ({ tokenUrl: `${issuer.url}/v1/token` }).
+// One line per token endpoint.
 describeCredentialFlow('the fake Google STS', async ({ google }) => ({ tokenUrl: `${google.url}/v1/token` }));
+// The idbridge broker (idbridge serve, forwarding to the fake Google). The GCP webhook's default
+// token audience is sts.googleapis.com, which the cluster's broker policy must then accept, next
+// to the providers' own resource names (direct access uses those).
+describeCredentialFlow('the idbridge broker', async ({ issuer }) => {
+  const res = await fetch(`${issuer.url}/api/v1/clusters/c1`, {
+    method: 'PATCH',
+    headers: { authorization: `Bearer ${issuer.adminToken}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ broker: { audiences: ['sts.googleapis.com', `//iam.googleapis.com/${DIRECT}`, `https://iam.googleapis.com/${DIRECT}`] } }),
+  });
+  expect(res.status).toBe(200);
+  return { tokenUrl: `${issuer.url}/v1/token` };
+});
 
 const run = promisify(execFile);
 

@@ -1,4 +1,4 @@
-import { fork, type ChildProcess } from 'node:child_process';
+import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { parseProvider } from '../../src/credentials/credential-config.js';
 import type { FakeEndpoint, FakeProvider } from '../../test/fakes/google.js';
 import { generateClusterKey, jwksOf, signKubeToken } from '../../test/support/keys.js';
@@ -40,6 +40,9 @@ const serve = await spawnServe({
   ...(process.env.UV_THREADPOOL_SIZE ? { UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE } : {}),
 });
 
+// The same hop with nothing in it: a bare forwarding proxy in its own process.
+const proxy = await startBareProxy(google.url);
+
 // spawnServe parses every log line as it arrives; here they are only kept, and read afterwards,
 // so that this process (the pods) does no work for the broker while it measures.
 const serveOutput: Buffer[] = [];
@@ -78,16 +81,16 @@ try {
     await exchange(google.url, token);
     await exchange(serve.url, token);
   }
+  for (const token of tokens.slice(0, 100)) await exchange(proxy.url, token);
   const direct: number[] = [];
   const brokered: number[] = [];
+  const proxied: number[] = [];
+  const ways: Array<[string, number[]]> = [[google.url, direct], [serve.url, brokered], [proxy.url, proxied]];
   for (const [i, token] of tokens.slice(100).entries()) {
-    // Alternate which goes first, so neither always runs on a warmer connection.
-    if (i % 2 === 0) {
-      direct.push(await exchange(google.url, token));
-      brokered.push(await exchange(serve.url, token));
-    } else {
-      brokered.push(await exchange(serve.url, token));
-      direct.push(await exchange(google.url, token));
+    // Rotate which goes first, so none always runs on a warmer connection.
+    for (let k = 0; k < ways.length; k++) {
+      const [base, samples] = ways[(i + k) % ways.length]!;
+      samples.push(await exchange(base, token));
     }
   }
 
@@ -109,13 +112,31 @@ try {
   const withBroker = await burst(serve.url);
 
   console.log(JSON.stringify({
-    latency: { samples: LATENCY_SAMPLES, direct: percentiles(direct), broker: percentiles(brokered), inBroker: percentiles(inBroker) },
+    latency: { samples: LATENCY_SAMPLES, direct: percentiles(direct), broker: percentiles(brokered), bareProxy: percentiles(proxied), inBroker: percentiles(inBroker) },
     coalescing: { pods: PODS, distinctTokens: DISTINCT_TOKENS, upstreamDelayMs: UPSTREAM_DELAY_MS, direct: withoutBroker, broker: withBroker },
   }));
 } finally {
+  await proxy.close();
   await serve.stop();
   await google.close();
   await dir.remove();
+}
+
+/** bare-proxy.mjs in its own process, forwarding to `upstream`. */
+async function startBareProxy(upstream: string) {
+  const child = spawn(process.execPath, [new URL('./bare-proxy.mjs', import.meta.url).pathname, upstream], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stdout!.once('data', (chunk: Buffer) => resolve(chunk.toString().trim()));
+    child.once('exit', (code) => reject(new Error(`the bare proxy exited (${code})`)));
+  });
+  return {
+    url,
+    close: async () => {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
 }
 
 /** upstream.ts in its own process, and the few things this benchmark asks of it. */

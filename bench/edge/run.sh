@@ -121,7 +121,7 @@ ratio() { node -e 'console.log((Number(process.argv[1]) / Number(process.argv[2]
 cpu_model="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')"
 echo "### Edge Worker: cached JWKS ($body_bytes bytes)"
 echo
-echo "$(nproc) cores ($cpu_model), shared with other work while measured; wrk -t1 -c$CONNECTIONS, ${SECONDS_PER_RUN} s runs, median of $ROUNDS interleaved rounds; $(date -u +%Y-%m-%d)."
+echo "$(nproc) cores ($cpu_model), load average $(cut -d" " -f1 /proc/loadavg) at the start; wrk -t1 -c$CONNECTIONS, ${SECONDS_PER_RUN} s runs, median of $ROUNDS interleaved rounds; $(date -u +%Y-%m-%d)."
 echo
 echo "| server | requests/s | p50 | p99 | CPU per request | throughput vs constant Worker |"
 echo "| --- | ---: | ---: | ---: | ---: | ---: |"

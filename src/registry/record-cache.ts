@@ -2,11 +2,13 @@ import type { ClusterStore, StoredRecord } from './store.js';
 
 export interface RecordCacheOptions<T> {
   /**
-   * Age after which a cached entry is re-read from the store in the background. Default: 60 s
-   * when the store reports other processes' changes (watch), else 5 s.
+   * Age after which a cached entry is re-read from the store in the background, stretched by up
+   * to a quarter at random per entry so that entries loaded together are not re-read together.
+   * Default: 5 min when the store reports other processes' changes (watch: the re-read is only a
+   * safety net), else 5 s.
    */
   revalidateAfterMs?: number;
-  /** Age after which a request waits for the store rather than get the cached copy (default 5 min). */
+  /** Age after which a request waits for the store rather than get the cached copy (default 5 min, at least twice revalidateAfterMs). */
   maxStaleMs?: number;
   /** Bound on cached clusters (known and unknown ids); the oldest loaded are dropped first. */
   maxEntries?: number;
@@ -21,6 +23,8 @@ interface Entry<T> {
   value: T;
   revision: string | null;
   loadedAt: number;
+  /** When a request should start a background re-read (loadedAt + jittered revalidation age). */
+  refreshAt: number;
 }
 
 /**
@@ -49,8 +53,8 @@ export class RecordCache<T> {
   constructor(store: ClusterStore, derive: (stored: StoredRecord | null) => T | Promise<T>, options: RecordCacheOptions<T> = {}) {
     this.#store = store;
     this.#derive = derive;
-    this.#revalidateAfterMs = options.revalidateAfterMs ?? (store.watch ? 60_000 : 5_000);
-    this.#maxStaleMs = Math.max(options.maxStaleMs ?? 5 * 60_000, this.#revalidateAfterMs);
+    this.#revalidateAfterMs = options.revalidateAfterMs ?? (store.watch ? 5 * 60_000 : 5_000);
+    this.#maxStaleMs = Math.max(options.maxStaleMs ?? 5 * 60_000, 2 * this.#revalidateAfterMs);
     this.#maxEntries = options.maxEntries ?? 50_000;
     this.#serveStale = options.serveStale ?? (() => true);
     this.#now = options.now ?? Date.now;
@@ -71,9 +75,9 @@ export class RecordCache<T> {
   peek(cluster: string): T | undefined {
     const entry = this.#entries.get(cluster);
     if (!entry) return undefined;
-    const age = this.#now() - entry.loadedAt;
-    if (age <= this.#revalidateAfterMs) return entry.value;
-    if (age > this.#maxStaleMs || !this.#serveStale(entry.value)) return undefined;
+    const now = this.#now();
+    if (now <= entry.refreshAt) return entry.value;
+    if (now - entry.loadedAt > this.#maxStaleMs || !this.#serveStale(entry.value)) return undefined;
     this.#refreshInBackground(cluster, entry);
     return entry.value;
   }
@@ -98,7 +102,7 @@ export class RecordCache<T> {
     if (this.#inflight.has(cluster)) return;
     this.#load(cluster).catch((err) => {
       // Keep serving the cached copy; try again after another revalidation interval.
-      entry.loadedAt = this.#now();
+      entry.refreshAt = this.#now() + this.#revalidateAfterMs;
       this.#onRefreshError(cluster, err);
     });
   }
@@ -112,13 +116,18 @@ export class RecordCache<T> {
       const stored = await this.#store.get(cluster);
       const revision = stored?.revision ?? null;
       const value = previous && previous.revision === revision ? previous.value : await this.#derive(stored);
-      if ((this.#epochs.get(cluster) ?? 0) === epoch) this.#remember(cluster, { value, revision, loadedAt: this.#now() });
+      if ((this.#epochs.get(cluster) ?? 0) === epoch) this.#remember(cluster, this.#entry(value, revision));
       return value;
     })().finally(() => {
       if (this.#inflight.get(cluster) === loading) this.#inflight.delete(cluster);
     });
     this.#inflight.set(cluster, loading);
     return loading;
+  }
+
+  #entry(value: T, revision: string | null): Entry<T> {
+    const loadedAt = this.#now();
+    return { value, revision, loadedAt, refreshAt: loadedAt + this.#revalidateAfterMs * (1 + Math.random() / 4) };
   }
 
   #remember(cluster: string, entry: Entry<T>): void {

@@ -16,7 +16,7 @@ import { admissionReview, waitFor } from '../support/webhook.js';
  * the image's user, with the application directory read-only, and asked for /healthz over TLS.
  */
 
-interface Stage { name?: string; workdir: string; user?: string; env: Record<string, string>; copies: Array<{ from?: string; sources: string[]; dest: string }>; runs: string[]; entrypoint?: string[] }
+interface Stage { name?: string; workdir: string; user?: string; env: Record<string, string>; copies: Array<{ from?: string; sources: string[]; dest: string }>; runs: string[]; entrypoint?: string[]; cmd?: string[] }
 
 function parseDockerfile(text: string): Stage[] {
   const stages: Stage[] = [];
@@ -37,6 +37,7 @@ function parseDockerfile(text: string): Stage[] {
       case 'ENV': { const [k, v] = args.split('='); stage!.env[k!] = v!; break; }
       case 'RUN': stage!.runs.push(args); break;
       case 'ENTRYPOINT': stage!.entrypoint = JSON.parse(args) as string[]; break;
+      case 'CMD': stage!.cmd = JSON.parse(args) as string[]; break;
       case 'COPY': {
         const parts = args.split(/\s+/);
         const from = parts.find((p) => p.startsWith('--from='))?.slice('--from='.length);
@@ -80,7 +81,10 @@ describe('infra/webhook/Dockerfile, exercised without Docker', () => {
     expect(stages.length).toBeGreaterThanOrEqual(2);
     expect(runtime.user).toMatch(/^[1-9]\d*(:[1-9]\d*)?$/);
     expect(runtime.env.NODE_ENV).toBe('production');
-    expect(runtime.entrypoint!.slice(-2)).toEqual(['/app/bin/idbridge.js', 'webhook']);
+    // ENTRYPOINT is the idbridge CLI, CMD its default command: `idbridge webhook` unless a
+    // container gives other arguments (the sync CronJob runs `idbridge sync …` from the same image).
+    expect(runtime.entrypoint!.at(-1)).toBe('/app/bin/idbridge.js');
+    expect(runtime.cmd).toEqual(['webhook']);
     expect(runtime.runs.join(' ')).toMatch(/npm ci --omit=dev/);
     const build = stages.find((s) => s.name === 'build')!;
     expect(build.runs).toContain('npm run build');
@@ -115,7 +119,7 @@ describe('infra/webhook/Dockerfile, exercised without Docker', () => {
     await chmod(certs.path, 0o755);
 
     const port = await freePort();
-    const [command, ...args] = runtime.entrypoint!.map((part) => part.replace(/^\/app(?=\/)/, app.path));
+    const [command, ...args] = [...runtime.entrypoint!, ...(runtime.cmd ?? [])].map((part) => part.replace(/^\/app(?=\/)/, app.path));
     const [uid, gid] = runtime.user!.split(':').map(Number);
     const asImageUser = process.getuid?.() === 0 ? { uid: uid!, gid: gid ?? uid! } : {};
     const child = spawn(command === 'node' ? process.execPath : command!, [...args, '--host=127.0.0.1', `--port=${port}`, `--tls-cert-file=${certificate.certFile}`, `--tls-key-file=${certificate.keyFile}`, `--kubeconfig=${kubeconfig}`], {

@@ -56,11 +56,14 @@ function checkBase(objects: Array<Record<string, any>>) {
     expect(pod.metadata.labels[OPT_OUT_LABEL]).toBe('false');
   });
 
-  it("Deployment: its arguments are flags idbridge webhook accepts, pointing at the mounted Secret", () => {
+  it("Deployment: its arguments run idbridge webhook with flags it accepts, pointing at the mounted Secret", () => {
     const tls = container.volumeMounts.find((m: any) => m.name === 'tls');
     expect(tls).toEqual({ name: 'tls', mountPath: DEFAULT_TLS_DIR, readOnly: true });
     expect(pod.spec.volumes.find((v: any) => v.name === 'tls').secret.secretName).toBe('idbridge-webhook-tls');
-    const flags = Object.fromEntries((container.args as string[]).map((arg) => arg.replace(/^--/, '').split('=') as [string, string]));
+    // The image's entrypoint is the idbridge CLI: the first argument names the command.
+    const [command, ...rest] = container.args as string[];
+    expect(command).toBe('webhook');
+    const flags = Object.fromEntries(rest.map((arg) => arg.replace(/^--/, '').split('=') as [string, string]));
     const config = loadWebhookConfig({}, { IDBRIDGE_WEBHOOK_PORT: flags.port, IDBRIDGE_WEBHOOK_TLS_CERT_FILE: flags['tls-cert-file'], IDBRIDGE_WEBHOOK_TLS_KEY_FILE: flags['tls-key-file'] });
     expect(config.tls.certFile.startsWith(`${DEFAULT_TLS_DIR}/`)).toBe(true);
     expect(container.ports[0]).toMatchObject({ name: 'https', containerPort: config.port });

@@ -1,4 +1,8 @@
-/** Network failures in words an operator can act on (undici hides the cause one level down). */
+/**
+ * Network failures in words an operator can act on (undici hides the cause one level down).
+ * Never the raw message of a failed request: fetch quotes an invalid header value in it, and
+ * that value is a bearer token.
+ */
 export function describeFetchError(err: unknown, timeoutMs: number): string {
   const error = err as Error & { cause?: { code?: string; message?: string } };
   if (error?.name === 'TimeoutError' || error?.name === 'AbortError') return `no answer within ${timeoutMs / 1000} s`;
@@ -18,5 +22,9 @@ export function describeFetchError(err: unknown, timeoutMs: number): string {
   };
   if (code && known[code]) return known[code]!;
   if (error?.cause?.message === 'bad port') return 'fetch refuses this port (a "bad port" in the Fetch standard); serve on 443';
-  return error?.cause?.message ?? error?.message ?? String(err);
+  if (code) return `the connection failed (${code})`;
+  if (error?.name === 'TypeError' && !error.cause) {
+    return 'the request could not be built: a URL or a header value (a token) is invalid, e.g. it contains a line break';
+  }
+  return `the request failed (${error?.name ?? 'unknown error'})`;
 }

@@ -32,3 +32,12 @@ export function transportOf(value: string): TransportVerdict {
   if (url.protocol !== 'http:') return { kind: 'invalid', reason: `${url.protocol} URLs are not fetched by Google; use https://` };
   return isLoopbackHost(url.hostname) ? { kind: 'loopback-http' } : { kind: 'plain-http' };
 }
+
+/**
+ * Where a bearer secret (the admin token, a cluster's projected token) may be sent: https, or
+ * plain http to this machine. Returns why not, or null.
+ */
+export function secretTransportProblem(flag: string, value: string): string | null {
+  if (transportOf(value).kind !== 'plain-http') return null;
+  return `${flag} ${JSON.stringify(value.slice(0, 200))} is plain http outside this machine: the bearer token would cross the network unencrypted; use https:// (http:// only to 127.0.0.1 or localhost)`;
+}

@@ -1,3 +1,4 @@
+import { secretTransportProblem } from '../net/loopback.js';
 import { z } from 'zod';
 import { baseUrl, loadConfig } from '../config/config.js';
 import { createLogger, type Logger } from '../log/logger.js';
@@ -50,6 +51,8 @@ const flagsSchema = z
   .superRefine((flags, ctx) => {
     if (flags.api && flags.target) ctx.addIssue({ code: 'custom', message: 'use either --api (push to the registration API) or --target gcs://BUCKET/PREFIX (write the bucket), not both' });
     if (!flags.api && !flags.target) ctx.addIssue({ code: 'custom', message: '--api URL is required (or --target gcs://BUCKET/PREFIX to write a bucket directly)' });
+    const insecure = flags.api ? secretTransportProblem('--api', flags.api) : null;
+    if (insecure) ctx.addIssue({ code: 'custom', message: insecure });
     if (flags.api && !flags.tokenFile) ctx.addIssue({ code: 'custom', message: '--token-file is required with --api: the projected ServiceAccount token the API verifies' });
     if (flags.once && flags.interval !== undefined) ctx.addIssue({ code: 'custom', message: 'use either --once (CronJob) or --interval D (Deployment), not both' });
   });

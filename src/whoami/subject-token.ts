@@ -1,3 +1,4 @@
+import { describeFetchError } from '../net/fetch-error.js';
 import { IdbridgeError } from '../errors.js';
 import type { z } from 'zod';
 import type { externalAccountConfigSchema } from '../credentials/credential-config.js';
@@ -32,7 +33,7 @@ export async function readSubjectToken(source: CredentialSource, deps: SourceDep
     from = source.url;
     const headers = (source.headers ?? {}) as Record<string, string>;
     const res = await deps.fetch(source.url, { headers, signal: AbortSignal.timeout(deps.timeoutMs) }).catch((err: Error) => {
-      throw new IdbridgeError('invalid_request', `cannot fetch the subject token from ${source.url}: ${err.message}`);
+      throw new IdbridgeError('invalid_request', `cannot fetch the subject token from ${source.url}: ${describeFetchError(err, deps.timeoutMs)}`);
     });
     if (!res.ok) throw new IdbridgeError('invalid_request', `the subject token URL ${source.url} answered HTTP ${res.status}`);
     raw = await res.text();

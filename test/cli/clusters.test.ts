@@ -114,6 +114,7 @@ describe('idbridge clusters against idbridge serve', () => {
     ['--if-version that is not a number', ['delete', 'c1', '--if-version', 'latest'], {}, /--if-version must be a version number/],
     ['an unknown flag', ['list', '--colour'], {}, /unknown option '--colour'/],
     ['a missing argument', ['get'], {}, /missing required argument 'id'/],
+    ['plain http to another host', ['list'], { IDBRIDGE_API_URL: 'http://idbridge.internal:8787' }, /plain http outside this machine/],
   ])('refuses %s with exit 2 and a message on stderr', async (_name, args, env, message) => {
     const result = await cli(args, env);
     expect(result.code).toBe(2);

@@ -59,6 +59,7 @@ describe('idbridge sync flags', () => {
     ['--api with a query', { ...ok, api: 'https://x.example/?a=1' }, /must not have a query/],
     ['--api with credentials', { ...ok, api: 'https://user:pw@x.example' }, /must not contain credentials/],
     ['--api over ftp', { ...ok, api: 'ftp://x.example' }, /must use https/],
+    ['--api over plain http to another host', { ...ok, api: 'http://idbridge.internal:8787' }, /plain http outside this machine: the bearer token would cross the network unencrypted/],
     ['--once and --interval', { ...ok, once: true, interval: '5m' }, /either --once .* or --interval/],
     ['an interval under 10 s', { ...ok, interval: '1s' }, /at least 10s/],
     ['an interval that is not a duration', { ...ok, interval: 'often' }, /like 30s, 5m or 1h/],
@@ -75,5 +76,6 @@ describe('idbridge sync flags', () => {
   it('takes the defaults', () => {
     expect(parseSyncFlags(ok)).toMatchObject({ once: false, attempts: 5, cluster: 'prod' });
     expect(parseSyncFlags({ ...ok, api: 'https://x.example/' }).api).toBe('https://x.example');
+    expect(parseSyncFlags({ ...ok, api: 'http://127.0.0.1:8787' }).api).toBe('http://127.0.0.1:8787');
   });
 });

@@ -1,3 +1,4 @@
+import { secretTransportProblem } from '../../net/loopback.js';
 import { readFile } from 'node:fs/promises';
 import { Option, type Command } from 'commander';
 import { AdminClient } from '../../admin-client/client.js';
@@ -28,6 +29,8 @@ function client(flags: AdminFlags): AdminClient {
   if (!flags.adminToken) {
     throw new IdbridgeError('unauthenticated', 'no admin token: set IDBRIDGE_ADMIN_TOKEN (idbridge serve printed it on first start and keeps it in DATA_DIR/admin-token) or pass --admin-token');
   }
+  const insecure = secretTransportProblem('--api', flags.api);
+  if (insecure) throw new IdbridgeError('invalid_request', insecure);
   return new AdminClient({ api: flags.api, token: flags.adminToken, timeoutMs: flags.timeout * 1000 });
 }
 

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { Registry } from 'prom-client';
 import type { BrokerSettings } from '../config/config.js';
 import { IdbridgeError } from '../errors.js';
+import { unexpectedErrorFields } from '../http/errors.js';
 import type { Logger } from '../log/logger.js';
 import type { ClusterRecord } from '../registry/record.js';
 import type { ClusterRegistry } from '../registry/registry.js';
@@ -300,9 +301,7 @@ function outcomeOf(status: number, upstreamStatus: number | undefined): Outcome 
 
 function asIdbridgeError(err: unknown, logger: Logger, endpoint: UpstreamEndpoint): IdbridgeError {
   if (err instanceof IdbridgeError) return err;
-  // An unexpected error's message may quote input: log its class and frames only.
-  const error = err as Error;
-  logger.error('broker: unexpected error', { endpoint, error: error?.name, frames: error?.stack?.split('\n').slice(1, 5).map((line) => line.trim()).join(' | ') });
+  logger.error('broker: unexpected error', { endpoint, ...unexpectedErrorFields(err) });
   return new IdbridgeError('internal', 'internal error in the broker; its log has the details');
 }
 

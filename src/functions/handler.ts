@@ -2,7 +2,7 @@ import type { ServerResponse } from 'node:http';
 import type { Hono } from 'hono';
 import { loadConfig } from '../config/config.js';
 import { IdbridgeError } from '../errors.js';
-import { errorBody } from '../http/errors.js';
+import { errorBody, unexpectedErrorFields } from '../http/errors.js';
 import { composeHost, logBackgroundError } from '../http/host.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import { openStore, parseStoreLocation } from '../registry/open-store.js';
@@ -46,7 +46,8 @@ export function createFunctionHandler(env: Record<string, string | undefined>, w
       await sendWebResponse(res, await (await ready).fetch(request), request.method);
     } catch (err) {
       const known = err instanceof IdbridgeError ? err : new IdbridgeError('internal', 'internal error; the function log has the details');
-      logger.error('function request failed', { error: err instanceof Error ? err.message.split('\n')[0]!.slice(0, 300) : String(err) });
+      // idbridge's own refusals say what to fix; anything else may quote input, so only its class and frames.
+      logger.error('function request failed', err instanceof IdbridgeError ? { code: err.code, error: err.message.slice(0, 300) } : unexpectedErrorFields(err));
       if (res.headersSent) {
         res.destroy();
         return;

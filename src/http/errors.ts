@@ -25,10 +25,20 @@ export function handleError(logger: Logger) {
       return errorResponse(c, err);
     }
     if (err instanceof HTTPException) return err.getResponse();
-    // An unexpected error's message may quote input; log its class only, answer generically.
-    logger.error('unexpected error', { error: err.name, path: c.req.path, frames: err.stack?.split('\n').slice(1, 5).map((line) => line.trim()).join(' | ') });
+    logger.error('unexpected error', { ...unexpectedErrorFields(err), path: c.req.path });
     return errorResponse(c, new IdbridgeError('internal', 'internal error; the server log has the details'));
   };
+}
+
+/**
+ * What may be logged of an error nobody expected: its class and where it was thrown. Not its
+ * message, which may quote input (a token, a body), and not the message lines a multi-line
+ * message spills into its stack: only the `at …` frames.
+ */
+export function unexpectedErrorFields(err: unknown): { error: string; frames?: string } {
+  const error = err as Error | undefined;
+  const frames = error?.stack?.split('\n').map((line) => line.trim()).filter((line) => line.startsWith('at ')).slice(0, 4);
+  return { error: error?.name ?? typeof err, ...(frames?.length ? { frames: frames.join(' | ') } : {}) };
 }
 
 export function notFoundHandler(c: Context): Response {

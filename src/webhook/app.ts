@@ -1,7 +1,7 @@
 import { Hono } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { IdbridgeError } from '../errors.js';
-import { errorBody, errorResponse, handleError, truncate } from '../http/errors.js';
+import { errorBody, errorResponse, handleError, truncate, unexpectedErrorFields } from '../http/errors.js';
 import { healthRoutes } from '../http/health.js';
 import { limitBody, parseJsonBody } from '../http/json-body.js';
 import type { Logger } from '../log/logger.js';
@@ -39,8 +39,7 @@ export async function answerReview(contentType: string | undefined, text: string
     metrics.admissions.inc({ outcome: 'error' });
     metrics.latency.observe({ outcome: 'error' }, (performance.now() - start) / 1000);
     if (!(err instanceof IdbridgeError)) {
-      // An unexpected error's message may quote input: its class only.
-      logger.error('admission failed unexpectedly', { error: (err as Error)?.name ?? 'unknown' });
+      logger.error('admission failed unexpectedly', unexpectedErrorFields(err));
       return { status: 500, body: errorBody(new IdbridgeError('internal', 'internal error; the webhook log has the details')) };
     }
     if (err.status >= 500) logger.warn('admission failed; the failurePolicy decides', { error: err.message });

@@ -1,8 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { IdbridgeError } from '../errors.js';
 import { logRequest } from '../http/request-log.js';
+import { readRequestBody } from '../server/request-body.js';
 import type { Logger } from '../log/logger.js';
 import type { Broker } from './broker.js';
-import type { BrokerAnswer } from './google-errors.js';
+import { googleError, type BrokerAnswer } from './google-errors.js';
 import { brokerRoute, MAX_BROKER_BODY_BYTES, tooLarge } from './routes.js';
 
 /**
@@ -24,23 +26,16 @@ export function brokerNodeHandler(broker: Broker, logger: Logger): (req: Incomin
       res.end(answer.body);
       logRequest(logger, { method: 'POST', path, status: answer.status, ms: performance.now() - started });
     };
-    if (Number(req.headers['content-length']) > MAX_BROKER_BODY_BYTES) {
-      send(tooLarge(route.shape));
-      return true;
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size <= MAX_BROKER_BODY_BYTES) chunks.push(chunk);
-      else if (!res.headersSent) send(tooLarge(route.shape));
-    });
-    req.once('end', () => {
-      if (res.headersSent) return;
+    void readRequestBody(req, MAX_BROKER_BODY_BYTES).then((body) => {
+      if (body === 'aborted') return;
+      if (body === 'too-large') {
+        send(tooLarge(route.shape));
+        return;
+      }
       const { authorization } = req.headers;
       route
-        .handle({ contentType: req.headers['content-type'] ?? '', body: Buffer.concat(chunks).toString('utf8'), ...(authorization !== undefined ? { authorization } : {}) })
-        .then(send, () => send({ status: 500, headers: { 'content-type': 'application/json' }, body: '{"error":"server_error","error_description":"internal error in the broker"}' }));
+        .handle({ contentType: req.headers['content-type'] ?? '', body: body.toString('utf8'), ...(authorization !== undefined ? { authorization } : {}) })
+        .then(send, () => send(googleError(route.shape, new IdbridgeError('internal', 'internal error in the broker; its log has the details'))));
     });
     return true;
   };

@@ -1,4 +1,5 @@
 import { describeFetchError } from '../net/fetch-error.js';
+import { readCapped } from '../net/read-capped.js';
 import { MAX_DOCUMENT_BYTES } from '../oidc/limits.js';
 
 /** One HTTP GET of a public issuer document, as a verifier would make it, with what came back. */
@@ -41,7 +42,9 @@ export async function fetchDocument(url: string, deps: FetchDeps): Promise<Fetch
         redirects.push(current);
         continue;
       }
-      const { text, truncated } = await readCapped(res, MAX_DOCUMENT_BYTES);
+      const bytes = await readCapped(res, MAX_DOCUMENT_BYTES);
+      const truncated = bytes === null;
+      const text = bytes === null ? '' : new TextDecoder().decode(bytes);
       return {
         ok: true,
         doc: { url, redirects, status: res.status, headers: Object.fromEntries(res.headers), body: text, truncated, ms: Math.round(deps.clock() - started) },
@@ -50,22 +53,4 @@ export async function fetchDocument(url: string, deps: FetchDeps): Promise<Fetch
   } catch (err) {
     return { ok: false, url: current, error: describeFetchError(err, deps.timeoutMs), ms: Math.round(deps.clock() - started) };
   }
-}
-
-async function readCapped(res: Response, limit: number): Promise<{ text: string; truncated: boolean }> {
-  if (!res.body) return { text: '', truncated: false };
-  const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    chunks.push(value);
-    size += value.byteLength;
-    if (size > limit) {
-      await reader.cancel();
-      return { text: '', truncated: true };
-    }
-  }
-  return { text: new TextDecoder().decode(Buffer.concat(chunks)), truncated: false };
 }

@@ -1,4 +1,5 @@
 import type { DocumentKind } from '../issuer/paths.js';
+import { readCapped } from '../net/read-capped.js';
 import { MAX_DOCUMENT_BYTES } from '../oidc/limits.js';
 import { meansMissing, originDocumentUrl, type Origin } from './origin.js';
 
@@ -55,43 +56,13 @@ async function fetchDocument(fetcher: Fetcher, origin: Origin, url: string, etag
     return { status: 'fault', reason: `the origin answered HTTP ${res.status}` };
   }
   try {
-    const text = await readLimited(res, MAX_DOCUMENT_BYTES);
-    if (text === null) return { status: 'fault', reason: `the origin sent more than ${MAX_DOCUMENT_BYTES / 1024} KiB` };
-    return { status: 'ok', text, etag: res.headers.get('etag') };
+    const bytes = await readCapped(res, MAX_DOCUMENT_BYTES);
+    if (bytes === null) return { status: 'fault', reason: `the origin sent more than ${MAX_DOCUMENT_BYTES / 1024} KiB` };
+    return { status: 'ok', text: new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(bytes), etag: res.headers.get('etag') };
   } catch (err) {
     if (signal.aborted) return { status: 'fault', reason: `the origin did not finish sending within ${timeoutMs} ms` };
     return { status: 'fault', reason: `the origin's answer could not be read (${describe(err)})` };
   }
-}
-
-/** The body as UTF-8 text, or null once it exceeds `limit` bytes (the rest is not read). */
-async function readLimited(res: Response, limit: number): Promise<string | null> {
-  const declared = Number(res.headers.get('content-length'));
-  if (declared > limit) {
-    await discard(res);
-    return null;
-  }
-  if (!res.body) return '';
-  const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > limit) {
-      await reader.cancel().catch(() => {});
-      return null;
-    }
-    chunks.push(value);
-  }
-  const bytes = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(bytes);
 }
 
 async function discard(res: Response): Promise<void> {

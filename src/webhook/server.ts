@@ -1,3 +1,4 @@
+import { readRequestBody } from '../server/request-body.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -98,34 +99,15 @@ function admitDirect(req: IncomingMessage, res: ServerResponse, options: Webhook
     res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
     res.end(text);
   };
-  return new Promise<void>((resolve) => {
-    const declared = Number(req.headers['content-length'] ?? 0);
-    if (declared > MAX_REVIEW_BYTES) {
+  return readRequestBody(req, MAX_REVIEW_BYTES).then(async (body) => {
+    if (body === 'aborted') return;
+    if (body === 'too-large') {
       // The unread body is still on the connection: close it rather than reuse it.
       send(413, tooLarge(), { connection: 'close' });
-      resolve();
       return;
     }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > MAX_REVIEW_BYTES) {
-        send(413, tooLarge(), { connection: 'close' });
-        req.destroy();
-        resolve();
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('error', () => resolve());
-    req.on('end', () => {
-      if (res.headersSent) return resolve();
-      void answerReview(req.headers['content-type'], Buffer.concat(chunks).toString('utf8'), options).then((answer) => {
-        send(answer.status, answer.body);
-        resolve();
-      });
-    });
+    const answer = await answerReview(req.headers['content-type'], body.toString('utf8'), options);
+    send(answer.status, answer.body);
   });
 }
 

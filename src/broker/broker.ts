@@ -4,6 +4,7 @@ import type { BrokerSettings } from '../config/config.js';
 import { IdbridgeError } from '../errors.js';
 import { unexpectedErrorFields } from '../http/errors.js';
 import type { Logger } from '../log/logger.js';
+import { clusterRecords, type RecordCache } from '../registry/record-cache.js';
 import type { ClusterRecord } from '../registry/record.js';
 import type { ClusterRegistry } from '../registry/registry.js';
 import { SubjectTokenVerifier, TokenError, unverifiedIssuer, type VerifiedToken } from '../verify/subject-token.js';
@@ -34,6 +35,8 @@ export interface BrokerOptions {
   transport?: Transport;
   /** First retry delay of upstream calls, ms. */
   upstreamBackoffMs?: number;
+  /** The process's cache of cluster records (clusterRecords), shared with the issuer; made here if absent. */
+  records?: RecordCache<ClusterRecord | null>;
 }
 
 /** An incoming call, as the routes hand it over. */
@@ -73,6 +76,7 @@ export class Broker {
   readonly #options: BrokerOptions;
   readonly #now: () => number;
   readonly #clusters: BrokerClusters;
+  readonly #ownRecords: RecordCache<ClusterRecord | null> | undefined;
   readonly #verifier = new SubjectTokenVerifier();
   readonly #upstream: UpstreamClient;
   readonly #answers: ResponseCache<CachedToken>;
@@ -86,10 +90,18 @@ export class Broker {
     this.#options = options;
     this.#now = options.now ?? Date.now;
     const { settings, logger } = options;
-    this.#clusters = new BrokerClusters(options.registry, {
-      now: this.#now,
-      onRefreshError: (cluster, err) => logger.warn('broker: cluster record refresh failed; using the cached record', { cluster, error: (err as Error).message }),
-    });
+    let records = options.records;
+    if (!records) {
+      // On its own (tests, embedders): a cache of its own, kept in step with this process's writes.
+      const own = clusterRecords(options.registry.store, {
+        now: this.#now,
+        onRefreshError: (cluster, err) => logger.warn('broker: cluster record refresh failed; using the cached record', { cluster, error: (err as Error).message }),
+      });
+      options.registry.onChange((id) => own.invalidate(id));
+      this.#ownRecords = own;
+      records = own;
+    }
+    this.#clusters = new BrokerClusters(records);
     this.#answers = new ResponseCache({ maxBytes: settings.cacheBytes, now: this.#now });
     // Small entries (three names), a bounded share of the same budget.
     this.#identities = new ResponseCache({ maxBytes: Math.floor(settings.cacheBytes / 4), now: this.#now });
@@ -106,9 +118,9 @@ export class Broker {
     });
   }
 
-  /** Stops watching the store for other processes' changes. */
+  /** Stops watching the store, if the broker made its own record cache. */
   close(): void {
-    this.#clusters.close();
+    this.#ownRecords?.close();
   }
 
   /** `POST /v1/token`: verify the subject token, decide, then exchange it at Google STS. */
@@ -327,6 +339,7 @@ export function brokerFromConfig(
   registry: ClusterRegistry,
   logger: Logger,
   metrics?: Registry,
+  records?: RecordCache<ClusterRecord | null>,
 ): Broker {
-  return new Broker({ registry, stsUrl: config.stsUrl, iamCredentialsUrl: config.iamCredentialsUrl, settings: config.broker, logger, ...(metrics ? { metrics } : {}) });
+  return new Broker({ registry, stsUrl: config.stsUrl, iamCredentialsUrl: config.iamCredentialsUrl, settings: config.broker, logger, ...(metrics ? { metrics } : {}), ...(records ? { records } : {}) });
 }

@@ -3,6 +3,7 @@ import { collectDefaultMetrics, Registry } from 'prom-client';
 import { Broker, brokerFromConfig } from '../broker/broker.js';
 import type { Config } from '../config/config.js';
 import { RegistryDocuments } from '../issuer/registry-documents.js';
+import { clusterRecords } from '../registry/record-cache.js';
 import type { Logger } from '../log/logger.js';
 import { ClusterRegistry } from '../registry/registry.js';
 import type { ClusterStore } from '../registry/store.js';
@@ -26,13 +27,15 @@ export interface HostApp {
 export function composeHost(options: { config: Config; store: ClusterStore; adminToken?: string; logger: Logger; logRequests?: boolean }): HostApp {
   const { config, store, logger } = options;
   const registry = new ClusterRegistry(store, { publicUrl: config.publicUrl });
-  const documents = new RegistryDocuments(store, {
-    onRefreshError: (cluster, err) => logger.warn('document refresh failed; serving the cached copy', { cluster, error: (err as Error).message }),
+  // One cache of cluster records for the issuer and the broker: each record read and watched once.
+  const records = clusterRecords(store, {
+    onRefreshError: (cluster, err) => logger.warn('cluster record refresh failed; serving the cached copy', { cluster, error: (err as Error).message }),
   });
-  registry.onChange((id) => documents.invalidate(id));
+  registry.onChange((id) => records.invalidate(id));
+  const documents = new RegistryDocuments(records);
   const metrics = new Registry();
   collectDefaultMetrics({ register: metrics, prefix: 'idbridge_' });
-  const broker = brokerFromConfig(config, registry, logger, metrics);
+  const broker = brokerFromConfig(config, registry, logger, metrics, records);
   const app = createApp({
     registry,
     documents,
@@ -49,10 +52,7 @@ export function composeHost(options: { config: Config; store: ClusterStore; admi
     documents,
     broker,
     metrics,
-    close: () => {
-      documents.close();
-      broker.close();
-    },
+    close: () => records.close(),
   };
 }
 

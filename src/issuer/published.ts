@@ -69,3 +69,9 @@ export async function publishCluster(cluster: string, issuer: string, keys: read
     warnings: keys.flatMap(keyWarnings),
   };
 }
+
+/** A registered cluster's documents, or null while it has no keys (nothing is published then). */
+export async function recordDocuments(record: { id: string; issuer: string; keys: readonly { jwk: PublicJwk }[] }): Promise<ClusterDocuments | null> {
+  if (record.keys.length === 0) return null;
+  return publishCluster(record.id, record.issuer, record.keys.map((key) => key.jwk));
+}

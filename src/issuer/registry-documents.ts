@@ -1,63 +1,51 @@
 import { isClusterId } from '../registry/cluster-id.js';
-import { RecordCache } from '../registry/record-cache.js';
-import type { ClusterStore } from '../registry/store.js';
+import type { RecordCache } from '../registry/record-cache.js';
+import type { ClusterRecord } from '../registry/record.js';
 import type { DocumentSource } from './document-source.js';
-import { publishCluster, type ClusterDocuments } from './published.js';
-
-export interface RegistryDocumentsOptions {
-  /** Age after which a cached entry is re-read from the store in the background (RecordCache's default). */
-  revalidateAfterMs?: number;
-  /** Age after which a request waits for the store rather than get the cached copy. */
-  maxStaleMs?: number;
-  /** Bound on cached clusters (known and unknown ids); the oldest loaded are dropped first. */
-  maxEntries?: number;
-  now?: () => number;
-  /** Called when a background refresh fails; the cached copy keeps being served. */
-  onRefreshError?: (cluster: string, err: unknown) => void;
-}
+import { recordDocuments, type ClusterDocuments } from './published.js';
 
 /**
  * The issuer's view of the registry: documents serialized once per record revision and kept in
- * memory, so serving a cluster costs a map lookup whatever the number of clusters. This
- * process's own writes invalidate entries at once; so do other processes' writes when the store
- * can watch (file store); otherwise they are picked up within `revalidateAfterMs`.
+ * memory, so serving a cluster costs a map lookup whatever the number of clusters. Built on the
+ * process's one cache of cluster records (clusterRecords), which the broker reads too: a record
+ * object stands for one revision, so its documents are derived once and kept beside it.
  */
 export class RegistryDocuments implements DocumentSource {
-  readonly #cache: RecordCache<ClusterDocuments | null>;
+  readonly #records: RecordCache<ClusterRecord | null>;
+  readonly #published = new WeakMap<ClusterRecord, Promise<ClusterDocuments | null>>();
+  /** Documents already serialized, for the synchronous fast path. */
+  readonly #ready = new WeakMap<ClusterRecord, ClusterDocuments>();
 
-  constructor(store: ClusterStore, options: RegistryDocumentsOptions = {}) {
-    this.#cache = new RecordCache(
-      store,
-      (stored) => (!stored || stored.record.keys.length === 0 ? null : publishCluster(stored.record.id, stored.record.issuer, stored.record.keys.map((key) => key.jwk))),
-      // A cluster not published a moment ago may be now: only documents are served stale.
-      { ...options, serveStale: (docs) => docs !== null },
-    );
+  constructor(records: RecordCache<ClusterRecord | null>) {
+    this.#records = records;
   }
 
   /**
-   * The cached documents if they may be served now without waiting (refreshing them in the
+   * The cached documents if they may be served now without waiting (refreshing the record in the
    * background when due); undefined when the caller must go through `documents()`.
    */
   peek(cluster: string): ClusterDocuments | undefined {
-    return this.#cache.peek(cluster) ?? undefined;
+    const record = this.#records.peek(cluster);
+    return record ? this.#ready.get(record) : undefined;
   }
 
   async documents(cluster: string): Promise<ClusterDocuments | null> {
     if (!isClusterId(cluster)) return null;
-    return this.#cache.get(cluster);
+    const record = await this.#records.get(cluster);
+    if (!record) return null;
+    let published = this.#published.get(record);
+    if (!published) {
+      published = recordDocuments(record).then((docs) => {
+        if (docs) this.#ready.set(record, docs);
+        return docs;
+      });
+      this.#published.set(record, published);
+    }
+    return published;
   }
 
-  /** Drops a cluster's cached documents; called after this process writes its record. */
+  /** Drops a cluster's cached record; called after this process writes it. */
   invalidate(cluster: string): void {
-    this.#cache.invalidate(cluster);
-  }
-
-  get size(): number {
-    return this.#cache.size;
-  }
-
-  /** Stops watching the store. */
-  close(): void {
-    this.#cache.close();
+    this.#records.invalidate(cluster);
   }
 }

@@ -4,7 +4,7 @@ import { IdbridgeError } from '../errors.js';
 import { fromGcsError, isNotFound } from '../gcs/errors.js';
 import { gcsLayout, type GcsLayout } from '../gcs/layout.js';
 import { deleteClusterDocuments, documentObjects, OWNER_KEY, writeClusterDocuments } from '../gcs/public-documents.js';
-import { publishCluster, type ClusterDocuments } from '../issuer/published.js';
+import { recordDocuments, type ClusterDocuments } from '../issuer/published.js';
 import { isClusterId } from './cluster-id.js';
 import { clusterRecordSchema, type ClusterRecord } from './record.js';
 import type { ClusterStore, ListPage, StoredRecord } from './store.js';
@@ -111,7 +111,7 @@ export class GcsStore implements ClusterStore {
 
   async put(record: ClusterRecord, ifRevision: string | null): Promise<StoredRecord> {
     const file = this.#recordFile(record.id);
-    const docs = await documentsOf(record);
+    const docs = await recordDocuments(record);
     const objects = docs ? documentObjects(this.layout, docs) : [];
     try {
       await file.save(`${JSON.stringify(record)}\n`, {
@@ -177,7 +177,7 @@ export class GcsStore implements ClusterStore {
       await deleteClusterDocuments(this.#bucket, this.layout, id, 'registry');
       return;
     }
-    await this.#publish(id, await documentsOf(stored.record), stored.revision);
+    await this.#publish(id, await recordDocuments(stored.record), stored.revision);
   }
 
   /**
@@ -271,12 +271,6 @@ export class GcsStore implements ClusterStore {
     }
     return ids.slice(0, want);
   }
-}
-
-/** A cluster's public documents, or null while it has no keys (nothing is published then). */
-async function documentsOf(record: ClusterRecord): Promise<ClusterDocuments | null> {
-  if (record.keys.length === 0) return null;
-  return publishCluster(record.id, record.issuer, record.keys.map((key) => key.jwk));
 }
 
 /** One request: the object's bytes and the generation they belong to (from x-goog-generation). */

@@ -1,3 +1,4 @@
+import type { ClusterRecord } from './record.js';
 import type { ClusterStore, StoredRecord } from './store.js';
 
 export interface RecordCacheOptions<T> {
@@ -139,4 +140,13 @@ export class RecordCache<T> {
       this.#epochs.delete(oldest);
     }
   }
+}
+
+/**
+ * The cluster records themselves, as the issuer and the broker both read them: one cache per
+ * process, so each record is read (and the store watched) once. A record without keys is not
+ * served stale: it cannot verify or publish anything, and its first keys should show at once.
+ */
+export function clusterRecords(store: ClusterStore, options: Omit<RecordCacheOptions<ClusterRecord | null>, 'serveStale'> = {}): RecordCache<ClusterRecord | null> {
+  return new RecordCache(store, (stored) => stored?.record ?? null, { ...options, serveStale: (record) => record !== null && record.keys.length > 0 });
 }

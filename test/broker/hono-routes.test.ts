@@ -5,6 +5,7 @@ import { brokerFromConfig } from '../../src/broker/broker.js';
 import { loadConfig } from '../../src/config/config.js';
 import { parseProvider } from '../../src/credentials/credential-config.js';
 import { createApp } from '../../src/http/app.js';
+import { clusterRecords } from '../../src/registry/record-cache.js';
 import { RegistryDocuments } from '../../src/issuer/registry-documents.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { validateJwks } from '../../src/oidc/jwks.js';
@@ -32,7 +33,7 @@ describe('broker through createApp\'s hono routes', () => {
     const config = loadConfig({ IDBRIDGE_STS_URL: google.url, IDBRIDGE_IAMCREDENTIALS_URL: google.url, PORT: String(port) });
     const store = new MemoryStore();
     const registry = new ClusterRegistry(store, { publicUrl: config.publicUrl });
-    const documents = new RegistryDocuments(store);
+    const documents = new RegistryDocuments(clusterRecords(store));
     registry.onChange((id) => documents.invalidate(id));
     await registry.create({ id: 'c1', syncSubject: 'system:serviceaccount:idbridge-sync:idbridge-sync', jwks: await validateJwks({ keys: [key.jwk] }) });
     const app = createApp({ registry, documents, syncAudience: config.syncAudience, logger: silentLogger, broker: brokerFromConfig(config, registry, silentLogger) });

@@ -2,6 +2,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { RegistryDocuments } from '../../src/issuer/registry-documents.js';
 import { validateJwks } from '../../src/oidc/jwks.js';
 import { FileStore } from '../../src/registry/file-store.js';
+import { clusterRecords } from '../../src/registry/record-cache.js';
 import { MemoryStore } from '../../src/registry/memory-store.js';
 import { tempDir } from '../support/serve.js';
 import { ClusterRegistry } from '../../src/registry/registry.js';
@@ -24,11 +25,12 @@ async function setup() {
   let clock = 1_000_000;
   const registry = new ClusterRegistry(store as ClusterStore, { publicUrl: 'https://issuer.example' });
   const errors: string[] = [];
-  const docs = new RegistryDocuments(store, { now: () => clock, revalidateAfterMs: 1000, maxStaleMs: 60_000, maxEntries: 3, onRefreshError: (c) => errors.push(c) });
+  const records = clusterRecords(store, { now: () => clock, revalidateAfterMs: 1000, maxStaleMs: 60_000, maxEntries: 3, onRefreshError: (c) => errors.push(c) });
+  const docs = new RegistryDocuments(records);
   registry.onChange((id) => docs.invalidate(id));
   const key = generateClusterKey();
   await registry.create({ id: 'c1', syncSubject: 'system:serviceaccount:a:b', jwks: await validateJwks(jwksOf(key)) });
-  return { store, registry, docs, errors, advance: (ms: number) => { clock += ms; } };
+  return { store, registry, records, docs, errors, advance: (ms: number) => { clock += ms; } };
 }
 
 describe('RegistryDocuments', () => {
@@ -83,7 +85,7 @@ describe('RegistryDocuments', () => {
   });
 
   it('answers null for unknown, keyless and invalid clusters without growing unbounded', async () => {
-    const { store, registry, docs } = await setup();
+    const { store, registry, records, docs } = await setup();
     await registry.create({ id: 'keyless', syncSubject: 'system:serviceaccount:a:b' });
     expect(await docs.documents('keyless')).toBeNull();
     expect(await docs.documents('nope')).toBeNull();
@@ -92,7 +94,7 @@ describe('RegistryDocuments', () => {
     expect(await docs.documents('UPPER')).toBeNull();
     expect(store.reads).toBe(0);
     for (let i = 0; i < 10; i++) await docs.documents(`ghost-${i}`);
-    expect(docs.size).toBeLessThanOrEqual(3);
+    expect(records.size).toBeLessThanOrEqual(3);
   });
 
   it('drops an entry as soon as another process rewrites the record in a watched file store', async () => {
@@ -100,12 +102,13 @@ describe('RegistryDocuments', () => {
     const reader = await FileStore.open(dir.path);
     const writer = new ClusterRegistry(await FileStore.open(dir.path), { publicUrl: 'https://issuer.example' });
     // A clock that never moves: only the watch can make the cache notice the write.
-    const docs = new RegistryDocuments(reader, { now: () => 0 });
+    const records = clusterRecords(reader, { now: () => 0 });
+    const docs = new RegistryDocuments(records);
     await writer.create({ id: 'w1', syncSubject: 'system:serviceaccount:a:b', jwks: await validateJwks(jwksOf(generateClusterKey())) });
     const before = (await docs.documents('w1'))!.jwks.etag;
     await writer.replaceKeys('w1', await validateJwks(jwksOf(generateClusterKey())), 'admin');
     await vi.waitFor(async () => expect((await docs.documents('w1'))!.jwks.etag).not.toBe(before));
-    docs.close();
+    records.close();
     await dir.remove();
   });
 });

@@ -7,7 +7,7 @@ import type { Logger } from '../log/logger.js';
 import { clusterRecords, type RecordCache } from '../registry/record-cache.js';
 import type { ClusterRecord } from '../registry/record.js';
 import type { ClusterRegistry } from '../registry/registry.js';
-import { SubjectTokenVerifier, TokenError, unverifiedIssuer, type VerifiedToken } from '../verify/subject-token.js';
+import { SubjectTokenVerifier, TokenError, unverifiedClaims, type VerifiedToken } from '../verify/subject-token.js';
 import { audit, type AuditFields } from './audit.js';
 import { BrokerClusters } from './clusters.js';
 import { BrokerError, googleError, jsonAnswer, NO_STORE, type BrokerAnswer, type ErrorShape } from './google-errors.js';
@@ -128,9 +128,11 @@ export class Broker {
     return this.#answer('token', 'sts', async (fields) => {
       const request = parseStsTokenRequest(call.contentType, call.body);
       fields.provider = request.provider.path;
-      const record = await this.#clusterOf(request.subjectToken);
+      const claims = unverifiedClaims(request.subjectToken);
+      const record = await this.#clusterOf(claims.iss);
       fields.cluster = record.id;
       const verified = await this.#verifier.verify(request.subjectToken, record, {
+        claims,
         audiences: allowedAudiences(record, request.provider),
         clockSkewSeconds: this.#options.settings.clockSkewSeconds,
         now: this.#now,
@@ -189,9 +191,8 @@ export class Broker {
     });
   }
 
-  /** The verified cluster a token's issuer names, or invalid_grant. */
-  async #clusterOf(subjectToken: string): Promise<ClusterRecord> {
-    const issuer = unverifiedIssuer(subjectToken);
+  /** The registered cluster a token's (unverified) issuer names, or invalid_grant. */
+  async #clusterOf(issuer: string): Promise<ClusterRecord> {
     const record = await this.#clusters.forIssuer(issuer);
     if (!record) {
       throw new BrokerError(
@@ -224,7 +225,7 @@ export class Broker {
       body: upstreamTokenForm(request),
     });
     if (answer.status === 200) {
-      const body = JSON.parse(answer.body) as Record<string, unknown>;
+      const body = answer.json;
       const { access_token: accessToken, expires_in: expiresIn } = body;
       if (typeof accessToken !== 'string' || typeof expiresIn !== 'number') {
         throw new BrokerError('bad_gateway', 'Google STS answered 200 without access_token and expires_in; check IDBRIDGE_STS_URL');
@@ -245,7 +246,7 @@ export class Broker {
       authorization: request.authorization,
     });
     if (answer.status === 200 && request.method === 'generateAccessToken') {
-      const body = JSON.parse(answer.body) as Record<string, unknown>;
+      const body = answer.json;
       const expireTime = typeof body.expireTime === 'string' ? Date.parse(body.expireTime) : NaN;
       if (typeof body.accessToken !== 'string' || !Number.isFinite(expireTime)) {
         throw new BrokerError('bad_gateway', 'Google IAM Credentials answered 200 without accessToken and expireTime; check IDBRIDGE_IAMCREDENTIALS_URL');

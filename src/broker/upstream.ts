@@ -17,6 +17,8 @@ export interface UpstreamRequest {
 export interface UpstreamAnswer {
   status: number;
   body: string;
+  /** `body` parsed (checked to be a JSON object before it is relayed). */
+  json: Record<string, unknown>;
   contentType: string;
   retryAfter?: string;
   attempts: number;
@@ -84,7 +86,7 @@ export class UpstreamClient {
     throw failure!.error;
   }
 
-  async #attempt(request: UpstreamRequest): Promise<Omit<UpstreamAnswer, 'attempts'> | AttemptFailure> {
+  async #attempt(request: UpstreamRequest): Promise<Omit<UpstreamAnswer, 'attempts' | 'json'> | AttemptFailure> {
     try {
       const answer = await this.#options.transport(request.url, {
         headers: {
@@ -126,10 +128,10 @@ function retryable(status: number): boolean {
  * Google answers JSON; a relayed answer must be JSON too, or the client's library fails with a
  * parse error instead of a message. Anything else becomes a 502 that says what happened.
  */
-function checkRelayable(answer: UpstreamAnswer, endpoint: UpstreamEndpoint): UpstreamAnswer {
+function checkRelayable(answer: Omit<UpstreamAnswer, 'json'>, endpoint: UpstreamEndpoint): UpstreamAnswer {
   try {
     const value: unknown = JSON.parse(answer.body);
-    if (typeof value === 'object' && value !== null) return answer;
+    if (typeof value === 'object' && value !== null) return { ...answer, json: value as Record<string, unknown> };
   } catch {
     // fall through
   }

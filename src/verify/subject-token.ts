@@ -47,6 +47,8 @@ export interface VerifyOptions {
   clockSkewSeconds?: number;
   /** Current time, epoch milliseconds. Default Date.now. */
   now?: () => number;
+  /** The token's payload as unverifiedClaims decoded it; used only for this very token, once its signature verifies. */
+  claims?: UnverifiedClaims;
 }
 
 /** What idbridge knows about a verified Kubernetes ServiceAccount token. */
@@ -69,17 +71,30 @@ const COMPACT_JWT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /**
- * The unverified `iss` of a token, to pick the cluster whose keys will verify it. Nothing else
- * from an unverified token is trusted.
+ * The unverified claims of a token, to pick the cluster whose keys will verify it (its `iss`).
+ * Nothing in them is trusted until verify() has checked the signature; passing them to verify()
+ * saves decoding the payload twice.
  */
-export function unverifiedIssuer(token: string): string {
+export function unverifiedClaims(token: string): UnverifiedClaims {
   checkShape(token);
   const payload = decodeSegment(token.slice(token.indexOf('.') + 1, token.lastIndexOf('.')));
   if (payload === null) {
     throw new TokenError('malformed', 'the token is not a JWT (three base64url parts with a JSON header and payload); send the projected ServiceAccount token file unchanged');
   }
   if (typeof payload.iss !== 'string' || payload.iss === '') throw new TokenError('malformed', 'the token has no "iss" claim; a Kubernetes ServiceAccount token always has one');
-  return payload.iss;
+  return { token, payload, iss: payload.iss };
+}
+
+/** The payload of one token, decoded but not verified. */
+export interface UnverifiedClaims {
+  readonly token: string;
+  readonly payload: Record<string, unknown>;
+  readonly iss: string;
+}
+
+/** The unverified `iss` of a token (see unverifiedClaims). */
+export function unverifiedIssuer(token: string): string {
+  return unverifiedClaims(token).iss;
 }
 
 function checkShape(token: string): void {
@@ -151,7 +166,8 @@ export class SubjectTokenVerifier {
     } catch (err) {
       throw translate(err, record);
     }
-    const payload = decodeSegment(verifiedBytes);
+    // The verified bytes are the payload segment the claims were decoded from: no need to parse them again.
+    const payload = options.claims?.token === token ? options.claims.payload : decodeSegment(verifiedBytes);
     if (payload === null) throw new TokenError('malformed', 'the token payload is not a JSON object; a Kubernetes ServiceAccount token carries JSON claims');
     return checkClaims(payload as JWTPayload, record, options, kid as string, alg);
   }

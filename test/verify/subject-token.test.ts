@@ -1,7 +1,7 @@
 import { CompactSign, SignJWT, base64url } from 'jose';
 import { describe, expect, it } from 'vitest';
 import type { ClusterRecord } from '../../src/registry/record.js';
-import { SubjectTokenVerifier, TokenError, unverifiedIssuer } from '../../src/verify/subject-token.js';
+import { SubjectTokenVerifier, TokenError, unverifiedClaims, unverifiedIssuer } from '../../src/verify/subject-token.js';
 import { generateClusterKey, signKubeToken, type ClusterKey } from '../support/keys.js';
 
 const issuer = 'https://issuer.example/c1';
@@ -98,6 +98,19 @@ describe('SubjectTokenVerifier', () => {
   it('refuses a signed payload that is not a JSON object', async () => {
     const notAnObject = await new CompactSign(new TextEncoder().encode('[1,2,3]')).setProtectedHeader({ alg: 'RS256', kid: rsa.kid }).sign(rsa.privateKey);
     expect(await failure(verifier.verify(notAnObject, record(rsa), opts))).toBe('malformed');
+  });
+
+  it('uses claims decoded beforehand only for the very token they came from', async () => {
+    const t = await token(rsa);
+    const other = await token(rsa, { serviceAccount: 'other' });
+    const direct = await verifier.verify(t, record(rsa), opts);
+    expect(await verifier.verify(t, record(rsa), { ...opts, claims: unverifiedClaims(t) })).toEqual(direct);
+    // Claims of another token are not taken for this one's.
+    expect((await verifier.verify(t, record(rsa), { ...opts, claims: unverifiedClaims(other) })).subject).toBe('system:serviceaccount:apps:web');
+    // Nor do they make a tampered token pass: the signature is checked first.
+    const [h, , sig] = t.split('.');
+    const tampered = `${h}.${other.split('.')[1]}.${sig}`;
+    expect(await failure(verifier.verify(tampered, record(rsa), { ...opts, claims: unverifiedClaims(tampered) }))).toBe('bad_signature');
   });
 
   it('reads the unverified issuer to pick a cluster, and nothing more', async () => {

@@ -1,4 +1,4 @@
-import type { WorkloadIdentityProvider } from '../credentials/credential-config.js';
+import { defaultAudiences, stripProviderPrefix, type WorkloadIdentityProvider } from '../credentials/credential-config.js';
 import type { ClusterRecord } from '../registry/record.js';
 import { BrokerError } from './google-errors.js';
 
@@ -7,11 +7,6 @@ import { BrokerError } from './google-errors.js';
  * whether the cluster's per-cluster policy (`record.broker`) lets this subject exchange against
  * this provider. Pure functions of the record and the request.
  */
-
-/** Google's default allowed audiences of a provider: its resource name with `//` or `https:`. */
-export function defaultAudiences(provider: WorkloadIdentityProvider): string[] {
-  return [`//iam.googleapis.com/${provider.path}`, `https://iam.googleapis.com/${provider.path}`];
-}
 
 export function allowedAudiences(record: ClusterRecord, provider: WorkloadIdentityProvider): readonly string[] {
   return record.broker?.audiences ?? defaultAudiences(provider);
@@ -37,11 +32,6 @@ export function checkSubject(record: ClusterRecord, subject: string): void {
     `${JSON.stringify(subject.slice(0, 320))} may not exchange tokens through cluster ${record.id}'s broker policy, which allows ${list(allowed)}`,
     { sts: 'unauthorized_client' },
   );
-}
-
-/** Providers may be written as in a credential configuration, with or without the `//iam…` prefix. */
-function stripProviderPrefix(pattern: string): string {
-  return pattern.replace(/^(?:https:)?\/\/iam\.googleapis\.com\//, '');
 }
 
 const compiled = new Map<string, RegExp>();

@@ -12,6 +12,9 @@ export const DEFAULT_UNIVERSE_DOMAIN = 'googleapis.com';
 export const MIN_IMPERSONATION_LIFETIME_SECONDS = 600;
 export const MAX_IMPERSONATION_LIFETIME_SECONDS = 43_200;
 
+/** Google refuses a mapped google.subject longer than this. */
+export const GOOGLE_SUBJECT_MAX_BYTES = 127;
+
 const PROVIDER_PATH = /^projects\/(\d{1,20})\/locations\/global\/workloadIdentityPools\/([a-z0-9-]{4,32})\/providers\/([a-z0-9-]{4,32})$/;
 const SERVICE_ACCOUNT_EMAIL = /^[a-z0-9][-a-z0-9]{0,62}@(?:[a-z0-9][-a-z0-9.]{0,100}\.iam\.gserviceaccount\.com|developer\.gserviceaccount\.com)$/;
 
@@ -30,18 +33,34 @@ export interface WorkloadIdentityProvider {
  * or with a `//iam.googleapis.com/` or `https://iam.googleapis.com/` prefix.
  */
 export function parseProvider(value: string): WorkloadIdentityProvider {
-  const path = value.trim().replace(/^(?:https:)?\/\/iam\.googleapis\.com\//, '');
+  const path = stripProviderPrefix(value.trim());
   const match = PROVIDER_PATH.exec(path);
   if (!match) {
-    const hint = /^projects\/[a-z][-a-z0-9]+\//.test(path) && !/^projects\/\d+\//.test(path)
-      ? ' It names the project by id; Workload Identity Federation needs the project NUMBER (gcloud projects describe PROJECT --format="value(projectNumber)").'
-      : '';
+    const hint = providerHint(value);
     throw new IdbridgeError(
       'invalid_request',
-      `${JSON.stringify(value.slice(0, 200))} is not a workload identity provider; expected projects/PROJECT_NUMBER/locations/global/workloadIdentityPools/POOL/providers/PROVIDER.${hint}`,
+      `${JSON.stringify(value.slice(0, 200))} is not a workload identity provider; expected projects/PROJECT_NUMBER/locations/global/workloadIdentityPools/POOL/providers/PROVIDER.${hint ? ` ${hint}` : ''}`,
     );
   }
   return { projectNumber: match[1]!, pool: match[2]!, provider: match[3]!, path, audience: `//iam.googleapis.com/${path}` };
+}
+
+/** The likely mistake behind a provider name parseProvider refuses, or '' (a project id where the number belongs). */
+export function providerHint(value: string): string {
+  const path = stripProviderPrefix(value.trim());
+  return /^projects\/[a-z][-a-z0-9]+\//.test(path) && !/^projects\/\d+\//.test(path)
+    ? 'It names the project by id; Workload Identity Federation needs the project NUMBER (gcloud projects describe PROJECT --format="value(projectNumber)").'
+    : '';
+}
+
+/** A provider name without the `//iam.googleapis.com/` or `https://iam.googleapis.com/` prefix. */
+export function stripProviderPrefix(value: string): string {
+  return value.replace(/^(?:https:)?\/\/iam\.googleapis\.com\//, '');
+}
+
+/** Google's default allowed audiences of a provider: its resource name with `//` or `https:`. */
+export function defaultAudiences(provider: WorkloadIdentityProvider): string[] {
+  return [provider.audience, `https://iam.googleapis.com/${provider.path}`];
 }
 
 export function isServiceAccountEmail(value: string): boolean {

@@ -1,5 +1,5 @@
 import { importJWK } from 'jose';
-import { GOOGLE_ACCEPTED_ALGORITHMS, MIN_RSA_BITS, PRIVATE_MEMBERS, rsaModulusBits, type SigningAlgorithm } from '../oidc/jwks.js';
+import { curveAlgorithm, GOOGLE_ACCEPTED_ALGORITHMS, googleAccepts, MIN_RSA_BITS, PRIVATE_MEMBERS, rsaModulusBits, type SigningAlgorithm } from '../oidc/jwks.js';
 import { MAX_KEYS } from '../oidc/limits.js';
 import { fail, pass, warn, type Check, type Verdict } from '../report/report.js';
 import { checkCacheHeaders } from './cache.js';
@@ -14,7 +14,6 @@ export interface JwksFindings {
   keys?: RawKey[];
 }
 
-const CURVE_ALGORITHM: Record<string, SigningAlgorithm> = { 'P-256': 'ES256', 'P-384': 'ES384', 'P-521': 'ES512' };
 const X509_MEMBERS = ['x5c', 'x5t', 'x5t#S256', 'x5u'];
 const ROTATE =
   'rotate the Kubernetes way: add the new public key to the published JWKS first (idbridge sync), wait until Google has seen it (minutes), then switch --service-account-signing-key-file, and remove the old key after its tokens expire';
@@ -28,7 +27,7 @@ function label(key: RawKey, index: number): string {
 export function impliedAlgorithm(key: RawKey): string | undefined {
   if (typeof key.alg === 'string') return key.alg;
   if (key.kty === 'RSA') return 'RS256';
-  if (key.kty === 'EC' && typeof key.crv === 'string') return CURVE_ALGORITHM[key.crv];
+  if (key.kty === 'EC') return curveAlgorithm(key.crv);
   return undefined;
 }
 
@@ -95,17 +94,17 @@ function checkAlgorithms(keys: RawKey[]): Check {
       if (key.kty !== 'oct' && typeof key.kty === 'string') findings.push({ verdict: 'fail', text: `${name}: key type ${JSON.stringify(key.kty)} — Google accepts RSA and EC P-256 keys only` });
       return;
     }
-    if (key.kty === 'EC' && !(typeof key.crv === 'string' && key.crv in CURVE_ALGORITHM)) {
+    if (key.kty === 'EC' && !curveAlgorithm(key.crv)) {
       findings.push({ verdict: 'fail', text: `${name}: curve ${JSON.stringify(key.crv)} is not P-256` });
       return;
     }
-    const implied = key.kty === 'RSA' ? 'RS256' : CURVE_ALGORITHM[key.crv as string]!;
+    const implied = key.kty === 'RSA' ? 'RS256' : curveAlgorithm(key.crv)!;
     if (typeof key.alg === 'string' && key.alg !== implied && !(key.kty === 'RSA' && /^(RS|PS)(256|384|512)$/.test(key.alg))) {
       findings.push({ verdict: 'fail', text: `${name}: alg ${key.alg} does not match a ${key.kty}${key.kty === 'EC' ? ` ${String(key.crv)}` : ''} key (${implied})` });
       return;
     }
-    const alg = (typeof key.alg === 'string' ? key.alg : implied) as SigningAlgorithm;
-    if (!GOOGLE_ACCEPTED_ALGORITHMS.includes(alg)) {
+    const alg = typeof key.alg === 'string' ? key.alg : implied;
+    if (!googleAccepts(alg)) {
       const cause = key.kty === 'EC'
         ? `an EC ${String(key.crv)} signing key signs ${alg}`
         : `alg ${alg}`;

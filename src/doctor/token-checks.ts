@@ -1,16 +1,13 @@
 import { compactVerify, decodeJwt, decodeProtectedHeader, importJWK, type JWTPayload, type ProtectedHeaderParameters } from 'jose';
-import type { WorkloadIdentityProvider } from '../credentials/credential-config.js';
-import { GOOGLE_ACCEPTED_ALGORITHMS, type SigningAlgorithm } from '../oidc/jwks.js';
+import { defaultAudiences, GOOGLE_SUBJECT_MAX_BYTES, type WorkloadIdentityProvider } from '../credentials/credential-config.js';
+import { byteLength, googleAccepts } from '../oidc/jwks.js';
+import { MAX_TOKEN_LIFETIME_SECONDS } from '../verify/subject-token.js';
 import { fail, pass, skip, warn, type Check } from '../report/report.js';
 import { describeIssuerDifference } from './issuer-url.js';
 import { impliedAlgorithm } from './jwks-checks.js';
 
-/** Google STS refuses subject tokens whose exp - iat is 48 hours or more. */
-export const GOOGLE_MAX_LIFETIME_SECONDS = 48 * 3600;
 /** Clock difference tolerated before a future iat is a failure rather than a warning. */
 export const IAT_SKEW_TOLERANCE_SECONDS = 60;
-/** Google refuses a mapped google.subject longer than this. */
-export const GOOGLE_SUBJECT_MAX_BYTES = 127;
 
 export interface TokenCheckInput {
   token: string;
@@ -28,7 +25,7 @@ export interface TokenCheckInput {
 /** The audiences a provider accepts: its allowed list, or its resource name with either prefix. */
 export function acceptedAudiences(provider: WorkloadIdentityProvider, allowed?: readonly string[]): string[] {
   if (allowed && allowed.length > 0) return [...allowed];
-  return [`//iam.googleapis.com/${provider.path}`, `https://iam.googleapis.com/${provider.path}`];
+  return defaultAudiences(provider);
 }
 
 export function audiencesOf(payload: JWTPayload): string[] {
@@ -90,7 +87,7 @@ export async function checkToken(input: TokenCheckInput): Promise<Check[]> {
 
   // alg
   const alg = String(header.alg);
-  if (GOOGLE_ACCEPTED_ALGORITHMS.includes(alg as SigningAlgorithm)) checks.push(pass('token.alg', `signed ${alg}, which Google accepts`));
+  if (googleAccepts(alg)) checks.push(pass('token.alg', `signed ${alg}, which Google accepts`));
   else {
     checks.push(fail('token.alg', `signed ${alg}, which Google STS refuses (RS256 and ES256 only)`,
       alg.startsWith('ES') ? `the kube-apiserver signs with an EC ${alg === 'ES384' ? 'P-384' : 'P-521'} key: give it an RSA 2048+ or EC P-256 --service-account-signing-key-file (publish the new public key first)` : 'give the kube-apiserver an RSA 2048+ or EC P-256 --service-account-signing-key-file'));
@@ -121,7 +118,7 @@ export async function checkToken(input: TokenCheckInput): Promise<Check[]> {
   const exp = typeof payload.exp === 'number' ? payload.exp : undefined;
   if (iat === undefined || exp === undefined) {
     checks.push(fail('token.lifetime', 'the token lacks iat or exp', 'Google requires both; kube-apiserver always sets them — this is not a projected ServiceAccount token'));
-  } else if (exp - iat >= GOOGLE_MAX_LIFETIME_SECONDS) {
+  } else if (exp - iat >= MAX_TOKEN_LIFETIME_SECONDS) {
     checks.push(fail('token.lifetime', `valid for ${((exp - iat) / 3600).toFixed(1)} h; Google requires less than 48 h`,
       'set expirationSeconds of the projected serviceAccountToken volume to 3600 (kubelet refreshes it) and check --service-account-max-token-expiration'));
   } else {
@@ -157,7 +154,7 @@ export async function checkToken(input: TokenCheckInput): Promise<Check[]> {
       checks.push(pass('token.aud', `aud ${JSON.stringify(match)} is accepted by the provider${input.allowedAudiences?.length ? ' (allowed audiences)' : ' (its default audience)'}`));
     } else {
       checks.push(fail('token.aud', `aud ${JSON.stringify(audiences)} is not accepted: ${diagnoseAudience(audiences, input.provider)}`,
-        `by default a provider accepts only its own resource name: set the projected volume's audience to //iam.googleapis.com/${input.provider.path}` +
+        `by default a provider accepts only its own resource name: set the projected volume's audience to ${input.provider.audience}` +
           ' — or add the token\'s audience to the provider with gcloud iam workload-identity-pools providers update-oidc … --allowed-audiences=AUDIENCE',
         { details: [`accepted: ${accepted.join(', ')}`] }));
     }
@@ -168,8 +165,8 @@ export async function checkToken(input: TokenCheckInput): Promise<Check[]> {
   const sub = typeof payload.sub === 'string' ? payload.sub : '';
   const who = [kube.namespace && `namespace ${kube.namespace}`, kube.serviceaccount?.name && `ServiceAccount ${kube.serviceaccount.name}`, kube.pod?.name && `pod ${kube.pod.name}`].filter(Boolean).join(', ');
   if (!sub) checks.push(fail('token.subject', 'the token has no sub', 'google.subject=assertion.sub needs it; this is not a ServiceAccount token'));
-  else if (new TextEncoder().encode(sub).byteLength > GOOGLE_SUBJECT_MAX_BYTES) {
-    checks.push(fail('token.subject', `sub is ${new TextEncoder().encode(sub).byteLength} bytes, over Google's ${GOOGLE_SUBJECT_MAX_BYTES}-byte limit for google.subject`,
+  else if (byteLength(sub) > GOOGLE_SUBJECT_MAX_BYTES) {
+    checks.push(fail('token.subject', `sub is ${byteLength(sub)} bytes, over Google's ${GOOGLE_SUBJECT_MAX_BYTES}-byte limit for google.subject`,
       'use a shorter namespace or ServiceAccount name, or map google.subject from shorter claims (e.g. the ServiceAccount uid: assertion[\'kubernetes.io\'][\'serviceaccount\'][\'uid\'])'));
   } else checks.push(pass('token.subject', `sub ${sub}${who ? ` (${who})` : ''}`));
   return checks;

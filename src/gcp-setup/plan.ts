@@ -1,9 +1,11 @@
-import { parseProvider, isServiceAccountEmail, type WorkloadIdentityProvider } from '../credentials/credential-config.js';
+import { GOOGLE_SUBJECT_MAX_BYTES, parseProvider, isServiceAccountEmail, type WorkloadIdentityProvider } from '../credentials/credential-config.js';
 import { serviceAccountSubjectSchema } from '../registry/record.js';
 import { IdbridgeError } from '../errors.js';
 import { transportOf } from '../net/loopback.js';
 import { addWorkloadIdentityUserCommand, createOidcProviderCommand, createPoolCommand, principalMember, principalSetMember } from './gcloud.js';
 import { shellCommand } from './shell.js';
+import { byteLength } from '../oidc/jwks.js';
+import { DNS_LABEL } from '../registry/cluster-id.js';
 
 /**
  * The Google side of one cluster: its pool, its OIDC provider (issuer = the edge URL) and who may
@@ -97,10 +99,10 @@ export function gcpSetupPlan(input: GcpSetupInput): GcpSetupPlan {
     if (input.kubeServiceAccount !== undefined) {
       const subject = `system:serviceaccount:${input.namespace}:${input.kubeServiceAccount}`;
       if (!serviceAccountSubjectSchema.safeParse(subject).success) throw new IdbridgeError('invalid_request', `${subject} is not a valid ServiceAccount subject: namespace and name must be DNS names`);
-      if (new TextEncoder().encode(subject).byteLength > 127) throw new IdbridgeError('invalid_request', `${subject} is longer than the 127 bytes Google allows for google.subject; use shorter names`);
+      if (byteLength(subject) > GOOGLE_SUBJECT_MAX_BYTES) throw new IdbridgeError('invalid_request', `${subject} is longer than the ${GOOGLE_SUBJECT_MAX_BYTES} bytes Google allows for google.subject; use shorter names`);
       member = principalMember(input.projectNumber, input.pool, subject);
     } else {
-      if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(input.namespace)) throw new IdbridgeError('invalid_request', `namespace ${JSON.stringify(input.namespace.slice(0, 64))} is not a DNS label`);
+      if (!DNS_LABEL.test(input.namespace)) throw new IdbridgeError('invalid_request', `namespace ${JSON.stringify(input.namespace.slice(0, 64))} is not a DNS label`);
       member = principalSetMember(input.projectNumber, input.pool, 'namespace', input.namespace);
     }
   }
@@ -113,7 +115,7 @@ export function gcpSetupPlan(input: GcpSetupInput): GcpSetupPlan {
     });
   }
 
-  const tokenAudience = `//iam.googleapis.com/${provider.path}`;
+  const tokenAudience = provider.audience;
   const next = [
     `Projected token audience (the pod's serviceAccountToken volume): ${tokenAudience}`,
     `Credential configuration: idbridge cred-config ${provider.path} --credential-source-file=TOKEN_PATH${input.serviceAccount ? ` --service-account=${input.serviceAccount}` : ''} --output-file=credentials.json`,

@@ -7,7 +7,8 @@ import { MAX_DOCUMENT_BYTES, MAX_KEYS, MAX_KID_LENGTH } from './limits.js';
 export type SigningAlgorithm = 'RS256' | 'ES256' | 'ES384' | 'ES512';
 
 /** Google STS verifies subject tokens signed with these only. */
-export const GOOGLE_ACCEPTED_ALGORITHMS: readonly SigningAlgorithm[] = ['RS256', 'ES256'];
+export const GOOGLE_ACCEPTED_ALGORITHMS = ['RS256', 'ES256'] as const satisfies readonly SigningAlgorithm[];
+export type GoogleAcceptedAlgorithm = (typeof GOOGLE_ACCEPTED_ALGORITHMS)[number];
 
 export type PublicJwk =
   | { use: 'sig'; kty: 'RSA'; kid: string; alg: 'RS256'; n: string; e: string }
@@ -25,6 +26,11 @@ export interface ValidatedJwks extends Jwks {
 export const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'] as const;
 export const MIN_RSA_BITS = 2048;
 const CURVE_ALGORITHM = { 'P-256': 'ES256', 'P-384': 'ES384', 'P-521': 'ES512' } as const;
+
+/** The algorithm an EC key of curve `crv` signs with; undefined for a curve Kubernetes does not use. */
+export function curveAlgorithm(crv: unknown): SigningAlgorithm | undefined {
+  return typeof crv === 'string' && Object.hasOwn(CURVE_ALGORITHM, crv) ? CURVE_ALGORITHM[crv as keyof typeof CURVE_ALGORITHM] : undefined;
+}
 
 const base64url = z.string().min(1).max(2048).regex(/^[A-Za-z0-9_-]+$/, 'must be base64url without padding');
 
@@ -167,12 +173,12 @@ export async function validateJwks(input: unknown): Promise<ValidatedJwks> {
 
 /** Warnings about a key that is valid but that Google STS will not accept. */
 export function keyWarnings(key: PublicJwk): string[] {
-  if (GOOGLE_ACCEPTED_ALGORITHMS.includes(key.alg)) return [];
+  if (googleAccepts(key.alg)) return [];
   return [`key ${JSON.stringify(key.kid)} signs ${key.alg}, which Google STS refuses (RS256 and ES256 only): give the kube-apiserver an RSA or EC P-256 --service-account-signing-key-file`];
 }
 
-export function googleAccepts(alg: SigningAlgorithm): boolean {
-  return GOOGLE_ACCEPTED_ALGORITHMS.includes(alg);
+export function googleAccepts(alg: unknown): alg is GoogleAcceptedAlgorithm {
+  return (GOOGLE_ACCEPTED_ALGORITHMS as readonly unknown[]).includes(alg);
 }
 
 export function byteLength(text: string): number {

@@ -6,7 +6,8 @@ export const RESERVED_CLUSTER_IDS: ReadonlySet<string> = new Set([
   'debug', 'internal', 'openid', 'well-known', 'computemetadata', 'token', 'mutate-v1-pod', 'favicon',
 ]);
 
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+/** RFC 1123 label: what Kubernetes namespaces and idbridge cluster ids are. */
+export const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
 /** A cluster id: a DNS label (it becomes a URL path segment and a GCS object prefix). */
 export const clusterIdSchema = z

@@ -1,6 +1,6 @@
 import { base64url, compactVerify, errors, importJWK, type CryptoKey, type JWTPayload } from 'jose';
 import { IdbridgeError } from '../errors.js';
-import type { PublicJwk } from '../oidc/jwks.js';
+import type { GoogleAcceptedAlgorithm, PublicJwk } from '../oidc/jwks.js';
 import { sameKey } from '../registry/keys.js';
 import type { ClusterRecord, KeyEntry } from '../registry/record.js';
 
@@ -26,8 +26,7 @@ export class TokenError extends IdbridgeError {
 }
 
 /** Google STS accepts only these for subject tokens; so does idbridge. */
-export const SUBJECT_TOKEN_ALGORITHMS = ['RS256', 'ES256'] as const;
-type SubjectTokenAlgorithm = (typeof SUBJECT_TOKEN_ALGORITHMS)[number];
+type SubjectTokenAlgorithm = GoogleAcceptedAlgorithm;
 /** Google STS refuses tokens whose lifetime (exp - iat) is 48 hours or more. */
 export const MAX_TOKEN_LIFETIME_SECONDS = 48 * 3600;
 /** Far above any real projected token (about 1 KiB), far below harm. */

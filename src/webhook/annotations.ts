@@ -4,6 +4,7 @@ import {
   MAX_IMPERSONATION_LIFETIME_SECONDS,
   MIN_IMPERSONATION_LIFETIME_SECONDS,
   parseProvider,
+  providerHint,
   type WorkloadIdentityProvider,
 } from '../credentials/credential-config.js';
 import { isIdbridgeError } from '../errors.js';
@@ -136,8 +137,7 @@ export function resolveInjection({ serviceAccount, podAnnotations, defaults }: R
       provider = parseProvider(providerValue);
     } catch (err) {
       if (!isIdbridgeError(err)) throw err;
-      // parseProvider explains the common mistake (a project id where the number belongs).
-      const hint = err.message.split('/providers/PROVIDER.')[1]?.trim();
+      const hint = providerHint(providerValue);
       problems.push(`${where}: annotation ${keys.provider} ${show(providerValue)} is not a workload identity provider;${hint ? ` ${hint}` : ''} ${fix(keys.provider, 'projects/PROJECT_NUMBER/locations/global/workloadIdentityPools/POOL/providers/PROVIDER')}`);
     }
   } else if (defaults.provider) {

@@ -93,7 +93,7 @@ function explainInvalidGrant(description: string, ctx: ExplainContext): Explanat
     };
   }
   if (/audience/i.test(description)) {
-    const expected = ctx.provider ? `//iam.googleapis.com/${ctx.provider.path}` : ctx.audience;
+    const expected = ctx.provider ? ctx.provider.audience : ctx.audience;
     return {
       summary: `invalid_grant: the token's audience ${JSON.stringify(ctx.audiences ?? [])} is not one the provider accepts`,
       fix: `set the projected volume's audience to ${expected} (the provider's default), or add the token's audience to the provider's --allowed-audiences`,

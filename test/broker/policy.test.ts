@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { allowedAudiences, checkProvider, checkSubject, defaultAudiences, matches } from '../../src/broker/policy.js';
-import { parseProvider } from '../../src/credentials/credential-config.js';
+import { allowedAudiences, checkProvider, checkSubject, matches } from '../../src/broker/policy.js';
+import { defaultAudiences, parseProvider } from '../../src/credentials/credential-config.js';
 import type { BrokerPolicy, ClusterRecord } from '../../src/registry/record.js';
 import { refusal } from './refusal.js';
 

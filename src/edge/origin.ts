@@ -1,4 +1,5 @@
 import { IdbridgeError } from '../errors.js';
+import { bucketPublicBase, parseBucketPath } from '../gcs/layout.js';
 import { DISCOVERY_PATH, JWKS_PATH, type DocumentKind } from '../issuer/paths.js';
 
 /**
@@ -12,9 +13,8 @@ export interface Origin {
   base: string;
 }
 
-// GCS bucket naming rules (3-222 characters, lowercase, digits, -, _, .), as IDBRIDGE_STORE;
-// gs:// as gcloud and gsutil write it is taken too.
-const GCS_LOCATION = /^gc?s:\/\/([a-z0-9][-_.a-z0-9]{1,221}[a-z0-9])(?:\/(.*))?$/;
+// gcs://BUCKET/PREFIX as IDBRIDGE_STORE writes it; gs:// as gcloud and gsutil write it is taken too.
+const GCS_SCHEME = /^gc?s:\/\//;
 
 /**
  * `https://idbridge.internal.example` (any idbridge server), or the bucket the registration API
@@ -22,17 +22,11 @@ const GCS_LOCATION = /^gc?s:\/\/([a-z0-9][-_.a-z0-9]{1,221}[a-z0-9])(?:\/(.*))?$
  * (`https://storage.googleapis.com/BUCKET/PREFIX`), read through public object URLs.
  */
 export function parseOrigin(value: string, gcsUrl: string): Origin {
-  const gcs = GCS_LOCATION.exec(value);
-  if (gcs) {
-    const prefix = (gcs[2] ?? '').replace(/^\/+|\/+$/g, '');
-    const segments = prefix === '' ? [] : prefix.split('/');
-    if (segments.some((part) => part === '' || part === '.' || part === '..')) {
-      throw badOrigin(`the prefix of ${JSON.stringify(value)} has an empty, "." or ".." segment`);
-    }
-    return { kind: 'gcs', base: [gcsUrl, gcs[1]!, ...segments.map(encodeURIComponent)].join('/') };
-  }
-  if (value.startsWith('gcs://') || value.startsWith('gs://')) {
-    throw badOrigin(`${JSON.stringify(value.slice(0, 100))} is not gcs://BUCKET/PREFIX with a valid bucket name`);
+  const scheme = GCS_SCHEME.exec(value);
+  if (scheme) {
+    const location = parseBucketPath(value.slice(scheme[0].length));
+    if ('problem' in location) throw badOrigin(`${JSON.stringify(value.slice(0, 100))} ${location.problem}`);
+    return { kind: 'gcs', base: bucketPublicBase(gcsUrl, location) };
   }
   let url: URL;
   try {

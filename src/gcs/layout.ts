@@ -46,3 +46,31 @@ export function gcsLayout(bucket: string, prefix: string): GcsLayout {
     url: (name) => `gs://${bucket}/${name}`,
   };
 }
+
+/** A bucket and an object prefix, as `gcs://BUCKET/PREFIX` names them. */
+export interface BucketLocation {
+  bucket: string;
+  prefix: string;
+}
+
+// GCS bucket naming rules: 3-222 characters, lowercase letters, digits, -, _ and .
+const BUCKET_PATH = /^([a-z0-9][-_.a-z0-9]{1,221}[a-z0-9])(?:\/(.*))?$/;
+
+/**
+ * `BUCKET/PREFIX` as written after `gcs://` (or gcloud's `gs://`), or what is wrong with it. One
+ * reading for IDBRIDGE_STORE, `sync --target` and the edge's IDBRIDGE_ORIGIN (Web APIs only).
+ */
+export function parseBucketPath(path: string): BucketLocation | { problem: string } {
+  const match = BUCKET_PATH.exec(path);
+  if (!match) return { problem: 'is not gcs://BUCKET/PREFIX with a valid bucket name' };
+  const prefix = (match[2] ?? '').replace(/^\/+|\/+$/g, '');
+  if (prefix !== '' && prefix.split('/').some((part) => part === '' || part === '.' || part === '..')) {
+    return { problem: 'has an empty, "." or ".." segment in its prefix' };
+  }
+  return { bucket: match[1]!, prefix };
+}
+
+/** The public URL of the bucket prefix under `gcsUrl` (https://storage.googleapis.com): a bucket-hosted issuer's base. */
+export function bucketPublicBase(gcsUrl: string, location: BucketLocation): string {
+  return [gcsUrl, location.bucket, ...(location.prefix === '' ? [] : location.prefix.split('/').map(encodeURIComponent))].join('/');
+}

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import type { GcsOptions } from '../config/config.js';
 import { IdbridgeError } from '../errors.js';
+import { parseBucketPath } from '../gcs/layout.js';
 import { MemoryStore } from './memory-store.js';
 import type { ClusterStore } from './store.js';
 
@@ -17,11 +18,10 @@ export function parseStoreLocation(value: string): StoreLocation {
     if (!dir) throw badStore(value);
     return { kind: 'file', dir: resolve(dir) };
   }
-  const gcs = /^gcs:\/\/([a-z0-9][-_.a-z0-9]{1,221}[a-z0-9])(?:\/(.*))?$/.exec(value);
-  if (gcs) {
-    const prefix = (gcs[2] ?? '').replace(/^\/+|\/+$/g, '');
-    if (prefix.split('/').some((part) => part === '.' || part === '..')) throw badStore(value);
-    return { kind: 'gcs', bucket: gcs[1]!, prefix };
+  if (value.startsWith('gcs://')) {
+    const location = parseBucketPath(value.slice('gcs://'.length));
+    if ('problem' in location) throw badStore(value);
+    return { kind: 'gcs', ...location };
   }
   throw badStore(value);
 }

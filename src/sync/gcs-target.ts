@@ -2,7 +2,7 @@ import type { Storage } from '@google-cloud/storage';
 import type { GcsOptions } from '../config/config.js';
 import { IdbridgeError } from '../errors.js';
 import { gcsStatus } from '../gcs/errors.js';
-import { gcsLayout, type GcsLayout } from '../gcs/layout.js';
+import { bucketPublicBase, gcsLayout, type GcsLayout } from '../gcs/layout.js';
 import { writeClusterDocuments } from '../gcs/public-documents.js';
 import { publishCluster } from '../issuer/published.js';
 import type { CheckedDocuments } from './documents.js';
@@ -37,7 +37,7 @@ export class GcsTarget implements SyncTarget {
 
   /** The issuer a bucket serves cluster `c` under when its public URL is the issuer. */
   static bucketIssuer(bucket: string, prefix: string, cluster: string): string {
-    return `https://storage.googleapis.com/${bucket}/${prefix ? `${prefix}/` : ''}${cluster}`;
+    return `${bucketPublicBase('https://storage.googleapis.com', { bucket, prefix })}/${cluster}`;
   }
 
   async publish(checked: CheckedDocuments): Promise<PublishOutcome> {

@@ -87,10 +87,13 @@ export class EdgeDocuments implements DocumentSource {
     return entry.docs;
   }
 
-  /** The cluster's state after the same refresh a request would do; null for invalid ids. */
-  async view(cluster: string): Promise<ClusterView | null> {
+  /**
+   * The cluster's state after the same refresh a request would do (or, with `refresh: false`,
+   * as this isolate holds it, without any I/O); null for invalid ids and clusters not held.
+   */
+  async view(cluster: string, options: { refresh?: boolean } = {}): Promise<ClusterView | null> {
     if (!isClusterId(cluster)) return null;
-    await this.documents(cluster).catch(() => null);
+    if (options.refresh !== false) await this.documents(cluster).catch(() => null);
     const entry = this.#entries.get(cluster);
     if (!entry) return null;
     return {

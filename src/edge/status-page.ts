@@ -66,8 +66,15 @@ export function statusRoutes(edge: EdgeDocuments, options: StatusPageOptions): H
   return app;
 }
 
+/**
+ * At most this many clusters are revalidated with the origin for one status page (two origin
+ * fetches each): a Worker request may make only 50 subrequests on the free plan. The others are
+ * shown as this isolate holds them.
+ */
+const MAX_STATUS_REFRESHES = 20;
+
 async function lookUp(edge: EdgeDocuments, ids: readonly string[], at: number): Promise<ClusterStatus[]> {
-  const views = await Promise.all(ids.map((id) => edge.view(id)));
+  const views = await Promise.all(ids.map((id, i) => edge.view(id, { refresh: i < MAX_STATUS_REFRESHES })));
   return views.flatMap((view) => (view ? [clusterStatus(view, at, edge.policy)] : []));
 }
 

@@ -100,5 +100,6 @@ export function checkDiscovery(issuer: string, result: FetchResult): DiscoveryFi
     checks.push(pass('discovery.jwks_uri', `jwks_uri is ${jwksUri}`));
   }
   checks.push(checkCacheHeaders('discovery.cache', 'the discovery document', fetched.headers));
-  return { checks, jwksUri };
+  // A jwks_uri refused above is not fetched: its failure is already reported, with the fix.
+  return transport.kind === 'invalid' ? { checks } : { checks, jwksUri };
 }

@@ -37,7 +37,7 @@ export async function runDoctor(input: DoctorInput, deps: DoctorDeps): Promise<C
   checks.push(...discovery.checks);
 
   let keys: Record<string, unknown>[] | undefined;
-  if (discovery.jwksUri && URL.canParse(discovery.jwksUri)) {
+  if (discovery.jwksUri) {
     const jwks = await checkJwks(await fetchDocument(discovery.jwksUri, deps));
     checks.push(...jwks.checks);
     keys = jwks.keys;

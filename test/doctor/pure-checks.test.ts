@@ -57,6 +57,12 @@ describe('discovery document rules (no network)', () => {
     expect(jwksUri).toBe('http://issuer.example.com/c1/openid/v1/jwks');
   });
 
+  it('a jwks_uri that is not fetchable fails once, and is not handed on to be fetched', () => {
+    const { checks, jwksUri } = checkDiscovery(issuer, answer({ ...good, jwks_uri: 'ftp://issuer.example.com/c1/openid/v1/jwks' }));
+    expect(checks.find((c) => c.id === 'discovery.jwks_uri')).toMatchObject({ verdict: 'fail', fix: expect.stringMatching(/--service-account-jwks-uri/) });
+    expect(jwksUri).toBeUndefined();
+  });
+
   it('an unreachable document fails with the reason', () => {
     const { checks } = checkDiscovery(issuer, { ok: false, url: `${issuer}/.well-known/openid-configuration`, error: 'the host name does not resolve (DNS)', ms: 3 });
     expect(checks).toHaveLength(1);

@@ -84,19 +84,30 @@ export interface BrokerSettings {
 }
 
 /**
+ * The variables `schema` knows, parsed: a flag (given under the variable's name) wins over the
+ * environment, and an empty value counts as unset. Shared by every command's configuration.
+ */
+export function parseEnvironment<S extends z.ZodObject>(schema: S, env: Record<string, string | undefined>, overrides: Partial<Record<string, string>> = {}): z.ZodSafeParseResult<z.output<S>> {
+  const merged: Record<string, string> = {};
+  for (const key of Object.keys(schema.shape)) {
+    const value = overrides[key] ?? env[key];
+    if (value !== undefined && value !== '') merged[key] = value;
+  }
+  return schema.safeParse(merged);
+}
+
+/** `VARIABLE: what is wrong`, one per problem. */
+export function environmentProblems(error: z.ZodError): string[] {
+  return error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+}
+
+/**
  * Parses configuration once, at startup. Unset variables are read as absent, empty ones too,
  * so `FOO=` in a manifest means "default" rather than an invalid empty value.
  */
 export function loadConfig(env: Record<string, string | undefined>, overrides: Partial<Record<keyof z.input<typeof environmentSchema>, string>> = {}): Config {
-  const merged: Record<string, string> = {};
-  for (const key of Object.keys(environmentSchema.shape)) {
-    const value = overrides[key as keyof typeof overrides] ?? env[key];
-    if (value !== undefined && value !== '') merged[key] = value;
-  }
-  const parsed = environmentSchema.safeParse(merged);
-  if (!parsed.success) {
-    throw new IdbridgeError('invalid_request', `invalid configuration: ${parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ')}`);
-  }
+  const parsed = parseEnvironment(environmentSchema, env, overrides);
+  if (!parsed.success) throw new IdbridgeError('invalid_request', `invalid configuration: ${environmentProblems(parsed.error).join('; ')}`);
   const e = parsed.data;
   const publicUrl = e.IDBRIDGE_PUBLIC_URL ?? `http://127.0.0.1:${e.PORT}`;
   return {

@@ -9,6 +9,7 @@ import { installFromBase64 } from '../verify/from-base64.js';
 import { resolveAdminToken } from './admin-token.js';
 import { startNodeServer, type RunningServer } from './node-server.js';
 import { bufferedWriter } from './stdout-sink.js';
+import { untilSignal } from './until-signal.js';
 
 export interface ServeOptions {
   config: Config;
@@ -99,17 +100,5 @@ export async function runServe(env: Record<string, string | undefined>, flags: {
   const out = bufferedWriter((chunk) => process.stdout.write(chunk));
   const logger = createLogger(out.write, { level: config.logLevel });
   const running = await serve({ config, logger, announce: (text) => process.stderr.write(text) });
-
-  return new Promise<number>((resolve) => {
-    const stop = (signal: string) => {
-      logger.info('shutting down', { signal });
-      running.close().then(() => {
-        logger.info('stopped');
-        out.flush();
-        resolve(0);
-      });
-    };
-    process.once('SIGINT', () => stop('SIGINT'));
-    process.once('SIGTERM', () => stop('SIGTERM'));
-  });
+  return untilSignal(running, logger, out.flush);
 }

@@ -70,8 +70,8 @@ export interface InjectionDefaults {
   tokenExpirationSeconds: number;
   /** Impersonated access token lifetime written into the configuration. */
   tokenLifetimeSeconds: number;
-  /** Broker token_url (`https://BROKER/v1/token`) for clusters that cannot reach Google. */
-  tokenUrl?: string;
+  /** Base URL of the broker (IDBRIDGE_WEBHOOK_TOKEN_URL without /v1/token, checked at startup) for clusters that cannot reach Google. */
+  brokerUrl?: string;
   /** CLOUDSDK_COMPUTE_REGION, as the GCP webhook's -gcp-default-region. */
   region?: string;
 }
@@ -232,9 +232,8 @@ export function resolveInjection({ serviceAccount, podAnnotations, defaults }: R
     const parsed = parseTokenUrl(tokenUrlValue);
     if ('problem' in parsed) problems.push(`${where}: annotation ${IDBRIDGE_ANNOTATIONS.tokenUrl} ${show(tokenUrlValue)} ${parsed.problem}; ${fix(IDBRIDGE_ANNOTATIONS.tokenUrl, 'https://BROKER/v1/token')}`);
     else brokerUrl = parsed.base;
-  } else if (defaults.tokenUrl) {
-    const parsed = parseTokenUrl(defaults.tokenUrl);
-    if ('base' in parsed) brokerUrl = parsed.base;
+  } else {
+    brokerUrl = defaults.brokerUrl;
   }
   if (brokerUrl?.startsWith('http:')) warnings.push(`token_url ${brokerUrl}/v1/token is plain http: subject tokens cross the network unencrypted`);
 

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { MAX_IMPERSONATION_LIFETIME_SECONDS, MIN_IMPERSONATION_LIFETIME_SECONDS, parseProvider } from '../credentials/credential-config.js';
+import { environmentProblems, environmentSchema, parseEnvironment } from '../config/config.js';
 import { IdbridgeError, isIdbridgeError } from '../errors.js';
 import type { LogLevel } from '../log/logger.js';
 import { MAX_TOKEN_EXPIRATION_SECONDS, MIN_TOKEN_EXPIRATION_SECONDS, normalizePrefix, parseTokenUrl, type InjectionDefaults } from './annotations.js';
@@ -29,7 +30,7 @@ export const webhookEnvironmentSchema = z.object({
   IDBRIDGE_WEBHOOK_OVERWRITE_ENV: z.enum(['true', 'false'], { error: 'must be true or false' }).default('false'),
   IDBRIDGE_WEBHOOK_MISSING_SERVICE_ACCOUNT: z.enum(['admit', 'deny'], { error: 'must be admit or deny' }).default('admit'),
   IDBRIDGE_WEBHOOK_LOOKUP_TIMEOUT: z.coerce.number().int().min(100).max(30_000).default(3000),
-  IDBRIDGE_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+  IDBRIDGE_LOG_LEVEL: environmentSchema.shape.IDBRIDGE_LOG_LEVEL,
 });
 
 export type WebhookEnvironment = z.input<typeof webhookEnvironmentSchema>;
@@ -49,16 +50,12 @@ export interface WebhookConfig {
 
 /** Parses the webhook's configuration once, at startup; flags (as variable names) override the environment. */
 export function loadWebhookConfig(env: Record<string, string | undefined>, overrides: Partial<Record<keyof WebhookEnvironment, string>> = {}): WebhookConfig {
-  const merged: Record<string, string> = {};
-  for (const key of Object.keys(webhookEnvironmentSchema.shape)) {
-    const value = overrides[key as keyof WebhookEnvironment] ?? env[key];
-    if (value !== undefined && value !== '') merged[key] = value;
-  }
-  const parsed = webhookEnvironmentSchema.safeParse(merged);
-  const problems = parsed.success ? [] : parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+  const parsed = parseEnvironment(webhookEnvironmentSchema, env, overrides);
+  const problems = parsed.success ? [] : environmentProblems(parsed.error);
   const e = parsed.data;
 
   let provider;
+  let brokerUrl: string | undefined;
   if (e?.IDBRIDGE_WEBHOOK_DEFAULT_PROVIDER) {
     try {
       provider = parseProvider(e.IDBRIDGE_WEBHOOK_DEFAULT_PROVIDER);
@@ -70,6 +67,7 @@ export function loadWebhookConfig(env: Record<string, string | undefined>, overr
   if (e?.IDBRIDGE_WEBHOOK_TOKEN_URL) {
     const tokenUrl = parseTokenUrl(e.IDBRIDGE_WEBHOOK_TOKEN_URL);
     if ('problem' in tokenUrl) problems.push(`IDBRIDGE_WEBHOOK_TOKEN_URL: ${tokenUrl.problem}, e.g. https://broker.example.com/v1/token`);
+    else brokerUrl = tokenUrl.base;
   }
   if (problems.length > 0 || !e) throw new IdbridgeError('invalid_request', `invalid webhook configuration: ${problems.join('; ')}`);
 
@@ -89,7 +87,7 @@ export function loadWebhookConfig(env: Record<string, string | undefined>, overr
       ...(e.IDBRIDGE_WEBHOOK_DEFAULT_AUDIENCE ? { audience: e.IDBRIDGE_WEBHOOK_DEFAULT_AUDIENCE } : {}),
       tokenExpirationSeconds: e.IDBRIDGE_WEBHOOK_TOKEN_EXPIRATION,
       tokenLifetimeSeconds: e.IDBRIDGE_WEBHOOK_TOKEN_LIFETIME,
-      ...(e.IDBRIDGE_WEBHOOK_TOKEN_URL ? { tokenUrl: e.IDBRIDGE_WEBHOOK_TOKEN_URL } : {}),
+      ...(brokerUrl ? { brokerUrl } : {}),
       ...(e.IDBRIDGE_WEBHOOK_DEFAULT_REGION ? { region: e.IDBRIDGE_WEBHOOK_DEFAULT_REGION } : {}),
     },
     mutation: {

@@ -22,8 +22,12 @@ describe('webhook configuration', () => {
   it('treats an empty variable as unset, and lets flags override variables', () => {
     const config = loadWebhookConfig({ IDBRIDGE_WEBHOOK_PORT: '', IDBRIDGE_WEBHOOK_TOKEN_URL: '' }, { IDBRIDGE_WEBHOOK_ANNOTATION_PREFIX: 'wif.example.com/' });
     expect(config.port).toBe(9443);
-    expect(config.defaults.tokenUrl).toBeUndefined();
+    expect(config.defaults.brokerUrl).toBeUndefined();
     expect(config.defaults.annotationPrefix).toBe('wif.example.com/');
+  });
+
+  it('checks the broker token_url once, at startup, and keeps its base', () => {
+    expect(loadWebhookConfig({ IDBRIDGE_WEBHOOK_TOKEN_URL: 'https://broker.example.com/idbridge/v1/token' }).defaults.brokerUrl).toBe('https://broker.example.com/idbridge');
   });
 
   const refused: Array<[string, Record<string, string>, RegExp]> = [

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { loadWebhookConfig, type WebhookEnvironment } from '../../webhook/config.js';
 import { createLogger } from '../../log/logger.js';
 import { bufferedWriter } from '../../server/stdout-sink.js';
+import { untilSignal } from '../../server/until-signal.js';
 
 /** Each flag overrides the environment variable of the same meaning. */
 const FLAGS: Array<[flag: string, variable: keyof WebhookEnvironment, help: string]> = [
@@ -44,17 +45,6 @@ export function registerWebhook(program: Command): void {
     // Loaded only for the webhook: the Kubernetes client is large and other commands do not need it.
     const { startWebhook } = await import('../../webhook/server.js');
     const running = await startWebhook(config, logger);
-    process.exitCode = await new Promise<number>((resolve) => {
-      const stop = (signal: string) => {
-        logger.info('shutting down', { signal });
-        void running.close().then(() => {
-          logger.info('stopped');
-          out.flush();
-          resolve(0);
-        });
-      };
-      process.once('SIGINT', () => stop('SIGINT'));
-      process.once('SIGTERM', () => stop('SIGTERM'));
-    });
+    process.exitCode = await untilSignal(running, logger, out.flush);
   });
 }

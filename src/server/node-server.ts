@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { getRequestListener } from '@hono/node-server';
 import type { Hono } from 'hono';
@@ -57,6 +58,18 @@ export async function startNodeServer(options: NodeServerOptions): Promise<Runni
   const server = createServer((req, res) => {
     if (!fastPath(req, res) && !options.claim?.(req, res)) void honoListener(req, res);
   });
+  const listening = await listenNode(server, { host: options.host, port: options.port, scheme: 'http', ...(options.drainMs !== undefined ? { drainMs: options.drainMs } : {}) });
+  return { server, ...listening };
+}
+
+/**
+ * What every Node host does around its request handler: timeouts that outlast load balancers,
+ * listen, report the URL, and close by draining requests in flight before dropping the rest.
+ */
+export async function listenNode(
+  server: Server | HttpsServer,
+  options: { host: string; port: number; scheme: 'http' | 'https'; drainMs?: number },
+): Promise<{ url: string; close(): Promise<void> }> {
   // Longer than the idle timeout of common load balancers (60 s), so they close first.
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;
@@ -73,8 +86,7 @@ export async function startNodeServer(options: NodeServerOptions): Promise<Runni
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
 
   return {
-    server,
-    url: `http://${host}:${address.port}`,
+    url: `${options.scheme}://${host}:${address.port}`,
     close: () => new Promise<void>((resolve) => {
       // Stop accepting, let requests in flight finish, then drop what is still open.
       const force = setTimeout(() => server.closeAllConnections(), options.drainMs ?? 10_000);

@@ -1,7 +1,7 @@
+import { listenNode } from '../server/node-server.js';
 import { readRequestBody } from '../server/request-body.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
-import type { AddressInfo } from 'node:net';
 import { getRequestListener } from '@hono/node-server';
 import { KubeConfig } from '@kubernetes/client-node';
 import { IdbridgeError } from '../errors.js';
@@ -45,9 +45,6 @@ export async function startWebhook(config: WebhookConfig, logger: Logger): Promi
     if (req.method === 'POST' && (req.url ?? '').split('?', 1)[0] === MUTATE_PATH) void admitDirect(req, res, appOptions);
     else void honoListener(req, res);
   });
-  server.keepAliveTimeout = 65_000;
-  server.headersTimeout = 66_000;
-  server.requestTimeout = 30_000;
   const reloader = new CertificateReloader({
     files: config.tls,
     current: material,
@@ -57,20 +54,12 @@ export async function startWebhook(config: WebhookConfig, logger: Logger): Promi
     onResult: (result) => metrics.certificateReloads.inc({ result }),
   });
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.port, config.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
+  const listening = await listenNode(server, { host: config.host, port: config.port, scheme: 'https' });
   reloader.start();
   // Admission works before the first list completes (live GETs); /readyz waits for it.
   void serviceAccounts.start().catch((err: unknown) => logger.warn('ServiceAccount cache did not start', { error: (err as Error).message }));
 
-  const address = server.address() as AddressInfo;
-  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  const url = `https://${host}:${address.port}`;
+  const { url } = listening;
   logger.info('listening', { url, certificate: material.subject, notAfter: material.notAfter, tlsMinVersion: config.tls.minVersion });
 
   return {
@@ -80,15 +69,7 @@ export async function startWebhook(config: WebhookConfig, logger: Logger): Promi
     close: async () => {
       reloader.close();
       await serviceAccounts.close();
-      await new Promise<void>((resolve) => {
-        const force = setTimeout(() => server.closeAllConnections(), 10_000);
-        force.unref();
-        server.close(() => {
-          clearTimeout(force);
-          resolve();
-        });
-        server.closeIdleConnections();
-      });
+      await listening.close();
     },
   };
 }

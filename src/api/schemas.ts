@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { DISCOVERY_PATH } from '../issuer/paths.js';
+import { jwksUriFor } from '../oidc/discovery.js';
 import { clusterIdSchema } from '../registry/cluster-id.js';
 import { brokerPolicySchema, serviceAccountSubjectSchema, type ClusterRecord } from '../registry/record.js';
 
@@ -57,8 +59,8 @@ export function clusterView(record: ClusterRecord): ClusterView {
     id: record.id,
     issuer: record.issuer,
     syncSubject: record.syncSubject,
-    discoveryUrl: `${record.issuer}/.well-known/openid-configuration`,
-    jwksUrl: `${record.issuer}/openid/v1/jwks`,
+    discoveryUrl: `${record.issuer}${DISCOVERY_PATH}`,
+    jwksUrl: jwksUriFor(record.issuer),
     keys: record.keys.map((entry) => ({ kid: entry.jwk.kid, alg: entry.jwk.alg, kty: entry.jwk.kty, firstSeen: entry.firstSeen, lastSeen: entry.lastSeen })),
     keyEvents: record.keyEvents,
     ...(record.broker ? { broker: record.broker } : {}),

@@ -1,12 +1,13 @@
 import { transportOf } from '../net/loopback.js';
 import { fail, pass, warn, type Check } from '../report/report.js';
+import { DISCOVERY_PATH } from '../issuer/paths.js';
 
 /**
  * Where a verifier looks for the discovery document of `issuer` (OpenID Connect Discovery §4:
  * a terminating "/" of the issuer is removed before the well-known path is appended).
  */
 export function discoveryUrlFor(issuer: string): string {
-  return `${issuer.replace(/\/$/, '')}/.well-known/openid-configuration`;
+  return `${issuer.replace(/\/$/, '')}${DISCOVERY_PATH}`;
 }
 
 /**

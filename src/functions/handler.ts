@@ -6,7 +6,6 @@ import { errorBody, unexpectedErrorFields } from '../http/errors.js';
 import { composeHost, logBackgroundError } from '../http/host.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import { openStore, parseStoreLocation } from '../registry/open-store.js';
-import { installFromBase64 } from '../verify/from-base64.js';
 import { sendWebResponse, toWebRequest, type FrameworkRequest } from './web-request.js';
 
 /**
@@ -23,8 +22,6 @@ export function createFunctionHandler(env: Record<string, string | undefined>, w
       throw new IdbridgeError('store_unavailable', 'IDBRIDGE_PUBLIC_URL is not set: set it to the public issuer URL (the edge) with gcloud functions deploy --set-env-vars');
     }
     const config = loadConfig(env);
-    // jose decodes token segments with this standard method when present; Node 20 lacks it.
-    installFromBase64();
     logger = createLogger(cloudLogging(write), { level: config.logLevel });
     if (parseStoreLocation(config.store).kind !== 'gcs') {
       logger.warn('IDBRIDGE_STORE is not a gcs:// bucket: records live only as long as this instance', { store: config.store });

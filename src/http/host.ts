@@ -4,6 +4,7 @@ import { Broker, brokerFromConfig } from '../broker/broker.js';
 import type { Config } from '../config/config.js';
 import { RegistryDocuments } from '../issuer/registry-documents.js';
 import { clusterRecords } from '../registry/record-cache.js';
+import { installFromBase64 } from '../verify/from-base64.js';
 import type { Logger } from '../log/logger.js';
 import { ClusterRegistry } from '../registry/registry.js';
 import type { ClusterStore } from '../registry/store.js';
@@ -26,6 +27,8 @@ export interface HostApp {
  */
 export function composeHost(options: { config: Config; store: ClusterStore; adminToken?: string; logger: Logger; logRequests?: boolean }): HostApp {
   const { config, store, logger } = options;
+  // jose decodes token segments with this standard method when present; Node 20 lacks it.
+  installFromBase64();
   const registry = new ClusterRegistry(store, { publicUrl: config.publicUrl });
   // One cache of cluster records for the issuer and the broker: each record read and watched once.
   const records = clusterRecords(store, {

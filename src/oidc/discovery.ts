@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { IdbridgeError } from '../errors.js';
+import { JWKS_PATH } from '../issuer/paths.js';
 import { byteLength, type PublicJwk } from './jwks.js';
 import { MAX_DOCUMENT_BYTES } from './limits.js';
 
@@ -25,7 +26,7 @@ export const discoverySchema = z.looseObject({
 
 /** The JWKS location that belongs to an issuer: idbridge (and kube-apiserver) serve it here. */
 export function jwksUriFor(issuer: string): string {
-  return `${issuer}/openid/v1/jwks`;
+  return `${issuer}${JWKS_PATH}`;
 }
 
 /**

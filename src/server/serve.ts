@@ -5,7 +5,6 @@ import { createLogger, type Logger } from '../log/logger.js';
 import { openStore, parseStoreLocation } from '../registry/open-store.js';
 import type { ClusterRegistry } from '../registry/registry.js';
 import { brokerNodeHandler } from '../broker/node-handler.js';
-import { installFromBase64 } from '../verify/from-base64.js';
 import { resolveAdminToken } from './admin-token.js';
 import { startNodeServer, type RunningServer } from './node-server.js';
 import { bufferedWriter } from './stdout-sink.js';
@@ -20,8 +19,6 @@ export interface ServeOptions {
 
 /** `idbridge serve`: the issuer, the registration API and the STS broker in one process. */
 export async function serve({ config: configured, logger, announce }: ServeOptions): Promise<RunningServer & { adminToken: string }> {
-  // jose decodes token segments with this standard method when present; Node 20 lacks it.
-  installFromBase64();
   // With PORT=0 the issuer URL must carry the port actually chosen, so choose it first.
   const config = configured.port === 0 && configured.publicUrlFromPort ? withListenPort(configured, await freeLoopbackPort(configured.host)) : configured;
   const store = await openStore(config.store, { gcs: config.gcs, onBackgroundError: logBackgroundError(logger) });

@@ -1,6 +1,7 @@
 import { compactVerify, decodeJwt, decodeProtectedHeader, importJWK, type JWTPayload, type ProtectedHeaderParameters } from 'jose';
 import { defaultAudiences, GOOGLE_SUBJECT_MAX_BYTES, type WorkloadIdentityProvider } from '../credentials/credential-config.js';
 import { byteLength, googleAccepts } from '../oidc/jwks.js';
+import { kubernetesClaims } from '../verify/kube-claims.js';
 import { MAX_TOKEN_LIFETIME_SECONDS } from '../verify/subject-token.js';
 import { fail, pass, skip, warn, type Check } from '../report/report.js';
 import { describeIssuerDifference } from './issuer-url.js';
@@ -161,9 +162,9 @@ export async function checkToken(input: TokenCheckInput): Promise<Check[]> {
   }
 
   // subject (what google.subject=assertion.sub maps)
-  const kube = (payload['kubernetes.io'] ?? {}) as { namespace?: string; serviceaccount?: { name?: string }; pod?: { name?: string } };
+  const kube = kubernetesClaims(payload);
   const sub = typeof payload.sub === 'string' ? payload.sub : '';
-  const who = [kube.namespace && `namespace ${kube.namespace}`, kube.serviceaccount?.name && `ServiceAccount ${kube.serviceaccount.name}`, kube.pod?.name && `pod ${kube.pod.name}`].filter(Boolean).join(', ');
+  const who = [kube.namespace && `namespace ${kube.namespace}`, kube.serviceAccount && `ServiceAccount ${kube.serviceAccount}`, kube.pod && `pod ${kube.pod}`].filter(Boolean).join(', ');
   if (!sub) checks.push(fail('token.subject', 'the token has no sub', 'google.subject=assertion.sub needs it; this is not a ServiceAccount token'));
   else if (byteLength(sub) > GOOGLE_SUBJECT_MAX_BYTES) {
     checks.push(fail('token.subject', `sub is ${byteLength(sub)} bytes, over Google's ${GOOGLE_SUBJECT_MAX_BYTES}-byte limit for google.subject`,

@@ -1,5 +1,6 @@
 import { base64url, compactVerify, errors, importJWK, type CryptoKey, type JWTPayload } from 'jose';
 import { IdbridgeError } from '../errors.js';
+import { kubernetesClaims } from './kube-claims.js';
 import type { GoogleAcceptedAlgorithm, PublicJwk } from '../oidc/jwks.js';
 import { sameKey } from '../registry/keys.js';
 import type { ClusterRecord, KeyEntry } from '../registry/record.js';
@@ -241,15 +242,12 @@ function checkClaims(payload: JWTPayload, record: ClusterRecord, options: Verify
     throw new TokenError('wrong_subject', `the token belongs to ${JSON.stringify(sub).slice(0, 200)}, not to ${JSON.stringify(options.subject)}`);
   }
 
-  const kube = (payload['kubernetes.io'] ?? {}) as { namespace?: unknown; serviceaccount?: { name?: unknown }; pod?: { name?: unknown } };
   return {
     cluster: record.id,
     issuer: record.issuer,
     subject: sub!,
     audiences,
-    ...(typeof kube.namespace === 'string' ? { namespace: kube.namespace } : {}),
-    ...(typeof kube.serviceaccount?.name === 'string' ? { serviceAccount: kube.serviceaccount.name } : {}),
-    ...(typeof kube.pod?.name === 'string' ? { pod: kube.pod.name } : {}),
+    ...kubernetesClaims(payload),
     kid,
     alg,
     issuedAt: iat!,

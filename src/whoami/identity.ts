@@ -1,5 +1,6 @@
 import { decodeJwt } from 'jose';
 import { audiencesOf } from '../doctor/token-checks.js';
+import { kubernetesClaims } from '../verify/kube-claims.js';
 
 /** Who a projected ServiceAccount token says the pod is (unverified: Google does the verifying). */
 export interface KubeIdentity {
@@ -20,16 +21,17 @@ export function kubeIdentity(token: string): KubeIdentity | undefined {
   } catch {
     return undefined;
   }
-  const kube = (payload['kubernetes.io'] ?? {}) as { namespace?: unknown; serviceaccount?: { name?: unknown }; pod?: { name?: unknown } };
-  const text = (value: unknown) => (typeof value === 'string' ? value : undefined);
-  const identity: KubeIdentity = { audiences: audiencesOf(payload) };
-  const fields: Array<[keyof KubeIdentity, string | number | undefined]> = [
-    ['issuer', text(payload.iss)], ['subject', text(payload.sub)], ['namespace', text(kube.namespace)],
-    ['serviceAccount', text(kube.serviceaccount?.name)], ['pod', text(kube.pod?.name)],
-    ['issuedAt', typeof payload.iat === 'number' ? payload.iat : undefined], ['expiresAt', typeof payload.exp === 'number' ? payload.exp : undefined],
-  ];
-  for (const [name, value] of fields) if (value !== undefined) (identity as unknown as Record<string, unknown>)[name] = value;
-  return identity;
+  const text = (value: unknown) => (typeof value === 'string' ? { value } : undefined);
+  const issuer = text(payload.iss);
+  const subject = text(payload.sub);
+  return {
+    audiences: audiencesOf(payload),
+    ...(issuer ? { issuer: issuer.value } : {}),
+    ...(subject ? { subject: subject.value } : {}),
+    ...kubernetesClaims(payload),
+    ...(typeof payload.iat === 'number' ? { issuedAt: payload.iat } : {}),
+    ...(typeof payload.exp === 'number' ? { expiresAt: payload.exp } : {}),
+  };
 }
 
 export function describeKubeIdentity(identity: KubeIdentity): string {

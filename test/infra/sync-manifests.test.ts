@@ -11,6 +11,7 @@ import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_SYNC_SUBJECT } from '../../src/api/schemas.js';
 import { REPO_ROOT, tempDir } from '../support/serve.js';
+import { SYNC_EXIT_CODES } from '../../src/sync/failure.js';
 
 const run = promisify(execFile);
 const BASE = join(REPO_ROOT, 'infra/k8s/sync');
@@ -93,8 +94,13 @@ describe('infra/k8s/sync (kustomize)', () => {
     expect(cron.spec.concurrencyPolicy).toBe('Forbid');
     expect(cron.spec.schedule).toMatch(/^\S+ \S+ \S+ \S+ \S+$/);
     const pod = cron.spec.jobTemplate.spec.template.spec;
-    expect(['Never', 'OnFailure']).toContain(pod.restartPolicy);
+    expect(pod.restartPolicy).toBe('Never'); // podFailurePolicy needs it
     const [container] = pod.containers;
+    // Exit codes that another pod cannot fix end the Job at once (see SYNC_EXIT_CODES).
+    expect(cron.spec.jobTemplate.spec.podFailurePolicy.rules).toEqual([{
+      action: 'FailJob',
+      onExitCodes: { containerName: container.name, operator: 'In', values: [SYNC_EXIT_CODES.config, SYNC_EXIT_CODES.documents, SYNC_EXIT_CODES.refused] },
+    }]);
     expect(container.args.slice(0, 2)).toEqual(['sync', '--once']);
     expect(container.args).toEqual(expect.arrayContaining(['--api=$(IDBRIDGE_API_URL)', '--cluster=$(IDBRIDGE_CLUSTER)']));
     expect(container.envFrom).toEqual([{ configMapRef: { name: config.metadata.name } }]);

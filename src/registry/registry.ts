@@ -6,7 +6,10 @@ import { MAX_KEY_EVENTS, type BrokerPolicy, type ClusterRecord, type KeySource }
 import type { ClusterStore, ListPage } from './store.js';
 
 /** How often a write retries after losing a compare-and-swap before answering 409. */
-const MAX_WRITE_ATTEMPTS = 8;
+const MAX_WRITE_ATTEMPTS = 10;
+/** Backoff between attempts: full jitter up to 5 ms, doubling, capped at 250 ms (~1.3 s worst case). */
+const RETRY_BASE_MS = 5;
+const RETRY_CAP_MS = 250;
 
 export interface RegistryOptions {
   /** External base URL of the issuer; cluster `c` gets the issuer `{publicUrl}/c`. */
@@ -126,6 +129,7 @@ export class ClusterRegistry {
         return;
       } catch (err) {
         if (!(err instanceof StoreConflictError)) throw err;
+        await backoff(attempt);
       }
     }
     throw busy(id);
@@ -175,7 +179,7 @@ export class ClusterRegistry {
         await this.store.put(record, stored.revision);
       } catch (err) {
         if (err instanceof StoreConflictError) {
-          await new Promise((resolve) => setTimeout(resolve, Math.random() * 5 * (attempt + 1)));
+          await backoff(attempt);
           continue;
         }
         throw err;
@@ -218,6 +222,15 @@ function checkVersion(record: ClusterRecord, options: WriteOptions): void {
 
 function notFound(id: string): IdbridgeError {
   return new IdbridgeError('cluster_not_found', `no cluster ${JSON.stringify(id)} is registered; list clusters with GET /api/v1/clusters or register it with POST /api/v1/clusters`);
+}
+
+/**
+ * Waits before the next compare-and-swap attempt. Full jitter spreads writers that lost together,
+ * and the doubling lets many writers on one record (a busy file store under load) all get through.
+ */
+function backoff(attempt: number): Promise<void> {
+  const ceiling = Math.min(RETRY_CAP_MS, RETRY_BASE_MS * 2 ** attempt);
+  return new Promise((resolve) => setTimeout(resolve, Math.random() * ceiling));
 }
 
 function busy(id: string): IdbridgeError {

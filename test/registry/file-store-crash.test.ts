@@ -34,7 +34,16 @@ const INCREMENTER = `
   const [dir, name, count] = process.argv.slice(1);
   const registry = new ClusterRegistry(await FileStore.open(dir), { publicUrl: 'https://issuer.example' });
   for (let i = 0; i < Number(count); i++) {
-    await registry.mutate('shared', (r) => ({ ...r, broker: { subjects: [...(r.broker?.subjects ?? []), 'system:serviceaccount:' + name + ':' + i] } }));
+    // A 409 "retry the request" is an honest answer under contention, not a lost update: a client
+    // retries it. What must never happen is an increment that reports success and is gone.
+    for (;;) {
+      try {
+        await registry.mutate('shared', (r) => ({ ...r, broker: { subjects: [...(r.broker?.subjects ?? []), 'system:serviceaccount:' + name + ':' + i] } }));
+        break;
+      } catch (err) {
+        if (err.code !== 'conflict') throw err;
+      }
+    }
   }
 `;
 

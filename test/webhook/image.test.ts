@@ -56,6 +56,7 @@ const run = promisify(execFile);
 describe('infra/webhook/Dockerfile, exercised without Docker', () => {
   let app: Awaited<ReturnType<typeof tempDir>>;
   let certs: Awaited<ReturnType<typeof tempDir>>;
+  let npmCache: Awaited<ReturnType<typeof tempDir>>;
   let kube: FakeKubeServiceAccounts;
   let certificate: TestCertificate;
   let stages: Stage[];
@@ -66,6 +67,7 @@ describe('infra/webhook/Dockerfile, exercised without Docker', () => {
     runtime = stages.at(-1)!;
     app = await tempDir('idbridge-image-');
     certs = await tempDir('idbridge-image-tls-');
+    npmCache = await tempDir('idbridge-image-npm-cache-');
     certificate = await makeCertificate(certs.path);
     kube = await startFakeKubeServiceAccounts([{ namespace: 'apps', name: 'web', annotations: { 'iam.gke.io/gcp-service-account': 'app@proj-abc12.iam.gserviceaccount.com' } }]);
   }, 120_000);
@@ -75,6 +77,7 @@ describe('infra/webhook/Dockerfile, exercised without Docker', () => {
     await run('chmod', ['-R', 'u+w', app.path]).catch(() => {});
     await app?.remove();
     await certs?.remove();
+    await npmCache?.remove();
   });
 
   it('is multi-stage, runs as a non-root user and enters through `idbridge webhook`', () => {
@@ -103,8 +106,9 @@ describe('infra/webhook/Dockerfile, exercised without Docker', () => {
       }
     }
     for (const command of runtime.runs) {
-      // The Dockerfile's own commands; the local npm cache stands in for the registry when it can.
-      await run('sh', ['-c', command], { cwd: app.path, env: { ...process.env, ...runtime.env, npm_config_prefer_offline: 'true', npm_config_update_notifier: 'false' }, maxBuffer: 20 * 1024 * 1024 });
+      // The Dockerfile's own commands, with an npm cache of their own as in a fresh build stage:
+      // its `npm cache clean --force` must not empty the developer's cache or race another run.
+      await run('sh', ['-c', command], { cwd: app.path, env: { ...process.env, ...runtime.env, npm_config_cache: npmCache.path, npm_config_update_notifier: 'false' }, maxBuffer: 20 * 1024 * 1024 });
     }
     const modules = await readdir(join(app.path, 'node_modules'));
     expect(modules).toContain('hono');

@@ -51,6 +51,7 @@ describe('wrangler dev against a local origin', () => {
 
   it('serves a cluster of `idbridge serve` under its own URL', async () => {
     const port = await freePort();
+    const inspectorPort = await freePort(); // wrangler's default 9229 would collide with another run
     const publicUrl = `http://127.0.0.1:${port}`;
     origin = await startServe({ IDBRIDGE_PUBLIC_URL: publicUrl });
     const key = generateClusterKey('RS256');
@@ -64,6 +65,7 @@ describe('wrangler dev against a local origin', () => {
     // As the README says to run it; detached so the whole process group (workerd too) stops.
     const child = spawn(process.execPath, [
       WRANGLER_BIN, 'dev', '--ip', '127.0.0.1', '--port', String(port), '--persist-to', state.path, '--show-interactive-dev-session=false',
+      '--inspector-ip', '127.0.0.1', '--inspector-port', String(inspectorPort),
       '--var', `IDBRIDGE_PUBLIC_URL:${publicUrl}`, '--var', `IDBRIDGE_ORIGIN:${origin.url}`,
     ], { cwd: REPO_ROOT, env: WRANGLER_ENV, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     stop = () => { try { process.kill(-child.pid!, 'SIGTERM'); } catch { /* already gone */ } };

@@ -1,13 +1,34 @@
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 
-/** A port that was free a moment ago on 127.0.0.1. */
+/**
+ * Ports handed to child processes are drawn below the kernel's ephemeral range: a port from
+ * `listen(0)` comes from that range, and in the moment between closing it and the child binding it,
+ * any outgoing connection on the machine may take it as its local port ("Address already in use").
+ */
+const FIRST_PORT = 10_000;
+const EPHEMERAL_LOW = (() => {
+  try {
+    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    return Number.isInteger(low) && low > FIRST_PORT + 1_000 ? low : 32_768;
+  } catch {
+    return 32_768;
+  }
+})();
+
+/** A port that was free a moment ago on 127.0.0.1, outside the range outgoing connections use. */
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = FIRST_PORT + Math.floor(Math.random() * (EPHEMERAL_LOW - FIRST_PORT));
+    if (await bindable(port)) return port;
+  }
+  throw new Error(`no free port on 127.0.0.1 between ${FIRST_PORT} and ${EPHEMERAL_LOW - 1} after 50 tries`);
+}
+
+function bindable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
   });
 }

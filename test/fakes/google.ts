@@ -1,8 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
-import { serve } from '@hono/node-server';
 import { Hono, type Context } from 'hono';
 import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, exportJWK, generateKeyPair, jwtVerify, SignJWT, type JWTPayload } from 'jose';
+import { serveOnLoopback } from '../support/net.js';
 
 /**
  * A fake of Google STS (sts.googleapis.com) and IAM Credentials (iamcredentials.googleapis.com)
@@ -272,12 +271,10 @@ export async function startFakeGoogle(options: FakeGoogleOptions = {}): Promise<
     return c.json({ token });
   });
 
-  const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' });
-  await new Promise<void>((resolve) => server.once('listening', () => resolve()));
-  const { port } = server.address() as AddressInfo;
+  const server = await serveOnLoopback(app);
 
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: server.url,
     calls,
     tokenRequests,
     providers,
@@ -291,9 +288,6 @@ export async function startFakeGoogle(options: FakeGoogleOptions = {}): Promise<
     async idTokenJwks() {
       return { keys: [{ ...(await exportJWK(idTokenKey.publicKey)), kid: idTokenKid, alg: 'RS256', use: 'sig' }] };
     },
-    close: () => new Promise<void>((resolve) => {
-      (server as unknown as { closeAllConnections(): void }).closeAllConnections();
-      server.close(() => resolve());
-    }),
+    close: server.close,
   };
 }

@@ -1,6 +1,5 @@
-import type { AddressInfo } from 'node:net';
-import { serve } from '@hono/node-server';
 import { Hono, type Context } from 'hono';
+import { serveOnLoopback } from '../support/net.js';
 
 /**
  * A fake of the IAM admin API (iam.googleapis.com/v1) for what `gcloud iam workload-identity-pools
@@ -102,17 +101,12 @@ export async function startFakeIamAdmin(): Promise<FakeIamAdmin> {
     return c.json(stored);
   });
 
-  const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' });
-  await new Promise<void>((resolve) => server.once('listening', () => resolve()));
-  const { port } = server.address() as AddressInfo;
+  const server = await serveOnLoopback(app);
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: server.url,
     pools,
     providers,
     policies,
-    close: () => new Promise<void>((resolve) => {
-      (server as unknown as { closeAllConnections(): void }).closeAllConnections();
-      server.close(() => resolve());
-    }),
+    close: server.close,
   };
 }

@@ -17,7 +17,6 @@ describe('broker, driven by real Google clients', () => {
     await stack?.close();
   });
 
-  const auditLines = () => stack.serve.logs.map((line) => JSON.parse(line) as Record<string, unknown>).filter((entry) => entry.msg === 'broker exchange');
 
   it('google-auth-library gets an impersonated token and a federated one', async () => {
     const token = await stack.token();
@@ -42,16 +41,16 @@ describe('broker, driven by real Google clients', () => {
     const direct = await gcloud(['auth', 'print-access-token'], await stack.credentialConfig('g-direct', token));
     expect(direct.stdout).toMatch(/^ya29\.fed\./);
     expect(stack.google.calls.introspect).toBeGreaterThan(introspections);
-    expect(auditLines().some((line) => line.endpoint === 'introspect' && line.outcome === 'ok' && line.cluster === 'c1')).toBe(true);
+    expect(stack.auditLines().some((line) => line.endpoint === 'introspect' && line.outcome === 'ok' && line.cluster === 'c1')).toBe(true);
   });
 
   it('writes one audit line per exchange, with the cluster and verified subject and no token', async () => {
     const token = await stack.token();
-    const before = auditLines().length;
+    const before = stack.auditLines().length;
     const res = await stack.exchange(stack.tokenForm(token, { scope: 'https://www.googleapis.com/auth/devstorage.read_only' }));
     expect(res.status).toBe(200);
     const { access_token: accessToken } = (await res.json()) as { access_token: string };
-    const lines = auditLines().slice(before);
+    const lines = stack.auditLines().slice(before);
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatchObject({ endpoint: 'token', cluster: 'c1', subject: 'system:serviceaccount:apps:web', provider: stack.provider.path, outcome: 'ok', status: 200, upstreamStatus: 200, cache: 'miss' });
     expect(typeof lines[0]!.ms).toBe('number');

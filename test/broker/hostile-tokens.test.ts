@@ -62,7 +62,7 @@ describe('broker refuses hostile subject tokens before anything leaves for Googl
   it('logs the refusal reason but none of the refused token', async () => {
     const token = await tampered();
     await stack.exchange(stack.tokenForm(token));
-    const line = stack.serve.logs.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.msg === 'broker exchange').at(-1)!;
+    const line = stack.auditLines().at(-1)!;
     expect(line).toMatchObject({ endpoint: 'token', cluster: 'c1', outcome: 'refused', reason: 'bad_signature', status: 400 });
     // A claim of a token that did not verify is not an identity: no subject is logged.
     expect(line.subject).toBeUndefined();

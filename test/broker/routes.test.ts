@@ -15,7 +15,6 @@ describe('broker routes on idbridge serve', () => {
     await stack?.close();
   });
 
-  const audits = () => stack.serve.logs.map((line) => JSON.parse(line) as Record<string, unknown>).filter((entry) => entry.msg === 'broker exchange');
   const federatedToken = async () => {
     const res = await stack.exchange(stack.tokenForm(await stack.token()));
     expect(res.status).toBe(200);
@@ -53,8 +52,8 @@ describe('broker routes on idbridge serve', () => {
     expect(second.access_token).toBe(first.access_token);
     expect(second.expires_in).toBeLessThanOrEqual(first.expires_in);
     expect(second.expires_in).toBeGreaterThan(3000);
-    expect(audits().at(-1)).toMatchObject({ cache: 'hit', outcome: 'ok' });
-    expect(audits().at(-1)!.upstreamStatus).toBeUndefined();
+    expect(stack.auditLines().at(-1)).toMatchObject({ cache: 'hit', outcome: 'ok' });
+    expect(stack.auditLines().at(-1)!.upstreamStatus).toBeUndefined();
     // Another scope is another exchange.
     await stack.exchange({ ...form, scope: 'https://www.googleapis.com/auth/devstorage.read_only' });
     expect(stack.google.calls.token).toBe(before + 1);
@@ -70,7 +69,7 @@ describe('broker routes on idbridge serve', () => {
     const again = (await (await iam('generateAccessToken', bearer, { scope: [CLOUD_PLATFORM], lifetime: '1800s' })).json()) as { accessToken: string };
     expect(again.accessToken).toBe(answer.accessToken);
     expect(stack.google.calls.generateAccessToken).toBe(before + 1);
-    expect(audits().at(-1)).toMatchObject({ endpoint: 'generateAccessToken', serviceAccount: SERVICE_ACCOUNT, cluster: 'c1', subject: 'system:serviceaccount:apps:web', cache: 'hit' });
+    expect(stack.auditLines().at(-1)).toMatchObject({ endpoint: 'generateAccessToken', serviceAccount: SERVICE_ACCOUNT, cluster: 'c1', subject: 'system:serviceaccount:apps:web', cache: 'hit' });
 
     const id = await iam('generateIdToken', bearer, { audience: 'https://service.example', includeEmail: true });
     expect(id.status).toBe(200);
@@ -183,7 +182,7 @@ describe('broker routes on idbridge serve', () => {
     const token = await signKubeToken(ec, { issuer: stack.issuerOf('c2'), audience: provider.audience });
     const res = await stack.exchange({ ...stack.tokenForm(token), audience: provider.audience });
     expect(res.status).toBe(200);
-    expect(audits().at(-1)).toMatchObject({ cluster: 'c2', provider: provider.path, outcome: 'ok' });
+    expect(stack.auditLines().at(-1)).toMatchObject({ cluster: 'c2', provider: provider.path, outcome: 'ok' });
   });
 
   it('stops accepting a key the moment it is removed, and a cluster the moment it is deleted', async () => {

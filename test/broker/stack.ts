@@ -27,6 +27,8 @@ export interface BrokerStack {
   /** POST a form to the broker's /v1/token. */
   exchange(fields: Record<string, string>, headers?: Record<string, string>): Promise<Response>;
   tokenForm(subjectToken: string, extra?: Record<string, string>): Record<string, string>;
+  /** The broker's audit lines (`broker exchange`) logged so far, parsed. */
+  auditLines(): Array<Record<string, unknown>>;
   close(): Promise<void>;
 }
 
@@ -72,6 +74,7 @@ export async function startBrokerStack(options: { env?: Record<string, string>; 
       headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
       body: new URLSearchParams(fields).toString(),
     }),
+    auditLines: () => serve.logs.map((line) => JSON.parse(line) as Record<string, unknown>).filter((entry) => entry.msg === 'broker exchange'),
     tokenForm: (subjectToken, extra = {}) => ({
       grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
       audience: provider.audience,

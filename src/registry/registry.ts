@@ -7,7 +7,7 @@ import type { ClusterStore, ListPage } from './store.js';
 
 /** How often a write retries after losing a compare-and-swap before answering 409. */
 const MAX_WRITE_ATTEMPTS = 10;
-/** Backoff between attempts: full jitter up to 5 ms, doubling, capped at 250 ms (~1.3 s worst case). */
+/** Backoff before each retry: full jitter up to 5 ms, doubling, capped at 250 ms (~1.1 s worst case in all). */
 const RETRY_BASE_MS = 5;
 const RETRY_CAP_MS = 250;
 
@@ -120,6 +120,7 @@ export class ClusterRegistry {
 
   async delete(id: string, options: WriteOptions = {}): Promise<void> {
     for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS; attempt++) {
+      await backoff(attempt);
       const stored = await this.store.get(id);
       if (!stored) throw notFound(id);
       checkVersion(stored.record, options);
@@ -129,7 +130,6 @@ export class ClusterRegistry {
         return;
       } catch (err) {
         if (!(err instanceof StoreConflictError)) throw err;
-        await backoff(attempt);
       }
     }
     throw busy(id);
@@ -169,6 +169,7 @@ export class ClusterRegistry {
     options: WriteOptions = {},
   ): Promise<{ record: ClusterRecord; changed: boolean }> {
     for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS; attempt++) {
+      await backoff(attempt);
       const stored = await this.store.get(id);
       if (!stored) throw notFound(id);
       checkVersion(stored.record, options);
@@ -178,10 +179,7 @@ export class ClusterRegistry {
       try {
         await this.store.put(record, stored.revision);
       } catch (err) {
-        if (err instanceof StoreConflictError) {
-          await backoff(attempt);
-          continue;
-        }
+        if (err instanceof StoreConflictError) continue;
         throw err;
       }
       this.#changed(id);
@@ -225,11 +223,13 @@ function notFound(id: string): IdbridgeError {
 }
 
 /**
- * Waits before the next compare-and-swap attempt. Full jitter spreads writers that lost together,
- * and the doubling lets many writers on one record (a busy file store under load) all get through.
+ * Waits before a compare-and-swap retry (not before the first try, nor after the last, which
+ * answers 409 at once). Full jitter spreads writers that lost together, and the doubling lets many
+ * writers on one record (a busy file store under load) all get through.
  */
-function backoff(attempt: number): Promise<void> {
-  const ceiling = Math.min(RETRY_CAP_MS, RETRY_BASE_MS * 2 ** attempt);
+async function backoff(attempt: number): Promise<void> {
+  if (attempt === 0) return;
+  const ceiling = Math.min(RETRY_CAP_MS, RETRY_BASE_MS * 2 ** (attempt - 1));
   return new Promise((resolve) => setTimeout(resolve, Math.random() * ceiling));
 }
 

@@ -140,8 +140,22 @@ export class FileStore implements ClusterStore {
     return () => watcher.close();
   }
 
+  /**
+   * Ready when a record could be written now: a probe file as large as the last record written
+   * (at least 4 KiB) is created, written and removed, so a full or read-only disk answers 503.
+   * Not fsynced: ENOSPC and EROFS show at write and close, and the probe is unlinked at once.
+   */
   async ping(): Promise<void> {
     await this.#fs.stat(this.#dir).catch((err) => { throw unavailable(`the data directory ${this.#dir} is not accessible`, err); });
+    const probe = this.#tempName(join(this.#dir, '.readyz'));
+    const bytes = Math.min(MAX_PROBE_BYTES, Math.max(MIN_PROBE_BYTES, this.#lastWriteBytes));
+    try {
+      await this.#writeFile(probe, Buffer.alloc(bytes), { sync: false });
+    } catch (err) {
+      throw unavailable(`cannot write ${bytes} bytes to the data directory ${this.#dir}`, err);
+    } finally {
+      await this.#fs.rm(probe, { force: true }).catch(() => {});
+    }
   }
 
   async #withLock<T>(path: string, action: () => Promise<T>): Promise<T> {

@@ -98,7 +98,7 @@ async function breakLegacyLock(path: string, options: Omit<LockOptions, 'waitMs'
 }
 
 /** Dead owners are stale at once; owners this host cannot judge (or none at all) once old enough. */
-export async function isStale(path: string, owner: Owner | null, options: Omit<LockOptions, 'waitMs' | 'fs'> & { fs: FileStoreFs }): Promise<boolean> {
+export async function isStale(path: string, owner: Owner | null, options: Omit<LockOptions, 'waitMs'>): Promise<boolean> {
   const state = owner ? await ownerState(owner, options.me) : 'unknown';
   if (state !== 'unknown') return state === 'dead';
   const modified = await options.fs.stat(path).then((s) => s.mtimeMs, () => null);

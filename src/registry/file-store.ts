@@ -181,10 +181,14 @@ export class FileStore implements ClusterStore {
   async #removeLeftovers(): Promise<void> {
     for (const name of await this.#fs.readdir(this.#dir)) {
       const path = join(this.#dir, name);
-      if (name.endsWith('.lock')) {
-        await breakIfStale(path, this.#lockOptions);
-      } else if (name.endsWith('.tmp') && (await isStale(path, ownerOfName(name), this.#lockOptions))) {
-        await this.#fs.rm(path, { recursive: true, force: true });
+      try {
+        if (name.endsWith('.lock')) {
+          await breakIfStale(path, this.#lockOptions);
+        } else if (name.endsWith('.tmp') && (await isStale(path, ownerOfName(name), this.#lockOptions))) {
+          await this.#fs.rm(path, { recursive: true, force: true });
+        }
+      } catch {
+        // Best effort: a leftover that cannot be removed now is judged again by the next writer or start.
       }
     }
   }

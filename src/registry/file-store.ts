@@ -2,7 +2,7 @@ import { watch } from 'node:fs';
 import { join } from 'node:path';
 import { IdbridgeError, StoreConflictError } from '../errors.js';
 import { isClusterId } from './cluster-id.js';
-import { acquireLock, breakIfStale, isStale, LockBusyError, type LockOptions } from './file-lock.js';
+import { acquireLock, breakIfStale, isStale, LockBusyError, type HeldLock, type LockOptions } from './file-lock.js';
 import { currentOwner, nonce, ownerOfName, ownerTag, type Owner } from './file-owner.js';
 import { nodeFs, type FileStoreFs } from './file-store-fs.js';
 import { clusterRecordSchema, type ClusterRecord } from './record.js';
@@ -159,7 +159,7 @@ export class FileStore implements ClusterStore {
   }
 
   async #withLock<T>(path: string, action: () => Promise<T>): Promise<T> {
-    let lock;
+    let lock: HeldLock;
     try {
       lock = await acquireLock(`${path}.lock`, this.#lockOptions);
     } catch (err) {

@@ -1,36 +1,56 @@
-import { randomBytes } from 'node:crypto';
 import { watch } from 'node:fs';
-import { link, mkdir, open, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { IdbridgeError, StoreConflictError } from '../errors.js';
 import { isClusterId } from './cluster-id.js';
+import { acquireLock, breakIfStale, isStale, LockBusyError, type HeldLock, type LockOptions } from './file-lock.js';
+import { currentOwner, nonce, ownerOfName, ownerTag, type Owner } from './file-owner.js';
+import { nodeFs, type FileStoreFs } from './file-store-fs.js';
 import { clusterRecordSchema, type ClusterRecord } from './record.js';
 import type { ClusterStore, ListPage, StoredRecord } from './store.js';
 
-/** A lock older than this belongs to a writer that died; writes take milliseconds. */
-const STALE_LOCK_MS = 10_000;
+/** A leftover whose owner this host cannot judge (another PID namespace) is stale after this long. */
+const UNKNOWN_OWNER_STALE_MS = 10_000;
 /** How long a writer waits for another one before giving up with a conflict (the caller retries). */
 const LOCK_WAIT_MS = 15_000;
+/** The readiness probe writes at least this much, and as much as the last record written. */
+const MIN_PROBE_BYTES = 4096;
+const MAX_PROBE_BYTES = 1024 * 1024;
+
+export interface FileStoreOptions {
+  /** The filesystem (tests inject failures); node:fs/promises by default. */
+  fs?: FileStoreFs;
+  /** Clock for the age of leftovers whose owner cannot be judged. */
+  now?: () => number;
+}
 
 /**
  * `file:DIR` — one JSON file per cluster under DIR/clusters. Writes go to a temporary file that
  * is fsynced and renamed over the record, so a reader (in this or another process) sees the old
- * record or the new one, never a torn one, even if the writer is killed mid-write. A lock file
- * created with O_EXCL makes compare-and-swap hold across processes of one host sharing the
- * directory; a lock whose writer died (pid gone) or that is older than 10 s is broken.
+ * record or the new one, never a torn one, even if the writer is killed mid-write. A lock
+ * (file-lock.ts) makes compare-and-swap hold across processes of one host sharing the directory,
+ * and is never held twice, even when writers are killed: a dead writer's lock is broken at once,
+ * atomically. Every temporary file carries its owner, so a start removes all a dead writer left.
  */
 export class FileStore implements ClusterStore {
   readonly description: string;
   readonly #dir: string;
+  readonly #fs: FileStoreFs;
+  readonly #now: () => number;
+  readonly #me: Owner;
+  /** Bytes of the last record this store tried to write: the readiness probe writes as many. */
+  #lastWriteBytes = 0;
 
-  private constructor(root: string) {
+  private constructor(root: string, me: Owner, options: FileStoreOptions) {
     this.description = `file:${root}`;
     this.#dir = join(root, 'clusters');
+    this.#fs = options.fs ?? nodeFs;
+    this.#now = options.now ?? Date.now;
+    this.#me = me;
   }
 
-  static async open(root: string): Promise<FileStore> {
-    const store = new FileStore(root);
-    await mkdir(store.#dir, { recursive: true, mode: 0o700 });
+  static async open(root: string, options: FileStoreOptions = {}): Promise<FileStore> {
+    const store = new FileStore(root, await currentOwner(), options);
+    await store.#fs.mkdir(store.#dir, { recursive: true, mode: 0o700 });
     await store.#removeLeftovers();
     return store;
   }
@@ -40,11 +60,20 @@ export class FileStore implements ClusterStore {
     return join(this.#dir, `${id}.json`);
   }
 
+  /** A temporary name beside `path` that says who wrote it, so a start can tell a dead writer's leftover. */
+  #tempName(path: string): string {
+    return `${path}.${ownerTag(this.#me)}.${nonce()}.tmp`;
+  }
+
+  get #lockOptions(): LockOptions {
+    return { fs: this.#fs, me: this.#me, now: this.#now, unknownOwnerStaleMs: UNKNOWN_OWNER_STALE_MS, waitMs: LOCK_WAIT_MS };
+  }
+
   async get(id: string): Promise<StoredRecord | null> {
     const path = this.#path(id);
     let text: string;
     try {
-      text = await readFile(path, 'utf8');
+      text = await this.#fs.readFile(path, 'utf8');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
       throw unavailable(`cannot read ${path}`, err);
@@ -64,7 +93,9 @@ export class FileStore implements ClusterStore {
     return this.#withLock(path, async () => {
       const current = await this.get(record.id);
       if ((current?.revision ?? null) !== ifRevision) throw new StoreConflictError(`cluster ${record.id}`);
-      await writeAtomically(path, `${JSON.stringify(record, null, 2)}\n`);
+      const contents = `${JSON.stringify(record, null, 2)}\n`;
+      this.#lastWriteBytes = Buffer.byteLength(contents);
+      await this.#writeAtomically(path, contents);
       return { record, revision: String(record.version) };
     });
   }
@@ -75,13 +106,13 @@ export class FileStore implements ClusterStore {
       const current = await this.get(id);
       if (!current) return false;
       if (ifRevision !== undefined && current.revision !== ifRevision) throw new StoreConflictError(`cluster ${id}`);
-      await unlink(path);
+      await this.#fs.unlink(path).catch((err) => { throw unavailable(`cannot delete ${path}`, err); });
       return true;
     });
   }
 
   async list({ after, limit }: { after?: string; limit: number }): Promise<ListPage> {
-    const ids = (await readdir(this.#dir))
+    const ids = (await this.#fs.readdir(this.#dir).catch((err) => { throw unavailable(`cannot list ${this.#dir}`, err); }))
       .filter((name) => name.endsWith('.json'))
       .map((name) => name.slice(0, -'.json'.length))
       .filter((id) => isClusterId(id) && (after === undefined || id > after))
@@ -109,89 +140,93 @@ export class FileStore implements ClusterStore {
     return () => watcher.close();
   }
 
+  /**
+   * Ready when a record could be written now: a probe file as large as the last record written
+   * (at least 4 KiB) is created, written and removed, so a full or read-only disk answers 503.
+   * Not fsynced: ENOSPC and EROFS show at write and close, and the probe is unlinked at once.
+   */
   async ping(): Promise<void> {
-    await stat(this.#dir).catch((err) => { throw unavailable(`the data directory ${this.#dir} is not accessible`, err); });
+    await this.#fs.stat(this.#dir).catch((err) => { throw unavailable(`the data directory ${this.#dir} is not accessible`, err); });
+    const probe = this.#tempName(join(this.#dir, '.readyz'));
+    const bytes = Math.min(MAX_PROBE_BYTES, Math.max(MIN_PROBE_BYTES, this.#lastWriteBytes));
+    try {
+      await this.#writeFile(probe, Buffer.alloc(bytes), { sync: false });
+    } catch (err) {
+      throw unavailable(`cannot write ${bytes} bytes to the data directory ${this.#dir}`, err);
+    } finally {
+      await this.#fs.rm(probe, { force: true }).catch(() => {});
+    }
   }
 
   async #withLock<T>(path: string, action: () => Promise<T>): Promise<T> {
-    const lock = `${path}.lock`;
-    const deadline = Date.now() + LOCK_WAIT_MS;
-    for (let attempt = 0; ; attempt++) {
-      // The lock is created with its owner's pid already in it (write a temporary file, then
-      // link it into place, which fails if the lock exists), so a writer killed at any moment
-      // never leaves an anonymous lock behind.
-      const claim = `${lock}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-      try {
-        await writeFile(claim, `${process.pid}\n`, { mode: 0o600 });
-        await link(claim, lock);
-        break;
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw unavailable(`cannot create ${lock}`, err);
-        if (await isStale(lock)) {
-          await rm(lock, { force: true });
-          continue;
-        }
-        if (Date.now() > deadline) throw new StoreConflictError(`cluster record ${path} (locked by another writer)`);
-        await new Promise((resolve) => setTimeout(resolve, Math.min(50, 2 + attempt * 2)));
-      } finally {
-        await rm(claim, { force: true });
-      }
+    let lock: HeldLock;
+    try {
+      lock = await acquireLock(`${path}.lock`, this.#lockOptions);
+    } catch (err) {
+      if (err instanceof LockBusyError) throw new StoreConflictError(`cluster record ${path} (locked by another writer)`);
+      throw unavailable(`cannot lock ${path}`, err);
     }
     try {
       return await action();
     } finally {
-      await rm(lock, { force: true });
+      await lock.release();
     }
   }
 
-  /** Temporary files and locks left by a writer that was killed. */
+  /**
+   * Temporary record files, lock directories and readiness probes whose owner is not running
+   * (dead, or a predecessor with our pid), whatever their age; a leftover whose owner this host
+   * cannot judge, once it is older than any write takes.
+   */
   async #removeLeftovers(): Promise<void> {
-    for (const name of await readdir(this.#dir)) {
-      if (!name.endsWith('.tmp') && !name.endsWith('.lock')) continue;
+    for (const name of await this.#fs.readdir(this.#dir)) {
       const path = join(this.#dir, name);
-      const age = await stat(path).then((s) => Date.now() - s.mtimeMs, () => 0);
-      if (age > STALE_LOCK_MS) await rm(path, { force: true });
+      try {
+        if (name.endsWith('.lock')) {
+          await breakIfStale(path, this.#lockOptions);
+        } else if (name.endsWith('.tmp') && (await isStale(path, ownerOfName(name), this.#lockOptions))) {
+          await this.#fs.rm(path, { recursive: true, force: true });
+        }
+      } catch {
+        // Best effort: a leftover that cannot be removed now is judged again by the next writer or start.
+      }
     }
   }
-}
 
-/** A lock is stale when its writer died (its pid is gone) or it is older than any write takes. */
-async function isStale(lock: string): Promise<boolean> {
-  const [owner, age] = await Promise.all([
-    readFile(lock, 'utf8').then((text) => Number.parseInt(text, 10), () => Number.NaN),
-    stat(lock).then((s) => Date.now() - s.mtimeMs, () => 0),
-  ]);
-  if (age > STALE_LOCK_MS) return true;
-  if (!Number.isInteger(owner) || owner <= 0 || owner === process.pid) return false;
-  try {
-    process.kill(owner, 0);
-    return false;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'ESRCH';
+  /** Temporary file, fsync, rename over the record, fsync the directory; the temporary file never stays. */
+  async #writeAtomically(path: string, contents: string): Promise<void> {
+    const temp = this.#tempName(path);
+    try {
+      await this.#writeFile(temp, contents, { sync: true });
+      await this.#fs.rename(temp, path);
+    } catch (err) {
+      await this.#fs.rm(temp, { force: true }).catch(() => {});
+      throw unavailable(`cannot write ${path}`, err);
+    }
+    // Make the rename itself durable.
+    try {
+      const dir = await this.#fs.open(this.#dir, 'r');
+      try {
+        await dir.sync();
+      } finally {
+        await dir.close();
+      }
+    } catch (err) {
+      throw unavailable(`cannot sync ${this.#dir} after replacing ${path}`, err);
+    }
   }
-}
 
-async function writeAtomically(path: string, contents: string): Promise<void> {
-  const temp = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
-  const handle = await open(temp, 'w', 0o600);
-  try {
-    await handle.writeFile(contents, 'utf8');
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  try {
-    await rename(temp, path);
-  } catch (err) {
-    await rm(temp, { force: true });
-    throw unavailable(`cannot replace ${path}`, err);
-  }
-  // Make the rename itself durable.
-  const dir = await open(join(path, '..'), 'r');
-  try {
-    await dir.sync();
-  } finally {
-    await dir.close();
+  /** Creates `path` (it must not exist) with `contents`; the caller removes it if this throws. */
+  async #writeFile(path: string, contents: string | Buffer, { sync }: { sync: boolean }): Promise<void> {
+    const handle = await this.#fs.open(path, 'wx', 0o600);
+    try {
+      await handle.writeFile(contents);
+      if (sync) await handle.sync();
+    } catch (err) {
+      await handle.close().catch(() => {});
+      throw err;
+    }
+    await handle.close(); // some filesystems (NFS) report a full disk only here
   }
 }
 

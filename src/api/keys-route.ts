@@ -7,8 +7,9 @@ import { readJson } from '../http/json-body.js';
 import type { Logger } from '../log/logger.js';
 import { checkPushedDiscovery } from '../oidc/discovery.js';
 import { validateJwks } from '../oidc/jwks.js';
+import type { ClusterRecord } from '../registry/record.js';
 import type { ClusterRegistry } from '../registry/registry.js';
-import { SubjectTokenVerifier } from '../verify/subject-token.js';
+import { SubjectTokenVerifier, TokenError, type VerifiedToken, type VerifyOptions } from '../verify/subject-token.js';
 import { clusterId, ifVersion, versionTag } from './admin-routes.js';
 import { clusterView, putKeysSchema } from './schemas.js';
 import { checkSignerKept, checkSignerOnRecord, signerOf, type KeyPusher } from './sync-push.js';
@@ -54,16 +55,14 @@ export function keysRoutes(options: KeysRouteOptions): Hono<Env> {
         return true;
       }
       if (token.split('.').length !== 3) return false;
-      const record = await options.registry.get(clusterId(c));
-      if (record.keys.length === 0) {
-        throw new IdbridgeError('unauthenticated', `cluster ${record.id} has no keys on record yet, so its token cannot be verified: an administrator uploads the first keys (PUT with the admin token and {"jwks": <kubectl get --raw /openid/v1/jwks>}), idbridge sync keeps them current after that`);
-      }
-      const verified = await verifier.verify(token, record, {
+      const id = clusterId(c);
+      const record = await recordOrNull(options.registry, id);
+      const verified = await verifySyncToken(verifier, token, record, id, (on) => ({
         audiences: [options.syncAudience],
-        subject: record.syncSubject,
+        subject: on.syncSubject,
         ...(options.now ? { now: options.now } : {}),
-      });
-      c.set('pusher', { kind: 'cluster', token: verified, signer: signerOf(record, verified) });
+      }));
+      c.set('pusher', { kind: 'cluster', token: verified.token, signer: signerOf(verified.record, verified.token) });
       return true;
     },
   });
@@ -98,4 +97,48 @@ export function keysRoutes(options: KeysRouteOptions): Hono<Env> {
   });
 
   return app;
+}
+
+async function recordOrNull(registry: ClusterRegistry, id: string): Promise<ClusterRecord | null> {
+  try {
+    return await registry.get(id);
+  } catch (err) {
+    if (err instanceof IdbridgeError && err.code === 'cluster_not_found') return null;
+    throw err;
+  }
+}
+
+/**
+ * Until a token verifies, an unknown cluster, a cluster with no keys yet, a key id not on record
+ * and a bad signature all get this one answer, so an unauthenticated caller cannot tell which
+ * clusters exist. It depends only on the id in the path, never on what is stored.
+ */
+export function notVerifiedOnRecord(id: string): TokenError {
+  return new TokenError(
+    'unknown_key',
+    `the token does not verify with the keys on record for cluster ${JSON.stringify(id)}: either its key id is not among cluster ${id}'s published keys, or its signature does not verify with them, ` +
+      'or no such cluster with keys is registered (a cluster with no keys on record yet cannot authenticate: an administrator uploads the first keys with the admin token and {"jwks": <kubectl get --raw /openid/v1/jwks>}, idbridge sync keeps them current after that); ' +
+      'check the cluster id and that the kube-apiserver signs with a published key',
+  );
+}
+
+/** Verifies a sync token against the record's keys, answering notVerifiedOnRecord for every case above. */
+async function verifySyncToken(
+  verifier: SubjectTokenVerifier,
+  token: string,
+  record: ClusterRecord | null,
+  id: string,
+  options: (record: ClusterRecord) => VerifyOptions,
+): Promise<{ record: ClusterRecord; token: VerifiedToken }> {
+  if (!record || record.keys.length === 0) {
+    // The checks that need no keys still answer as they would for a registered cluster.
+    verifier.checkHeader(token);
+    throw notVerifiedOnRecord(id);
+  }
+  try {
+    return { record, token: await verifier.verify(token, record, options(record)) };
+  } catch (err) {
+    if (err instanceof TokenError && (err.failure === 'unknown_key' || err.failure === 'bad_signature')) throw notVerifiedOnRecord(id);
+    throw err;
+  }
 }

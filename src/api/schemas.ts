@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { DISCOVERY_PATH } from '../issuer/paths.js';
 import { jwksUriFor } from '../oidc/discovery.js';
+import { keyFlaw } from '../oidc/jwks.js';
 import { clusterIdSchema } from '../registry/cluster-id.js';
 import { brokerPolicySchema, serviceAccountSubjectSchema, type ClusterRecord } from '../registry/record.js';
 
@@ -46,7 +47,8 @@ export interface ClusterView {
   syncSubject: string;
   discoveryUrl: string;
   jwksUrl: string;
-  keys: Array<{ kid: string; alg: string; kty: string; firstSeen: string; lastSeen: string }>;
+  /** `unsafe`: why a key stored before the RSA rule fails it; such a key is withheld and trusted nowhere. */
+  keys: Array<{ kid: string; alg: string; kty: string; firstSeen: string; lastSeen: string; unsafe?: string }>;
   keyEvents: ClusterRecord['keyEvents'];
   broker?: ClusterRecord['broker'];
   createdAt: string;
@@ -61,7 +63,10 @@ export function clusterView(record: ClusterRecord): ClusterView {
     syncSubject: record.syncSubject,
     discoveryUrl: `${record.issuer}${DISCOVERY_PATH}`,
     jwksUrl: jwksUriFor(record.issuer),
-    keys: record.keys.map((entry) => ({ kid: entry.jwk.kid, alg: entry.jwk.alg, kty: entry.jwk.kty, firstSeen: entry.firstSeen, lastSeen: entry.lastSeen })),
+    keys: record.keys.map((entry) => {
+      const unsafe = keyFlaw(entry.jwk);
+      return { kid: entry.jwk.kid, alg: entry.jwk.alg, kty: entry.jwk.kty, firstSeen: entry.firstSeen, lastSeen: entry.lastSeen, ...(unsafe !== undefined ? { unsafe } : {}) };
+    }),
     keyEvents: record.keyEvents,
     ...(record.broker ? { broker: record.broker } : {}),
     createdAt: record.createdAt,

@@ -132,7 +132,6 @@ export class Broker {
       const record = await this.#clusterOf(claims.iss);
       fields.cluster = record.id;
       const verified = await this.#verifier.verify(request.subjectToken, record, {
-        claims,
         audiences: allowedAudiences(record, request.provider),
         clockSkewSeconds: this.#options.settings.clockSkewSeconds,
         now: this.#now,

@@ -1,9 +1,9 @@
 import type { WorkloadIdentityProvider } from '../credentials/credential-config.js';
-import { pass, skip, warn, type Check } from '../report/report.js';
+import { fail, pass, skip, warn, type Check } from '../report/report.js';
 import { checkDiscovery } from './discovery-checks.js';
 import { fetchDocument, type FetchDeps } from './fetch-document.js';
 import { checkIssuerUrl, discoveryUrlFor } from './issuer-url.js';
-import { checkJwks } from './jwks-checks.js';
+import { checkJwks, FORGEABLE_FIX } from './jwks-checks.js';
 import { checkToken } from './token-checks.js';
 
 export interface DoctorInput {
@@ -15,6 +15,8 @@ export interface DoctorInput {
   allowedAudiences?: string[];
   /** The key ids the registry holds for the cluster (when known): the served JWKS should match. */
   registeredKids?: string[];
+  /** Keys the registry holds for the cluster but withholds as unsafe (when known). */
+  withheldKeys?: ReadonlyArray<{ kid: string; reason: string }>;
 }
 
 export interface DoctorDeps extends FetchDeps {
@@ -46,6 +48,8 @@ export async function runDoctor(input: DoctorInput, deps: DoctorDeps): Promise<C
     checks.push(...JWKS_CHECK_IDS.map((id) => skip(id, 'not checked: no usable jwks_uri')));
   }
 
+  if (input.withheldKeys?.length) checks.push(checkWithheld(input.withheldKeys));
+
   if (input.token !== undefined) {
     checks.push(...(await checkToken({
       token: input.token,
@@ -67,5 +71,12 @@ export function compareWithRegistry(registeredKids: readonly string[], served: r
   if (missing.length === 0 && extra.length === 0) return pass('jwks.registered', 'the served keys are the registered keys');
   return warn('jwks.registered', 'the served JWKS differs from the keys registered for the cluster', 'a cache between the registry and this URL (the edge, a CDN) still holds an older copy: wait for max-age to pass, and do not sign with a new key until it is served here', {
     details: [...missing.map((kid) => `registered, not served: ${kid}`), ...extra.map((kid) => `served, no longer registered: ${kid}`)],
+  });
+}
+
+/** Keys on record the registry refuses to serve or trust: they were stored before the RSA rule. */
+export function checkWithheld(withheld: ReadonlyArray<{ kid: string; reason: string }>): Check {
+  return fail('registry.unsafe_keys', `the registry holds ${withheld.length} UNSAFE key${withheld.length === 1 ? '' : 's'} for the cluster (forgeable or trivially factorable); idbridge withholds ${withheld.length === 1 ? 'it' : 'them'} from the JWKS and trusts ${withheld.length === 1 ? 'it' : 'them'} nowhere`, FORGEABLE_FIX, {
+    details: withheld.map((key) => `kid ${JSON.stringify(key.kid.slice(0, 64))}: ${key.reason}`),
   });
 }

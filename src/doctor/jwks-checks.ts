@@ -1,5 +1,5 @@
 import { importJWK } from 'jose';
-import { curveAlgorithm, GOOGLE_ACCEPTED_ALGORITHMS, googleAccepts, MIN_RSA_BITS, PRIVATE_MEMBERS, rsaModulusBits, type SigningAlgorithm } from '../oidc/jwks.js';
+import { curveAlgorithm, GOOGLE_ACCEPTED_ALGORITHMS, googleAccepts, MIN_RSA_BITS, PRIVATE_MEMBERS, rsaKeyFlaw, rsaModulusBits, type SigningAlgorithm } from '../oidc/jwks.js';
 import { MAX_KEYS } from '../oidc/limits.js';
 import { fail, pass, warn, type Check, type Verdict } from '../report/report.js';
 import { checkCacheHeaders } from './cache.js';
@@ -133,9 +133,16 @@ function checkRsaSize(keys: RawKey[]): Check {
     `generate a new signing key of at least ${MIN_RSA_BITS} bits (openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048); ${ROTATE}`);
 }
 
-/** The public parts must import as keys (the real test of the base64url members). */
+export const FORGEABLE_FIX =
+  `remove the key from the JWKS at once (idbridge clusters update ID --jwks FILE with the admin token) and give the kube-apiserver a real key (openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048, e = 65537); treat every token it signed as forged — ${ROTATE}`;
+
+/**
+ * The public parts must import as keys (the real test of the base64url members), and RSA keys
+ * must pass the one RSA rule of src/oidc/jwks.ts: e = 1 makes a key forgeable by anyone.
+ */
 async function checkMaterial(keys: RawKey[]): Promise<Check> {
   const findings: Finding[] = [];
+  let unsafe = false;
   for (const [i, key] of keys.entries()) {
     if (key.kty !== 'RSA' && key.kty !== 'EC') continue;
     const alg = impliedAlgorithm(key);
@@ -145,11 +152,17 @@ async function checkMaterial(keys: RawKey[]): Promise<Check> {
       await importJWK(publicPart as Parameters<typeof importJWK>[0], key.kty === 'RSA' ? 'RS256' : (alg ?? 'ES256'));
     } catch {
       findings.push({ verdict: 'fail', text: `${label(key, i)}: the key material does not import as a ${String(key.kty)} public key` });
+      continue;
+    }
+    const flaw = typeof n === 'string' && typeof e === 'string' ? rsaKeyFlaw(n, e) : undefined;
+    if (flaw !== undefined) {
+      unsafe = true;
+      findings.push({ verdict: 'fail', text: `${label(key, i)}: UNSAFE, FORGEABLE: ${flaw}` });
     }
   }
   return rule('jwks.material', 'every key imports as a public key', findings,
-    () => 'keys whose material is not a valid public key',
-    're-export the JWKS from the cluster (kubectl get --raw /openid/v1/jwks) instead of editing it by hand');
+    () => (unsafe ? 'keys are UNSAFE: anyone can forge tokens that verify with them (or factor them)' : 'keys whose material is not a valid public key'),
+    unsafe ? FORGEABLE_FIX : 're-export the JWKS from the cluster (kubectl get --raw /openid/v1/jwks) instead of editing it by hand');
 }
 
 /** Every rule Google and OIDC verifiers apply to the keys of an issuer. */

@@ -13,6 +13,8 @@ export interface Target {
   issuer: string;
   checks: Check[];
   registeredKids?: string[];
+  /** Keys on record that the registry withholds as unsafe (the RSA rule), with why. */
+  withheldKeys?: Array<{ kid: string; reason: string }>;
 }
 
 /**
@@ -35,7 +37,9 @@ export async function resolveTarget(flags: TargetFlags, client: (api: string, to
   const cluster = await client(flags.api, flags.adminToken).get(flags.cluster);
   return {
     issuer: cluster.issuer,
-    registeredKids: cluster.keys.map((key) => key.kid),
+    // A withheld key is not served on purpose: it is reported as unsafe, not as a stale cache.
+    registeredKids: cluster.keys.filter((key) => key.unsafe === undefined).map((key) => key.kid),
+    withheldKeys: cluster.keys.flatMap((key) => (key.unsafe !== undefined ? [{ kid: key.kid, reason: key.unsafe }] : [])),
     checks: [pass('issuer.source', `cluster ${cluster.id} is registered with issuer ${cluster.issuer} (version ${cluster.version}, ${cluster.keys.length} key${cluster.keys.length === 1 ? '' : 's'})`)],
   };
 }

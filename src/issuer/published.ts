@@ -1,6 +1,6 @@
 import { base64url } from 'jose';
 import { buildDiscovery } from '../oidc/discovery.js';
-import { googleAccepts, keyWarnings, type PublicJwk, type SigningAlgorithm } from '../oidc/jwks.js';
+import { googleAccepts, keyWarnings, partitionKeys, withheldWarning, type PublicJwk, type SigningAlgorithm, type WithheldKey } from '../oidc/jwks.js';
 
 /**
  * How long verifiers and HTTP caches may keep a document. kube-apiserver uses an hour; idbridge
@@ -33,6 +33,8 @@ export interface ClusterDocuments {
   readonly discovery: PublishedDocument;
   readonly jwks: PublishedDocument;
   readonly keys: readonly PublishedKey[];
+  /** Keys on record that fail the RSA rule (stored before it existed): never served. */
+  readonly withheld: readonly WithheldKey[];
   readonly warnings: readonly string[];
 }
 
@@ -54,24 +56,33 @@ export async function publishDocument(value: unknown, contentType: string): Prom
   };
 }
 
-/** Serializes a cluster's discovery document (computed from its issuer) and its JWKS. */
+/**
+ * Serializes a cluster's discovery document (computed from its issuer) and its JWKS. Every host
+ * publishes through here, so a key that fails the RSA rule (one stored before the rule existed)
+ * is withheld from every served document and flagged in the warnings.
+ */
 export async function publishCluster(cluster: string, issuer: string, keys: readonly PublicJwk[]): Promise<ClusterDocuments> {
+  const { trusted, withheld } = partitionKeys(keys);
   const [discovery, jwks] = await Promise.all([
-    publishDocument(buildDiscovery(issuer, keys), DISCOVERY_CONTENT_TYPE),
-    publishDocument({ keys }, JWKS_CONTENT_TYPE),
+    publishDocument(buildDiscovery(issuer, trusted), DISCOVERY_CONTENT_TYPE),
+    publishDocument({ keys: trusted }, JWKS_CONTENT_TYPE),
   ]);
   return {
     cluster,
     issuer,
     discovery,
     jwks,
-    keys: keys.map((key) => ({ kid: key.kid, alg: key.alg, googleAccepts: googleAccepts(key.alg) })),
-    warnings: keys.flatMap(keyWarnings),
+    keys: trusted.map((key) => ({ kid: key.kid, alg: key.alg, googleAccepts: googleAccepts(key.alg) })),
+    withheld,
+    warnings: [...withheld.map(withheldWarning), ...trusted.flatMap(keyWarnings)],
   };
 }
 
-/** A registered cluster's documents, or null while it has no keys (nothing is published then). */
+/**
+ * A registered cluster's documents, or null while it has no keys that may be trusted (nothing is
+ * published then: no keys yet, or only keys withheld by the RSA rule).
+ */
 export async function recordDocuments(record: { id: string; issuer: string; keys: readonly { jwk: PublicJwk }[] }): Promise<ClusterDocuments | null> {
-  if (record.keys.length === 0) return null;
-  return publishCluster(record.id, record.issuer, record.keys.map((key) => key.jwk));
+  const docs = record.keys.length === 0 ? null : await publishCluster(record.id, record.issuer, record.keys.map((key) => key.jwk));
+  return docs && docs.keys.length > 0 ? docs : null;
 }

@@ -73,6 +73,124 @@ export function rsaModulusBits(n: string): number {
   return (bytes.length - i - 1) * 8 + (32 - Math.clz32(bytes[i]!));
 }
 
+/**
+ * The one public exponent accepted. kube-apiserver's keys come from OpenSSL or Go's crypto/rsa,
+ * which both use 65537; any other value is either forgeable (e = 1), unusable (e = 0 or even)
+ * or a hand-made key no Kubernetes cluster signs with, so refusing it costs nobody anything.
+ */
+export const RSA_PUBLIC_EXPONENT = 65537n;
+/** Small primes a sound modulus has no factor among: a cheap sieve of trivially factorable moduli. */
+const SMALL_PRIMES_BELOW = 10_000;
+const SMALL_PRIMES = primesBelow(SMALL_PRIMES_BELOW);
+
+function primesBelow(limit: number): number[] {
+  const composite = new Uint8Array(limit);
+  const primes: number[] = [];
+  for (let i = 2; i < limit; i++) {
+    if (composite[i]) continue;
+    primes.push(i);
+    for (let j = i * i; j < limit; j += i) composite[j] = 1;
+  }
+  return primes;
+}
+
+function bytesToBigInt(bytes: Uint8Array): bigint {
+  let hex = '';
+  for (const byte of bytes) hex += byte.toString(16).padStart(2, '0');
+  return hex === '' ? 0n : BigInt(`0x${hex}`);
+}
+
+/** floor(sqrt(n)) by Newton's method, for n >= 0. */
+function isqrt(n: bigint): bigint {
+  if (n < 2n) return n;
+  // Start above the root (2^ceil(bits/2)) so the iteration decreases monotonically to it.
+  let x = 1n << BigInt(Math.ceil(n.toString(2).length / 2));
+  for (;;) {
+    const next = (x + n / x) >> 1n;
+    if (next >= x) return x;
+    x = next;
+  }
+}
+
+/** The smallest prime below SMALL_PRIMES_BELOW dividing n, if any (one BigInt remainder per few primes). */
+function smallFactor(n: bigint): number | undefined {
+  // Primes below 2^14, three at a time: their product stays below 2^53, so the rest is Number arithmetic.
+  for (let i = 0; i < SMALL_PRIMES.length; i += 3) {
+    const group = SMALL_PRIMES.slice(i, i + 3);
+    const rest = Number(n % BigInt(group.reduce((a, b) => a * b, 1)));
+    const factor = group.find((p) => rest % p === 0);
+    if (factor !== undefined) return factor;
+  }
+  return undefined;
+}
+
+/**
+ * Why an RSA public key (base64url `n` and `e`) must not be trusted, or undefined when it is
+ * sound. The one rule every place that judges a JWKS applies (registration, push, sync, the
+ * edge, doctor, and records stored before it existed). With e = 1 a signature is its own
+ * PKCS#1 v1.5 encoding, so anyone could forge tokens; a modulus that is even, padded with zero
+ * bytes, a perfect square or divisible by a small prime is factored at once.
+ */
+export function rsaKeyFlaw(n: string, e: string): string | undefined {
+  let modulus: Uint8Array;
+  let exponent: Uint8Array;
+  try {
+    modulus = b64u.decode(n);
+    exponent = b64u.decode(e);
+  } catch {
+    return 'n or e is not base64url';
+  }
+  const eValue = bytesToBigInt(exponent);
+  if (eValue !== RSA_PUBLIC_EXPONENT || exponent[0] === 0) {
+    const shown = eValue < 1n << 64n ? String(eValue) : `a ${exponent.length}-byte number`;
+    const why = eValue === 1n ? ': with e = 1 every signature is its own padded message, so ANYONE CAN FORGE TOKENS for this key'
+      : eValue === RSA_PUBLIC_EXPONENT ? ' with leading zero bytes; encode it as "AQAB"'
+      : '';
+    return `public exponent e is ${shown}${why}; only e = 65537 ("AQAB") is accepted, what kube-apiserver keys (OpenSSL, Go) always have — re-export the key from the cluster's /openid/v1/jwks, or generate a new one with openssl genpkey -algorithm RSA`;
+  }
+  if (modulus[0] === 0) {
+    return 'modulus n starts with a zero byte, so it is shorter than its encoded length; a JWK encodes n without leading zeros (RFC 7518 §6.3.1.1) — re-export the key from the cluster\'s /openid/v1/jwks';
+  }
+  const nValue = bytesToBigInt(modulus);
+  if ((nValue & 1n) === 0n) return 'modulus n is even, so it is not a product of two large primes and anyone can factor it (and forge tokens); this is not a real RSA key';
+  const factor = smallFactor(nValue);
+  if (factor !== undefined) return `modulus n is divisible by ${factor}, so anyone can factor it and forge tokens; this is not a real RSA key — generate a new one with openssl genpkey -algorithm RSA`;
+  const root = isqrt(nValue);
+  if (root * root === nValue) return 'modulus n is a perfect square, so anyone can factor it and forge tokens; this is not a real RSA key — generate a new one with openssl genpkey -algorithm RSA';
+  return undefined;
+}
+
+/** Why a stored or served public key must not be trusted, or undefined (EC points were checked on import). */
+export function keyFlaw(key: PublicJwk): string | undefined {
+  return key.kty === 'RSA' ? rsaKeyFlaw(key.n, key.e) : undefined;
+}
+
+/** A key left out of what is served, and why. */
+export interface WithheldKey {
+  kid: string;
+  reason: string;
+}
+
+/**
+ * Splits keys already on record (stored before the RSA rule existed, or held by a cache) into
+ * those that may be served and trusted, and those withheld as unsafe.
+ */
+export function partitionKeys<K extends PublicJwk>(keys: readonly K[]): { trusted: K[]; withheld: WithheldKey[] } {
+  const trusted: K[] = [];
+  const withheld: WithheldKey[] = [];
+  for (const key of keys) {
+    const reason = keyFlaw(key);
+    if (reason === undefined) trusted.push(key);
+    else withheld.push({ kid: key.kid, reason });
+  }
+  return { trusted, withheld };
+}
+
+/** The warning that flags a withheld key wherever a cluster's state is shown. */
+export function withheldWarning(key: WithheldKey): string {
+  return `key ${JSON.stringify(key.kid)} is on record but WITHHELD from the published JWKS and never trusted, because it is unsafe: ${key.reason}; remove it (an administrator replaces the keys with PUT /api/v1/clusters/{id}/keys) and rotate the cluster's signing key if the kube-apiserver used it`;
+}
+
 function zodDetails(prefix: string, error: z.ZodError): ErrorDetail[] {
   return error.issues.map((issue) => ({
     path: [prefix, ...issue.path.map(String)].filter(Boolean).join('.'),
@@ -105,6 +223,8 @@ async function validateKey(raw: Record<string, unknown>, path: string): Promise<
     if (bits < MIN_RSA_BITS) {
       return { problems: [{ path: `${path}.n`, message: `RSA key is ${bits} bits; at least ${MIN_RSA_BITS} bits are required` }] };
     }
+    const flaw = rsaKeyFlaw(parsed.data.n, parsed.data.e);
+    if (flaw !== undefined) return { problems: [{ path, message: `unsafe RSA key: ${flaw}` }] };
     key = { use: 'sig', kty: 'RSA', kid: parsed.data.kid, alg: 'RS256', n: parsed.data.n, e: parsed.data.e };
   } else {
     const parsed = ecKey.safeParse(raw);

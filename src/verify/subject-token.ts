@@ -1,13 +1,14 @@
 import { base64url, compactVerify, errors, importJWK, type CryptoKey, type JWTPayload } from 'jose';
 import { IdbridgeError } from '../errors.js';
 import { kubernetesClaims } from './kube-claims.js';
-import type { GoogleAcceptedAlgorithm, PublicJwk } from '../oidc/jwks.js';
+import { keyFlaw, type GoogleAcceptedAlgorithm, type PublicJwk } from '../oidc/jwks.js';
 import { sameKey } from '../registry/keys.js';
 import type { ClusterRecord, KeyEntry } from '../registry/record.js';
 
 /** Why a token was refused; callers map these to their protocol (401, STS invalid_grant, …). */
 export type TokenFailure =
   | 'malformed'
+  | 'critical_header'
   | 'too_large'
   | 'unsupported_algorithm'
   | 'unknown_key'
@@ -47,7 +48,10 @@ export interface VerifyOptions {
   clockSkewSeconds?: number;
   /** Current time, epoch milliseconds. Default Date.now. */
   now?: () => number;
-  /** The token's payload as unverifiedClaims decoded it; used only for this very token, once its signature verifies. */
+  /**
+   * @deprecated Ignored: the claims judged are always the payload jose verified, never a copy
+   * decoded beforehand (with `b64: false` the two differ). Kept so older callers still compile.
+   */
   claims?: UnverifiedClaims;
 }
 
@@ -104,6 +108,19 @@ function checkShape(token: string): void {
   }
 }
 
+/**
+ * RFC 7515 §4.1.11: a verifier must refuse a token whose "crit" names an extension it does not
+ * implement. idbridge implements none (kube-apiserver never sets "crit"), so any "crit" is refused
+ * here, before jose, which would otherwise honour "b64": false and verify other bytes.
+ */
+function checkNoCritical(header: Record<string, unknown>): void {
+  if (!Object.hasOwn(header, 'crit')) return;
+  throw new TokenError(
+    'critical_header',
+    `the token's header marks ${JSON.stringify(header.crit ?? null).slice(0, 80)} as critical ("crit", RFC 7515 §4.1.11), and this verifier implements no JWS extensions, so it cannot accept the token; a Kubernetes ServiceAccount token never has "crit": send the projected token file unchanged`,
+  );
+}
+
 /** A base64url JSON object, or null when the segment is anything else. */
 function decodeSegment(segment: string | Uint8Array): Record<string, unknown> | null {
   try {
@@ -146,14 +163,7 @@ export class SubjectTokenVerifier {
   readonly #headers = new Map<string, Readonly<Record<string, unknown>>>();
 
   async verify(token: string, record: ClusterRecord, options: VerifyOptions): Promise<VerifiedToken> {
-    checkShape(token);
-    const header = this.#header(token.slice(0, token.indexOf('.')));
-    if (header === null) throw new TokenError('malformed', 'the token header is not base64url JSON; send the projected ServiceAccount token file unchanged');
-    const alg = header.alg;
-    if (alg !== 'RS256' && alg !== 'ES256') {
-      throw new TokenError('unsupported_algorithm', `the token is signed ${JSON.stringify(alg ?? null).slice(0, 40)}; only RS256 and ES256 are accepted (Google STS accepts no others): give the kube-apiserver an RSA or EC P-256 signing key`);
-    }
-    const kid = header.kid;
+    const { alg, kid } = this.checkHeader(token);
     const imported = typeof kid === 'string' ? this.#keysOf(record).byKid.get(kid) : undefined;
     if (!imported) {
       throw new TokenError('unknown_key', `the token's key id ${JSON.stringify(String(kid ?? '')).slice(0, 80)} is not among cluster ${record.id}'s published keys; publish the new key (idbridge sync) before the kube-apiserver signs with it`);
@@ -166,10 +176,27 @@ export class SubjectTokenVerifier {
     } catch (err) {
       throw translate(err, record);
     }
-    // The verified bytes are the payload segment the claims were decoded from: no need to parse them again.
-    const payload = options.claims?.token === token ? options.claims.payload : decodeSegment(verifiedBytes);
+    // Exactly one payload is judged: the bytes jose verified, never a copy decoded beforehand.
+    const payload = decodeSegment(verifiedBytes);
     if (payload === null) throw new TokenError('malformed', 'the token payload is not a JSON object; a Kubernetes ServiceAccount token carries JSON claims');
     return checkClaims(payload as JWTPayload, record, options, kid as string, alg);
+  }
+
+  /**
+   * The checks that do not depend on any cluster (size, shape, header, "crit", algorithm), which
+   * verify() makes first; callers that have no keys to verify with make them alone, so a token
+   * gets the same answer whether or not its cluster exists.
+   */
+  checkHeader(token: string): { alg: SubjectTokenAlgorithm; kid: unknown } {
+    checkShape(token);
+    const header = this.#header(token.slice(0, token.indexOf('.')));
+    if (header === null) throw new TokenError('malformed', 'the token header is not base64url JSON; send the projected ServiceAccount token file unchanged');
+    checkNoCritical(header);
+    const alg = header.alg;
+    if (alg !== 'RS256' && alg !== 'ES256') {
+      throw new TokenError('unsupported_algorithm', `the token is signed ${JSON.stringify(alg ?? null).slice(0, 40)}; only RS256 and ES256 are accepted (Google STS accepts no others): give the kube-apiserver an RSA or EC P-256 signing key`);
+    }
+    return { alg, kid: header.kid };
   }
 
   /** Tokens signed by one key share one header segment: decode each distinct one once. */
@@ -191,6 +218,8 @@ export class SubjectTokenVerifier {
     const byKid = new Map<string, ImportedKey>();
     for (const { jwk } of record.keys) {
       if (jwk.alg !== 'RS256' && jwk.alg !== 'ES256') continue;
+      // A key stored before the RSA rule existed and failing it (e.g. e = 1, forgeable) verifies nothing.
+      if (keyFlaw(jwk) !== undefined) continue;
       const previous = cached?.byKid.get(jwk.kid);
       byKid.set(jwk.kid, previous && sameKey(previous.jwk, jwk) ? previous : importKey(jwk, jwk.alg));
     }

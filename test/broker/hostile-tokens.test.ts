@@ -1,6 +1,6 @@
 import { base64url, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateClusterKey } from '../support/keys.js';
+import { claimsOf, generateClusterKey, signRawRs256 } from '../support/keys.js';
 import { startBrokerStack, type BrokerStack } from './stack.js';
 
 /**
@@ -44,6 +44,10 @@ describe('broker refuses hostile subject tokens before anything leaves for Googl
     ['not a JWT', async () => 'hello world', 400, 'invalid_grant', /not a compact JWT/],
     ['no iss', () => stack.token({ claims: { iss: undefined } }), 400, 'invalid_grant', /no "iss" claim/],
     ['300 KB', async () => 'a'.repeat(300_000), 413, 'invalid_request', /larger than 64 KiB/],
+    // Validly signed, but the payload jose verifies (raw bytes, b64: false) is not the one the claims came from.
+    ['crit b64 with b64 false', async () => signRawRs256(stack.key, { alg: 'RS256', kid: stack.key.kid, b64: false, crit: ['b64'] }, base64url.encode(JSON.stringify(claimsOf(await stack.token())))), 400, 'invalid_grant', /marks \["b64"\] as critical \("crit", RFC 7515 §4\.1\.11\).*implements no JWS extensions/],
+    ['crit exp', async () => signRawRs256(stack.key, { alg: 'RS256', kid: stack.key.kid, crit: ['exp'], exp: now() + 600 }, claimsOf(await stack.token())), 400, 'invalid_grant', /marks \["exp"\] as critical \("crit", RFC 7515/],
+    ['crit that is not an array', async () => signRawRs256(stack.key, { alg: 'RS256', kid: stack.key.kid, crit: 'b64' }, claimsOf(await stack.token())), 400, 'invalid_grant', /"crit"/],
   ];
 
   it.each(cases)('refuses %s with no upstream call', async (_name, make, status, error, description) => {

@@ -22,6 +22,14 @@ const rsa = generateClusterKey('RS256');
 const rsa1024 = generateClusterKey('RS256', 1024);
 const p256 = generateClusterKey('ES256');
 
+/** An RSA key with e = 1: every signature is its own padded message, so anyone could forge tokens for it. */
+const forgeableJwk = () => ({ ...rsa.jwk, kid: 'forgeable', e: 'AQ' });
+/** A JWT-shaped bearer naming `kid`, whose signature is garbage: what a prober sends. */
+const probeBearer = (kid: string) =>
+  `Bearer ${Buffer.from(JSON.stringify({ alg: 'RS256', kid })).toString('base64url')}.${Buffer.from('{"iss":"x"}').toString('base64url')}.c2lnbmF0dXJl`;
+/** The one answer to an unauthenticated push, whether or not the cluster exists or has keys. */
+const notVerified = /does not verify with the keys on record for cluster .*not among cluster .* published keys.*signature does not verify.*no keys on record yet/;
+
 /** The private half of the RSA key, as a JWK: what a careless operator might paste. */
 const privateJwk = () => ({ ...(rsa.privateKey.export({ format: 'jwk' }) as object), kid: 'leaked', use: 'sig', alg: 'RS256' });
 
@@ -70,6 +78,15 @@ const cases: HostileCase[] = [
   { name: 'DELETE unknown cluster', method: 'DELETE', path: '/api/v1/clusters/ghost', status: 404, message: /no cluster "ghost"/ },
   { name: 'keys PUT with private key', method: 'PUT', path: '/api/v1/clusters/victim/keys', body: { jwks: { keys: [privateJwk()] } }, status: 400, message: /private key material/ },
   { name: 'keys PUT with a foreign issuer', method: 'PUT', path: '/api/v1/clusters/victim/keys', body: { jwks: jwksOf(rsa), discovery: { issuer: 'https://kubernetes.default.svc', jwks_uri: 'https://x/openid/v1/jwks', response_types_supported: ['id_token'], subject_types_supported: ['public'], id_token_signing_alg_values_supported: ['RS256'] } }, status: 400, code: 'issuer_mismatch', message: /--service-account-issuer=/ },
+  { name: 'register an RSA key with e = 1 (forgeable)', method: 'POST', path: '/api/v1/clusters', body: { id: 'c9', jwks: { keys: [forgeableJwk()] } }, status: 400, code: 'invalid_jwks', message: /unsafe RSA key: public exponent e is 1.*ANYONE CAN FORGE TOKENS/ },
+  { name: 'register an RSA key with an even modulus', method: 'POST', path: '/api/v1/clusters', body: { id: 'c9', jwks: { keys: [{ ...rsa.jwk, n: Buffer.from('ff'.repeat(255) + 'fe', 'hex').toString('base64url') }] } }, status: 400, code: 'invalid_jwks', message: /modulus n is even/ },
+  { name: 'register n = 2^2048 - 1', method: 'POST', path: '/api/v1/clusters', body: { id: 'c9', jwks: { keys: [{ ...rsa.jwk, n: Buffer.from('ff'.repeat(256), 'hex').toString('base64url') }] } }, status: 400, code: 'invalid_jwks', message: /divisible by 3/ },
+  { name: 'keys PUT with an RSA key with e = 1 (forgeable)', method: 'PUT', path: '/api/v1/clusters/victim/keys', body: { jwks: { keys: [rsa.jwk, forgeableJwk()] } }, status: 400, code: 'invalid_jwks', message: /keys\[1\]: unsafe RSA key: public exponent e is 1/ },
+  { name: 'keys PUT with e = 0', method: 'PUT', path: '/api/v1/clusters/victim/keys', body: { jwks: { keys: [{ ...rsa.jwk, e: 'AA' }] } }, status: 400, code: 'invalid_jwks', message: /e is 0; only e = 65537/ },
+  { name: 'keys PUT to an unknown cluster with a JWT-shaped bearer', method: 'PUT', path: '/api/v1/clusters/ghost/keys', body: { jwks: jwksOf(rsa) }, headers: { authorization: probeBearer(rsa.kid) }, status: 401, code: 'unauthenticated', message: notVerified },
+  { name: 'keys PUT to a keyless cluster with a JWT-shaped bearer', method: 'PUT', path: '/api/v1/clusters/keyless/keys', body: { jwks: jwksOf(rsa) }, headers: { authorization: probeBearer(rsa.kid) }, status: 401, code: 'unauthenticated', message: notVerified },
+  { name: 'keys PUT with a bad signature under a kid on record', method: 'PUT', path: '/api/v1/clusters/victim/keys', body: { jwks: jwksOf(rsa) }, headers: { authorization: probeBearer(rsa.kid) }, status: 401, code: 'unauthenticated', message: notVerified },
+  { name: 'keys PUT with a kid not on record', method: 'PUT', path: '/api/v1/clusters/victim/keys', body: { jwks: jwksOf(rsa) }, headers: { authorization: probeBearer('not-a-kid') }, status: 401, code: 'unauthenticated', message: notVerified },
   { name: 'keys PUT without jwks', method: 'PUT', path: '/api/v1/clusters/victim/keys', body: {}, status: 400, message: /jwks is required/ },
   { name: 'list with limit 0', method: 'GET', path: '/api/v1/clusters?limit=0', status: 400, message: /limit=1\.\.500/ },
   { name: 'list with limit 10000', method: 'GET', path: '/api/v1/clusters?limit=10000', status: 400, message: /limit/ },
@@ -96,6 +113,7 @@ export function describeHostileApiInputs(hostName: string, start: () => Promise<
       host = await start();
       api = apiClient(host);
       expect((await api.call('POST', '/api/v1/clusters', { id: 'victim', jwks: jwksOf(rsa) })).status).toBe(201);
+      expect((await api.call('POST', '/api/v1/clusters', { id: 'keyless' })).status).toBe(201);
       before = await api.snapshot();
     });
     afterAll(async () => {
@@ -120,6 +138,19 @@ export function describeHostileApiInputs(hostName: string, start: () => Promise<
       if (c.code) expect(body.error.code).toBe(c.code);
       // Nothing the caller sent as a credential comes back.
       expect(res.body).not.toContain(host.adminToken);
+      expect(await api.snapshot()).toEqual(before);
+    });
+
+    it('answers an unauthenticated push the same whether the cluster is unknown, keyless or has keys', async () => {
+      const probe = async (cluster: string) => {
+        const res = await rawRequestWithBody(host.url, 'PUT', `/api/v1/clusters/${cluster}/keys`, { authorization: probeBearer(rsa.kid), 'content-type': 'application/json' }, JSON.stringify({ jwks: jwksOf(rsa) }));
+        // The id in the path is the only thing the answer may depend on.
+        return { status: res.status, body: res.body.replaceAll(cluster, 'CLUSTER') };
+      };
+      const unknown = await probe('ghost');
+      expect(unknown.status).toBe(401);
+      expect(await probe('keyless')).toEqual(unknown);
+      expect(await probe('victim')).toEqual(unknown);
       expect(await api.snapshot()).toEqual(before);
     });
 

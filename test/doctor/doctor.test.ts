@@ -244,6 +244,8 @@ describe('idbridge doctor against broken issuers', () => {
     { name: 'ES512 key (P-521)', publish: { keys: [es512.jwk] }, id: 'jwks.algorithms', verdict: 'fail', text: /EC P-521 signing key signs ES512/ },
     { name: 'Ed25519 key', publish: { keys: [rsa.jwk, { kty: 'OKP', crv: 'Ed25519', kid: 'ed', alg: 'EdDSA', use: 'sig', x: '11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo' }] }, id: 'jwks.algorithms', verdict: 'fail', text: /"OKP"/ },
     { name: 'RSA 1024', publish: { keys: [rsa1024.jwk] }, id: 'jwks.rsa_size', verdict: 'fail', text: /1024 bits/, fix: /rsa_keygen_bits:2048/ },
+    { name: 'RSA key with e = 1 (forgeable by anyone)', publish: { keys: [{ ...rsa.jwk, e: 'AQ' }] }, id: 'jwks.material', verdict: 'fail', text: /UNSAFE, FORGEABLE: public exponent e is 1/, fix: /treat every token it signed as forged/ },
+    { name: 'RSA modulus 2^2048 - 1', publish: { keys: [{ ...rsa.jwk, n: Buffer.from('ff'.repeat(256), 'hex').toString('base64url') }] }, id: 'jwks.material', verdict: 'fail', text: /UNSAFE, FORGEABLE: modulus n is divisible by 3/ },
     { name: 'key material that does not import', publish: { keys: [{ ...es384.jwk, crv: 'P-256', alg: 'ES256' }] }, id: 'jwks.material', verdict: 'fail', text: /does not import/ },
     { name: 'JWKS immutable', publish: { jwksResponse: { headers: { 'content-type': 'application/jwk-set+json', 'cache-control': 'public, max-age=300, immutable' } } }, id: 'jwks.cache', verdict: 'fail', text: /immutable/ },
     { name: 'JWKS cached two hours', publish: { jwksResponse: { headers: { 'content-type': 'application/jwk-set+json', 'cache-control': 'public, s-maxage=7200' } } }, id: 'jwks.cache', verdict: 'warn', text: /2 h/, fix: /max-age=300/ },

@@ -59,6 +59,8 @@ describe('judging what the origin sent', () => {
     ['JWKS as an array', both(ok(goodDiscovery), ok('[]')), /JWKS must be a JSON object/],
     ['JWKS with a 1024-bit RSA key', both(ok(goodDiscovery), ok(JSON.stringify(jwksOf(generateClusterKey('RS256', 1024))))), /1024 bits/],
     ['JWKS with a key that does not import', both(ok(goodDiscovery), ok(withKey({ n: 'AAAA'.repeat(90) }))), /bits|does not import/],
+    ['JWKS with an RSA key with e = 1 (forgeable)', both(ok(goodDiscovery), ok(JSON.stringify({ keys: [rsa.jwk, { ...rsa.jwk, kid: 'forgeable', e: 'AQ' }] }))), /JWKS: .*keys\[1\]: unsafe RSA key: public exponent e is 1/],
+    ['JWKS with an even RSA modulus', both(ok(goodDiscovery), ok(withKey({ n: Buffer.from('ff'.repeat(255) + 'fe', 'hex').toString('base64url') }))), /unsafe RSA key: modulus n is even/],
     ['truncated discovery', both(ok(goodDiscovery.slice(0, 30)), ok(goodJwks)), /discovery document: not valid JSON/],
     ['discovery without jwks_uri', both(ok(discoveryWith({ jwks_uri: undefined })), ok(goodJwks)), /discovery document: not an OpenID provider configuration: jwks_uri/],
     ['discovery with a relative issuer', both(ok(discoveryWith({ issuer: '/c1' })), ok(goodJwks)), /issuer: must be an absolute URL/],

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { checkPushedDiscovery, buildDiscovery } from '../../src/oidc/discovery.js';
-import { validateJwks } from '../../src/oidc/jwks.js';
+import { keyFlaw, partitionKeys, rsaKeyFlaw, validateJwks } from '../../src/oidc/jwks.js';
 import { IdbridgeError } from '../../src/errors.js';
 import { generateClusterKey, jwksOf } from '../support/keys.js';
 
@@ -100,5 +100,52 @@ describe('discovery documents', () => {
       subject_types_supported: ['public'],
       id_token_signing_alg_values_supported: ['ES256', 'RS256'],
     });
+  });
+});
+
+/** The one RSA rule, on plain values: no key here is generated except the real one that passes. */
+describe('rsaKeyFlaw: degenerate RSA keys', () => {
+  const real = rsa.jwk.kty === 'RSA' ? rsa.jwk : undefined!;
+  /** Big-endian base64url of `value` in `bytes` bytes (default: as few as it needs). */
+  const b64 = (value: bigint, bytes = Math.ceil(value.toString(16).length / 2)) => Buffer.from(value.toString(16).padStart(bytes * 2, '0'), 'hex').toString('base64url');
+  /** Mersenne primes: large factors a test modulus can be built from without any small prime. */
+  const mersenne = (p: bigint) => (1n << p) - 1n;
+  const bigPrimes = mersenne(1279n) * mersenne(607n) * mersenne(127n) * mersenne(89n);
+  const n = BigInt(`0x${Buffer.from(real.n, 'base64url').toString('hex')}`);
+  const cases: Array<[name: string, n: string, e: string, flaw: RegExp]> = [
+    ['e = 1', real.n, 'AQ', /e is 1: .*ANYONE CAN FORGE TOKENS/],
+    ['e = 0', real.n, 'AA', /e is 0; only e = 65537/],
+    ['e = 3', real.n, 'Aw', /e is 3; only e = 65537/],
+    ['e = 65539', real.n, b64(65539n, 3), /e is 65539; only e = 65537/],
+    ['e = 65537 with a leading zero byte', real.n, b64(65537n, 4), /65537 with leading zero bytes/],
+    ['an even modulus', b64(n - 1n), 'AQAB', /n is even/],
+    ['n = 2^2048 - 1', b64((1n << 2048n) - 1n), 'AQAB', /divisible by 3/],
+    ['a modulus with the small factor 9973', b64(bigPrimes * 9973n), 'AQAB', /divisible by 9973/],
+    ['a perfect square', b64(mersenne(1279n) ** 2n), 'AQAB', /perfect square/],
+    ['a modulus shorter than stated (leading zero byte)', Buffer.concat([Buffer.alloc(1), Buffer.from(real.n, 'base64url')]).toString('base64url'), 'AQAB', /starts with a zero byte/],
+  ];
+
+  it.each(cases)('refuses %s', (_name, modulus, exponent, flaw) => {
+    expect(rsaKeyFlaw(modulus, exponent)).toMatch(flaw);
+  });
+
+  it('passes a real 2048-bit key with e = 65537', () => {
+    expect(rsaKeyFlaw(real.n, real.e)).toBeUndefined();
+    expect(real.e).toBe('AQAB');
+  });
+
+  it.each(cases)('registration and push (validateJwks) refuse %s with the reason', async (_name, modulus, exponent, flaw) => {
+    const err = await refusal({ keys: [p256.jwk, { ...real, n: modulus, e: exponent }] });
+    expect(err.code).toBe('invalid_jwks');
+    expect(err.details).toEqual([{ path: 'keys[1]', message: expect.stringMatching(flaw) }]);
+    expect(err.message).toMatch(/unsafe RSA key/);
+  });
+
+  it('withholds such a key among keys already on record, and keeps the sound ones', () => {
+    const forgeable = { ...real, kid: 'forgeable', e: 'AQ' };
+    const { trusted, withheld } = partitionKeys([real, forgeable, p256.jwk]);
+    expect(trusted).toEqual([real, p256.jwk]);
+    expect(withheld).toEqual([{ kid: 'forgeable', reason: expect.stringMatching(/e is 1/) }]);
+    expect(keyFlaw(forgeable)).toMatch(/FORGE/);
   });
 });

@@ -1,4 +1,4 @@
-import { createHash, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { createHash, generateKeyPairSync, sign as cryptoSign, type KeyObject } from 'node:crypto';
 import { SignJWT } from 'jose';
 import type { PublicJwk } from '../../src/oidc/jwks.js';
 
@@ -69,4 +69,34 @@ export async function signKubeToken(key: ClusterKey, options: KubeTokenOptions):
     ...options.claims,
   };
   return new SignJWT(payload).setProtectedHeader({ alg: key.alg, kid: key.kid, ...options.header }).sign(key.privateKey);
+}
+
+/**
+ * Signs `payload` (raw bytes of the payload segment, or claims to base64url-encode) under any
+ * protected header, RS256 with node:crypto: what an attacker holding the key sends, with none of
+ * jose's signing-side checks (e.g. "crit" extensions it does not know).
+ */
+export function signRawRs256(key: ClusterKey, header: Record<string, unknown>, payload: string | Record<string, unknown>): string {
+  const segment = typeof payload === 'string' ? payload : Buffer.from(JSON.stringify(payload)).toString('base64url');
+  const input = `${Buffer.from(JSON.stringify(header)).toString('base64url')}.${segment}`;
+  return `${input}.${cryptoSign('sha256', Buffer.from(input), key.privateKey).toString('base64url')}`;
+}
+
+/** The claims of a compact token, decoded without verification (for re-signing them in tests). */
+export function claimsOf(token: string): Record<string, unknown> {
+  return JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString('utf8')) as Record<string, unknown>;
+}
+
+/** DigestInfo prefix of SHA-256 in an RSASSA-PKCS1-v1_5 signature (RFC 8017 §9.2). */
+const SHA256_DIGEST_INFO = Buffer.from('3031300d060960864801650304020105000420', 'hex');
+
+/**
+ * The attack on an RSA "key" with e = 1: s^1 mod n = s, so the PKCS#1 v1.5 encoding of the
+ * signing input is its own valid RS256 signature. No private key is involved.
+ */
+export function forgeRs256ForExponentOne(modulusBytes: number, header: Record<string, unknown>, claims: Record<string, unknown>): string {
+  const input = `${Buffer.from(JSON.stringify(header)).toString('base64url')}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}`;
+  const t = Buffer.concat([SHA256_DIGEST_INFO, createHash('sha256').update(input).digest()]);
+  const encoded = Buffer.concat([Buffer.from([0, 1]), Buffer.alloc(modulusBytes - t.length - 3, 0xff), Buffer.from([0]), t]);
+  return `${input}.${encoded.toString('base64url')}`;
 }

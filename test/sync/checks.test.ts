@@ -35,6 +35,8 @@ describe('checks on what the kube-apiserver served', () => {
     ['an empty key set', discovery, { keys: [] }, /key set is empty/],
     ['a symmetric key', discovery, { keys: [{ kty: 'oct', kid: 'k', k: 'c2VjcmV0' }] }, /symmetric/],
     ['a 1024-bit RSA key', discovery, jwksOf(generateClusterKey('RS256', 1024)), /at least 2048/],
+    ['an RSA key with e = 1 (forgeable)', discovery, { keys: [{ ...rsa.jwk, e: 'AQ' }] }, /cannot be published.*unsafe RSA key: public exponent e is 1/],
+    ['an RSA modulus 2^2048 - 1', discovery, { keys: [{ ...rsa.jwk, n: Buffer.from('ff'.repeat(256), 'hex').toString('base64url') }] }, /unsafe RSA key: modulus n is divisible by 3/],
     ['keys that are not an array', discovery, { keys: {} }, /must be an array/],
     ['a JWKS that is a number', discovery, 42, /JSON object/],
   ];

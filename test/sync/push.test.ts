@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { KeyEvent } from '../../src/registry/record.js';
-import { generateClusterKey, jwksOf, signKubeToken } from '../support/keys.js';
+import { claimsOf, generateClusterKey, jwksOf, signKubeToken, signRawRs256 } from '../support/keys.js';
 import { startSyncWorld, SYNC_NAMESPACE, SYNC_SERVICE_ACCOUNT, type StoreKind, type SyncWorld } from '../support/sync.js';
 
 async function push(world: SyncWorld, token: string | undefined, body: unknown, cluster = world.cluster): Promise<{ status: number; json: any }> {
@@ -81,6 +81,8 @@ for (const store of ['memory', 'file', 'gcs'] as const satisfies readonly StoreK
         ['a JWKS without the key that signed the request', 400, /lock cluster prod out/, async () => ({ token: await world.pushToken(), body: { jwks: jwksOf(generateClusterKey('ES256')) } })],
         ['a wrong admin token', 401, /neither a ServiceAccount token nor the admin token/, async () => ({ token: 'not-the-admin-token-but-long-enough' })],
         ['a private key in the JWKS', 400, /private key material/, async () => ({ token: await world.pushToken(), body: { jwks: { keys: [{ ...(signer().privateKey.export({ format: 'jwk' }) as object), kid: signer().kid, use: 'sig', alg: signer().alg }] } } })],
+        ['an RSA key with e = 1 (forgeable) beside the signing key', 400, /keys\[1\]: unsafe RSA key: public exponent e is 1.*ANYONE CAN FORGE TOKENS/, async () => ({ token: await world.pushToken(), body: { jwks: { keys: [signer().jwk, { ...generateClusterKey('RS256').jwk, e: 'AQ' }] } } })],
+        ['a token with a "crit" header', 401, /"crit", RFC 7515/, async () => ({ token: signRawRs256(signer(), { alg: 'RS256', kid: signer().kid, crit: ['exp'], exp: 0 }, claimsOf(await world.pushToken())) })],
         ['a discovery document with another issuer', 400, /--service-account-issuer=http/, async () => ({ token: await world.pushToken(), body: { ...current(), discovery: { issuer: 'https://kubernetes.default.svc', jwks_uri: 'https://x/openid/v1/jwks', response_types_supported: ['id_token'], subject_types_supported: ['public'], id_token_signing_alg_values_supported: ['RS256'] } } })],
       ];
 
@@ -107,7 +109,8 @@ for (const store of ['memory', 'file', 'gcs'] as const satisfies readonly StoreK
         ['a body that is not JSON', 400, /not valid JSON/, async () => ({ headers: { authorization: `Bearer ${await world.pushToken()}`, 'content-type': 'application/json' }, body: '{"jwks": ' })],
         ['a 300 KiB body', 413, /larger than 256 KiB/, async () => ({ headers: { authorization: `Bearer ${await world.pushToken()}`, 'content-type': 'application/json' }, body: JSON.stringify({ ...current(), pad: 'x'.repeat(300 * 1024) }) })],
         ['an unknown field', 400, /unrecognized key/i, async () => ({ headers: { authorization: `Bearer ${await world.pushToken()}`, 'content-type': 'application/json' }, body: JSON.stringify({ ...current(), issuer: 'https://evil.example' }) })],
-        ['an unknown cluster', 404, /no cluster "ghost" is registered/, async () => ({ path: '/api/v1/clusters/ghost/keys', headers: { authorization: `Bearer ${await world.pushToken()}`, 'content-type': 'application/json' }, body: JSON.stringify(current()) })],
+        // Issue #10 item 6: no longer a 404, which let anyone list clusters; the same 401 as a wrong key.
+        ['an unknown cluster', 401, /does not verify with the keys on record for cluster "ghost".*no keys on record yet/, async () => ({ path: '/api/v1/clusters/ghost/keys', headers: { authorization: `Bearer ${await world.pushToken()}`, 'content-type': 'application/json' }, body: JSON.stringify(current()) })],
         ['a cluster id that is not a DNS label', 400, /not a DNS label/, async () => ({ path: '/api/v1/clusters/..%2Fprod/keys', headers: { authorization: `Bearer ${await world.pushToken()}`, 'content-type': 'application/json' }, body: JSON.stringify(current()) })],
       ];
 

@@ -1,8 +1,8 @@
-import { CompactSign, SignJWT, base64url } from 'jose';
+import { CompactSign, SignJWT, base64url, compactVerify, importJWK } from 'jose';
 import { describe, expect, it } from 'vitest';
 import type { ClusterRecord } from '../../src/registry/record.js';
 import { SubjectTokenVerifier, TokenError, unverifiedClaims, unverifiedIssuer } from '../../src/verify/subject-token.js';
-import { generateClusterKey, signKubeToken, type ClusterKey } from '../support/keys.js';
+import { claimsOf, forgeRs256ForExponentOne, generateClusterKey, signKubeToken, signRawRs256, type ClusterKey } from '../support/keys.js';
 
 const issuer = 'https://issuer.example/c1';
 const rsa = generateClusterKey('RS256');
@@ -126,5 +126,36 @@ describe('SubjectTokenVerifier', () => {
       expect((err as Error).message).not.toContain(t.split('.')[2]);
       expect((err as Error).message).not.toContain(t.split('.')[1]);
     }
+  });
+
+  it('refuses "crit": ["b64"] with b64 false, even given the claims decoded beforehand (one payload is judged)', async () => {
+    const claims = claimsOf(await token(rsa, { serviceAccount: 'admin', namespace: 'kube-system' }));
+    // b64: false: the payload segment is signed as raw bytes, so jose "verifies" the base64url text itself.
+    const unencoded = signRawRs256(rsa, { alg: 'RS256', kid: rsa.kid, b64: false, crit: ['b64'] }, base64url.encode(JSON.stringify(claims)));
+    const refused = verifier.verify(unencoded, record(rsa), { ...opts, claims: unverifiedClaims(unencoded) });
+    await expect(refused).rejects.toThrow(/"crit", RFC 7515 §4\.1\.11/);
+    expect(await failure(verifier.verify(unencoded, record(rsa), { ...opts, claims: unverifiedClaims(unencoded) }))).toBe('critical_header');
+    expect(await failure(verifier.verify(unencoded, record(rsa), opts))).toBe('critical_header');
+  });
+
+  it('refuses "crit": ["exp"] with a message about crit, not about the key', async () => {
+    const t = signRawRs256(rsa, { alg: 'RS256', kid: rsa.kid, crit: ['exp'], exp: nowSec + 60 }, claimsOf(await token(rsa)));
+    await expect(verifier.verify(t, record(rsa), opts)).rejects.toThrow(/marks \["exp"\] as critical.*implements no JWS extensions/);
+    expect(await failure(verifier.verify(t, record(rsa), opts))).toBe('critical_header');
+    // The same header check answers without any record, as a push to an unknown cluster needs.
+    expect(() => verifier.checkHeader(t)).toThrow(/"crit"/);
+  });
+
+  it('never verifies with a key on record that fails the RSA rule: an e = 1 key cannot be forged against', async () => {
+    if (rsa.jwk.kty !== 'RSA') throw new Error('unreachable');
+    // As an older version stored it: a real modulus with e = 1.
+    const forgeable = { ...rsa.jwk, kid: 'forgeable', e: 'AQ' };
+    const old = { ...record(rsa), keys: [...record(rsa).keys, { jwk: forgeable, firstSeen: record().createdAt, lastSeen: record().createdAt }] };
+    const forged = forgeRs256ForExponentOne(256, { alg: 'RS256', kid: 'forgeable' }, claimsOf(await token(rsa, { namespace: 'kube-system', serviceAccount: 'cluster-admin' })));
+    // The forgery is real: the platform verifies it with the e = 1 key, no private key involved.
+    await expect(compactVerify(forged, await importJWK(forgeable, 'RS256'))).resolves.toBeDefined();
+    expect(await failure(verifier.verify(forged, old, opts))).toBe('unknown_key');
+    // The sound key of the same record still verifies.
+    expect((await verifier.verify(await token(rsa), old, opts)).kid).toBe(rsa.kid);
   });
 });

@@ -58,6 +58,7 @@ async function doctorAction(flags: DoctorFlags): Promise<number> {
     ...(provider ? { provider } : {}),
     ...(flags.allowedAudience ? { allowedAudiences: flags.allowedAudience } : {}),
     ...(target.registeredKids ? { registeredKids: target.registeredKids } : {}),
+    ...(target.withheldKeys ? { withheldKeys: target.withheldKeys } : {}),
   }, { fetch, timeoutMs, clock: () => performance.now(), now: Date.now }))];
   io.out(flags.json ? renderJson(checks, { issuer: target.issuer }) : renderChecks(`idbridge doctor: issuer ${target.issuer}`, checks, { colour: io.colour }));
   return exitCode(checks);

@@ -44,6 +44,8 @@ export const environmentSchema = z.object({
   IDBRIDGE_BROKER_RATE_PER_CLUSTER: z.coerce.number().int().min(0).max(1_000_000).default(6_000),
   IDBRIDGE_BROKER_RATE_PER_SUBJECT: z.coerce.number().int().min(0).max(1_000_000).default(600),
   IDBRIDGE_BROKER_CACHE_MB: z.coerce.number().int().min(0).max(4096).default(32),
+  /** After SIGTERM, how long requests in flight may finish before their connections are dropped. */
+  IDBRIDGE_SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).max(600_000).default(10_000),
 });
 
 export interface Config {
@@ -60,6 +62,8 @@ export interface Config {
   publicUrlFromPort: boolean;
   gcs: GcsOptions;
   broker: BrokerSettings;
+  /** Drain deadline after SIGTERM (README, "Reliability"). */
+  shutdownTimeoutMs: number;
 }
 
 /** How the GCS store and `sync --target gcs://` reach and write the bucket. */
@@ -130,6 +134,7 @@ export function loadConfig(env: Record<string, string | undefined>, overrides: P
       ratePerSubjectPerMinute: e.IDBRIDGE_BROKER_RATE_PER_SUBJECT,
       cacheBytes: e.IDBRIDGE_BROKER_CACHE_MB * 1024 * 1024,
     },
+    shutdownTimeoutMs: e.IDBRIDGE_SHUTDOWN_TIMEOUT_MS,
   };
 }
 

@@ -37,6 +37,10 @@ export const environmentSchema = z.object({
   /** GCS JSON API base URL; unset means Google's. Set for an emulator (no credentials are sent there). */
   IDBRIDGE_GCS_ENDPOINT: baseUrl('IDBRIDGE_GCS_ENDPOINT').optional(),
   /** `fine-grained`: documents publicRead, records private. `uniform`: no object ACLs (bucket IAM decides). */
+  /** The GCS store: each request's call to Cloud Storage is abandoned after this long. */
+  IDBRIDGE_GCS_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(3_000),
+  /** The GCS store: after an outage, requests get a 503 at once for this long before GCS is probed again. */
+  IDBRIDGE_GCS_FAIL_FAST_MS: z.coerce.number().int().min(0).max(300_000).default(5_000),
   IDBRIDGE_GCS_OBJECT_ACL: z.enum(['fine-grained', 'uniform'], { error: 'IDBRIDGE_GCS_OBJECT_ACL must be "fine-grained" or "uniform"' }).default('fine-grained'),
   IDBRIDGE_BROKER_CLOCK_SKEW_SECONDS: z.coerce.number().int().min(0).max(300).default(60),
   IDBRIDGE_BROKER_UPSTREAM_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(10_000),
@@ -44,6 +48,8 @@ export const environmentSchema = z.object({
   IDBRIDGE_BROKER_RATE_PER_CLUSTER: z.coerce.number().int().min(0).max(1_000_000).default(6_000),
   IDBRIDGE_BROKER_RATE_PER_SUBJECT: z.coerce.number().int().min(0).max(1_000_000).default(600),
   IDBRIDGE_BROKER_CACHE_MB: z.coerce.number().int().min(0).max(4096).default(32),
+  /** After SIGTERM, how long requests in flight may finish before their connections are dropped. */
+  IDBRIDGE_SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).max(600_000).default(10_000),
 });
 
 export interface Config {
@@ -60,12 +66,17 @@ export interface Config {
   publicUrlFromPort: boolean;
   gcs: GcsOptions;
   broker: BrokerSettings;
+  /** Drain deadline after SIGTERM (README, "Reliability"). */
+  shutdownTimeoutMs: number;
 }
 
 /** How the GCS store and `sync --target gcs://` reach and write the bucket. */
 export interface GcsOptions {
   apiEndpoint?: string;
   objectAcl: 'fine-grained' | 'uniform';
+  /** The store's bound on one call, and its fail-fast period after an outage (README, "Stores"). */
+  timeoutMs?: number;
+  failFastMs?: number;
 }
 
 /** The STS broker's limits (README, "Broker"). */
@@ -121,7 +132,7 @@ export function loadConfig(env: Record<string, string | undefined>, overrides: P
     iamCredentialsUrl: e.IDBRIDGE_IAMCREDENTIALS_URL,
     logLevel: e.IDBRIDGE_LOG_LEVEL,
     publicUrlFromPort: e.IDBRIDGE_PUBLIC_URL === undefined,
-    gcs: { ...(e.IDBRIDGE_GCS_ENDPOINT ? { apiEndpoint: e.IDBRIDGE_GCS_ENDPOINT } : {}), objectAcl: e.IDBRIDGE_GCS_OBJECT_ACL },
+    gcs: { ...(e.IDBRIDGE_GCS_ENDPOINT ? { apiEndpoint: e.IDBRIDGE_GCS_ENDPOINT } : {}), objectAcl: e.IDBRIDGE_GCS_OBJECT_ACL, timeoutMs: e.IDBRIDGE_GCS_TIMEOUT_MS, failFastMs: e.IDBRIDGE_GCS_FAIL_FAST_MS },
     broker: {
       clockSkewSeconds: e.IDBRIDGE_BROKER_CLOCK_SKEW_SECONDS,
       upstreamTimeoutMs: e.IDBRIDGE_BROKER_UPSTREAM_TIMEOUT_MS,
@@ -130,6 +141,7 @@ export function loadConfig(env: Record<string, string | undefined>, overrides: P
       ratePerSubjectPerMinute: e.IDBRIDGE_BROKER_RATE_PER_SUBJECT,
       cacheBytes: e.IDBRIDGE_BROKER_CACHE_MB * 1024 * 1024,
     },
+    shutdownTimeoutMs: e.IDBRIDGE_SHUTDOWN_TIMEOUT_MS,
   };
 }
 

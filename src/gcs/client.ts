@@ -12,5 +12,9 @@ export function createStorage(options: GcsOptions, retries: 'library' | 'caller'
     ...(options.apiEndpoint ? { apiEndpoint: options.apiEndpoint } : {}),
     // 'caller': the caller has its own retry loop (idbridge sync's --attempts/--backoff); one policy, not two stacked.
     ...(retries === 'caller' ? { retryOptions: { autoRetry: false, maxRetries: 0 } } : {}),
+    // The store abandons a call after timeoutMs: no request, and no retry, outlives that by much.
+    ...(retries === 'library' && options.timeoutMs !== undefined
+      ? { timeout: options.timeoutMs, retryOptions: { totalTimeout: Math.max(1, Math.ceil(options.timeoutMs / 1000)) } }
+      : {}),
   });
 }

@@ -14,7 +14,14 @@ export function errorBody(err: IdbridgeError): ErrorBody {
 }
 
 export function errorResponse(c: Context, err: IdbridgeError, headers?: Record<string, string>): Response {
-  return c.json(errorBody(err), err.status as ContentfulStatusCode, headers);
+  const retryAfter = retryAfterSeconds(err);
+  return c.json(errorBody(err), err.status as ContentfulStatusCode, retryAfter !== undefined ? { 'retry-after': String(retryAfter), ...headers } : headers);
+}
+
+/** Seconds a client should wait, when the error knows (a store that is failing fast says so). */
+export function retryAfterSeconds(err: unknown): number | undefined {
+  const seconds = (err as { retryAfterSeconds?: unknown } | null)?.retryAfterSeconds;
+  return typeof seconds === 'number' && Number.isFinite(seconds) && seconds > 0 ? Math.ceil(seconds) : undefined;
 }
 
 /** hono onError for idbridge's routes: known refusals keep their status, the rest is a 500. */

@@ -1,6 +1,7 @@
 import type { Bucket, File, FileMetadata, Storage } from '@google-cloud/storage';
 import type { GcsOptions } from '../config/config.js';
 import { IdbridgeError } from '../errors.js';
+import { StoreBreaker } from '../gcs/breaker.js';
 import { fromGcsError, isNotFound } from '../gcs/errors.js';
 import { gcsLayout, type GcsLayout } from '../gcs/layout.js';
 import { deleteClusterDocuments, documentObjects, OWNER_KEY, writeClusterDocuments } from '../gcs/public-documents.js';
@@ -28,7 +29,14 @@ export interface GcsStoreOptions {
   /** Told about failures of background work (document publishing, reconciliation). */
   onBackgroundError?: (what: string, err: unknown) => void;
   now?: () => number;
+  /** Each request's store call is abandoned after this long (default 3 s). */
+  timeoutMs?: number;
+  /** After an outage, requests get a 503 at once for this long before GCS is probed again (default 5 s). */
+  failFastMs?: number;
 }
+
+export const DEFAULT_GCS_TIMEOUT_MS = 3_000;
+export const DEFAULT_GCS_FAIL_FAST_MS = 5_000;
 
 export interface ReconcileReport {
   records: number;
@@ -55,6 +63,7 @@ export class GcsStore implements ClusterStore {
   readonly #acl: GcsOptions['objectAcl'];
   readonly #onBackgroundError: (what: string, err: unknown) => void;
   readonly #now: () => number;
+  readonly #breaker: StoreBreaker;
   #timer: ReturnType<typeof setInterval> | undefined;
 
   constructor(options: GcsStoreOptions) {
@@ -64,6 +73,7 @@ export class GcsStore implements ClusterStore {
     this.#acl = options.acl;
     this.#onBackgroundError = options.onBackgroundError ?? (() => {});
     this.#now = options.now ?? Date.now;
+    this.#breaker = new StoreBreaker({ timeoutMs: options.timeoutMs ?? DEFAULT_GCS_TIMEOUT_MS, failFastMs: options.failFastMs ?? DEFAULT_GCS_FAIL_FAST_MS, now: this.#now });
     const every = options.reconcileEveryMs ?? 0;
     if (every > 0) {
       this.#timer = setInterval(() => void this.#reconcileInBackground(), every);
@@ -91,14 +101,13 @@ export class GcsStore implements ClusterStore {
 
   async get(id: string): Promise<StoredRecord | null> {
     const file = this.#recordFile(id);
-    let body: Buffer;
-    let generation: string;
-    try {
-      ({ body, generation } = await downloadWithGeneration(file));
-    } catch (err) {
+    const where = this.layout.url(file.name);
+    const downloaded = await this.#breaker.run(where, () => downloadWithGeneration(file).catch((err: unknown) => {
       if (isNotFound(err)) return null;
-      throw fromGcsError(err, this.layout.url(file.name));
-    }
+      throw err;
+    }), (err) => fromGcsError(err, where));
+    if (!downloaded) return null;
+    const { body, generation } = downloaded;
     let record: ClusterRecord;
     try {
       record = clusterRecordSchema.parse(JSON.parse(body.toString('utf8')));
@@ -113,8 +122,7 @@ export class GcsStore implements ClusterStore {
     const file = this.#recordFile(record.id);
     const docs = await recordDocuments(record);
     const objects = docs ? documentObjects(this.layout, docs) : [];
-    try {
-      await file.save(`${JSON.stringify(record)}\n`, {
+    await this.#breaker.run(`cluster ${record.id}`, () => file.save(`${JSON.stringify(record)}\n`, {
         resumable: false,
         contentType: 'application/json',
         metadata: {
@@ -124,10 +132,7 @@ export class GcsStore implements ClusterStore {
         ...(this.#acl === 'fine-grained' ? { predefinedAcl: 'private' as const } : {}),
         // 0: create only if absent.
         preconditionOpts: { ifGenerationMatch: ifRevision ?? 0 },
-      });
-    } catch (err) {
-      throw fromGcsError(err, `cluster ${record.id}`);
-    }
+      }), (err) => fromGcsError(err, `cluster ${record.id}`));
     const generation = String((file.metadata as FileMetadata).generation);
     await this.#publish(record.id, docs, generation).catch((err) => {
       // The record is written and is the truth: answer success, repair the documents shortly.
@@ -139,12 +144,11 @@ export class GcsStore implements ClusterStore {
 
   async delete(id: string, ifRevision?: string): Promise<boolean> {
     const file = this.#recordFile(id);
-    try {
-      await file.delete(ifRevision !== undefined ? { ifGenerationMatch: ifRevision } : {});
-    } catch (err) {
+    const deleted = await this.#breaker.run(`cluster ${id}`, () => file.delete(ifRevision !== undefined ? { ifGenerationMatch: ifRevision } : {}).then(() => true, (err: unknown) => {
       if (isNotFound(err)) return false;
-      throw fromGcsError(err, `cluster ${id}`);
-    }
+      throw err;
+    }), (err) => fromGcsError(err, `cluster ${id}`));
+    if (!deleted) return false;
     await deleteClusterDocuments(this.#bucket, this.layout, id, 'registry').catch((err) => {
       this.#onBackgroundError(`deleting the documents of cluster ${id}`, err);
     });
@@ -163,11 +167,8 @@ export class GcsStore implements ClusterStore {
   }
 
   async ping(): Promise<void> {
-    try {
-      await this.#bucket.getFiles({ prefix: this.layout.recordsPrefix, maxResults: 1, autoPaginate: false });
-    } catch (err) {
-      throw fromGcsError(err, `gs://${this.layout.bucket}`);
-    }
+    const where = `gs://${this.layout.bucket}`;
+    await this.#breaker.run(where, () => this.#bucket.getFiles({ prefix: this.layout.recordsPrefix, maxResults: 1, autoPaginate: false }), (err) => fromGcsError(err, where));
   }
 
   /** Rewrites one cluster's documents from its current record (or removes them if it is gone). */
@@ -248,27 +249,28 @@ export class GcsStore implements ClusterStore {
     }
   }
 
-  async #listIds(after: string | undefined, want: number): Promise<string[]> {
+  #listIds(after: string | undefined, want: number): Promise<string[]> {
+    const where = `gs://${this.layout.bucket}/${this.layout.recordsPrefix}`;
+    return this.#breaker.run(where, () => this.#listIdsOnce(after, want), (err) => fromGcsError(err, where));
+  }
+
+  async #listIdsOnce(after: string | undefined, want: number): Promise<string[]> {
     const ids: string[] = [];
     let pageToken: string | undefined;
-    try {
-      do {
-        const [files, next] = await this.#bucket.getFiles({
-          prefix: this.layout.recordsPrefix,
-          autoPaginate: false,
-          maxResults: Math.min(1000, want - ids.length + 1),
-          ...(after !== undefined ? { startOffset: this.layout.record(after) } : {}),
-          ...(pageToken ? { pageToken } : {}),
-        });
-        for (const file of files) {
-          const id = this.layout.recordId(file.name);
-          if (id !== null && isClusterId(id) && (after === undefined || id > after)) ids.push(id);
-        }
-        pageToken = (next as { pageToken?: string } | null)?.pageToken;
-      } while (pageToken && ids.length < want);
-    } catch (err) {
-      throw fromGcsError(err, `gs://${this.layout.bucket}/${this.layout.recordsPrefix}`);
-    }
+    do {
+      const [files, next] = await this.#bucket.getFiles({
+        prefix: this.layout.recordsPrefix,
+        autoPaginate: false,
+        maxResults: Math.min(1000, want - ids.length + 1),
+        ...(after !== undefined ? { startOffset: this.layout.record(after) } : {}),
+        ...(pageToken ? { pageToken } : {}),
+      });
+      for (const file of files) {
+        const id = this.layout.recordId(file.name);
+        if (id !== null && isClusterId(id) && (after === undefined || id > after)) ids.push(id);
+      }
+      pageToken = (next as { pageToken?: string } | null)?.pageToken;
+    } while (pageToken && ids.length < want);
     return ids.slice(0, want);
   }
 }

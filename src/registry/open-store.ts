@@ -54,6 +54,8 @@ export async function openStore(value: string, options: OpenStoreOptions = {}): 
         prefix: location.prefix,
         acl: gcs.objectAcl,
         reconcileEveryMs: GCS_RECONCILE_EVERY_MS,
+        ...(gcs.timeoutMs !== undefined ? { timeoutMs: gcs.timeoutMs } : {}),
+        ...(gcs.failFastMs !== undefined ? { failFastMs: gcs.failFastMs } : {}),
         ...(options.onBackgroundError ? { onBackgroundError: options.onBackgroundError } : {}),
       });
     }

@@ -40,6 +40,7 @@ export async function serve({ config: configured, logger, announce }: ServeOptio
     port: config.port,
     peekDocuments: (cluster) => documents.peek(cluster),
     claim: brokerNodeHandler(broker, logger),
+    drainMs: config.shutdownTimeoutMs,
   });
   logger.info('listening', { url: running.url, publicUrl: config.publicUrl, store: store.description, stsUrl: config.stsUrl, iamCredentialsUrl: config.iamCredentialsUrl });
   void warnAboutForeignIssuers(registry, logger);

@@ -13,7 +13,7 @@ export const SYNC_EXIT_CODES: Readonly<Record<SyncFailureKind | 'ok' | 'internal
   documents: 3,
   /** The kube-apiserver, the API or the bucket refused (credentials, registration, audience, RBAC). */
   refused: 4,
-  /** Still unreachable or failing after all retries: try again later. */
+  /** Still unreachable, failing or answering garbage (a proxy's page, an oversized body) after all retries: try again later. */
   unavailable: 5,
 };
 

@@ -76,7 +76,8 @@ export class KubeIssuerSource {
       try {
         return JSON.parse(body);
       } catch {
-        throw new SyncFailure('documents', `${where} something that is not JSON (content-type ${JSON.stringify(contentType ?? 'none')}); nothing was pushed`, true);
+        // Garbled in transit (a proxy's error page), not the cluster's documents: an outage, exit 5.
+        throw new SyncFailure('unavailable', `${where} something that is not JSON (content-type ${JSON.stringify(contentType ?? 'none')}); nothing was pushed; is a proxy answering for the kube-apiserver?`, true);
       }
     }
     if (status === 401) throw new SyncFailure('refused', `${where} 401 Unauthorized: the pod's ServiceAccount token (or the kubeconfig's credentials) is not accepted; check the token mount`, false);
@@ -103,7 +104,8 @@ function fetchOnce(url: URL, options: RequestOptions): Promise<{ status: number;
         size += chunk.byteLength;
         if (size > MAX_RESPONSE_BYTES) {
           req.destroy();
-          reject(new SyncFailure('documents', `the kube-apiserver's answer to ${url.pathname} is larger than ${MAX_RESPONSE_BYTES / 1024} KiB; that is not an issuer document`, true));
+          // No issuer document is that large: something in between answered, so an outage (exit 5).
+          reject(new SyncFailure('unavailable', `the kube-apiserver's answer to ${url.pathname} is larger than ${MAX_RESPONSE_BYTES / 1024} KiB; that is not an issuer document; nothing was pushed; is a proxy answering for the kube-apiserver?`, true));
           return;
         }
         chunks.push(chunk);

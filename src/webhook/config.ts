@@ -31,6 +31,7 @@ export const webhookEnvironmentSchema = z.object({
   IDBRIDGE_WEBHOOK_MISSING_SERVICE_ACCOUNT: z.enum(['admit', 'deny'], { error: 'must be admit or deny' }).default('admit'),
   IDBRIDGE_WEBHOOK_LOOKUP_TIMEOUT: z.coerce.number().int().min(100).max(30_000).default(3000),
   IDBRIDGE_LOG_LEVEL: environmentSchema.shape.IDBRIDGE_LOG_LEVEL,
+  IDBRIDGE_SHUTDOWN_TIMEOUT_MS: environmentSchema.shape.IDBRIDGE_SHUTDOWN_TIMEOUT_MS,
 });
 
 export type WebhookEnvironment = z.input<typeof webhookEnvironmentSchema>;
@@ -46,6 +47,8 @@ export interface WebhookConfig {
   missingServiceAccount: 'admit' | 'deny';
   lookupTimeoutMs: number;
   logLevel: LogLevel;
+  /** Drain deadline after SIGTERM, as for serve. */
+  shutdownTimeoutMs: number;
 }
 
 /** Parses the webhook's configuration once, at startup; flags (as variable names) override the environment. */
@@ -98,5 +101,6 @@ export function loadWebhookConfig(env: Record<string, string | undefined>, overr
     missingServiceAccount: e.IDBRIDGE_WEBHOOK_MISSING_SERVICE_ACCOUNT,
     lookupTimeoutMs: e.IDBRIDGE_WEBHOOK_LOOKUP_TIMEOUT,
     logLevel: e.IDBRIDGE_LOG_LEVEL,
+    shutdownTimeoutMs: e.IDBRIDGE_SHUTDOWN_TIMEOUT_MS,
   };
 }

@@ -54,7 +54,7 @@ export async function startWebhook(config: WebhookConfig, logger: Logger): Promi
     onResult: (result) => metrics.certificateReloads.inc({ result }),
   });
 
-  const listening = await listenNode(server, { host: config.host, port: config.port, scheme: 'https' });
+  const listening = await listenNode(server, { host: config.host, port: config.port, scheme: 'https', drainMs: config.shutdownTimeoutMs });
   reloader.start();
   // Admission works before the first list completes (live GETs); /readyz waits for it.
   void serviceAccounts.start().catch((err: unknown) => logger.warn('ServiceAccount cache did not start', { error: (err as Error).message }));

@@ -80,8 +80,14 @@ describe('broker and upstream faults', () => {
   });
 
   it('answers IAM Credentials faults in the IAM shape', async () => {
-    const federated = (await (await stack.exchange(stack.tokenForm(await stack.token()))).json()) as { access_token: string };
+    // Its own federated token, checked: an exchange that failed (a fault left by another test)
+    // would send "Bearer undefined" and this test would prove nothing about IAM faults.
+    const exchanged = await stack.exchange(stack.tokenForm(await stack.token()));
+    const federated = (await exchanged.json()) as { access_token: string };
+    expect(exchanged.status, JSON.stringify(federated)).toBe(200);
+    expect(federated.access_token).toMatch(/^ya29\.fed\./);
     stack.google.failNext('generateAccessToken', 'hang', 2);
+    const before = stack.google.calls.generateAccessToken;
     const res = await fetch(`${stack.serve.url}/v1/projects/-/serviceAccounts/${SERVICE_ACCOUNT}:generateAccessToken`, {
       method: 'POST',
       headers: { authorization: `Bearer ${federated.access_token}`, 'content-type': 'application/json' },
@@ -89,6 +95,8 @@ describe('broker and upstream faults', () => {
     });
     expect(res.status).toBe(504);
     expect(await res.json()).toEqual({ error: { code: 504, message: expect.stringMatching(/IAM Credentials did not answer/), status: 'DEADLINE_EXCEEDED' } });
+    // Both attempts reached the fake and hung: the 504 is the broker's timeout, not a refusal.
+    expect(stack.google.calls.generateAccessToken - before).toBe(2);
   });
 
   it('keeps serving after all of that', async () => {

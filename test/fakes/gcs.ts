@@ -18,6 +18,8 @@ export interface FakeGcs {
   resetStats(): void;
   /** The next `count` requests that match `when` (default: all) fail with `status` (and `body`). */
   fail(options: { status: number; count?: number; when?: (req: FaultMatch) => boolean; body?: string; contentType?: string }): void;
+  /** The next `count` matching requests get no answer at all (a GCS front end that stalls) until close. */
+  hang(options?: { count?: number; when?: (req: FaultMatch) => boolean }): void;
   /** Delay every request by this many milliseconds (0: none). */
   setLatency(ms: number): void;
   /** Names of the live objects of a bucket under a prefix, for assertions. */
@@ -94,7 +96,7 @@ class GcsError extends Error {
 export async function startFakeGcs(): Promise<FakeGcs> {
   const buckets = new Map<string, Bucket>();
   const uploads = new Map<string, Upload>();
-  const faults: Array<{ status: number; remaining: number; when: (req: FaultMatch) => boolean; body?: string; contentType?: string }> = [];
+  const faults: Array<{ status: number; remaining: number; when: (req: FaultMatch) => boolean; body?: string; contentType?: string; hang?: true }> = [];
   let counters = emptyStats();
   let latencyMs = 0;
   let lastGeneration = 0;
@@ -489,6 +491,7 @@ export async function startFakeGcs(): Promise<FakeGcs> {
       if (fault) {
         fault.remaining--;
         await readBody(req).catch(() => Buffer.alloc(0));
+        if (fault.hang) return; // the connection stays open, unanswered, until the client gives up or close()
         const body = fault.body ?? JSON.stringify({ error: { code: fault.status, message: 'Backend Error', errors: [{ message: 'Backend Error', domain: 'global', reason: 'backendError' }] } });
         res.writeHead(fault.status, { 'content-type': fault.contentType ?? 'application/json; charset=UTF-8', 'content-length': String(Buffer.byteLength(body)) });
         res.end(body);
@@ -521,6 +524,9 @@ export async function startFakeGcs(): Promise<FakeGcs> {
     resetStats: () => { counters = emptyStats(); },
     fail: ({ status, count = 1, when = () => true, body, contentType }) => {
       faults.push({ status, remaining: count, when, ...(body !== undefined ? { body } : {}), ...(contentType !== undefined ? { contentType } : {}) });
+    },
+    hang: ({ count = 1, when = () => true } = {}) => {
+      faults.push({ status: 0, remaining: count, when, hang: true });
     },
     setLatency: (ms) => { latencyMs = ms; },
     objectNames: (bucket, prefix = '') => [...(buckets.get(bucket)?.objects.keys() ?? [])].filter((n) => n.startsWith(prefix)).sort(),

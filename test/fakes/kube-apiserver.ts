@@ -43,7 +43,7 @@ export interface FakeKubeApiserver {
   close(): Promise<void>;
 }
 
-export type KubeFault = 'none' | 'reset' | 'garbage' | 'error' | 'empty-jwks' | 'private-jwks' | 'slow';
+export type KubeFault = 'none' | 'reset' | 'garbage' | 'error' | 'empty-jwks' | 'private-jwks' | 'slow' | 'oversized';
 
 const DISCOVERY = '/.well-known/openid-configuration';
 const JWKS = '/openid/v1/jwks';
@@ -128,6 +128,11 @@ export async function startFakeKubeApiserver(options: { issuer: string; apiAudie
         case 'slow':
           await new Promise((resolve) => setTimeout(resolve, 30_000));
           break;
+        case 'oversized':
+          // A misbehaving proxy's answer: 200, JSON content type, over 1 MiB of padding.
+          res.writeHead(200, { 'content-type': 'application/json' });
+          res.end(`{"keys":[],"pad":"${'x'.repeat(1024 * 1024 + 1024)}"}`);
+          return;
       }
     }
     const subject = await authenticate(req);

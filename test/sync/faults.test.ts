@@ -39,7 +39,9 @@ describe('idbridge sync under faults', () => {
   const cases: Case[] = [
     { name: 'kube-apiserver down', arrange: () => world.kube.fault('reset'), code: 5, stderr: /cannot reach the kube-apiserver at https:\/\/127\.0\.0\.1:\d+ \(ECONNRESET\)/, retried: true },
     { name: 'kube-apiserver answering 500', arrange: () => world.kube.fault('error'), code: 5, stderr: /answered \/\.well-known\/openid-configuration with 500|answered \/openid\/v1\/jwks with 500/, retried: true },
-    { name: 'kube-apiserver answering an HTML page', arrange: () => world.kube.fault('garbage'), code: 3, stderr: /something that is not JSON \(content-type "text\/html"\); nothing was pushed/, retried: true },
+    // A garbled answer is an availability fault (a proxy in the way), so 5: the CronJob retries it.
+    { name: 'kube-apiserver answering an HTML page', arrange: () => world.kube.fault('garbage'), code: 5, stderr: /something that is not JSON \(content-type "text\/html"\); nothing was pushed/, retried: true },
+    { name: 'kube-apiserver answering over 1 MiB', arrange: () => world.kube.fault('oversized'), code: 5, stderr: /answer to \/(\.well-known\/openid-configuration|openid\/v1\/jwks) is larger than 1024 KiB; that is not an issuer document/, retried: true },
     { name: 'kube-apiserver serving an empty JWKS', arrange: () => world.kube.fault('empty-jwks'), code: 3, stderr: /cannot be published, nothing was pushed: .*key set is empty/ },
     { name: 'kube-apiserver serving private key material', arrange: () => world.kube.fault('private-jwks'), code: 3, stderr: /private key material/ },
     { name: 'registration API down', arrange: async () => {}, flags: { api: 'DEADPORT' }, code: 5, stderr: /cannot reach the registration API at http:\/\/127\.0\.0\.1:\d+ \(ECONNREFUSED\)/, retried: true },

@@ -44,6 +44,8 @@ export const environmentSchema = z.object({
   IDBRIDGE_BROKER_RATE_PER_CLUSTER: z.coerce.number().int().min(0).max(1_000_000).default(6_000),
   IDBRIDGE_BROKER_RATE_PER_SUBJECT: z.coerce.number().int().min(0).max(1_000_000).default(600),
   IDBRIDGE_BROKER_CACHE_MB: z.coerce.number().int().min(0).max(4096).default(32),
+  /** `issued`: IAM Credentials and introspection only for access tokens this broker issued; `any`: every bearer is relayed. */
+  IDBRIDGE_BROKER_RELAY: z.enum(['issued', 'any'], { error: 'IDBRIDGE_BROKER_RELAY must be "issued" or "any"' }).default('issued'),
 });
 
 export interface Config {
@@ -60,7 +62,11 @@ export interface Config {
   publicUrlFromPort: boolean;
   gcs: GcsOptions;
   broker: BrokerSettings;
+  /** Which bearers the broker relays to IAM Credentials and introspection (README, "Broker"). */
+  brokerRelay: BrokerRelay;
 }
+
+export type BrokerRelay = 'issued' | 'any';
 
 /** How the GCS store and `sync --target gcs://` reach and write the bucket. */
 export interface GcsOptions {
@@ -130,6 +136,7 @@ export function loadConfig(env: Record<string, string | undefined>, overrides: P
       ratePerSubjectPerMinute: e.IDBRIDGE_BROKER_RATE_PER_SUBJECT,
       cacheBytes: e.IDBRIDGE_BROKER_CACHE_MB * 1024 * 1024,
     },
+    brokerRelay: e.IDBRIDGE_BROKER_RELAY,
   };
 }
 

@@ -4,9 +4,49 @@ import { jwksUriFor } from '../oidc/discovery.js';
 import { keyFlaw } from '../oidc/jwks.js';
 import { clusterIdSchema } from '../registry/cluster-id.js';
 import { brokerPolicySchema, serviceAccountSubjectSchema, type ClusterRecord } from '../registry/record.js';
+import { stripProviderPrefix } from '../credentials/credential-config.js';
 
 /** The ServiceAccount `infra/k8s/sync` runs the sync job as; the default `syncSubject`. */
 export const DEFAULT_SYNC_SUBJECT = 'system:serviceaccount:idbridge-sync:idbridge-sync';
+
+/** Patterns per list and `*` per pattern a broker policy may hold: every exchange checks them all. */
+export const MAX_POLICY_PATTERNS = 100;
+export const MAX_PATTERN_STARS = 4;
+
+const SUBJECT_PATTERN = /^system:serviceaccount:([a-z0-9*-]{1,63}):([a-z0-9.*-]{1,253})$/;
+const PROVIDER_PATTERN = /^projects\/([0-9*]{1,20})\/locations\/(global|\*)\/workloadIdentityPools\/([a-z0-9*-]{1,32})\/providers\/([a-z0-9*-]{1,32})$/;
+
+/** A pattern list: at most MAX_POLICY_PATTERNS entries, each checked by `problemOf` (null when fine). */
+function patternList(what: string, maxLength: number, problemOf: (pattern: string) => string | null) {
+  return z
+    .array(z.string({ error: `each ${what} pattern must be a string` }).max(maxLength, `a ${what} pattern is at most ${maxLength} characters`).superRefine((pattern, ctx) => {
+      const stars = pattern.split('*').length - 1;
+      const problem = stars > MAX_PATTERN_STARS ? `has ${stars} "*"; at most ${MAX_PATTERN_STARS} per pattern` : problemOf(pattern);
+      if (problem) ctx.addIssue({ code: 'custom', message: `${JSON.stringify(pattern.slice(0, 80))} ${problem}` });
+    }))
+    .max(MAX_POLICY_PATTERNS, `at most ${MAX_POLICY_PATTERNS} ${what} patterns`);
+}
+
+function subjectProblem(pattern: string): string | null {
+  if (SUBJECT_PATTERN.test(pattern)) return null;
+  return 'is not a subject pattern: write system:serviceaccount:NAMESPACE:NAME, lowercase, with "*" for any run of characters inside the namespace or the name';
+}
+
+function providerProblem(pattern: string): string | null {
+  const match = PROVIDER_PATTERN.exec(stripProviderPrefix(pattern));
+  if (!match) {
+    return 'is not a provider pattern: write projects/PROJECT_NUMBER/locations/global/workloadIdentityPools/POOL/providers/PROVIDER (optionally with //iam.googleapis.com/), with "*" for any run of characters inside a segment';
+  }
+  // Google's pool and provider ids are 4-32 characters: a literal id of another length matches nothing.
+  const short = [match[3]!, match[4]!].find((id) => !id.includes('*') && id.length < 4);
+  return short ? `names the id ${JSON.stringify(short)}, but pool and provider ids are 4-32 characters of a-z, 0-9 and -` : null;
+}
+
+/** The broker policy as the API accepts it: `brokerPolicySchema`, with every pattern checked against what it matches. */
+export const brokerPolicyInputSchema = brokerPolicySchema.extend({
+  subjects: patternList('subject', 320, subjectProblem).optional(),
+  providers: patternList('provider', 512, providerProblem).optional(),
+});
 
 /** POST /api/v1/clusters */
 export const createClusterSchema = z.strictObject({
@@ -14,14 +54,14 @@ export const createClusterSchema = z.strictObject({
   syncSubject: serviceAccountSubjectSchema.default(DEFAULT_SYNC_SUBJECT),
   /** The cluster's current /openid/v1/jwks (`kubectl get --raw /openid/v1/jwks`). */
   jwks: z.unknown().optional(),
-  broker: brokerPolicySchema.optional(),
+  broker: brokerPolicyInputSchema.optional(),
 });
 export type CreateClusterRequest = z.infer<typeof createClusterSchema>;
 
 /** PATCH /api/v1/clusters/{id} */
 export const updateClusterSchema = z.strictObject({
   syncSubject: serviceAccountSubjectSchema.optional(),
-  broker: brokerPolicySchema.nullable().optional(),
+  broker: brokerPolicyInputSchema.nullable().optional(),
 });
 export type UpdateClusterRequest = z.infer<typeof updateClusterSchema>;
 

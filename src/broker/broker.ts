@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Registry } from 'prom-client';
-import type { BrokerSettings } from '../config/config.js';
+import type { BrokerRelay, BrokerSettings } from '../config/config.js';
 import { IdbridgeError } from '../errors.js';
 import { unexpectedErrorFields } from '../http/errors.js';
 import type { Logger } from '../log/logger.js';
@@ -27,6 +27,8 @@ export interface BrokerOptions {
   /** Google IAM Credentials base URL (configuration only, never a request). */
   iamCredentialsUrl: string;
   settings: BrokerSettings;
+  /** `issued` (default): IAM Credentials and introspection only for access tokens this broker issued. */
+  relay?: BrokerRelay;
   logger: Logger;
   /** Where the broker's metrics are registered (`/metrics` on serve); a private one if absent. */
   metrics?: Registry;
@@ -51,6 +53,9 @@ export interface BrokerCall {
  * refresh 3¾ to 5 minutes before expiry: a token with less left would be refreshed at once.
  */
 export const CACHE_MIN_REMAINING_SECONDS = 6 * 60;
+
+/** Memory for the access tokens this broker issued, whatever the answer cache's size (about 20,000 tokens). */
+const MIN_ISSUED_MEMORY_BYTES = 8 * 1024 * 1024;
 
 /** Who a federated access token was issued to, so IAM Credentials calls can be audited by cluster. */
 interface Identity {
@@ -85,10 +90,12 @@ export class Broker {
   readonly #perCluster: RateLimiter;
   readonly #perSubject: RateLimiter;
   readonly #stats: BrokerMetrics;
+  readonly #relay: BrokerRelay;
 
   constructor(options: BrokerOptions) {
     this.#options = options;
     this.#now = options.now ?? Date.now;
+    this.#relay = options.relay ?? 'issued';
     const { settings, logger } = options;
     let records = options.records;
     if (!records) {
@@ -103,8 +110,8 @@ export class Broker {
     }
     this.#clusters = new BrokerClusters(records);
     this.#answers = new ResponseCache({ maxBytes: settings.cacheBytes, now: this.#now });
-    // Small entries (three names), a bounded share of the same budget.
-    this.#identities = new ResponseCache({ maxBytes: Math.floor(settings.cacheBytes / 4), now: this.#now });
+    // Small entries (three names), a bounded share of the same budget; never none, since relaying may depend on it.
+    this.#identities = new ResponseCache({ maxBytes: Math.max(Math.floor(settings.cacheBytes / 4), MIN_ISSUED_MEMORY_BYTES), now: this.#now });
     this.#perCluster = new RateLimiter({ perMinute: settings.ratePerClusterPerMinute, now: this.#now });
     this.#perSubject = new RateLimiter({ perMinute: settings.ratePerSubjectPerMinute, now: this.#now });
     this.metrics = options.metrics ?? new Registry();
@@ -144,6 +151,7 @@ export class Broker {
       const cached = this.#answers.get(key);
       if (cached) {
         fields.cache = 'hit';
+        this.#rememberIssued(cached.answer.access_token, { cluster: record.id, subject: verified.subject, provider: request.provider.path }, cached.expiresAt);
         const remaining = cached.expiresAt - Math.floor(this.#now() / 1000);
         return jsonAnswer(200, { ...cached.answer, expires_in: remaining });
       }
@@ -155,7 +163,13 @@ export class Broker {
   introspect(call: BrokerCall): Promise<BrokerAnswer> {
     return this.#answer('introspect', 'sts', async (fields) => {
       const request = parseIntrospectRequest(call.authorization, call.contentType, call.body);
-      Object.assign(fields, this.#identities.get(cacheKey('identity', request.token)));
+      const identity = this.#identities.get(cacheKey('identity', request.token));
+      if (!identity && this.#relay === 'issued') {
+        // What Google answers for a token that is not active (RFC 7662 §2.2); nothing is relayed.
+        fields.reason = 'not_issued';
+        return jsonAnswer(200, { active: false });
+      }
+      Object.assign(fields, identity);
       const key = cacheKey('introspect', request.authorization ?? '', request.body);
       return this.#forward(fields, key, () => this.#upstream.post({
         endpoint: 'introspect',
@@ -179,7 +193,11 @@ export class Broker {
       fields.serviceAccount = parsed.serviceAccount;
       const request = parseIamRequest(parsed, call.authorization, call.contentType, call.body);
       const bearer = request.authorization.slice('Bearer '.length);
-      Object.assign(fields, this.#identities.get(cacheKey('identity', bearer)));
+      const identity = this.#identities.get(cacheKey('identity', bearer));
+      if (!identity && this.#relay === 'issued') {
+        throw new BrokerError('unauthenticated', 'Request had invalid authentication credentials: this broker relays only access tokens it issued itself (IDBRIDGE_BROKER_RELAY=issued); exchange the Kubernetes token at this broker\'s /v1/token first');
+      }
+      Object.assign(fields, identity);
       const key = cacheKey(request.method, request.serviceAccount, request.body, bearer);
       const cached = request.method === 'generateAccessToken' ? this.#answers.get(key) : undefined;
       if (cached) {
@@ -231,7 +249,7 @@ export class Broker {
       }
       const expiresAt = Math.floor(this.#now() / 1000) + expiresIn;
       this.#remember(key, { answer: body, expiresAt }, answer.body.length);
-      this.#identities.set(cacheKey('identity', accessToken), { cluster: record.id, subject: verified.subject, provider: request.provider.path }, expiresAt * 1000, 200);
+      this.#rememberIssued(accessToken, { cluster: record.id, subject: verified.subject, provider: request.provider.path }, expiresAt);
     }
     return answer;
   }
@@ -253,6 +271,11 @@ export class Broker {
       this.#remember(key, { answer: body, expiresAt: Math.floor(expireTime / 1000) }, answer.body.length);
     }
     return answer;
+  }
+
+  /** Who an access token this broker issued belongs to, until it expires (epoch seconds). */
+  #rememberIssued(accessToken: unknown, identity: Identity, expiresAt: number): void {
+    if (typeof accessToken === 'string') this.#identities.set(cacheKey('identity', accessToken), identity, expiresAt * 1000, 200);
   }
 
   /** Keeps an answer until CACHE_MIN_REMAINING_SECONDS before its token expires. */
@@ -287,7 +310,9 @@ export class Broker {
     let outcome: Outcome;
     try {
       response = await handle(fields);
-      outcome = outcomeOf(response.status, fields.upstreamStatus);
+      // A refusal answered in Google's success shape (introspection of a token not issued here).
+      outcome = fields.reason ? 'refused' : outcomeOf(response.status, fields.upstreamStatus);
+      if (fields.reason) this.#stats.refused(endpoint, fields.reason);
     } catch (err) {
       const refusal = asIdbridgeError(err, this.#options.logger, endpoint);
       response = googleError(shape, refusal);
@@ -335,11 +360,11 @@ function relay(answer: UpstreamAnswer): BrokerAnswer {
 
 /** The broker as every host builds it from configuration. */
 export function brokerFromConfig(
-  config: { stsUrl: string; iamCredentialsUrl: string; broker: BrokerSettings },
+  config: { stsUrl: string; iamCredentialsUrl: string; broker: BrokerSettings; brokerRelay?: BrokerRelay },
   registry: ClusterRegistry,
   logger: Logger,
   metrics?: Registry,
   records?: RecordCache<ClusterRecord | null>,
 ): Broker {
-  return new Broker({ registry, stsUrl: config.stsUrl, iamCredentialsUrl: config.iamCredentialsUrl, settings: config.broker, logger, ...(metrics ? { metrics } : {}), ...(records ? { records } : {}) });
+  return new Broker({ registry, stsUrl: config.stsUrl, iamCredentialsUrl: config.iamCredentialsUrl, settings: config.broker, ...(config.brokerRelay ? { relay: config.brokerRelay } : {}), logger, ...(metrics ? { metrics } : {}), ...(records ? { records } : {}) });
 }

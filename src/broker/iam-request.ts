@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { isServiceAccountEmail } from '../credentials/credential-config.js';
+import { jsonTooDeep, TOO_DEEP_MESSAGE } from '../http/json-depth.js';
 import { BrokerError } from './google-errors.js';
 
 /**
@@ -78,6 +79,7 @@ export function parseIamRequest(target: { serviceAccount: string; method: IamMet
   if (!/^application\/json\s*(;|$)/i.test(contentType)) {
     throw new BrokerError('unsupported_media_type', `Content-Type ${JSON.stringify(contentType.slice(0, 60))} is not accepted; send the request body as application/json`);
   }
+  if (jsonTooDeep(body)) throw new BrokerError('invalid_request', `Invalid JSON payload received: ${TOO_DEEP_MESSAGE}`);
   let value: unknown;
   try {
     value = JSON.parse(body);

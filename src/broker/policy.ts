@@ -34,23 +34,45 @@ export function checkSubject(record: ClusterRecord, subject: string): void {
   );
 }
 
-const compiled = new Map<string, RegExp>();
-
 /**
  * `*` stands for any run of characters within one segment (`separator` excluded), so
  * `system:serviceaccount:team-a:*` covers the ServiceAccounts of namespace team-a and no other.
+ * Linear in practice and O(value × pattern) at worst: no regular expression, no backtracking blowup.
  */
 export function matches(value: string, pattern: string, separator: ':' | '/'): boolean {
   if (!pattern.includes('*')) return value === pattern;
-  const key = `${separator}${pattern}`;
-  let regex = compiled.get(key);
-  if (!regex) {
-    const anyInSegment = separator === ':' ? '[^:]*' : '[^/]*';
-    regex = new RegExp(`^${pattern.split('*').map((part) => part.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')).join(anyInSegment)}$`);
-    if (compiled.size > 10_000) compiled.clear();
-    compiled.set(key, regex);
+  const values = value.split(separator);
+  const patterns = pattern.split(separator);
+  // `*` never spans a separator, so the segments pair up one to one.
+  return values.length === patterns.length && patterns.every((segment, i) => globSegment(values[i]!, segment));
+}
+
+/**
+ * The classic greedy wildcard match: on a mismatch, go back to the last `*` and let it take one
+ * more character. Each step advances `v` or the star's resume point, so the cost is bounded by
+ * value length × pattern length.
+ */
+export function globSegment(value: string, pattern: string): boolean {
+  let v = 0;
+  let p = 0;
+  let star = -1;
+  let resume = 0;
+  while (v < value.length) {
+    if (p < pattern.length && pattern[p] !== '*' && pattern[p] === value[v]) {
+      v++;
+      p++;
+    } else if (p < pattern.length && pattern[p] === '*') {
+      star = p++;
+      resume = v;
+    } else if (star !== -1) {
+      p = star + 1;
+      v = ++resume;
+    } else {
+      return false;
+    }
   }
-  return regex.test(value);
+  while (p < pattern.length && pattern[p] === '*') p++;
+  return p === pattern.length;
 }
 
 function list(patterns: readonly string[]): string {

@@ -28,6 +28,12 @@ export function brokerRoute(broker: Broker, path: string): BrokerRoute | null {
   return null;
 }
 
+/** The error shape of a broker path (undecoded, no query), or null when the path is not the broker's. */
+export function brokerShapeOf(path: string): ErrorShape | null {
+  if (path === '/v1/token' || path === '/v1/introspect') return 'sts';
+  return RAW_IAM_PATH.test(path) ? 'iam' : null;
+}
+
 export function tooLarge(shape: ErrorShape): BrokerAnswer {
   // The unread rest of the body is still on the connection: close it rather than reuse it.
   return googleError(shape, new BrokerError('payload_too_large', `the request body is larger than ${MAX_BROKER_BODY_BYTES / 1024} KiB; a token request carries one ServiceAccount token (about 1 KiB)`), { connection: 'close' });

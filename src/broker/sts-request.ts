@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { parseProvider, type WorkloadIdentityProvider } from '../credentials/credential-config.js';
 import { IdbridgeError } from '../errors.js';
+import { jsonTooDeep, TOO_DEEP_MESSAGE } from '../http/json-depth.js';
 import { MAX_TOKEN_BYTES } from '../verify/subject-token.js';
 import { BrokerError } from './google-errors.js';
 
@@ -124,6 +125,7 @@ function readParameters(contentType: string, body: string): Record<string, strin
     return out;
   }
   if (type === 'application/json') {
+    if (jsonTooDeep(body)) throw new BrokerError('invalid_request', `The JSON body is refused: ${TOO_DEEP_MESSAGE}; send the parameters as one flat JSON object`);
     let value: unknown;
     try {
       value = JSON.parse(body);
@@ -177,6 +179,7 @@ export function parseOptions(raw: string): string {
       break;
     }
   }
+  if (jsonTooDeep(text)) throw new BrokerError('invalid_request', `Invalid value for "options": ${TOO_DEEP_MESSAGE}`);
   let value: unknown;
   try {
     value = JSON.parse(text);

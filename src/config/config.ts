@@ -50,6 +50,8 @@ export const environmentSchema = z.object({
   IDBRIDGE_BROKER_CACHE_MB: z.coerce.number().int().min(0).max(4096).default(32),
   /** After SIGTERM, how long requests in flight may finish before their connections are dropped. */
   IDBRIDGE_SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).max(600_000).default(10_000),
+  /** `issued`: IAM Credentials and introspection only for access tokens this broker issued; `any`: every bearer is relayed. */
+  IDBRIDGE_BROKER_RELAY: z.enum(['issued', 'any'], { error: 'IDBRIDGE_BROKER_RELAY must be "issued" or "any"' }).default('issued'),
 });
 
 export interface Config {
@@ -68,7 +70,11 @@ export interface Config {
   broker: BrokerSettings;
   /** Drain deadline after SIGTERM (README, "Reliability"). */
   shutdownTimeoutMs: number;
+  /** Which bearers the broker relays to IAM Credentials and introspection (README, "Broker"). */
+  brokerRelay: BrokerRelay;
 }
+
+export type BrokerRelay = 'issued' | 'any';
 
 /** How the GCS store and `sync --target gcs://` reach and write the bucket. */
 export interface GcsOptions {
@@ -142,6 +148,7 @@ export function loadConfig(env: Record<string, string | undefined>, overrides: P
       cacheBytes: e.IDBRIDGE_BROKER_CACHE_MB * 1024 * 1024,
     },
     shutdownTimeoutMs: e.IDBRIDGE_SHUTDOWN_TIMEOUT_MS,
+    brokerRelay: e.IDBRIDGE_BROKER_RELAY,
   };
 }
 

@@ -21,7 +21,8 @@ export function createFunctionHandler(env: Record<string, string | undefined>, w
     if (!env.IDBRIDGE_PUBLIC_URL) {
       throw new IdbridgeError('store_unavailable', 'IDBRIDGE_PUBLIC_URL is not set: set it to the public issuer URL (the edge) with gcloud functions deploy --set-env-vars');
     }
-    const config = loadConfig(env);
+    // Instances do not share the memory of issued tokens: a token issued by one may reach another, so any bearer is relayed unless set.
+    const config = loadConfig(env, { IDBRIDGE_BROKER_RELAY: env.IDBRIDGE_BROKER_RELAY || 'any' });
     logger = createLogger(cloudLogging(write), { level: config.logLevel });
     if (parseStoreLocation(config.store).kind !== 'gcs') {
       logger.warn('IDBRIDGE_STORE is not a gcs:// bucket: records live only as long as this instance', { store: config.store });

@@ -3,6 +3,7 @@ import { bodyLimit } from 'hono/body-limit';
 import type { z } from 'zod';
 import { IdbridgeError } from '../errors.js';
 import { errorResponse } from './errors.js';
+import { jsonTooDeep, TOO_DEEP_MESSAGE } from './json-depth.js';
 
 /** Largest API body: a 64 KiB JWKS and a 64 KiB discovery document with room to spare. */
 export const MAX_API_BODY_BYTES = 256 * 1024;
@@ -26,6 +27,7 @@ export function parseJsonBody<T extends z.ZodType>(contentType: string | undefin
   if (!/^application\/json\s*(;|$)/i.test(type)) {
     throw new IdbridgeError('unsupported_media_type', `the body must be JSON sent with "Content-Type: application/json" (got ${JSON.stringify(type.slice(0, 60)) || 'none'})`);
   }
+  if (jsonTooDeep(text)) throw new IdbridgeError('invalid_request', TOO_DEEP_MESSAGE);
   let value: unknown;
   try {
     value = JSON.parse(text);

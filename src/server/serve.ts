@@ -88,12 +88,13 @@ async function warnAboutForeignIssuers(registry: ClusterRegistry, logger: Logger
 }
 
 /** The CLI's serve: configuration from the environment and flags, logs on stdout, signals. */
-export async function runServe(env: Record<string, string | undefined>, flags: { port?: string; host?: string; store?: string; publicUrl?: string }): Promise<number> {
+export async function runServe(env: Record<string, string | undefined>, flags: { port?: string; host?: string; store?: string; publicUrl?: string; brokerRelay?: string }): Promise<number> {
   const config = loadConfig(env, {
     ...(flags.port !== undefined ? { PORT: flags.port } : {}),
     ...(flags.host !== undefined ? { HOST: flags.host } : {}),
     ...(flags.store !== undefined ? { IDBRIDGE_STORE: flags.store } : {}),
     ...(flags.publicUrl !== undefined ? { IDBRIDGE_PUBLIC_URL: flags.publicUrl } : {}),
+    ...(flags.brokerRelay !== undefined ? { IDBRIDGE_BROKER_RELAY: flags.brokerRelay } : {}),
   });
   const out = bufferedWriter((chunk) => process.stdout.write(chunk));
   const logger = createLogger(out.write, { level: config.logLevel });

@@ -8,6 +8,7 @@ import {
 } from './admission-review.js';
 import { OPT_OUT_LABEL, resolveInjection, type InjectionDefaults } from './annotations.js';
 import type { AdmissionOutcome } from './metrics.js';
+import { serviceAccountRefProblem } from './kube-names.js';
 import { mutatePod, type MutationSettings } from './pod-mutation.js';
 import type { ServiceAccountSource } from './service-accounts.js';
 
@@ -56,6 +57,10 @@ export async function admit(request: { uid: string } & Record<string, unknown>, 
   if (metadata?.labels?.[OPT_OUT_LABEL] === 'false') return { outcome: 'skipped', review: allowed(uid), subject };
   // Mirror (static) pods have no ServiceAccount and cannot mount projected tokens.
   if (!serviceAccountName) return { outcome: 'skipped', review: allowed(uid), subject };
+
+  // Checked before any lookup: "..", "." or "a/b" in a path would read another resource.
+  const badName = serviceAccountRefProblem(namespace, serviceAccountName);
+  if (badName) return { outcome: 'denied', review: denied(uid, 400, badName), subject };
 
   const serviceAccount = await options.serviceAccounts.get(namespace, serviceAccountName);
   if (!serviceAccount) {

@@ -1,6 +1,7 @@
 import { ApiException, CoreV1Api, makeInformer, Observable, type Informer, type KubeConfig, type ObjectCache, type V1ServiceAccount } from '@kubernetes/client-node';
 import { IdbridgeError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
+import { isNamespaceName, isServiceAccountName } from './kube-names.js';
 
 /** What the admission decision needs of a ServiceAccount. */
 export interface ServiceAccountInfo {
@@ -81,6 +82,10 @@ export class ServiceAccountCache implements ServiceAccountSource {
   }
 
   async get(namespace: string, name: string): Promise<ServiceAccountInfo | undefined> {
+    // The client percent-encodes path segments, but "." and ".." survive encoding: never send them.
+    if (!isNamespaceName(namespace) || !isServiceAccountName(name)) {
+      throw new IdbridgeError('invalid_request', `${JSON.stringify(`${namespace}/${name}`.slice(0, 120))} is not a valid namespace/ServiceAccount name; nothing was looked up`);
+    }
     const cached = this.informer.get(name, namespace);
     if (cached) return info(cached, namespace, name);
     const timeoutMs = this.options.lookupTimeoutMs ?? 3000;

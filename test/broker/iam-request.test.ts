@@ -39,6 +39,7 @@ describe('IAM Credentials requests', () => {
     ['a 5 KiB bearer', `Bearer ${'a'.repeat(5000)}`, 'application/json', '{"scope":["s"]}', 401, /Authorization: Bearer/],
     ['a form body', bearer, 'application/x-www-form-urlencoded', 'scope=s', 415, /application\/json/],
     ['broken JSON', bearer, 'application/json', '{', 400, /Invalid JSON payload/],
+    ['JSON nested 30,000 deep', bearer, 'application/json', `{"scope":${'['.repeat(30_000)}${']'.repeat(30_000)}}`, 400, /Invalid JSON payload received: .* more than 64 levels deep/],
     ['no scope', bearer, 'application/json', '{}', 400, /"scope"/],
     ['an empty scope list', bearer, 'application/json', '{"scope":[]}', 400, /at least one scope/],
     ['a lifetime in minutes', bearer, 'application/json', '{"scope":["s"],"lifetime":"60m"}', 400, /duration in seconds/],

@@ -119,6 +119,8 @@ describe('broker routes on idbridge serve', () => {
     ['/v1/token', FORM, '\u0000\uffff', 400, 'sts'],
     ['/v1/token', JSON_TYPE, '{"grantType":{"nested":[1,2,3]}}', 400, 'sts'],
     ['/v1/token', JSON_TYPE, '"just a string"', 400, 'sts'],
+    ['/v1/token', JSON_TYPE, `{"options":${'['.repeat(30_000)}${']'.repeat(30_000)}}`, 400, 'sts'],
+    [`/v1/projects/-/serviceAccounts/${SERVICE_ACCOUNT}:generateAccessToken`, { ...JSON_TYPE, authorization: 'Bearer ya29.x' }, `{"scope":${'['.repeat(30_000)}${']'.repeat(30_000)}}`, 400, 'iam'],
     ['/v1/token', { 'content-type': 'multipart/form-data; boundary=x' }, '--x--', 415, 'sts'],
     ['/v1/introspect', JSON_TYPE, '{"token":"ya29.x"}', 415, 'sts'],
     ['/v1/introspect', FORM, 'token=', 400, 'sts'],

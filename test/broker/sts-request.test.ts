@@ -78,6 +78,8 @@ describe('parseStsTokenRequest', () => {
     ['a camelCase name in a form', FORM, form({}, ['subject_token']) + `&subjectToken=${token}`, 'invalid_request', 400, /Unknown parameter "subjectToken"/],
     ['a parameter twice', FORM, `${form()}&audience=${encodeURIComponent(audience)}`, 'invalid_request', 400, /"audience" is given more than once/],
     ['JSON that is not JSON', 'application/json', '{"grantType":', 'invalid_request', 400, /not valid JSON/],
+    ['options nested 30,000 deep in JSON', 'application/json', `{"options":${'['.repeat(30_000)}${']'.repeat(30_000)}}`, 'invalid_request', 400, /nests objects and arrays more than 64 levels deep/],
+    ['options nested 65 deep in a form', FORM, form({ options: `{"accessBoundary":${'{"a":'.repeat(64)}1${'}'.repeat(64)}}` }), 'invalid_request', 400, /"options": the JSON body nests .* more than 64 levels/],
     ['a JSON array', 'application/json', '[]', 'invalid_request', 400, /must be an object/],
     ['a JSON number for a name', 'application/json', JSON.stringify({ audience: 5 }), 'invalid_request', 400, /"audience": must be a string/],
     ['both spellings in JSON', 'application/json', JSON.stringify({ subjectToken: 'a', subject_token: 'b' }), 'invalid_request', 400, /more than once/],

@@ -80,4 +80,11 @@ describe('Cloud Function host: STS broker', () => {
     expect(google.calls.token).toBe(before);
     expect(fn.output()).not.toContain(ADMIN_TOKEN);
   });
+
+  it('relays any bearer by default, since its instances do not share the tokens they issued', async () => {
+    const before = google.calls.introspect;
+    const res = await fetch(`${fn.url}/v1/introspect`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'token=ya29.issued-by-another-instance' });
+    expect(await res.json()).toEqual({ active: false });
+    expect(google.calls.introspect).toBe(before + 1);
+  });
 });

@@ -39,9 +39,9 @@ async function functionOnGcs(): Promise<IssuerHost & ApiHost & { fn: FunctionsHo
 
 describeIssuerContract('Cloud Function (GCS store)', functionOnGcs);
 describeAdminApiContract('Cloud Function (GCS store)', functionOnGcs);
-// The Functions Framework parses JSON bodies before the function runs and answers malformed JSON
-// with its own 400 page; everything else reaches the app.
-describeHostileApiInputs('Cloud Function (GCS store)', functionOnGcs, { 'not JSON': { status: 400, body: /^(?![\s\S]*at JSON\.parse)[\s\S]*Bad Request/ } });
+// The Functions Framework parses bodies before the function runs; what it cannot parse still
+// reaches the app (answerFrameworkRefusals), so every case is answered as `serve` answers it.
+describeHostileApiInputs('Cloud Function (GCS store)', functionOnGcs);
 
 describe('Cloud Function host', () => {
   let host: Awaited<ReturnType<typeof functionOnGcs>>;

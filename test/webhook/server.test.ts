@@ -317,3 +317,49 @@ describe('idbridge webhook: TLS', () => {
     }
   });
 });
+
+describe('idbridge webhook: names that are not Kubernetes names are never looked up', () => {
+  let webhook: WebhookHarness;
+  beforeAll(async () => {
+    webhook = await startWebhookHarness({ serviceAccounts: [{ namespace: 'apps', name: 'web', annotations: ANNOTATED }] });
+  });
+  afterAll(async () => {
+    await webhook?.close();
+  });
+
+  /** Lookups of one object (list and watch requests are the informer's own). */
+  const lookups = () => webhook.kube.requests.filter((r) => r.startsWith('GET /api/v1/namespaces')).length;
+
+  it.each([
+    ['..', 'apps'],
+    ['.', 'apps'],
+    ['a/b', 'apps'],
+    ['%2e%2e', 'apps'],
+    ['Web', 'apps'],
+    ['web.', 'apps'],
+    ['a'.repeat(254), 'apps'],
+    ['web', '..'],
+    ['web', 'Apps'],
+    ['web', 'a'.repeat(64)],
+  ])('denies serviceAccountName %j in namespace %j with a 400 saying why, with no request to the API server', async (name, namespace) => {
+    const before = lookups();
+    const answer = await webhook.review({ metadata: { name: 'p' }, spec: { serviceAccountName: name, containers: [{ name: 'app', image: 'x' }] } }, { namespace });
+    expect(answer.status).toBe(200);
+    expect(answer.review.response).toMatchObject({ allowed: false, status: { code: 400, reason: 'BadRequest' } });
+    expect(answer.review.response.status!.message).toMatch(namespace === 'apps' ? /spec\.serviceAccountName .* is not a valid ServiceAccount name \(a lowercase RFC 1123 DNS subdomain/ : /request\.namespace .* is not a valid namespace name/);
+    expect(answer.patch).toBeUndefined();
+    expect(lookups()).toBe(before);
+  });
+
+  it('still admits a valid name with dots, as Kubernetes allows', async () => {
+    webhook.kube.upsert({ namespace: 'apps', name: 'web.v2', annotations: ANNOTATED });
+    await waitFor(async () => (await webhook.review(podFor('web.v2'))).patch !== undefined, 'the new ServiceAccount to be seen');
+  });
+
+  it('answers an AdmissionReview nested 30,000 deep with HTTP 400, saying why', async () => {
+    const answer = await webhook.post(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":${'['.repeat(30_000)}${']'.repeat(30_000)}}`);
+    expect(answer.status).toBe(400);
+    expect(JSON.parse(answer.body)).toEqual({ error: { code: 'invalid_request', message: expect.stringMatching(/more than 64 levels deep/) } });
+    expect((await webhook.get('/healthz')).status).toBe(200);
+  });
+});

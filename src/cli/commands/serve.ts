@@ -9,6 +9,7 @@ export function registerServe(program: Command): void {
     .option('--host <address>', 'listen address (env HOST, default 127.0.0.1)')
     .option('--store <location>', 'file:DIR, memory: or gcs://BUCKET/PREFIX (env IDBRIDGE_STORE, default file:./data)')
     .option('--public-url <url>', 'external base URL of the issuer (env IDBRIDGE_PUBLIC_URL)')
+    .option('--broker-relay <which>', 'bearers relayed to IAM Credentials and introspection: issued (by this broker) or any (env IDBRIDGE_BROKER_RELAY, default issued)')
     .action(async (flags) => {
       process.exitCode = await runServe(process.env, flags);
     });

@@ -9,7 +9,7 @@ import { httpsRequest } from '../support/tls.js';
 
 /** fetch that trusts exactly `ca` (Node's fetch takes no CA), for openid-client and jose. */
 function fetchTrusting(ca: string) {
-  return async (url: string | URL, init: { method?: string; headers?: HeadersInit; body?: unknown } = {}): Promise<Response> => {
+  return async (url: string | URL, init: { method?: string; headers?: ConstructorParameters<typeof Headers>[0]; body?: unknown } = {}): Promise<Response> => {
     const headers = Object.fromEntries(new Headers(init.headers).entries());
     const answer = await httpsRequest(String(url), { ca, method: init.method ?? 'GET', headers, ...(typeof init.body === 'string' ? { body: init.body } : {}) });
     const out = new Headers();

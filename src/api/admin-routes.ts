@@ -22,7 +22,8 @@ export function adminRoutes(registry: ClusterRegistry, adminToken: string | unde
           'Set the kube-apiserver flags above and restart it.',
           `Upload the cluster's current keys: PUT ${'/api/v1/clusters/'}${record.id}/keys with {"jwks": <kubectl get --raw /openid/v1/jwks>} and the admin token. Nothing is published until the cluster has keys, and idbridge sync verifies its own token against them.`,
         ];
-    return c.json({ cluster: clusterView(record), kubeApiserver: kubeApiserverFlags(record.issuer), warnings: jwks?.warnings ?? [], next }, 201, {
+    const warnings = [...(jwks?.warnings ?? []), ...issuerSchemeWarnings(record.issuer)];
+    return c.json({ cluster: clusterView(record), kubeApiserver: kubeApiserverFlags(record.issuer), warnings, next }, 201, {
       location: `/api/v1/clusters/${record.id}`,
       etag: versionTag(record.version),
     });
@@ -59,6 +60,15 @@ export function adminRoutes(registry: ClusterRegistry, adminToken: string | unde
   });
 
   return app;
+}
+
+/** An http:// issuer works for nothing real: say so when the cluster is registered, not when sync fails. */
+export function issuerSchemeWarnings(issuer: string): string[] {
+  if (new URL(issuer).protocol === 'https:') return [];
+  return [
+    `the issuer ${issuer} is not https://: kube-apiserver signs tokens for it but answers 404 on its discovery endpoints (and refuses to start with an http:// --service-account-jwks-uri), and Google STS fetches issuers over https only. ` +
+      'Serve idbridge over HTTPS (idbridge serve --tls=local on a laptop, or --tls-cert-file/--tls-key-file) or set IDBRIDGE_PUBLIC_URL to an https:// URL, then register the cluster again.',
+  ];
 }
 
 export function clusterId(c: Context): string {

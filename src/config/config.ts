@@ -52,6 +52,10 @@ export const environmentSchema = z.object({
   IDBRIDGE_SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).max(600_000).default(10_000),
   /** `issued`: IAM Credentials and introspection only for access tokens this broker issued; `any`: every bearer is relayed. */
   IDBRIDGE_BROKER_RELAY: z.enum(['issued', 'any'], { error: 'IDBRIDGE_BROKER_RELAY must be "issued" or "any"' }).default('issued'),
+  /** `serve` over HTTPS: `local` makes a local CA and a loopback certificate in the data dir. */
+  IDBRIDGE_TLS: z.enum(['off', 'local'], { error: 'IDBRIDGE_TLS must be "local" (a local CA and loopback certificate) or "off"' }).optional(),
+  IDBRIDGE_TLS_CERT_FILE: z.string().min(1).optional(),
+  IDBRIDGE_TLS_KEY_FILE: z.string().min(1).optional(),
 });
 
 export interface Config {
@@ -72,9 +76,13 @@ export interface Config {
   shutdownTimeoutMs: number;
   /** Which bearers the broker relays to IAM Credentials and introspection (README, "Broker"). */
   brokerRelay: BrokerRelay;
+  tls: ServeTls;
 }
 
 export type BrokerRelay = 'issued' | 'any';
+
+/** How `serve` listens: plain HTTP, HTTPS with the operator's files, or HTTPS with a local CA. */
+export type ServeTls = { mode: 'off' } | { mode: 'files'; certFile: string; keyFile: string } | { mode: 'local' };
 
 /** How the GCS store and `sync --target gcs://` reach and write the bucket. */
 export interface GcsOptions {
@@ -114,19 +122,30 @@ export function parseEnvironment<S extends z.ZodObject>(schema: S, env: Record<s
 }
 
 /** `VARIABLE: what is wrong`, one per problem. */
-export function environmentProblems(error: z.ZodError): string[] {
-  return error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+export function environmentProblems(error: z.ZodError, flagNames: Readonly<Record<string, string>> = {}): string[] {
+  return error.issues.map((issue) => `${named(issue.path.join('.'), flagNames)}: ${issue.message}`);
+}
+
+/** `--port (PORT)` when the variable has a flag, so the message names what the user typed. */
+function named(variable: string, flagNames: Readonly<Record<string, string>>): string {
+  const flag = flagNames[variable];
+  return flag ? `${flag} (${variable})` : variable;
 }
 
 /**
  * Parses configuration once, at startup. Unset variables are read as absent, empty ones too,
  * so `FOO=` in a manifest means "default" rather than an invalid empty value.
  */
-export function loadConfig(env: Record<string, string | undefined>, overrides: Partial<Record<keyof z.input<typeof environmentSchema>, string>> = {}): Config {
+export function loadConfig(
+  env: Record<string, string | undefined>,
+  overrides: Partial<Record<keyof z.input<typeof environmentSchema>, string>> = {},
+  flagNames: Readonly<Record<string, string>> = {},
+): Config {
   const parsed = parseEnvironment(environmentSchema, env, overrides);
-  if (!parsed.success) throw new IdbridgeError('invalid_request', `invalid configuration: ${environmentProblems(parsed.error).join('; ')}`);
+  if (!parsed.success) throw new IdbridgeError('invalid_request', `invalid configuration: ${environmentProblems(parsed.error, flagNames).join('; ')}`);
   const e = parsed.data;
-  const publicUrl = e.IDBRIDGE_PUBLIC_URL ?? `http://127.0.0.1:${e.PORT}`;
+  const tls = serveTls(e, flagNames);
+  const publicUrl = e.IDBRIDGE_PUBLIC_URL ?? defaultPublicUrl(tls, e.PORT);
   return {
     port: e.PORT,
     host: e.HOST,
@@ -149,7 +168,29 @@ export function loadConfig(env: Record<string, string | undefined>, overrides: P
     },
     shutdownTimeoutMs: e.IDBRIDGE_SHUTDOWN_TIMEOUT_MS,
     brokerRelay: e.IDBRIDGE_BROKER_RELAY,
+    tls,
   };
+}
+
+type Environment = z.output<typeof environmentSchema>;
+
+function serveTls(e: Environment, flagNames: Readonly<Record<string, string>>): ServeTls {
+  const name = (variable: string) => named(variable, flagNames);
+  const files = e.IDBRIDGE_TLS_CERT_FILE !== undefined || e.IDBRIDGE_TLS_KEY_FILE !== undefined;
+  if (e.IDBRIDGE_TLS === 'local' && files) {
+    throw new IdbridgeError('invalid_request', `invalid configuration: ${name('IDBRIDGE_TLS')}=local makes its own certificate; leave out ${name('IDBRIDGE_TLS_CERT_FILE')} and ${name('IDBRIDGE_TLS_KEY_FILE')}`);
+  }
+  if (e.IDBRIDGE_TLS === 'local') return { mode: 'local' };
+  if (!files) return { mode: 'off' };
+  if (e.IDBRIDGE_TLS_CERT_FILE === undefined || e.IDBRIDGE_TLS_KEY_FILE === undefined) {
+    throw new IdbridgeError('invalid_request', `invalid configuration: give both ${name('IDBRIDGE_TLS_CERT_FILE')} and ${name('IDBRIDGE_TLS_KEY_FILE')} (PEM files), or ${name('IDBRIDGE_TLS')}=local`);
+  }
+  return { mode: 'files', certFile: e.IDBRIDGE_TLS_CERT_FILE, keyFile: e.IDBRIDGE_TLS_KEY_FILE };
+}
+
+/** Without IDBRIDGE_PUBLIC_URL the issuer is this listener on loopback, https when TLS is on. */
+function defaultPublicUrl(tls: ServeTls, port: number): string {
+  return `${tls.mode === 'off' ? 'http' : 'https'}://127.0.0.1:${port}`;
 }
 
 /**
@@ -158,7 +199,7 @@ export function loadConfig(env: Record<string, string | undefined>, overrides: P
  */
 export function withListenPort(config: Config, port: number): Config {
   if (!config.publicUrlFromPort || config.port === port) return { ...config, port };
-  const publicUrl = `http://127.0.0.1:${port}`;
+  const publicUrl = defaultPublicUrl(config.tls, port);
   return { ...config, port, publicUrl, syncAudience: config.syncAudience === config.publicUrl ? publicUrl : config.syncAudience };
 }
 

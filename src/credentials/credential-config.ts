@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { IdbridgeError } from '../errors.js';
 
@@ -15,7 +16,27 @@ export const MAX_IMPERSONATION_LIFETIME_SECONDS = 43_200;
 /** Google refuses a mapped google.subject longer than this. */
 export const GOOGLE_SUBJECT_MAX_BYTES = 127;
 
-const PROVIDER_PATH = /^projects\/(\d{1,20})\/locations\/global\/workloadIdentityPools\/([a-z0-9-]{4,32})\/providers\/([a-z0-9-]{4,32})$/;
+/** Google's rule for pool and provider ids: 4-32 of a-z 0-9 -, no hyphen at either end, and the gcp- prefix is reserved. */
+export const RESOURCE_ID_RULE = '4-32 characters of a-z, 0-9 and "-", not starting or ending with "-", not starting with "gcp-"';
+const RESOURCE_ID = /^(?!gcp-)[a-z0-9][a-z0-9-]{2,30}[a-z0-9]$/;
+const PROVIDER_PATH = /^projects\/(\d{1,20})\/locations\/global\/workloadIdentityPools\/([^/]*)\/providers\/([^/]*)$/;
+
+export function isResourceId(value: string): boolean {
+  return RESOURCE_ID.test(value);
+}
+
+/**
+ * The provider id idbridge derives from a cluster id (a DNS label, 1-63 characters): the id itself
+ * when Google accepts it; else "idbridge-" + id (short ids such as c1, and ids starting with gcp-);
+ * and when that is over 32 characters, its first 25 characters, "-" and 6 hex of the id's SHA-256.
+ */
+export function providerIdFor(clusterId: string): string {
+  if (isResourceId(clusterId)) return clusterId;
+  const prefixed = clusterId.length < 4 || clusterId.startsWith('gcp-') ? `idbridge-${clusterId}` : clusterId;
+  if (isResourceId(prefixed)) return prefixed;
+  const hash = createHash('sha256').update(clusterId).digest('hex').slice(0, 6);
+  return `${prefixed.slice(0, 25).replace(/-+$/, '')}-${hash}`;
+}
 const SERVICE_ACCOUNT_EMAIL = /^[a-z0-9][-a-z0-9]{0,62}@(?:[a-z0-9][-a-z0-9.]{0,100}\.iam\.gserviceaccount\.com|developer\.gserviceaccount\.com)$/;
 
 export interface WorkloadIdentityProvider {
@@ -35,6 +56,10 @@ export interface WorkloadIdentityProvider {
 export function parseProvider(value: string): WorkloadIdentityProvider {
   const path = stripProviderPrefix(value.trim());
   const match = PROVIDER_PATH.exec(path);
+  if (match && !(isResourceId(match[2]!) && isResourceId(match[3]!))) {
+    const [kind, id] = isResourceId(match[2]!) ? ['provider', match[3]!] : ['pool', match[2]!];
+    throw new IdbridgeError('invalid_request', `${JSON.stringify(value.slice(0, 200))} is not a workload identity provider: the ${kind} id ${JSON.stringify(id.slice(0, 64))} breaks Google's rule for ids (${RESOURCE_ID_RULE}). idbridge gcp-setup names the provider of cluster c1 idbridge-c1.`);
+  }
   if (!match) {
     const hint = providerHint(value);
     throw new IdbridgeError(

@@ -38,10 +38,16 @@ export function checkIssuerUrl(issuer: string): Check {
     return fail(id, 'the issuer has a query, fragment or credentials', 'an OIDC issuer is a plain https URL with an optional path; use the kube-apiserver\'s --service-account-issuer value');
   }
   if (transport.kind === 'plain-http') {
-    return warn(id, `${issuer} is plain HTTP on a non-loopback host`, 'Google STS fetches issuer documents over HTTPS only: publish the issuer at an https:// URL (the idbridge edge, or serve behind TLS)');
+    return warn(id, `${issuer} is plain HTTP on a non-loopback host`, `Google STS fetches issuer documents over HTTPS only, and ${KUBE_NEEDS_HTTPS}: publish the issuer at an https:// URL (the idbridge edge, or idbridge serve --tls-cert-file/--tls-key-file)`, { details: ['scheme: http (not https)'] });
   }
   if (url.pathname.length > 1 && url.pathname.endsWith('/')) {
     return warn(id, `${issuer} ends with "/"`, 'legal only if the token\'s iss, the discovery document and the provider\'s --issuer-uri all carry the same slash; kube-apiserver and idbridge issuers normally have none — drop it everywhere');
   }
-  return pass(id, transport.kind === 'https' ? `${issuer} uses HTTPS` : `${issuer} is plain HTTP on loopback (local testing only; Google needs HTTPS)`);
+  if (transport.kind === 'https') return pass(id, `${issuer} uses HTTPS`, { details: ['scheme: https, as Google STS and kube-apiserver require'] });
+  return pass(id, `${issuer} is plain HTTP on loopback (local testing only; Google needs HTTPS)`, {
+    details: [`scheme: http (not https): ${KUBE_NEEDS_HTTPS}; for a real cluster run idbridge serve --tls=local, or publish at the edge`],
+  });
 }
+
+/** What a real kube-apiserver does with an http:// issuer (issue #11): it signs tokens but serves no discovery. */
+export const KUBE_NEEDS_HTTPS = 'kube-apiserver answers 404 on discovery for an http:// --service-account-issuer and refuses to start with an http:// --service-account-jwks-uri';

@@ -1,4 +1,4 @@
-import { GOOGLE_SUBJECT_MAX_BYTES, parseProvider, isServiceAccountEmail, type WorkloadIdentityProvider } from '../credentials/credential-config.js';
+import { GOOGLE_SUBJECT_MAX_BYTES, isResourceId, parseProvider, providerIdFor, isServiceAccountEmail, RESOURCE_ID_RULE, type WorkloadIdentityProvider } from '../credentials/credential-config.js';
 import { serviceAccountSubjectSchema } from '../registry/record.js';
 import { IdbridgeError } from '../errors.js';
 import { transportOf } from '../net/loopback.js';
@@ -23,7 +23,7 @@ export const RECOMMENDED_CONDITION = "assertion.sub.startsWith('system:serviceac
 export interface GcpSetupInput {
   projectNumber: string;
   pool: string;
-  /** Provider id; default: the issuer's last path segment (the cluster id) when it is a valid id. */
+  /** Provider id; default: derived from the issuer's last path segment, the cluster id (providerIdFor). */
   provider?: string;
   issuer: string;
   serviceAccount?: string;
@@ -50,11 +50,9 @@ export interface GcpSetupPlan {
   next: string[];
 }
 
-const RESOURCE_ID = /^[a-z0-9-]{4,32}$/;
-
 function checkId(kind: string, value: string): void {
-  if (!RESOURCE_ID.test(value) || value.startsWith('gcp-')) {
-    throw new IdbridgeError('invalid_request', `${kind} id ${JSON.stringify(value.slice(0, 64))} is not valid: 4-32 characters of a-z, 0-9 and "-", not starting with "gcp-"`);
+  if (!isResourceId(value)) {
+    throw new IdbridgeError('invalid_request', `${kind} id ${JSON.stringify(value.slice(0, 64))} is not valid: Google wants ${RESOURCE_ID_RULE}`);
   }
 }
 
@@ -68,10 +66,11 @@ export function gcpSetupPlan(input: GcpSetupInput): GcpSetupPlan {
   if (transport.kind !== 'https') warnings.push(`the issuer ${input.issuer} is not HTTPS: Google STS fetches issuers over HTTPS only, so exchanges will fail until the issuer is served at an https:// URL`);
   if (/\/$/.test(input.issuer)) warnings.push('the issuer ends with "/": it must equal the tokens\' iss byte for byte; idbridge and kube-apiserver issuers have no trailing slash');
   checkId('pool', input.pool);
-  const providerId = input.provider ?? new URL(input.issuer).pathname.split('/').filter(Boolean).at(-1) ?? '';
-  if (input.provider === undefined && !(RESOURCE_ID.test(providerId) && !providerId.startsWith('gcp-'))) {
-    throw new IdbridgeError('invalid_request', `cannot name the provider after the issuer's last path segment ${JSON.stringify(providerId)}: pass --provider ID (4-32 characters of a-z, 0-9 and "-")`);
+  const clusterId = new URL(input.issuer).pathname.split('/').filter(Boolean).at(-1) ?? '';
+  if (input.provider === undefined && !DNS_LABEL.test(clusterId)) {
+    throw new IdbridgeError('invalid_request', `cannot name the provider after the issuer's last path segment ${JSON.stringify(clusterId.slice(0, 64))}, which is not a cluster id: pass --provider ID (${RESOURCE_ID_RULE})`);
   }
+  const providerId = input.provider ?? providerIdFor(clusterId);
   checkId('provider', providerId);
   const provider = parseProvider(`projects/${input.projectNumber}/locations/global/workloadIdentityPools/${input.pool}/providers/${providerId}`);
 

@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { Server as HttpsServer } from 'node:https';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { getRequestListener } from '@hono/node-server';
 import type { Hono } from 'hono';
@@ -27,10 +27,12 @@ export interface NodeServerOptions {
   claim?: (req: IncomingMessage, res: ServerResponse) => boolean;
   /** How long shutdown waits for requests in flight before closing connections. */
   drainMs?: number;
+  /** Serve HTTPS with this certificate (PEM) instead of plain HTTP. */
+  tls?: { cert: string | Buffer; key: string | Buffer };
 }
 
 export interface RunningServer {
-  server: Server;
+  server: Server | HttpsServer;
   url: string;
   close(): Promise<void>;
 }
@@ -55,10 +57,11 @@ export async function startNodeServer(options: NodeServerOptions): Promise<Runni
     return true;
   };
 
-  const server = createServer((req, res) => {
+  const listener = (req: IncomingMessage, res: ServerResponse) => {
     if (!fastPath(req, res) && !options.claim?.(req, res)) void honoListener(req, res);
-  });
-  const listening = await listenNode(server, { host: options.host, port: options.port, scheme: 'http', ...(options.drainMs !== undefined ? { drainMs: options.drainMs } : {}) });
+  };
+  const server = options.tls ? createHttpsServer({ cert: options.tls.cert, key: options.tls.key }, listener) : createServer(listener);
+  const listening = await listenNode(server, { host: options.host, port: options.port, scheme: options.tls ? 'https' : 'http', ...(options.drainMs !== undefined ? { drainMs: options.drainMs } : {}) });
   return { server, ...listening };
 }
 

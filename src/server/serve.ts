@@ -1,5 +1,7 @@
 import { createServer } from 'node:net';
+import { join } from 'node:path';
 import { loadConfig, withListenPort, type Config } from '../config/config.js';
+import { IdbridgeError } from '../errors.js';
 import { composeHost, logBackgroundError } from '../http/host.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import { openStore, parseStoreLocation } from '../registry/open-store.js';
@@ -7,7 +9,9 @@ import type { ClusterRegistry } from '../registry/registry.js';
 import { brokerNodeHandler } from '../broker/node-handler.js';
 import { resolveAdminToken } from './admin-token.js';
 import { startNodeServer, type RunningServer } from './node-server.js';
+import { ensureLocalTls, trustInstructions } from './local-tls.js';
 import { bufferedWriter } from './stdout-sink.js';
+import { loadTlsMaterial } from '../webhook/tls.js';
 import { untilSignal } from './until-signal.js';
 
 export interface ServeOptions {
@@ -21,8 +25,11 @@ export interface ServeOptions {
 export async function serve({ config: configured, logger, announce }: ServeOptions): Promise<RunningServer & { adminToken: string }> {
   // With PORT=0 the issuer URL must carry the port actually chosen, so choose it first.
   const config = configured.port === 0 && configured.publicUrlFromPort ? withListenPort(configured, await freeLoopbackPort(configured.host)) : configured;
-  const store = await openStore(config.store, { gcs: config.gcs, onBackgroundError: logBackgroundError(logger) });
+  // A busy port is refused before anything is generated: no admin token printed for a server that never starts.
+  if (config.port !== 0) await assertPortFree(config.host, config.port);
   const location = parseStoreLocation(config.store);
+  const tls = await serveTls(config, location.kind === 'file' ? location.dir : undefined, announce);
+  const store = await openStore(config.store, { gcs: config.gcs, onBackgroundError: logBackgroundError(logger) });
   const admin = await resolveAdminToken(config.adminToken, location.kind === 'file' ? location.dir : undefined);
   if (admin.generated) {
     announce(
@@ -41,6 +48,10 @@ export async function serve({ config: configured, logger, announce }: ServeOptio
     peekDocuments: (cluster) => documents.peek(cluster),
     claim: brokerNodeHandler(broker, logger),
     drainMs: config.shutdownTimeoutMs,
+    ...(tls ? { tls } : {}),
+  }).catch((err: unknown) => {
+    host.close();
+    throw listenFailure(err, config.host, config.port);
   });
   logger.info('listening', { url: running.url, publicUrl: config.publicUrl, store: store.description, stsUrl: config.stsUrl, iamCredentialsUrl: config.iamCredentialsUrl });
   void warnAboutForeignIssuers(registry, logger);
@@ -52,6 +63,38 @@ export async function serve({ config: configured, logger, announce }: ServeOptio
       host.close();
     },
   };
+}
+
+/** The certificate `serve` presents: the operator's files, a local CA's, or none (plain HTTP). */
+async function serveTls(config: Config, dataDir: string | undefined, announce: (text: string) => void): Promise<{ cert: string | Buffer; key: string | Buffer } | undefined> {
+  if (config.tls.mode === 'files') {
+    const material = await loadTlsMaterial(config.tls);
+    return { cert: material.cert, key: material.key };
+  }
+  if (config.tls.mode !== 'local') return undefined;
+  if (dataDir === undefined) {
+    throw new IdbridgeError('invalid_request', '--tls=local keeps its CA in the data directory: use a file store (--store file:DIR), or give --tls-cert-file and --tls-key-file');
+  }
+  const local = await ensureLocalTls(join(dataDir, 'tls'), { names: [new URL(config.publicUrl).hostname.replace(/^\[|\]$/g, '')] });
+  announce(trustInstructions(local, config.publicUrl));
+  return { cert: local.cert, key: local.key };
+}
+
+/** Binds and releases the port once, so a port in use is a message, not a stack trace after startup work. */
+function assertPortFree(host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', (err) => reject(listenFailure(err, host, port)));
+    probe.listen({ port, host, exclusive: true }, () => probe.close(() => resolve()));
+  });
+}
+
+function listenFailure(err: unknown, host: string, port: number): unknown {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'EADDRINUSE') return new IdbridgeError('invalid_request', `port ${port} on ${host} is already in use (another idbridge serve?): stop that process, or choose another port with --port N (PORT)`);
+  if (code === 'EACCES') return new IdbridgeError('invalid_request', `no permission to listen on port ${port}: ports below 1024 need privileges; choose another with --port N (PORT)`);
+  if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EAI_AGAIN') return new IdbridgeError('invalid_request', `cannot listen on ${host} (${code}): --host (HOST) must be an address of this machine, e.g. 127.0.0.1 or 0.0.0.0`);
+  return err;
 }
 
 function freeLoopbackPort(host: string): Promise<number> {
@@ -88,14 +131,31 @@ async function warnAboutForeignIssuers(registry: ClusterRegistry, logger: Logger
 }
 
 /** The CLI's serve: configuration from the environment and flags, logs on stdout, signals. */
-export async function runServe(env: Record<string, string | undefined>, flags: { port?: string; host?: string; store?: string; publicUrl?: string; brokerRelay?: string }): Promise<number> {
+/** The flag that sets each variable, so configuration errors name both. */
+export const SERVE_FLAGS = {
+  PORT: '--port',
+  HOST: '--host',
+  IDBRIDGE_STORE: '--store',
+  IDBRIDGE_PUBLIC_URL: '--public-url',
+  IDBRIDGE_TLS: '--tls',
+  IDBRIDGE_TLS_CERT_FILE: '--tls-cert-file',
+  IDBRIDGE_TLS_KEY_FILE: '--tls-key-file',
+  IDBRIDGE_BROKER_RELAY: '--broker-relay',
+} as const;
+
+export type ServeFlags = { port?: string; host?: string; store?: string; publicUrl?: string; tls?: string; tlsCertFile?: string; tlsKeyFile?: string; brokerRelay?: string };
+
+export async function runServe(env: Record<string, string | undefined>, flags: ServeFlags): Promise<number> {
   const config = loadConfig(env, {
     ...(flags.port !== undefined ? { PORT: flags.port } : {}),
     ...(flags.host !== undefined ? { HOST: flags.host } : {}),
     ...(flags.store !== undefined ? { IDBRIDGE_STORE: flags.store } : {}),
     ...(flags.publicUrl !== undefined ? { IDBRIDGE_PUBLIC_URL: flags.publicUrl } : {}),
     ...(flags.brokerRelay !== undefined ? { IDBRIDGE_BROKER_RELAY: flags.brokerRelay } : {}),
-  });
+    ...(flags.tls !== undefined ? { IDBRIDGE_TLS: flags.tls } : {}),
+    ...(flags.tlsCertFile !== undefined ? { IDBRIDGE_TLS_CERT_FILE: flags.tlsCertFile } : {}),
+    ...(flags.tlsKeyFile !== undefined ? { IDBRIDGE_TLS_KEY_FILE: flags.tlsKeyFile } : {}),
+  }, SERVE_FLAGS);
   const out = bufferedWriter((chunk) => process.stdout.write(chunk));
   const logger = createLogger(out.write, { level: config.logLevel });
   const running = await serve({ config, logger, announce: (text) => process.stderr.write(text) });

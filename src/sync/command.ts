@@ -38,7 +38,8 @@ const duration = (flag: string, minMs: number) =>
 const flagsSchema = z
   .object({
     api: baseUrl('--api').optional(),
-    cluster: clusterIdSchema,
+    // Absent is its own message: "must be a string" does not say that --cluster was left out.
+    cluster: z.string({ error: '--cluster ID is required: the cluster id registered with idbridge (idbridge clusters list)' }).pipe(clusterIdSchema),
     tokenFile: z.string().min(1, 'must not be empty').optional(),
     kubeconfig: z.string().min(1, 'must not be empty').optional(),
     once: z.boolean().default(false),

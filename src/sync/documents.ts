@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { discoverySchema, issuerMismatch, type DiscoveryDocument } from '../oidc/discovery.js';
+import { discoverySchema, jwksUriFor, type DiscoveryDocument } from '../oidc/discovery.js';
 import { validateJwks, type ValidatedJwks } from '../oidc/jwks.js';
 import { isIdbridgeError } from '../errors.js';
 import { SyncFailure } from './failure.js';
@@ -33,7 +33,7 @@ export async function checkServedDocuments(served: ServedDocuments, expectedIssu
   }
   const discovery = parsed.data;
   if (expectedIssuer !== undefined && discovery.issuer !== expectedIssuer) {
-    throw new SyncFailure('documents', issuerMismatch(discovery.issuer, expectedIssuer).message, false);
+    throw new SyncFailure('documents', expectedIssuerMismatch(discovery.issuer, expectedIssuer), false);
   }
   let jwks: ValidatedJwks;
   try {
@@ -44,4 +44,12 @@ export async function checkServedDocuments(served: ServedDocuments, expectedIssu
   }
   const digest = createHash('sha256').update(JSON.stringify({ issuer: discovery.issuer, keys: jwks.keys })).digest('base64url');
   return { discovery, jwks, issuer: discovery.issuer, digest };
+}
+
+/** Sync compares with the issuer it was given (--issuer, or the bucket's URL with --target), not with the registry. */
+function expectedIssuerMismatch(actual: string, expected: string): string {
+  const slash = actual.replace(/\/+$/, '') === expected ? ' (they differ only by a trailing slash, which is enough for Google STS to refuse every token)' : '';
+  return `the cluster's issuer is ${JSON.stringify(actual)} but sync expects ${JSON.stringify(expected)} (--issuer, or with --target the bucket's public URL)${slash}: ` +
+    `if ${JSON.stringify(expected)} is the issuer registered for the cluster (idbridge clusters get ID), start the kube-apiserver with --service-account-issuer=${expected} as its first issuer flag ` +
+    `(and --service-account-jwks-uri=${jwksUriFor(expected)}); otherwise correct --issuer`;
 }

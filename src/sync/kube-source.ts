@@ -85,7 +85,11 @@ export class KubeIssuerSource {
       throw new SyncFailure('refused', `${where} 403 Forbidden: bind the ClusterRole system:service-account-issuer-discovery to the sync job's ServiceAccount (infra/k8s/sync does)`, false);
     }
     if (status === 404) {
-      throw new SyncFailure('documents', `${where} 404: service-account issuer discovery is not served; it needs Kubernetes 1.21+ and --service-account-issuer set on the kube-apiserver`, false);
+      throw new SyncFailure(
+        'documents',
+        `${where} 404: service-account issuer discovery is not served. Causes: --service-account-issuer is not an https:// URL (kube-apiserver serves no discovery for an http:// issuer; idbridge serve --tls=local gives a local https one), --service-account-issuer is not set, or Kubernetes is older than 1.21`,
+        false,
+      );
     }
     if (status === 429 || status >= 500) throw new SyncFailure('unavailable', `${where} ${status}`, true);
     throw new SyncFailure('refused', `${where} ${status}`, false);

@@ -28,6 +28,16 @@ export interface Explanation {
 
 const MAX_QUOTED = 400;
 
+/** Google's own endpoints live under googleapis.com; anything else in the configuration is an idbridge broker. */
+function isGoogle(url: string): boolean {
+  return URL.canParse(url) && /(^|\.)googleapis\.com$/.test(new URL(url).hostname);
+}
+
+function origin(url: string): string {
+  return URL.canParse(url) ? new URL(url).origin : url;
+}
+
+
 function quoted(text: unknown): string {
   const value = typeof text === 'string' ? text : JSON.stringify(text) ?? '';
   return value.length > MAX_QUOTED ? `${value.slice(0, MAX_QUOTED)}…` : value;
@@ -45,7 +55,9 @@ export function explainStsError(status: number, body: unknown, ctx: ExplainConte
   const parsed = (body ?? {}) as { error?: unknown; error_description?: unknown };
   const error = typeof parsed.error === 'string' ? parsed.error : undefined;
   const description = typeof parsed.error_description === 'string' ? parsed.error_description : '';
-  const said = [`Google said: ${status} ${error ?? '(no error code)'}${description ? ` — ${quoted(description)}` : ''}`];
+  // The broker answers its own refusals with these OAuth codes; Google's STS uses its own.
+  const brokers = !isGoogle(ctx.tokenUrl) && (error === 'temporarily_unavailable' || error === 'server_error');
+  const said = [`${brokers ? `the broker (${origin(ctx.tokenUrl)})` : 'Google'} said: ${status} ${error ?? '(no error code)'}${description ? ` — ${quoted(description)}` : ''}`];
   const provider = ctx.provider;
 
   switch (error) {
@@ -70,6 +82,9 @@ export function explainStsError(status: number, body: unknown, ctx: ExplainConte
         details: said,
       };
     default:
+      if ((status >= 500 || status === 429) && brokers) {
+        return { summary: `the idbridge broker at ${origin(ctx.tokenUrl)} answered HTTP ${status}`, fix: 'the broker itself could not answer now (its rate limit, its store, or Google behind it): retry; if it persists, read the broker\'s log', details: said };
+      }
       if (status >= 500 || status === 429) {
         return { summary: `the token endpoint ${ctx.tokenUrl} failed with HTTP ${status}`, fix: 'a transient failure of Google STS or the broker: retry; if it persists with the broker, read its log', details: said };
       }
@@ -125,7 +140,9 @@ export function explainIamError(status: number, body: unknown, ctx: ExplainConte
   const error = ((body ?? {}) as { error?: { code?: unknown; message?: unknown; status?: unknown } }).error ?? {};
   const code = typeof error.status === 'string' ? error.status : undefined;
   const message = typeof error.message === 'string' ? error.message : '';
-  const said = [`Google said: ${status} ${code ?? ''}${message ? ` — ${quoted(message)}` : ''}`.trim()];
+  // The broker's own IAM-shaped refusals name the broker or its IDBRIDGE_ settings; Google's never do.
+  const brokers = !isGoogle(ctx.url) && /\bbroker\b|IDBRIDGE_/.test(message);
+  const said = [`${brokers ? `the broker (${origin(ctx.url)})` : 'Google'} said: ${status} ${code ?? ''}${message ? ` — ${quoted(message)}` : ''}`.trim()];
   const account = ctx.googleServiceAccount ?? 'the service account';
   if (status === 403 || code === 'PERMISSION_DENIED') {
     const member = ctx.principal ?? (ctx.provider && ctx.subject ? federatedPrincipal(ctx.provider, ctx.subject) : 'principal://iam.googleapis.com/projects/NUMBER/locations/global/workloadIdentityPools/POOL/subject/SUBJECT');
@@ -143,6 +160,9 @@ export function explainIamError(status: number, body: unknown, ctx: ExplainConte
   }
   if (status === 400 && /lifetime/i.test(message)) {
     return { summary: `INVALID_ARGUMENT: the requested token lifetime is refused`, fix: 'lifetimes over 3600 s need the organisation policy constraints/iam.allowServiceAccountCredentialLifetimeExtension to list this service account; otherwise set --service-account-token-lifetime-seconds of at most 3600', details: said };
+  }
+  if ((status >= 500 || status === 429) && brokers) {
+    return { summary: `the idbridge broker at ${origin(ctx.url)} answered HTTP ${status}`, fix: 'the broker itself could not answer now (its rate limit, its store, or Google behind it): retry; if it persists, read the broker\'s log', details: said };
   }
   if (status >= 500 || status === 429) {
     return { summary: `IAM Credentials failed with HTTP ${status}`, fix: 'a transient failure: retry; if it persists with the broker, read its log', details: said };

@@ -161,7 +161,7 @@ export async function whoami(input: WhoamiInput, deps: WhoamiDeps): Promise<Whoa
     },
   }, deps);
   if ('error' in exchange) {
-    checks.push(fail('exchange', `cannot reach token_url ${config.token_url}: ${exchange.error}`, 'a cluster that cannot reach Google exchanges through the idbridge broker: idbridge cred-config … --broker https://BROKER', { ms: exchange.ms }));
+    checks.push(fail('exchange', `cannot reach token_url ${config.token_url}: ${exchange.error}`, unreachableFix(exchange, 'token_url', 'a cluster that cannot reach Google exchanges through the idbridge broker: idbridge cred-config … --broker https://BROKER'), { ms: exchange.ms }));
     notRun('impersonate');
     return { checks, identity };
   }
@@ -191,7 +191,7 @@ export async function whoami(input: WhoamiInput, deps: WhoamiDeps): Promise<Whoa
     bearer: federated.access_token,
   }, deps);
   if ('error' in impersonation) {
-    checks.push(fail('impersonate', `cannot reach ${config.service_account_impersonation_url}: ${impersonation.error}`, 'a cluster that cannot reach Google impersonates through the idbridge broker: idbridge cred-config … --broker https://BROKER', { ms: impersonation.ms }));
+    checks.push(fail('impersonate', `cannot reach ${config.service_account_impersonation_url}: ${impersonation.error}`, unreachableFix(impersonation, 'service_account_impersonation_url', 'a cluster that cannot reach Google impersonates through the idbridge broker: idbridge cred-config … --broker https://BROKER'), { ms: impersonation.ms }));
     return { checks, identity };
   }
   const answer = impersonation.body as { accessToken?: unknown; expireTime?: unknown } | null;
@@ -208,7 +208,13 @@ export async function whoami(input: WhoamiInput, deps: WhoamiDeps): Promise<Whoa
 }
 
 /** One POST, timed; the body parsed as JSON when it is. Tokens are sent, never kept or shown. */
-async function post(url: string, request: { form?: Record<string, string>; json?: unknown; bearer?: string }, deps: WhoamiDeps): Promise<HttpAnswer | { error: string; ms: number }> {
+/** A name that does not resolve is a wrong URL or broken cluster DNS: retrying will not help. */
+function unreachableFix(failure: { code?: string }, field: string, otherwise: string): string {
+  if (failure.code === 'ENOTFOUND') return `the host name in ${field} does not exist in DNS (not a transient failure): check the URL in the credential configuration (regenerate it with idbridge cred-config) and the pod's DNS; ${otherwise}`;
+  return otherwise;
+}
+
+async function post(url: string, request: { form?: Record<string, string>; json?: unknown; bearer?: string }, deps: WhoamiDeps): Promise<HttpAnswer | { error: string; code?: string; ms: number }> {
   const started = deps.clock();
   try {
     const res = await deps.fetch(url, {
@@ -230,6 +236,7 @@ async function post(url: string, request: { form?: Record<string, string>; json?
     }
     return { status: res.status, body, ms: Math.round(deps.clock() - started) };
   } catch (err) {
-    return { error: describeFetchError(err, deps.timeoutMs), ms: Math.round(deps.clock() - started) };
+    const code = (err as { cause?: { code?: unknown } }).cause?.code;
+    return { error: describeFetchError(err, deps.timeoutMs), ...(typeof code === 'string' ? { code } : {}), ms: Math.round(deps.clock() - started) };
   }
 }

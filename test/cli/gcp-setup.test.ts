@@ -107,7 +107,8 @@ describe('idbridge gcp-setup input', () => {
   const base = ['gcp-setup', '--project-number=123456', '--issuer=https://edge.example.com/cluster-c1'];
   it.each([
     [['gcp-setup', '--project-number=my-project', '--issuer=https://e.example/c1a'], /project NUMBER/],
-    [['gcp-setup', '--project-number=1', '--issuer=https://e.example/c1'], /cannot name the provider .*"c1".*--provider/],
+    // Issue #11: c1 is no longer refused (it becomes idbridge-c1); a last segment that is no cluster id still is.
+    [['gcp-setup', '--project-number=1', '--issuer=https://e.example/C_1'], /cannot name the provider .*"C_1".*--provider/],
     [[...base, '--pool=gcp-reserved'], /pool id "gcp-reserved" is not valid/],
     [[...base, '--kube-service-account=web'], /needs --namespace/],
     [[...base, `--service-account=${SA}`], /needs --namespace/],

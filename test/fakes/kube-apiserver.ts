@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createLocalJWKSet, jwtVerify } from 'jose';
@@ -40,7 +40,24 @@ export interface FakeKubeApiserver {
   forbid(subject: string): void;
   /** Requests served, by outcome. */
   readonly served: { ok: number; unauthorized: number; forbidden: number; faulted: number };
+  /** Creates a ServiceAccount (NS/NAME) that ServiceAccount admission will find. */
+  addServiceAccount(namespace: string, name: string): void;
+  /** Pods that passed ServiceAccount admission and reached the mutating webhooks, in order. */
+  readonly admittedPods: readonly string[];
   close(): Promise<void>;
+}
+
+/** What the real kube-apiserver does that the fake reproduces (issue #11, "a real cluster"). */
+export interface RealApiserverOptions {
+  /** --service-account-jwks-uri: an http:// one makes the real apiserver refuse to start. */
+  jwksUri?: string;
+  /** ServiceAccounts that exist, as NS/NAME (default: none; add more with addServiceAccount). */
+  serviceAccounts?: string[];
+  /**
+   * Serve discovery for an http:// issuer, which no real kube-apiserver does: only for harnesses
+   * whose idbridge serve listens on plain HTTP (the in-process sync world).
+   */
+  allowHttpIssuer?: boolean;
 }
 
 export type KubeFault = 'none' | 'reset' | 'garbage' | 'error' | 'empty-jwks' | 'private-jwks' | 'slow' | 'oversized';
@@ -48,8 +65,11 @@ export type KubeFault = 'none' | 'reset' | 'garbage' | 'error' | 'empty-jwks' | 
 const DISCOVERY = '/.well-known/openid-configuration';
 const JWKS = '/openid/v1/jwks';
 
-export async function startFakeKubeApiserver(options: { issuer: string; apiAudience?: string; key?: ClusterKey }): Promise<FakeKubeApiserver> {
+export async function startFakeKubeApiserver(options: { issuer: string; apiAudience?: string; key?: ClusterKey } & RealApiserverOptions): Promise<FakeKubeApiserver> {
+  refuseInsecureJwksUri(options.jwksUri);
   const pki = await testPki();
+  const serviceAccounts = new Set(options.serviceAccounts ?? []);
+  const admittedPods: string[] = [];
   const initial = options.key ?? generateClusterKey('RS256');
   let keys: ClusterKey[] = [initial];
   let signingKey = initial;
@@ -63,7 +83,7 @@ export async function startFakeKubeApiserver(options: { issuer: string; apiAudie
   const jwksBody = (): string => JSON.stringify({ keys: keys.map((k) => k.jwk) });
   const discoveryBody = (): string => JSON.stringify({
     issuer: state.issuer,
-    jwks_uri: `${state.issuer}${JWKS}`,
+    jwks_uri: options.jwksUri ?? `${state.issuer}${JWKS}`,
     response_types_supported: ['id_token'],
     subject_types_supported: ['public'],
     id_token_signing_alg_values_supported: [...new Set(keys.map((k) => k.alg))].sort(),
@@ -85,8 +105,9 @@ export async function startFakeKubeApiserver(options: { issuer: string; apiAudie
     }
   };
 
-  const status = (res: ServerResponse, code: number, reason: string, message: string): void => {
-    const body = JSON.stringify({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code });
+  const status = (res: ServerResponse, code: number, reason: string, message: string, details?: Record<string, unknown>): void => {
+    // metav1.Status as the apiserver serialises it: details only where it sets them.
+    const body = JSON.stringify({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, ...(details ? { details } : {}), code });
     res.writeHead(code, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) });
     res.end(body);
   };
@@ -140,10 +161,13 @@ export async function startFakeKubeApiserver(options: { issuer: string; apiAudie
       served.unauthorized++;
       return status(res, 401, 'Unauthorized', 'Unauthorized');
     }
-    if (path !== DISCOVERY && path !== JWKS) return status(res, 404, 'NotFound', 'the server could not find the requested resource');
+    const pod = /^\/api\/v1\/namespaces\/([^/]+)\/pods$/.exec(path);
+    if (pod && req.method === 'POST') return createPod(req, res, decodeURIComponent(pod[1]!));
+    // The real apiserver installs no discovery handlers for a non-https issuer ("issuer URL must use https scheme").
+    if ((path !== DISCOVERY && path !== JWKS) || (!state.issuer.startsWith('https://') && !options.allowHttpIssuer)) return status(res, 404, 'NotFound', 'the server could not find the requested resource', {});
     if (forbidden.has(subject)) {
       served.forbidden++;
-      return status(res, 403, 'Forbidden', `forbidden: User "${subject}" cannot get path "${path}"`);
+      return status(res, 403, 'Forbidden', `forbidden: User "${subject}" cannot get path "${path}"`, {});
     }
     if (req.method !== 'GET') return status(res, 405, 'MethodNotAllowed', `the server does not allow this method on the requested resource`);
     served.ok++;
@@ -156,11 +180,34 @@ export async function startFakeKubeApiserver(options: { issuer: string; apiAudie
     res.end(body);
   };
 
+  /** POST pods: the ServiceAccount admission plugin runs before any mutating webhook, and refuses a missing ServiceAccount. */
+  const createPod = async (req: IncomingMessage, res: ServerResponse, namespace: string): Promise<void> => {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    let pod: { metadata?: { name?: string }; spec?: { serviceAccountName?: string } };
+    try {
+      pod = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    } catch {
+      return status(res, 400, 'BadRequest', 'the object provided is unrecognized (must be of type Pod)', {});
+    }
+    const name = pod.metadata?.name ?? '';
+    const account = pod.spec?.serviceAccountName || 'default';
+    if (!serviceAccounts.has(`${namespace}/${account}`)) {
+      return status(res, 403, 'Forbidden', `pods "${name}" is forbidden: error looking up service account ${namespace}/${account}: serviceaccount "${account}" not found`, { name, kind: 'pods' });
+    }
+    admittedPods.push(`${namespace}/${name}`);
+    const body = JSON.stringify({ kind: 'Pod', apiVersion: 'v1', ...pod, metadata: { ...pod.metadata, namespace } });
+    res.writeHead(201, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) });
+    res.end(body);
+  };
+
   const server: Server = createServer({ key: pki.serverKeyPem, cert: pki.serverCertPem }, (req, res) => {
     handle(req, res).catch(() => status(res, 500, 'InternalError', 'fake apiserver error'));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const url = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const front = httpsOnlyFront((server.address() as AddressInfo).port);
+  await new Promise<void>((resolve) => front.listen(0, '127.0.0.1', resolve));
+  const url = `https://127.0.0.1:${(front.address() as AddressInfo).port}`;
 
   return {
     url,
@@ -207,9 +254,48 @@ export async function startFakeKubeApiserver(options: { issuer: string; apiAudie
     fault: (mode, count = Number.POSITIVE_INFINITY) => { fault = { mode, remaining: mode === 'none' ? 0 : count }; },
     forbid: (subject) => { forbidden.add(subject); },
     served,
+    addServiceAccount: (namespace, name) => { serviceAccounts.add(`${namespace}/${name}`); },
+    admittedPods,
     close: () => new Promise<void>((resolve) => {
-      server.close(() => resolve());
+      front.close(() => server.close(() => resolve()));
+      front.destroyAll();
       server.closeAllConnections();
     }),
   };
+}
+
+/** kube-apiserver refuses to start with an http:// --service-account-jwks-uri. */
+function refuseInsecureJwksUri(jwksUri: string | undefined): void {
+  if (jwksUri !== undefined && !jwksUri.startsWith('https://')) {
+    throw new Error(`invalid value ${JSON.stringify(jwksUri)} for --service-account-jwks-uri: jwks-uri requires https scheme`);
+  }
+}
+
+/**
+ * HTTPS only, as Go's net/http answers a plain-HTTP client on a TLS port: a TLS handshake is piped
+ * to the HTTPS server (listening on its own loopback port), anything else gets Go's 400
+ * "Client sent an HTTP request to an HTTPS server."
+ */
+function httpsOnlyFront(httpsPort: number): NetServer & { destroyAll(): void } {
+  const sockets = new Set<Socket>();
+  const front = createNetServer((socket: Socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => {});
+    socket.once('data', (first: Buffer) => {
+      // 0x16: a TLS handshake record.
+      if (first[0] !== 0x16) {
+        socket.end('HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n');
+        return;
+      }
+      const upstream = connect(httpsPort, '127.0.0.1');
+      sockets.add(upstream);
+      upstream.on('close', () => { sockets.delete(upstream); socket.destroy(); });
+      upstream.on('error', () => socket.destroy());
+      socket.on('close', () => upstream.destroy());
+      upstream.write(first);
+      socket.pipe(upstream).pipe(socket);
+    });
+  });
+  return Object.assign(front, { destroyAll: () => { for (const socket of sockets) socket.destroy(); } });
 }

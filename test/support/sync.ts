@@ -52,7 +52,8 @@ export async function startSyncWorld(store: StoreKind = 'memory', cluster = 'pro
   }
   const serve = await startServe(storeEnv);
   const issuer = `${serve.url}/${cluster}`;
-  const kube = await startFakeKubeApiserver({ issuer });
+  // This serve is plain HTTP; a real apiserver would 404 its issuer (see the fake's own tests).
+  const kube = await startFakeKubeApiserver({ issuer, allowHttpIssuer: true });
   const tokenFile = join(tmp.path, 'token');
   let kubeconfig = '';
 

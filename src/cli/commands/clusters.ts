@@ -1,4 +1,4 @@
-import { secretTransportProblem } from '../../net/loopback.js';
+import { secretTransportProblem, transportOf } from '../../net/loopback.js';
 import { readFile } from 'node:fs/promises';
 import { Option, type Command } from 'commander';
 import { AdminClient } from '../../admin-client/client.js';
@@ -29,6 +29,8 @@ function client(flags: AdminFlags): AdminClient {
   if (!flags.adminToken) {
     throw new IdbridgeError('unauthenticated', 'no admin token: set IDBRIDGE_ADMIN_TOKEN (idbridge serve printed it on first start and keeps it in DATA_DIR/admin-token) or pass --admin-token');
   }
+  const transport = transportOf(flags.api);
+  if (transport.kind === 'invalid') throw new IdbridgeError('invalid_request', `--api: ${transport.reason}; give the base URL of idbridge serve or the registration API, e.g. https://127.0.0.1:8787`);
   const insecure = secretTransportProblem('--api', flags.api);
   if (insecure) throw new IdbridgeError('invalid_request', insecure);
   return new AdminClient({ api: flags.api, token: flags.adminToken, timeoutMs: flags.timeout * 1000 });

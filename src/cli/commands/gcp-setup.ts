@@ -11,7 +11,7 @@ export function registerGcpSetup(program: Command): void {
     .requiredOption('--project-number <number>', 'Google Cloud project NUMBER that holds the pool')
     .requiredOption('--issuer <url>', 'the cluster\'s issuer at the edge, e.g. https://issuer.example.com/c1 (exactly the tokens\' iss)')
     .option('--pool <id>', 'workload identity pool id', 'idbridge')
-    .option('--provider <id>', 'provider id (default: the cluster id, the issuer\'s last path segment)')
+    .option('--provider <id>', 'provider id (default: derived from the cluster id, the issuer\'s last path segment: itself if Google accepts it, c1 becomes idbridge-c1, over 32 characters is shortened with a hash)')
     .option('--service-account <email>', 'Google service account the workload impersonates; omit for direct resource access')
     .option('--namespace <name>', 'Kubernetes namespace of the workload')
     .option('--kube-service-account <name>', 'Kubernetes ServiceAccount of the workload (with --namespace; without it, the whole namespace)')

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One command for every benchmark: `npm run bench` (all) or `npm run bench -- issuer broker` (some).
 # Each bench/<name>/run.sh prints a Markdown table and writes it to bench/results/<name>.md;
-# the README's Benchmarks section carries the latest tables with the machine they ran on.
+# bench/README.md carries the latest tables with the machine they ran on.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 npm run build --silent

@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 npm run build --silent   # the workers and `idbridge serve` run the built code
 
-# One libuv thread per core, as the README recommends for the broker: WebCrypto verifies
+# One libuv thread per core, as docs/broker.md recommends: WebCrypto verifies
 # signatures on that pool, and Node's default of 4 threads over- or under-fills most machines.
 cores=$(node -p 'require("node:os").availableParallelism()')
 export UV_THREADPOOL_SIZE="${UV_THREADPOOL_SIZE:-$cores}"

@@ -10,7 +10,7 @@ import { registerWhoami } from './commands/whoami.js';
 import { registerWebhook } from './commands/webhook.js';
 
 /** Each command lives in ./commands/<name>.ts and registers itself here, one line each. */
-function program(): Command {
+export function program(): Command {
   const root = new Command('idbridge')
     .description('Keyless Google Workload Identity Federation for Kubernetes clusters outside Google Cloud')
     // Usage errors become one `idbridge: …` line in main(), not commander's two lines.

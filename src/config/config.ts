@@ -25,37 +25,37 @@ export const baseUrl = (name: string) =>
 
 /** The environment every host reads (DESIGN.md, "Configuration"); CLI flags override it. */
 export const environmentSchema = z.object({
-  PORT: z.coerce.number().int().min(0).max(65535).default(8787),
-  HOST: z.string().default('127.0.0.1'),
-  IDBRIDGE_PUBLIC_URL: baseUrl('IDBRIDGE_PUBLIC_URL').optional(),
-  IDBRIDGE_ADMIN_TOKEN: z.string().regex(ADMIN_TOKEN, 'IDBRIDGE_ADMIN_TOKEN must be 16-512 characters of A-Z a-z 0-9 . _ ~ + / -').optional(),
-  IDBRIDGE_STORE: z.string().default('file:./data'),
-  IDBRIDGE_SYNC_AUDIENCE: z.string().min(1).max(512).optional(),
-  IDBRIDGE_STS_URL: baseUrl('IDBRIDGE_STS_URL').default('https://sts.googleapis.com'),
-  IDBRIDGE_IAMCREDENTIALS_URL: baseUrl('IDBRIDGE_IAMCREDENTIALS_URL').default('https://iamcredentials.googleapis.com'),
-  IDBRIDGE_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+  PORT: z.coerce.number().int().min(0).max(65535).default(8787).describe('listen port'),
+  HOST: z.string().default('127.0.0.1').describe('listen address. Loopback by default so a laptop never exposes the admin API by accident; use `0.0.0.0` on a VM or in a container.'),
+  IDBRIDGE_PUBLIC_URL: baseUrl('IDBRIDGE_PUBLIC_URL').optional().meta({ description: 'external base URL; cluster `c` has issuer `{PUBLIC_URL}/c`. A trailing slash is dropped.', defaultText: '`http://127.0.0.1:{PORT}`; `https://…` when TLS is on' }),
+  IDBRIDGE_ADMIN_TOKEN: z.string().regex(ADMIN_TOKEN, 'IDBRIDGE_ADMIN_TOKEN must be 16-512 characters of A-Z a-z 0-9 . _ ~ + / -').optional().meta({ description: 'admin bearer token, 16–512 characters of `A-Za-z0-9._~+/-`', defaultText: '`serve`: generated on first start, kept in `DIR/admin-token` (mode 0600), printed once to stderr' }),
+  IDBRIDGE_STORE: z.string().default('file:./data').describe('`file:DIR`, `memory:`, `gcs://BUCKET/PREFIX`'),
+  IDBRIDGE_SYNC_AUDIENCE: z.string().min(1).max(512).optional().meta({ description: 'audience a sync token must carry', defaultText: '`{PUBLIC_URL}`' }),
+  IDBRIDGE_STS_URL: baseUrl('IDBRIDGE_STS_URL').default('https://sts.googleapis.com').describe('upstream Google endpoint: Security Token Service'),
+  IDBRIDGE_IAMCREDENTIALS_URL: baseUrl('IDBRIDGE_IAMCREDENTIALS_URL').default('https://iamcredentials.googleapis.com').describe('upstream Google endpoint: IAM Credentials'),
+  IDBRIDGE_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info').describe('`debug`, `info`, `warn`, `error`'),
   /** GCS JSON API base URL; unset means Google's. Set for an emulator (no credentials are sent there). */
-  IDBRIDGE_GCS_ENDPOINT: baseUrl('IDBRIDGE_GCS_ENDPOINT').optional(),
+  IDBRIDGE_GCS_ENDPOINT: baseUrl('IDBRIDGE_GCS_ENDPOINT').optional().meta({ description: 'Cloud Storage JSON API base URL, for an emulator or the tests\' fake; the client sends no credentials to a custom endpoint', defaultText: 'Google\'s' }),
   /** `fine-grained`: documents publicRead, records private. `uniform`: no object ACLs (bucket IAM decides). */
   /** The GCS store: each request's call to Cloud Storage is abandoned after this long. */
-  IDBRIDGE_GCS_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(3_000),
+  IDBRIDGE_GCS_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(3_000).describe('GCS store: each call to Cloud Storage (the client\'s own retries included) is abandoned after this long, answering `503`'),
   /** The GCS store: after an outage, requests get a 503 at once for this long before GCS is probed again. */
-  IDBRIDGE_GCS_FAIL_FAST_MS: z.coerce.number().int().min(0).max(300_000).default(5_000),
-  IDBRIDGE_GCS_OBJECT_ACL: z.enum(['fine-grained', 'uniform'], { error: 'IDBRIDGE_GCS_OBJECT_ACL must be "fine-grained" or "uniform"' }).default('fine-grained'),
-  IDBRIDGE_BROKER_CLOCK_SKEW_SECONDS: z.coerce.number().int().min(0).max(300).default(60),
-  IDBRIDGE_BROKER_UPSTREAM_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(10_000),
-  IDBRIDGE_BROKER_UPSTREAM_ATTEMPTS: z.coerce.number().int().min(1).max(5).default(3),
-  IDBRIDGE_BROKER_RATE_PER_CLUSTER: z.coerce.number().int().min(0).max(1_000_000).default(6_000),
-  IDBRIDGE_BROKER_RATE_PER_SUBJECT: z.coerce.number().int().min(0).max(1_000_000).default(600),
-  IDBRIDGE_BROKER_CACHE_MB: z.coerce.number().int().min(0).max(4096).default(32),
+  IDBRIDGE_GCS_FAIL_FAST_MS: z.coerce.number().int().min(0).max(300_000).default(5_000).describe('GCS store: after an outage, requests needing the store get `503` with `Retry-After` at once for this long, then one request probes GCS again'),
+  IDBRIDGE_GCS_OBJECT_ACL: z.enum(['fine-grained', 'uniform'], { error: 'IDBRIDGE_GCS_OBJECT_ACL must be "fine-grained" or "uniform"' }).default('fine-grained').describe('`fine-grained`: public documents `publicRead`, records `private`; `uniform`: no object ACLs (a bucket with uniform bucket-level access)'),
+  IDBRIDGE_BROKER_CLOCK_SKEW_SECONDS: z.coerce.number().int().min(0).max(300).default(60).describe('broker: tolerance on a subject token\'s `exp`, `nbf`, `iat`'),
+  IDBRIDGE_BROKER_UPSTREAM_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(10_000).describe('broker: each call to Google is abandoned after this long'),
+  IDBRIDGE_BROKER_UPSTREAM_ATTEMPTS: z.coerce.number().int().min(1).max(5).default(3).describe('broker: attempts per call to Google, retrying timeouts, network failures, 429 and 5xx'),
+  IDBRIDGE_BROKER_RATE_PER_CLUSTER: z.coerce.number().int().min(0).max(1_000_000).default(6_000).describe('broker: token exchanges sent to Google per minute per cluster; `0` = no limit'),
+  IDBRIDGE_BROKER_RATE_PER_SUBJECT: z.coerce.number().int().min(0).max(1_000_000).default(600).describe('broker: the same per Kubernetes ServiceAccount (`sub`); `0` = no limit'),
+  IDBRIDGE_BROKER_CACHE_MB: z.coerce.number().int().min(0).max(4096).default(32).describe('broker: memory for cached token answers; `0` = no cache (coalescing stays)'),
   /** After SIGTERM, how long requests in flight may finish before their connections are dropped. */
-  IDBRIDGE_SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).max(600_000).default(10_000),
+  IDBRIDGE_SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).max(600_000).default(10_000).describe('`serve` and `webhook`: after SIGTERM, how long requests in flight may finish before their connections are dropped'),
   /** `issued`: IAM Credentials and introspection only for access tokens this broker issued; `any`: every bearer is relayed. */
-  IDBRIDGE_BROKER_RELAY: z.enum(['issued', 'any'], { error: 'IDBRIDGE_BROKER_RELAY must be "issued" or "any"' }).default('issued'),
+  IDBRIDGE_BROKER_RELAY: z.enum(['issued', 'any'], { error: 'IDBRIDGE_BROKER_RELAY must be "issued" or "any"' }).default('issued').meta({ description: 'broker: which bearers IAM Credentials and `/v1/introspect` relay: `issued` (access tokens this broker issued) or `any`', defaultText: '`issued`; `any` on the Cloud Function' }),
   /** `serve` over HTTPS: `local` makes a local CA and a loopback certificate in the data dir. */
-  IDBRIDGE_TLS: z.enum(['off', 'local'], { error: 'IDBRIDGE_TLS must be "local" (a local CA and loopback certificate) or "off"' }).optional(),
-  IDBRIDGE_TLS_CERT_FILE: z.string().min(1).optional(),
-  IDBRIDGE_TLS_KEY_FILE: z.string().min(1).optional(),
+  IDBRIDGE_TLS: z.enum(['off', 'local'], { error: 'IDBRIDGE_TLS must be "local" (a local CA and loopback certificate) or "off"' }).optional().meta({ description: '`local`: HTTPS with a local CA and a certificate for `127.0.0.1`, `::1`, `localhost` (and the public URL\'s host) in `DIR/tls` of the file store; the CA (`ca.crt`, key `ca.key` mode 0600) is made once and reused, the serving certificate is reissued from it when it nears expiry; `serve` prints the CA path and how to trust it (`NODE_EXTRA_CA_CERTS=…`, `curl --cacert …`, the kube-apiserver flags)', defaultText: '`off`' }),
+  IDBRIDGE_TLS_CERT_FILE: z.string().min(1).optional().meta({ description: '`serve` over HTTPS with this certificate (PEM); both it and `IDBRIDGE_TLS_KEY_FILE` or neither, checked at startup', defaultText: 'plain HTTP' }),
+  IDBRIDGE_TLS_KEY_FILE: z.string().min(1).optional().meta({ description: '`serve` over HTTPS with this key (PEM); both it and `IDBRIDGE_TLS_CERT_FILE` or neither, checked at startup', defaultText: 'plain HTTP' }),
 });
 
 export interface Config {
@@ -72,9 +72,9 @@ export interface Config {
   publicUrlFromPort: boolean;
   gcs: GcsOptions;
   broker: BrokerSettings;
-  /** Drain deadline after SIGTERM (README, "Reliability"). */
+  /** Drain deadline after SIGTERM (docs/configuration.md, "Shutdown"). */
   shutdownTimeoutMs: number;
-  /** Which bearers the broker relays to IAM Credentials and introspection (README, "Broker"). */
+  /** Which bearers the broker relays to IAM Credentials and introspection (docs/broker.md). */
   brokerRelay: BrokerRelay;
   tls: ServeTls;
 }
@@ -88,12 +88,12 @@ export type ServeTls = { mode: 'off' } | { mode: 'files'; certFile: string; keyF
 export interface GcsOptions {
   apiEndpoint?: string;
   objectAcl: 'fine-grained' | 'uniform';
-  /** The store's bound on one call, and its fail-fast period after an outage (README, "Stores"). */
+  /** The store's bound on one call, and its fail-fast period after an outage (docs/stores.md). */
   timeoutMs?: number;
   failFastMs?: number;
 }
 
-/** The STS broker's limits (README, "Broker"). */
+/** The STS broker's limits (docs/broker.md). */
 export interface BrokerSettings {
   /** Tolerance for a subject token's exp/nbf/iat, seconds. */
   clockSkewSeconds: number;

@@ -35,19 +35,19 @@ const duration = (flag: string, minMs: number) =>
     return ms;
   });
 
-const flagsSchema = z
+export const flagsSchema = z
   .object({
-    api: baseUrl('--api').optional(),
+    api: baseUrl('--api').optional().meta({ description: 'base URL of the registration API; `https://` (plain `http://` only to 127.0.0.1/localhost: the token must not cross a network unencrypted)', defaultText: 'required (or `--target`)' }),
     // Absent is its own message: "must be a string" does not say that --cluster was left out.
-    cluster: z.string({ error: '--cluster ID is required: the cluster id registered with idbridge (idbridge clusters list)' }).pipe(clusterIdSchema),
-    tokenFile: z.string().min(1, 'must not be empty').optional(),
-    kubeconfig: z.string().min(1, 'must not be empty').optional(),
-    once: z.boolean().default(false),
-    interval: duration('--interval', 10_000).optional(),
-    target: z.string().optional(),
-    issuer: baseUrl('--issuer').optional(),
-    attempts: z.coerce.number().int().min(1).max(20).default(5),
-    backoff: duration('--backoff', 1).optional(),
+    cluster: z.string({ error: '--cluster ID is required: the cluster id registered with idbridge (idbridge clusters list)' }).pipe(clusterIdSchema).meta({ description: 'the cluster\'s registered id', defaultText: 'required' }),
+    tokenFile: z.string().min(1, 'must not be empty').optional().meta({ description: 'projected ServiceAccount token with the API\'s `IDBRIDGE_SYNC_AUDIENCE`; read again for every push (kubelet rotates it)', defaultText: 'required with `--api`' }),
+    kubeconfig: z.string().min(1, 'must not be empty').optional().meta({ description: 'how to reach the kube-apiserver; also `KUBECONFIG`', defaultText: 'in-cluster ServiceAccount' }),
+    once: z.boolean().default(false).meta({ description: 'one cycle and exit (CronJob)', defaultText: 'off: `--interval 5m`' }),
+    interval: duration('--interval', 10_000).optional().meta({ description: 'a cycle every `D` ± 10 % jitter (Deployment)', defaultText: '`5m`' }),
+    target: z.string().optional().meta({ description: 'write the public documents straight into the bucket layout instead of pushing to an API', defaultText: '—' }),
+    issuer: baseUrl('--issuer').optional().meta({ description: 'the registered issuer, checked against the cluster\'s discovery document before pushing', defaultText: 'the API checks it; with `--target`: the bucket URL' }),
+    attempts: z.coerce.number().int().min(1).max(20).default(5).describe('tries per step'),
+    backoff: duration('--backoff', 1).optional().meta({ description: 'first retry delay, doubled each retry up to 60 s, full jitter', defaultText: '`1s`' }),
   })
   .superRefine((flags, ctx) => {
     if (flags.api && flags.target) ctx.addIssue({ code: 'custom', message: 'use either --api (push to the registration API) or --target gcs://BUCKET/PREFIX (write the bucket), not both' });

@@ -62,7 +62,7 @@ describe('wrangler dev against a local origin', () => {
     });
     expect(created.status).toBe(201);
 
-    // As the README says to run it; detached so the whole process group (workerd too) stops.
+    // As docs/edge.md says to run it; detached so the whole process group (workerd too) stops.
     const child = spawn(process.execPath, [
       WRANGLER_BIN, 'dev', '--ip', '127.0.0.1', '--port', String(port), '--persist-to', state.path, '--show-interactive-dev-session=false',
       '--inspector-ip', '127.0.0.1', '--inspector-port', String(inspectorPort),

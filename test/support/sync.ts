@@ -26,7 +26,7 @@ export interface SyncWorld {
   gcs?: GcsHarness & { bucket: string };
   tokenFile: string;
   kubeconfig: string;
-  /** Registers the cluster with the apiserver's current JWKS, as the README's setup does. */
+  /** Registers the cluster with the apiserver's current JWKS, as docs/sync.md's setup does. */
   register(): Promise<void>;
   /** What kubelet does: fresh tokens signed with the apiserver's current signing key. */
   refreshTokens(): Promise<void>;

@@ -74,7 +74,7 @@ export function parseStsTokenRequest(contentType: string, body: string): StsToke
   }
   const p = parsed.data;
   if (p.grant_type !== TOKEN_EXCHANGE_GRANT) {
-    throw new BrokerError('invalid_request', `Invalid value for "grant_type": the broker performs token exchange only; send grant_type=${TOKEN_EXCHANGE_GRANT}`, { sts: 'unsupported_grant_type' });
+    throw new BrokerError('unsupported_grant_type', `Invalid value for "grant_type": the broker performs token exchange only; send grant_type=${TOKEN_EXCHANGE_GRANT}`);
   }
   if (p.requested_token_type !== ACCESS_TOKEN_TYPE) {
     throw new BrokerError('invalid_request', `Invalid value for "requested_token_type": Google STS issues access tokens only; send ${ACCESS_TOKEN_TYPE}`);
@@ -161,7 +161,7 @@ function parseAudience(audience: string): WorkloadIdentityProvider {
 function parseScope(scope: string): string {
   const scopes = scope.split(/[ ,]+/).filter((s) => s !== '');
   if (scopes.length > MAX_SCOPES || scopes.some((s) => s.length > 512 || !/^[\x21-\x7e]+$/.test(s))) {
-    throw new BrokerError('invalid_request', `Invalid value for "scope": at most ${MAX_SCOPES} space-separated OAuth scopes such as https://www.googleapis.com/auth/cloud-platform`, { sts: 'invalid_scope' });
+    throw new BrokerError('invalid_scope', `Invalid value for "scope": at most ${MAX_SCOPES} space-separated OAuth scopes such as https://www.googleapis.com/auth/cloud-platform`);
   }
   return scopes.join(' ');
 }

@@ -4,6 +4,7 @@ import { IdbridgeError } from '../errors.js';
 import { jsonTooDeep, TOO_DEEP_MESSAGE } from '../http/json-depth.js';
 import { MAX_TOKEN_BYTES } from '../verify/subject-token.js';
 import { BrokerError } from './google-errors.js';
+import { describeIssues, zodDetails } from '../errors/zod.js';
 
 /**
  * Google STS `POST /v1/token` (RFC 8693 token exchange) as the Google libraries send it
@@ -188,8 +189,7 @@ export function parseOptions(raw: string): string {
   }
   const parsed = optionsSchema.safeParse(value);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    throw new BrokerError('invalid_request', `Invalid value for "options": ${issue.path.join('.') || 'options'}: ${issue.message}; the broker passes userProject and accessBoundary`);
+    throw new BrokerError('invalid_request', `Invalid value for "options": ${describeIssues(zodDetails(parsed.error, { root: 'options', limit: 1 }))}; the broker passes userProject and accessBoundary`);
   }
   if (parsed.data.accessBoundary !== undefined && JSON.stringify(parsed.data.accessBoundary).length > MAX_ACCESS_BOUNDARY_CHARS) {
     throw new BrokerError('invalid_request', `Invalid value for "options": accessBoundary is larger than ${MAX_ACCESS_BOUNDARY_CHARS} characters`);

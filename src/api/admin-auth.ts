@@ -9,7 +9,7 @@ import { errorBody, errorResponse } from '../http/errors.js';
  */
 export function requireAdmin(adminToken: string | undefined): MiddlewareHandler {
   if (!adminToken) {
-    return async (c) => errorResponse(c, new IdbridgeError('store_unavailable', 'the admin API is disabled on this host: set IDBRIDGE_ADMIN_TOKEN and restart'));
+    return async (c) => errorResponse(c, new IdbridgeError('misconfigured', 'the admin API is disabled on this host: set IDBRIDGE_ADMIN_TOKEN and restart'));
   }
   const unauthenticated = errorBody(new IdbridgeError('unauthenticated', 'send the admin token as "Authorization: Bearer <token>" (idbridge serve printed it on first start and keeps it in the data directory)'));
   return bearerAuth({

@@ -1,5 +1,6 @@
 import { Hono, type Context } from 'hono';
 import { IdbridgeError } from '../errors.js';
+import { describeIssues, zodDetails } from '../errors/zod.js';
 import { readJson } from '../http/json-body.js';
 import { validateJwks } from '../oidc/jwks.js';
 import { clusterIdSchema } from '../registry/cluster-id.js';
@@ -32,7 +33,7 @@ export function adminRoutes(registry: ClusterRegistry, adminToken: string | unde
   app.get('/clusters', admin, async (c) => {
     const query = listQuerySchema.safeParse(c.req.query());
     if (!query.success) {
-      throw new IdbridgeError('invalid_request', `bad list parameters: ${query.error.issues.map((i) => `${i.path.join('.') || 'query'}: ${i.message}`).join('; ')}; use ?limit=1..500&pageToken=<nextPageToken>`);
+      throw new IdbridgeError('invalid_request', `bad list parameters: ${describeIssues(zodDetails(query.error, { root: 'query' }))}; use ?limit=1..500&pageToken=<nextPageToken>`);
     }
     const after = query.data.pageToken ? decodePageToken(query.data.pageToken) : undefined;
     const page = await registry.list({ limit: query.data.limit, ...(after ? { after } : {}) });

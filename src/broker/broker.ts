@@ -293,9 +293,7 @@ export class Broker {
       const wait = limiter.wait(limiterKey);
       if (wait > 0) {
         this.#stats.rateLimited(scope);
-        throw new BrokerError('rate_limited', `${what} has used its ${scope === 'subject' ? 'IDBRIDGE_BROKER_RATE_PER_SUBJECT' : 'IDBRIDGE_BROKER_RATE_PER_CLUSTER'} token exchanges per minute; retry after ${wait} s (clients should cache tokens until shortly before they expire)`, {
-          headers: { 'retry-after': String(wait) },
-        });
+        throw new BrokerError('rate_limited', `${what} has used its ${scope === 'subject' ? 'IDBRIDGE_BROKER_RATE_PER_SUBJECT' : 'IDBRIDGE_BROKER_RATE_PER_CLUSTER'} token exchanges per minute; retry after ${wait} s (clients should cache tokens until shortly before they expire)`, { retryAfter: wait });
       }
     }
     this.#perSubject.take(subjectKey);

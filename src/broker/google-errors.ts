@@ -1,91 +1,35 @@
 import { IdbridgeError, type ErrorCode } from '../errors.js';
+import type { WireAnswer } from '../http/wire/answer.js';
+import { iamError } from '../http/wire/google-iam.js';
+import { stsCodeOf, stsError, type StsErrorCode } from '../http/wire/google-sts.js';
 
 /**
  * Google's two error shapes, so SDK and gcloud messages stay meaningful behind the broker:
  * STS answers `{"error","error_description"}` with OAuth codes (RFC 6749/8693), IAM Credentials
- * `{"error":{"code","message","status"}}` with gRPC status names.
+ * `{"error":{"code","message","status"}}` with gRPC status names. The mappings live in
+ * src/http/wire/google-sts.ts and google-iam.ts; this module keeps the broker's names for them.
  */
-export type StsErrorCode =
-  | 'invalid_request'
-  | 'invalid_grant'
-  | 'invalid_target'
-  | 'invalid_scope'
-  | 'unauthorized_client'
-  | 'unsupported_grant_type'
-  | 'temporarily_unavailable'
-  | 'server_error';
+export { toResponse } from '../http/wire/answer.js';
+export { jsonAnswer, NO_STORE } from '../http/wire/google-json.js';
+export { stsCodeOf, type StsErrorCode } from '../http/wire/google-sts.js';
 
-/** The OAuth code of each idbridge refusal, unless the error names its own. */
-const STS_CODES: Partial<Record<ErrorCode, StsErrorCode>> = {
-  unauthenticated: 'invalid_grant',
-  permission_denied: 'unauthorized_client',
-  rate_limited: 'temporarily_unavailable',
-  unavailable: 'temporarily_unavailable',
-  store_unavailable: 'temporarily_unavailable',
-  internal: 'server_error',
-  bad_gateway: 'server_error',
-  gateway_timeout: 'server_error',
-};
-
-/** gRPC status names as Google's JSON APIs spell them, by HTTP status. */
-const IAM_STATUS: Record<number, string> = {
-  400: 'INVALID_ARGUMENT',
-  401: 'UNAUTHENTICATED',
-  403: 'PERMISSION_DENIED',
-  404: 'NOT_FOUND',
-  405: 'UNIMPLEMENTED',
-  409: 'ABORTED',
-  412: 'FAILED_PRECONDITION',
-  413: 'INVALID_ARGUMENT',
-  415: 'INVALID_ARGUMENT',
-  429: 'RESOURCE_EXHAUSTED',
-  500: 'INTERNAL',
-  502: 'UNAVAILABLE',
-  503: 'UNAVAILABLE',
-  504: 'DEADLINE_EXCEEDED',
-};
-
-/** A refusal of the broker: an idbridge error with the OAuth code and headers it answers with. */
+/** A refusal of the broker: an idbridge error thrown with a domain code. */
 export class BrokerError extends IdbridgeError {
-  readonly sts: StsErrorCode;
-  readonly headers: Record<string, string>;
+  constructor(code: ErrorCode, message: string, options: { retryAfter?: number; cause?: unknown } = {}) {
+    super(code, message, [], options);
+  }
 
-  constructor(code: ErrorCode, message: string, options: { sts?: StsErrorCode; headers?: Record<string, string>; cause?: unknown } = {}) {
-    super(code, message, [], options.cause === undefined ? undefined : { cause: options.cause });
-    this.sts = options.sts ?? stsCodeOf(code);
-    this.headers = options.headers ?? {};
+  /** The OAuth code it answers with on STS, as google-sts.ts maps its domain code. */
+  get sts(): StsErrorCode {
+    return stsCodeOf(this.code);
   }
 }
-
-export function stsCodeOf(code: ErrorCode): StsErrorCode {
-  return STS_CODES[code] ?? 'invalid_request';
-}
-
-/** Token answers and refusals must not be stored by anything in between (RFC 6749 §5.1). */
-export const NO_STORE = { 'cache-control': 'no-store', pragma: 'no-cache' } as const;
 
 export type ErrorShape = 'sts' | 'iam';
 
 /** What the broker answers, before any host turns it into its own response type. */
-export interface BrokerAnswer {
-  status: number;
-  headers: Record<string, string>;
-  body: string;
-}
-
-export function toResponse(answer: BrokerAnswer): Response {
-  return new Response(answer.body, { status: answer.status, headers: answer.headers });
-}
-
-export function jsonAnswer(status: number, body: unknown, headers: Record<string, string> = {}): BrokerAnswer {
-  return { status, headers: { 'content-type': 'application/json; charset=utf-8', ...NO_STORE, ...headers }, body: JSON.stringify(body) };
-}
+export type BrokerAnswer = WireAnswer;
 
 export function googleError(shape: ErrorShape, err: IdbridgeError, headers: Record<string, string> = {}): BrokerAnswer {
-  // OAuth answers every refusal of a grant with 400 (RFC 6749 §5.2); IAM keeps 401 and 403.
-  const status = shape === 'sts' && (err.status === 401 || err.status === 403) ? 400 : err.status;
-  const body = shape === 'sts'
-    ? { error: err instanceof BrokerError ? err.sts : stsCodeOf(err.code), error_description: err.message }
-    : { error: { code: status, message: err.message, status: IAM_STATUS[status] ?? 'UNKNOWN' } };
-  return jsonAnswer(status, body, { ...(err instanceof BrokerError ? err.headers : {}), ...headers });
+  return shape === 'sts' ? stsError(err, headers) : iamError(err, headers);
 }

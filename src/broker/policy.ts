@@ -17,9 +17,8 @@ export function checkProvider(record: ClusterRecord, provider: WorkloadIdentityP
   const allowed = record.broker?.providers;
   if (!allowed || allowed.some((pattern) => matches(provider.path, stripProviderPrefix(pattern), '/'))) return;
   throw new BrokerError(
-    'permission_denied',
+    'provider_not_allowed',
     `cluster ${record.id} may not exchange tokens against provider ${provider.path}; its broker policy allows ${list(allowed)} (PATCH /api/v1/clusters/${record.id} to change it)`,
-    { sts: 'invalid_target' },
   );
 }
 
@@ -28,9 +27,8 @@ export function checkSubject(record: ClusterRecord, subject: string): void {
   const allowed = record.broker?.subjects;
   if (!allowed || allowed.some((pattern) => matches(subject, pattern, ':'))) return;
   throw new BrokerError(
-    'permission_denied',
+    'subject_not_allowed',
     `${JSON.stringify(subject.slice(0, 320))} may not exchange tokens through cluster ${record.id}'s broker policy, which allows ${list(allowed)}`,
-    { sts: 'unauthorized_client' },
   );
 }
 

@@ -4,6 +4,7 @@ import { IdbridgeError } from '../errors.js';
 import { jsonTooDeep, TOO_DEEP_MESSAGE } from '../http/json-depth.js';
 import { MAX_TOKEN_BYTES } from '../verify/subject-token.js';
 import { BrokerError } from './google-errors.js';
+import { describeIssues, zodDetails } from '../errors/zod.js';
 
 /**
  * Google STS `POST /v1/token` (RFC 8693 token exchange) as the Google libraries send it
@@ -74,7 +75,7 @@ export function parseStsTokenRequest(contentType: string, body: string): StsToke
   }
   const p = parsed.data;
   if (p.grant_type !== TOKEN_EXCHANGE_GRANT) {
-    throw new BrokerError('invalid_request', `Invalid value for "grant_type": the broker performs token exchange only; send grant_type=${TOKEN_EXCHANGE_GRANT}`, { sts: 'unsupported_grant_type' });
+    throw new BrokerError('unsupported_grant_type', `Invalid value for "grant_type": the broker performs token exchange only; send grant_type=${TOKEN_EXCHANGE_GRANT}`);
   }
   if (p.requested_token_type !== ACCESS_TOKEN_TYPE) {
     throw new BrokerError('invalid_request', `Invalid value for "requested_token_type": Google STS issues access tokens only; send ${ACCESS_TOKEN_TYPE}`);
@@ -161,7 +162,7 @@ function parseAudience(audience: string): WorkloadIdentityProvider {
 function parseScope(scope: string): string {
   const scopes = scope.split(/[ ,]+/).filter((s) => s !== '');
   if (scopes.length > MAX_SCOPES || scopes.some((s) => s.length > 512 || !/^[\x21-\x7e]+$/.test(s))) {
-    throw new BrokerError('invalid_request', `Invalid value for "scope": at most ${MAX_SCOPES} space-separated OAuth scopes such as https://www.googleapis.com/auth/cloud-platform`, { sts: 'invalid_scope' });
+    throw new BrokerError('invalid_scope', `Invalid value for "scope": at most ${MAX_SCOPES} space-separated OAuth scopes such as https://www.googleapis.com/auth/cloud-platform`);
   }
   return scopes.join(' ');
 }
@@ -188,8 +189,7 @@ export function parseOptions(raw: string): string {
   }
   const parsed = optionsSchema.safeParse(value);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    throw new BrokerError('invalid_request', `Invalid value for "options": ${issue.path.join('.') || 'options'}: ${issue.message}; the broker passes userProject and accessBoundary`);
+    throw new BrokerError('invalid_request', `Invalid value for "options": ${describeIssues(zodDetails(parsed.error, { root: 'options', limit: 1 }))}; the broker passes userProject and accessBoundary`);
   }
   if (parsed.data.accessBoundary !== undefined && JSON.stringify(parsed.data.accessBoundary).length > MAX_ACCESS_BOUNDARY_CHARS) {
     throw new BrokerError('invalid_request', `Invalid value for "options": accessBoundary is larger than ${MAX_ACCESS_BOUNDARY_CHARS} characters`);

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { IdbridgeError } from '../errors.js';
+import { describeIssue, zodDetails } from '../errors/zod.js';
 
 /** Admin tokens travel as bearer tokens; hono's bearer check accepts this alphabet. */
 const ADMIN_TOKEN = /^[A-Za-z0-9._~+/-]{16,512}=*$/;
@@ -123,7 +124,7 @@ export function parseEnvironment<S extends z.ZodObject>(schema: S, env: Record<s
 
 /** `VARIABLE: what is wrong`, one per problem. */
 export function environmentProblems(error: z.ZodError, flagNames: Readonly<Record<string, string>> = {}): string[] {
-  return error.issues.map((issue) => `${named(issue.path.join('.'), flagNames)}: ${issue.message}`);
+  return zodDetails(error, { name: (variable) => named(variable, flagNames) }).map((detail) => describeIssue(detail));
 }
 
 /** `--port (PORT)` when the variable has a flag, so the message names what the user typed. */

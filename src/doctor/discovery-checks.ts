@@ -4,6 +4,7 @@ import { fail, pass, warn, type Check } from '../report/report.js';
 import { checkCacheHeaders } from './cache.js';
 import type { FetchResult } from './fetch-document.js';
 import { describeIssuerDifference } from './issuer-url.js';
+import { describeIssue, zodDetails } from '../errors/zod.js';
 
 export interface DiscoveryFindings {
   checks: Check[];
@@ -73,7 +74,7 @@ export function checkDiscovery(issuer: string, result: FetchResult): DiscoveryFi
   }
   if (!parsed.success) {
     checks.push(warn('discovery.json', 'the discovery document is JSON but not shaped like kube-apiserver\'s', 'serve the cluster\'s /.well-known/openid-configuration unchanged', {
-      details: parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`),
+      details: zodDetails(parsed.error).map((detail) => describeIssue(detail)),
     }));
   } else {
     checks.push(pass('discovery.json', 'the discovery document is a valid OpenID provider configuration'));

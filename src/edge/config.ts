@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { baseUrl, environmentSchema } from '../config/config.js';
 import { IdbridgeError } from '../errors.js';
+import { describeIssues, zodDetails } from '../errors/zod.js';
 import { isClusterId } from '../registry/cluster-id.js';
 import { parseOrigin, type Origin } from './origin.js';
 
@@ -56,7 +57,7 @@ export function loadEdgeConfig(env: Record<string, unknown>): EdgeConfig {
   }
   const parsed = edgeEnvironmentSchema.safeParse(strings);
   if (!parsed.success) {
-    throw new IdbridgeError('internal', `invalid Worker configuration: ${parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ')}`);
+    throw new IdbridgeError('internal', `invalid Worker configuration: ${describeIssues(zodDetails(parsed.error))}`);
   }
   const e = parsed.data;
   return {

@@ -1,4 +1,5 @@
 import { IdbridgeError } from '../errors.js';
+import { describeIssues, zodDetails } from '../errors/zod.js';
 import type { DocumentKind } from '../issuer/paths.js';
 import { discoverySchema } from '../oidc/discovery.js';
 import { validateJwks } from '../oidc/jwks.js';
@@ -84,7 +85,7 @@ export function checkDiscovery(text: string, acceptedIssuers: readonly string[])
   }
   const parsed = discoverySchema.safeParse(value);
   if (!parsed.success) {
-    return { reason: `not an OpenID provider configuration: ${parsed.error.issues.map((issue) => `${issue.path.join('.') || '(document)'}: ${issue.message}`).join('; ')}` };
+    return { reason: `not an OpenID provider configuration: ${describeIssues(zodDetails(parsed.error, { root: '(document)' }))}` };
   }
   if (!acceptedIssuers.includes(parsed.data.issuer)) {
     return { reason: `issuer ${JSON.stringify(parsed.data.issuer.slice(0, 200))} is not this cluster's (expected ${acceptedIssuers.map((issuer) => JSON.stringify(issuer)).join(' or ')})` };

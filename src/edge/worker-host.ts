@@ -1,5 +1,6 @@
 import { IdbridgeError } from '../errors.js';
-import { errorBody } from '../http/errors.js';
+import { toResponse } from '../http/wire/answer.js';
+import { idbridgeAnswer } from '../http/wire/idbridge.js';
 import { createLogger } from '../log/logger.js';
 import { createEdgeApp, edgeFetch } from './app.js';
 import { loadEdgeConfig } from './config.js';
@@ -39,7 +40,7 @@ export function edgeWorker(platform: EdgePlatform): EdgeWorker {
         }
       }
       if (app) return app(request);
-      return Response.json(errorBody(broken!), { status: 500, headers: { 'cache-control': 'no-store' } });
+      return toResponse(idbridgeAnswer(broken!, { 'cache-control': 'no-store' }));
     },
   };
 }

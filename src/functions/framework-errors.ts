@@ -3,7 +3,7 @@ import type { ServerResponse } from 'node:http';
 import { googleError } from '../broker/google-errors.js';
 import { brokerShapeOf } from '../broker/routes.js';
 import { IdbridgeError } from '../errors.js';
-import { errorBody } from '../http/errors.js';
+import { idbridgeAnswer } from '../http/wire/idbridge.js';
 import type { FrameworkRequest } from './web-request.js';
 
 type Handler = (req: FrameworkRequest, res: ServerResponse) => Promise<void>;
@@ -49,9 +49,7 @@ async function answerUnhandled(handler: Handler, req: FrameworkRequest, res: Ser
       ? new IdbridgeError('unsupported_media_type', 'the request body is in an encoding the endpoint does not take; send it uncompressed')
       : new IdbridgeError('invalid_request', 'the request body could not be read; send it uncompressed, with an accurate Content-Length');
   const shape = brokerShapeOf(new URL(req.originalUrl ?? req.url ?? '/', 'http://function').pathname);
-  const answer = shape
-    ? googleError(shape, refusal, { connection: 'close' })
-    : { status: refusal.status, headers: { 'content-type': 'application/json', connection: 'close' }, body: JSON.stringify(errorBody(refusal)) };
+  const answer = shape ? googleError(shape, refusal, { connection: 'close' }) : idbridgeAnswer(refusal, { connection: 'close' });
   res.writeHead(answer.status, answer.headers);
   res.end(answer.body);
 }

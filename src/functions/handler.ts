@@ -2,7 +2,8 @@ import type { ServerResponse } from 'node:http';
 import type { Hono } from 'hono';
 import { loadConfig } from '../config/config.js';
 import { IdbridgeError } from '../errors.js';
-import { errorBody, unexpectedErrorFields } from '../http/errors.js';
+import { unexpectedErrorFields } from '../http/errors.js';
+import { idbridgeAnswer } from '../http/wire/idbridge.js';
 import { composeHost, logBackgroundError } from '../http/host.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import { openStore, parseStoreLocation } from '../registry/open-store.js';
@@ -19,7 +20,7 @@ export function createFunctionHandler(env: Record<string, string | undefined>, w
 
   const build = async (): Promise<Hono> => {
     if (!env.IDBRIDGE_PUBLIC_URL) {
-      throw new IdbridgeError('store_unavailable', 'IDBRIDGE_PUBLIC_URL is not set: set it to the public issuer URL (the edge) with gcloud functions deploy --set-env-vars');
+      throw new IdbridgeError('misconfigured', 'IDBRIDGE_PUBLIC_URL is not set: set it to the public issuer URL (the edge) with gcloud functions deploy --set-env-vars');
     }
     // Instances do not share the memory of issued tokens: a token issued by one may reach another, so any bearer is relayed unless set.
     const config = loadConfig(env, { IDBRIDGE_BROKER_RELAY: env.IDBRIDGE_BROKER_RELAY || 'any' });
@@ -50,9 +51,9 @@ export function createFunctionHandler(env: Record<string, string | undefined>, w
         res.destroy();
         return;
       }
-      const body = JSON.stringify(errorBody(known));
-      res.writeHead(known.status, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) });
-      res.end(body);
+      const answer = idbridgeAnswer(known);
+      res.writeHead(answer.status, { ...answer.headers, 'content-length': String(Buffer.byteLength(answer.body)) });
+      res.end(answer.body);
     }
   };
 }

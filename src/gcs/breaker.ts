@@ -12,7 +12,7 @@ export interface StoreBreakerOptions {
 /** Marks an error as an outage the breaker saw, with the seconds a client should wait. */
 export class StoreOutageError extends IdbridgeError {
   constructor(message: string, readonly retryAfterSeconds: number, options?: { cause?: unknown }) {
-    super('store_unavailable', message, [], options);
+    super('store_unavailable', message, [], { ...options, retryAfter: retryAfterSeconds });
   }
 }
 

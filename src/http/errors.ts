@@ -1,27 +1,18 @@
 import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
-import { IdbridgeError, type ErrorDetail } from '../errors.js';
+import { IdbridgeError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
+import { idbridgeBody, idbridgeHeaders } from './wire/idbridge.js';
 
-/** The one JSON error shape of idbridge's own API and issuer routes. */
-export interface ErrorBody {
-  error: { code: string; message: string; details?: ErrorDetail[] };
-}
+/** The one JSON error shape of idbridge's own routes; the mapping is src/http/wire/idbridge.ts. */
+export type { ErrorBody } from './wire/idbridge.js';
+export { idbridgeBody as errorBody } from './wire/idbridge.js';
+export { retryAfterOf as retryAfterSeconds } from './wire/answer.js';
 
-export function errorBody(err: IdbridgeError): ErrorBody {
-  return { error: { code: err.code, message: err.message, ...(err.details.length > 0 ? { details: err.details } : {}) } };
-}
-
+/** A refusal on idbridge's JSON wire, through hono's context (which keeps headers set earlier). */
 export function errorResponse(c: Context, err: IdbridgeError, headers?: Record<string, string>): Response {
-  const retryAfter = retryAfterSeconds(err);
-  return c.json(errorBody(err), err.status as ContentfulStatusCode, retryAfter !== undefined ? { 'retry-after': String(retryAfter), ...headers } : headers);
-}
-
-/** Seconds a client should wait, when the error knows (a store that is failing fast says so). */
-export function retryAfterSeconds(err: unknown): number | undefined {
-  const seconds = (err as { retryAfterSeconds?: unknown } | null)?.retryAfterSeconds;
-  return typeof seconds === 'number' && Number.isFinite(seconds) && seconds > 0 ? Math.ceil(seconds) : undefined;
+  return c.json(idbridgeBody(err), err.status as ContentfulStatusCode, idbridgeHeaders(err, headers));
 }
 
 /** hono onError for idbridge's routes: known refusals keep their status, the rest is a 500. */

@@ -1,6 +1,7 @@
 import { Hono } from 'hono';
 import { IdbridgeError } from '../errors.js';
-import { errorResponse, retryAfterSeconds } from './errors.js';
+import { errorResponse } from './errors.js';
+import { retryAfterOf } from './wire/answer.js';
 
 /** /healthz: the process answers. /readyz: it can also reach its store. */
 export function healthRoutes(ready: () => Promise<void>): Hono {
@@ -12,8 +13,8 @@ export function healthRoutes(ready: () => Promise<void>): Hono {
       return c.json({ status: 'ready' }, 200, { 'cache-control': 'no-store' });
     } catch (err) {
       const message = err instanceof IdbridgeError ? err.message : 'the store is not reachable';
-      const retryAfter = retryAfterSeconds(err);
-      return errorResponse(c, new IdbridgeError('store_unavailable', `not ready: ${message}`), { 'cache-control': 'no-store', ...(retryAfter !== undefined ? { 'retry-after': String(retryAfter) } : {}) });
+      const retryAfter = retryAfterOf(err);
+      return errorResponse(c, new IdbridgeError('not_ready', `not ready: ${message}`, [], retryAfter !== undefined ? { retryAfter } : {}), { 'cache-control': 'no-store' });
     }
   });
   return app;

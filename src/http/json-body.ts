@@ -2,6 +2,7 @@ import type { Context, MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { z } from 'zod';
 import { IdbridgeError } from '../errors.js';
+import { describeIssues, zodDetails } from '../errors/zod.js';
 import { errorResponse } from './errors.js';
 import { jsonTooDeep, TOO_DEEP_MESSAGE } from './json-depth.js';
 
@@ -38,8 +39,8 @@ export function parseJsonBody<T extends z.ZodType>(contentType: string | undefin
   }
   const parsed = schema.safeParse(value);
   if (!parsed.success) {
-    const details = parsed.error.issues.map((issue) => ({ path: issue.path.map(String).join('.') || '(body)', message: issue.message }));
-    throw new IdbridgeError('invalid_request', `the body was refused: ${details.map((d) => `${d.path}: ${d.message}`).join('; ')}`, details);
+    const details = zodDetails(parsed.error, { root: '(body)' });
+    throw new IdbridgeError('invalid_request', `the body was refused: ${describeIssues(details)}`, details);
   }
   return parsed.data;
 }

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { IdbridgeError } from '../errors.js';
+import { zodDetails } from '../errors/zod.js';
 import { JWKS_PATH } from '../issuer/paths.js';
 import { byteLength, type PublicJwk } from './jwks.js';
 import { MAX_DOCUMENT_BYTES } from './limits.js';
@@ -42,7 +43,7 @@ export function checkPushedDiscovery(input: unknown, registeredIssuer: string): 
     throw new IdbridgeError(
       'invalid_discovery',
       'the discovery document is not an OpenID provider configuration; send the body of the cluster\'s /.well-known/openid-configuration unchanged',
-      parsed.error.issues.map((issue) => ({ path: issue.path.map(String).join('.'), message: issue.message })),
+      zodDetails(parsed.error),
     );
   }
   if (parsed.data.issuer !== registeredIssuer) {

@@ -1,6 +1,7 @@
 import { base64url as b64u, importJWK } from 'jose';
 import { z } from 'zod';
 import { IdbridgeError, type ErrorDetail } from '../errors.js';
+import { describeIssues, zodDetails } from '../errors/zod.js';
 import { MAX_DOCUMENT_BYTES, MAX_KEYS, MAX_KID_LENGTH } from './limits.js';
 
 /** The algorithms a Kubernetes service-account issuer signs with, by key type and curve. */
@@ -191,13 +192,6 @@ export function withheldWarning(key: WithheldKey): string {
   return `key ${JSON.stringify(key.kid)} is on record but WITHHELD from the published JWKS and never trusted, because it is unsafe: ${key.reason}; remove it (an administrator replaces the keys with PUT /api/v1/clusters/{id}/keys) and rotate the cluster's signing key if the kube-apiserver used it`;
 }
 
-function zodDetails(prefix: string, error: z.ZodError): ErrorDetail[] {
-  return error.issues.map((issue) => ({
-    path: [prefix, ...issue.path.map(String)].filter(Boolean).join('.'),
-    message: issue.message,
-  }));
-}
-
 async function validateKey(raw: Record<string, unknown>, path: string): Promise<{ key?: PublicJwk; problems: ErrorDetail[] }> {
   const privateMembers = PRIVATE_MEMBERS.filter((m) => m in raw);
   if (raw.kty === 'oct' || 'k' in raw) {
@@ -218,7 +212,7 @@ async function validateKey(raw: Record<string, unknown>, path: string): Promise<
   let key: PublicJwk;
   if (raw.kty === 'RSA') {
     const parsed = rsaKey.safeParse(raw);
-    if (!parsed.success) return { problems: zodDetails(path, parsed.error) };
+    if (!parsed.success) return { problems: zodDetails(parsed.error, { prefix: path }) };
     const bits = rsaModulusBits(parsed.data.n);
     if (bits < MIN_RSA_BITS) {
       return { problems: [{ path: `${path}.n`, message: `RSA key is ${bits} bits; at least ${MIN_RSA_BITS} bits are required` }] };
@@ -228,7 +222,7 @@ async function validateKey(raw: Record<string, unknown>, path: string): Promise<
     key = { use: 'sig', kty: 'RSA', kid: parsed.data.kid, alg: 'RS256', n: parsed.data.n, e: parsed.data.e };
   } else {
     const parsed = ecKey.safeParse(raw);
-    if (!parsed.success) return { problems: zodDetails(path, parsed.error) };
+    if (!parsed.success) return { problems: zodDetails(parsed.error, { prefix: path }) };
     const alg = CURVE_ALGORITHM[parsed.data.crv];
     if (parsed.data.alg !== undefined && parsed.data.alg !== alg) {
       return { problems: [{ path: `${path}.alg`, message: `curve ${parsed.data.crv} signs ${alg}, but alg says ${parsed.data.alg}` }] };
@@ -263,8 +257,8 @@ export async function validateJwks(input: unknown): Promise<ValidatedJwks> {
 
   const shape = jwksShape.safeParse(input);
   if (!shape.success) {
-    const details = zodDetails('', shape.error);
-    throw new IdbridgeError('invalid_jwks', `the JWKS must be a JSON object {"keys": [...]} with 1 to ${MAX_KEYS} public keys: ${details.map((d) => `${d.path || 'jwks'}: ${d.message}`).join('; ')}`, details);
+    const details = zodDetails(shape.error);
+    throw new IdbridgeError('invalid_jwks', `the JWKS must be a JSON object {"keys": [...]} with 1 to ${MAX_KEYS} public keys: ${describeIssues(details, 'jwks')}`, details);
   }
 
   const problems: ErrorDetail[] = [];
@@ -286,7 +280,7 @@ export async function validateJwks(input: unknown): Promise<ValidatedJwks> {
     if (result.key) keys.push(result.key);
   }
   if (problems.length > 0) {
-    throw new IdbridgeError('invalid_jwks', `the JWKS was refused: ${problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`, problems);
+    throw new IdbridgeError('invalid_jwks', `the JWKS was refused: ${describeIssues(problems)}`, problems);
   }
   return { keys, warnings: keys.flatMap(keyWarnings) };
 }

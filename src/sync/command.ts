@@ -7,6 +7,7 @@ import { parseStoreLocation } from '../registry/open-store.js';
 import { ApiTarget } from './api-target.js';
 import { parseDuration } from './duration.js';
 import { SyncFailure } from './failure.js';
+import { describeIssues, zodDetails, type SchemaIssue } from '../errors/zod.js';
 import { KubeIssuerSource, loadKubeConfig } from './kube-source.js';
 import { runSync, type SyncSchedule } from './run.js';
 import type { SyncTarget } from './target.js';
@@ -64,8 +65,9 @@ export type SyncOptions = z.output<typeof flagsSchema>;
 export function parseSyncFlags(flags: SyncFlags): SyncOptions {
   const parsed = flagsSchema.safeParse({ ...flags, once: flags.once === true });
   if (!parsed.success) {
-    const problems = parsed.error.issues.map((issue) => (issue.path.length > 0 && !issue.message.includes('--') ? `--${kebab(String(issue.path[0]))}: ${issue.message}` : issue.message));
-    throw new SyncFailure('config', problems.join('; '), false);
+    // A message that already names its flag is shown alone.
+    const flag = (_: string, issue: SchemaIssue) => (issue.path.length > 0 && !issue.message.includes('--') ? `--${kebab(String(issue.path[0]))}` : '');
+    throw new SyncFailure('config', describeIssues(zodDetails(parsed.error, { name: flag })), false);
   }
   return parsed.data;
 }

@@ -3,6 +3,7 @@ import { discoverySchema, jwksUriFor, type DiscoveryDocument } from '../oidc/dis
 import { validateJwks, type ValidatedJwks } from '../oidc/jwks.js';
 import { isIdbridgeError } from '../errors.js';
 import { SyncFailure } from './failure.js';
+import { describeIssues, zodDetails } from '../errors/zod.js';
 
 /** What the kube-apiserver served, parsed from JSON but not yet trusted. */
 export interface ServedDocuments {
@@ -28,7 +29,7 @@ export interface CheckedDocuments {
 export async function checkServedDocuments(served: ServedDocuments, expectedIssuer?: string): Promise<CheckedDocuments> {
   const parsed = discoverySchema.safeParse(served.discovery);
   if (!parsed.success) {
-    const where = parsed.error.issues.map((i) => `${i.path.join('.') || 'document'}: ${i.message}`).join('; ');
+    const where = describeIssues(zodDetails(parsed.error, { root: 'document' }));
     throw new SyncFailure('documents', `the kube-apiserver's /.well-known/openid-configuration is not an OpenID provider configuration (${where.slice(0, 300)}); is ServiceAccountIssuerDiscovery enabled (Kubernetes 1.21+)?`, false);
   }
   const discovery = parsed.data;

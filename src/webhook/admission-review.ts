@@ -101,8 +101,3 @@ export function denied(uid: string, code: 400 | 403 | 404, message: string, warn
     response: { uid, allowed: false, status: { code, message, reason }, ...(warnings.length > 0 ? { warnings: clip(warnings) } : {}) },
   };
 }
-
-/** One line naming each problem and where it is, for a denial's message. */
-export function describeIssues(error: z.ZodError, root: string): string {
-  return error.issues.slice(0, 5).map((issue) => `${[root, ...issue.path.map(String)].join('.')}: ${issue.message}`).join('; ');
-}

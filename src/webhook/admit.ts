@@ -2,10 +2,10 @@ import {
   admissionRequestSchema,
   allowed,
   denied,
-  describeIssues,
   podSchema,
   type AdmissionReviewResponse,
 } from './admission-review.js';
+import { describeIssues, zodDetails } from '../errors/zod.js';
 import { OPT_OUT_LABEL, resolveInjection, type InjectionDefaults } from './annotations.js';
 import type { AdmissionOutcome } from './metrics.js';
 import { serviceAccountRefProblem } from './kube-names.js';
@@ -36,7 +36,7 @@ export async function admit(request: { uid: string } & Record<string, unknown>, 
   const uid = request.uid;
   const parsed = admissionRequestSchema.safeParse(request);
   if (!parsed.success) {
-    return { outcome: 'denied', review: denied(uid, 400, `malformed AdmissionReview: ${describeIssues(parsed.error, 'request')}`) };
+    return { outcome: 'denied', review: denied(uid, 400, `malformed AdmissionReview: ${describeIssues(zodDetails(parsed.error, { prefix: 'request', limit: 5 }))}`) };
   }
   const req = parsed.data;
   // Only pod creation is mutated; anything else the configuration routes here passes untouched.
@@ -45,7 +45,7 @@ export async function admit(request: { uid: string } & Record<string, unknown>, 
   }
   const pod = podSchema.safeParse(req.object);
   if (!pod.success) {
-    return { outcome: 'denied', review: denied(uid, 400, `malformed pod in the AdmissionReview: ${describeIssues(pod.error, 'request.object')}`) };
+    return { outcome: 'denied', review: denied(uid, 400, `malformed pod in the AdmissionReview: ${describeIssues(zodDetails(pod.error, { prefix: 'request.object', limit: 5 }))}`) };
   }
   const namespace = req.namespace ?? '';
   if (!namespace) return { outcome: 'denied', review: denied(uid, 400, 'malformed AdmissionReview: request.namespace is missing for a pod') };

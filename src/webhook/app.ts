@@ -60,7 +60,7 @@ export function createWebhookApp(options: WebhookAppOptions): Hono {
 
   app.route('/', healthRoutes(async () => {
     if (!options.admit.serviceAccounts.ready()) {
-      throw new IdbridgeError('store_unavailable', 'the ServiceAccount cache has not completed its first list from the Kubernetes API');
+      throw new IdbridgeError('not_ready', 'the ServiceAccount cache has not completed its first list from the Kubernetes API');
     }
   }));
 

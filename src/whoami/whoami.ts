@@ -7,6 +7,7 @@ import { fail, pass, skip, warn, type Check } from '../report/report.js';
 import { explainIamError, explainStsError, type ExplainContext } from './explain.js';
 import { describeKubeIdentity, kubeIdentity, type KubeIdentity } from './identity.js';
 import { readSubjectToken, type SourceDeps } from './subject-token.js';
+import { describeIssue, zodDetails } from '../errors/zod.js';
 
 export const CLOUD_PLATFORM_SCOPE = 'https://www.googleapis.com/auth/cloud-platform';
 const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
@@ -80,7 +81,7 @@ export async function whoami(input: WhoamiInput, deps: WhoamiDeps): Promise<Whoa
   const parsed = externalAccountConfigSchema.safeParse(raw);
   if (!parsed.success) {
     checks.push(fail('config', `${input.credentialsPath} is not a usable external_account configuration`, 'regenerate it with idbridge cred-config PROVIDER --credential-source-file=TOKEN_PATH', {
-      details: parsed.error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`),
+      details: zodDetails(parsed.error, { root: '(root)' }).map((detail) => describeIssue(detail)),
     }));
     notRun('token', 'exchange', 'impersonate');
     return { checks, identity };

@@ -5,6 +5,7 @@ import { AdminClient } from '../../admin-client/client.js';
 import { renderCluster, renderClusterTable, renderCreated, renderKeysReplaced } from '../../admin-client/render.js';
 import { createClusterSchema, updateClusterSchema } from '../../api/schemas.js';
 import { IdbridgeError } from '../../errors.js';
+import { describeIssues, zodDetails } from '../../errors/zod.js';
 import { parseSeconds, processIo, usageErrorsExit2 } from '../io.js';
 
 interface AdminFlags {
@@ -54,7 +55,7 @@ async function readJsonFile(flag: string, path: string): Promise<unknown> {
 function validated<T>(schema: { safeParse(value: unknown): { success: true; data: T } | { success: false; error: { issues: Array<{ path: PropertyKey[]; message: string }> } } }, value: unknown): T {
   const parsed = schema.safeParse(value);
   if (!parsed.success) {
-    throw new IdbridgeError('invalid_request', parsed.error.issues.map((issue) => `${issue.path.map(String).join('.') || 'request'}: ${issue.message}`).join('; '));
+    throw new IdbridgeError('invalid_request', describeIssues(zodDetails(parsed.error, { root: 'request' })));
   }
   return parsed.data;
 }

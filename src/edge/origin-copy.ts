@@ -1,5 +1,5 @@
 import { IdbridgeError } from '../errors.js';
-import type { DocumentKind } from '../issuer/paths.js';
+import type { DocumentKind } from '../oidc/paths.js';
 import { discoverySchema } from '../oidc/discovery.js';
 import { validateJwks } from '../oidc/jwks.js';
 import type { OriginCopy, OriginOutcome } from './cluster-state.js';

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Bucket, File, FileMetadata } from '@google-cloud/storage';
 import type { GcsOptions } from '../config/config.js';
 import { IdbridgeError } from '../errors.js';
-import type { ClusterDocuments, PublishedDocument } from '../issuer/published.js';
+import type { ClusterDocuments, PublishedDocument } from '../oidc/published.js';
 import { fromGcsError, isNotFound, isPreconditionFailed } from './errors.js';
 import type { GcsLayout } from './layout.js';
 

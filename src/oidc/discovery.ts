@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { IdbridgeError } from '../errors.js';
-import { JWKS_PATH } from '../issuer/paths.js';
+import { JWKS_PATH } from './paths.js';
 import { byteLength, type PublicJwk } from './jwks.js';
 import { MAX_DOCUMENT_BYTES } from './limits.js';
 

@@ -5,7 +5,7 @@ import { StoreBreaker } from '../gcs/breaker.js';
 import { fromGcsError, isNotFound } from '../gcs/errors.js';
 import { gcsLayout, type GcsLayout } from '../gcs/layout.js';
 import { deleteClusterDocuments, documentObjects, OWNER_KEY, writeClusterDocuments } from '../gcs/public-documents.js';
-import { recordDocuments, type ClusterDocuments } from '../issuer/published.js';
+import { recordDocuments, type ClusterDocuments } from '../oidc/published.js';
 import { isClusterId } from './cluster-id.js';
 import { clusterRecordSchema, type ClusterRecord } from './record.js';
 import type { ClusterStore, ListPage, StoredRecord } from './store.js';

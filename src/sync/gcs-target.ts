@@ -4,7 +4,7 @@ import { IdbridgeError } from '../errors.js';
 import { gcsStatus } from '../gcs/errors.js';
 import { bucketPublicBase, gcsLayout, type GcsLayout } from '../gcs/layout.js';
 import { writeClusterDocuments } from '../gcs/public-documents.js';
-import { publishCluster } from '../issuer/published.js';
+import { publishCluster } from '../oidc/published.js';
 import type { CheckedDocuments } from './documents.js';
 import { SyncFailure } from './failure.js';
 import type { PublishOutcome, SyncTarget } from './target.js';

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StoreConflictError } from '../../src/errors.js';
 import { gcsLayout } from '../../src/gcs/layout.js';
 import { writeClusterDocuments } from '../../src/gcs/public-documents.js';
-import { publishCluster } from '../../src/issuer/published.js';
+import { publishCluster } from '../../src/oidc/published.js';
 import { GcsStore } from '../../src/registry/gcs-store.js';
 import type { ClusterRecord } from '../../src/registry/record.js';
 import { startGcsHarness, type GcsHarness } from '../support/gcs.js';

@@ -1,6 +1,6 @@
 import { base64url } from 'jose';
-import { buildDiscovery } from '../oidc/discovery.js';
-import { googleAccepts, keyWarnings, partitionKeys, withheldWarning, type PublicJwk, type SigningAlgorithm, type WithheldKey } from '../oidc/jwks.js';
+import { buildDiscovery } from './discovery.js';
+import { googleAccepts, keyWarnings, partitionKeys, withheldWarning, type PublicJwk, type SigningAlgorithm, type WithheldKey } from './jwks.js';
 
 /**
  * How long verifiers and HTTP caches may keep a document. kube-apiserver uses an hour; idbridge

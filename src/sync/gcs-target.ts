@@ -3,7 +3,7 @@ import type { GcsOptions } from '../config/config.js';
 import { IdbridgeError } from '../errors.js';
 import { gcsStatus } from '../gcs/errors.js';
 import { bucketPublicBase, gcsLayout, type GcsLayout } from '../gcs/layout.js';
-import { writeClusterDocuments } from '../gcs/public-documents.js';
+import { writeClusterDocuments } from '../gcs/mirror.js';
 import { publishCluster } from '../oidc/published.js';
 import type { CheckedDocuments } from './documents.js';
 import { SyncFailure } from './failure.js';

@@ -2,7 +2,7 @@ import { Storage } from '@google-cloud/storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StoreConflictError } from '../../src/errors.js';
 import { gcsLayout } from '../../src/gcs/layout.js';
-import { writeClusterDocuments } from '../../src/gcs/public-documents.js';
+import { writeClusterDocuments } from '../../src/gcs/mirror.js';
 import { publishCluster } from '../../src/oidc/published.js';
 import { GcsStore } from '../../src/registry/gcs-store.js';
 import type { ClusterRecord } from '../../src/registry/record.js';

@@ -12,6 +12,7 @@ import { generateClusterKey } from '../support/keys.js';
 
 const at = '2026-11-22T12:00:00.000Z';
 const good = generateClusterKey('RS256');
+if (good.jwk.kty !== 'RSA') throw new Error('unreachable');
 // e = 1: every signature is its own padded message; stored by a version before the RSA rule.
 const forgeable: PublicJwk = { ...good.jwk, kid: 'forgeable', e: 'AQ' };
 
@@ -65,7 +66,7 @@ describe('GCS mirror after an upgrade of the publication rule', () => {
   it('republishes a bucket an older version wrote, withholding the degenerate key, and then reads nothing more', async () => {
     const bucket = await h.newBucket();
     await writeAsOldVersion(h.storage, bucket, 'issuers');
-    const served = async (path: string) => (await fetch(`${h.gcs.url}/${bucket}/issuers/c1/${path}`)).json();
+    const served = async (path: string): Promise<{ keys: PublicJwk[] }> => (await fetch(`${h.gcs.url}/${bucket}/issuers/c1/${path}`)).json() as Promise<{ keys: PublicJwk[] }>;
     expect((await served('openid/v1/jwks')).keys.map((k: PublicJwk) => k.kid)).toEqual([good.jwk.kid, 'forgeable']);
 
     const store = new GcsStore({ storage: new Storage({ apiEndpoint: h.gcs.url }), bucket, prefix: 'issuers', acl: 'fine-grained' });
@@ -98,7 +99,7 @@ describe('GCS mirror after an upgrade of the publication rule', () => {
     await writeAsOldVersion(h.storage, bucket, 'issuers');
     const errors: unknown[] = [];
     const store = GcsStore.open({ storage: new Storage({ apiEndpoint: h.gcs.url }), bucket, prefix: 'issuers', acl: 'fine-grained', onBackgroundError: (_what, err) => errors.push(err) });
-    await expect.poll(async () => (await (await fetch(`${h.gcs.url}/${bucket}/issuers/c1/openid/v1/jwks`)).json()).keys.length, { interval: 20, timeout: 10_000 }).toBe(1);
+    await expect.poll(async () => ((await (await fetch(`${h.gcs.url}/${bucket}/issuers/c1/openid/v1/jwks`)).json()) as { keys: unknown[] }).keys.length, { interval: 20, timeout: 10_000 }).toBe(1);
     expect((await (await fetch(`${h.gcs.url}/${bucket}/issuers/c1/openid/v1/jwks`)).json())).toEqual({ keys: [good.jwk] });
     expect(errors).toEqual([]);
     store.stop();

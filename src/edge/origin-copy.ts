@@ -1,6 +1,6 @@
 import { IdbridgeError } from '../errors.js';
 import type { DocumentKind } from '../oidc/paths.js';
-import { discoverySchema } from '../oidc/discovery.js';
+import { findingsOf, judgeDiscovery } from '../oidc/discovery.js';
 import { validateJwks } from '../oidc/jwks.js';
 import type { OriginCopy, OriginOutcome } from './cluster-state.js';
 import type { DocumentFetch, FetchedDocuments } from './origin-fetch.js';
@@ -82,12 +82,12 @@ export function checkDiscovery(text: string, acceptedIssuers: readonly string[])
   } catch {
     return { reason: 'not valid JSON (truncated or not a JSON document)' };
   }
-  const parsed = discoverySchema.safeParse(value);
-  if (!parsed.success) {
-    return { reason: `not an OpenID provider configuration: ${parsed.error.issues.map((issue) => `${issue.path.join('.') || '(document)'}: ${issue.message}`).join('; ')}` };
+  const judged = judgeDiscovery(value, { issuers: acceptedIssuers });
+  if (!judged.document) {
+    return { reason: `not an OpenID provider configuration: ${findingsOf(judged, 'shape').map((f) => `${f.path || '(document)'}: ${f.message}`).join('; ')}` };
   }
-  if (!acceptedIssuers.includes(parsed.data.issuer)) {
-    return { reason: `issuer ${JSON.stringify(parsed.data.issuer.slice(0, 200))} is not this cluster's (expected ${acceptedIssuers.map((issuer) => JSON.stringify(issuer)).join(' or ')})` };
+  if (findingsOf(judged, 'issuer').length > 0) {
+    return { reason: `issuer ${JSON.stringify(judged.document.issuer.slice(0, 200))} is not this cluster's (expected ${acceptedIssuers.map((issuer) => JSON.stringify(issuer)).join(' or ')})` };
   }
-  return parsed.data.issuer;
+  return judged.document.issuer;
 }

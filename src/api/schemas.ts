@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { DISCOVERY_PATH } from '../issuer/paths.js';
+import { DISCOVERY_PATH } from '../oidc/paths.js';
 import { jwksUriFor } from '../oidc/discovery.js';
 import { keyFlaw } from '../oidc/jwks.js';
 import { clusterIdSchema } from '../registry/cluster-id.js';

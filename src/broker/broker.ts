@@ -7,18 +7,19 @@ import type { Logger } from '../log/logger.js';
 import { clusterRecords, type RecordCache } from '../registry/record-cache.js';
 import type { ClusterRecord } from '../registry/record.js';
 import type { ClusterRegistry } from '../registry/registry.js';
-import { SubjectTokenVerifier, TokenError, unverifiedClaims, type VerifiedToken } from '../verify/subject-token.js';
+import { SubjectTokenVerifier, TokenError, unverifiedClaims } from '../verify/subject-token.js';
 import { audit, type AuditFields } from './audit.js';
 import { BrokerClusters } from './clusters.js';
 import { BrokerError, googleError, jsonAnswer, NO_STORE, type BrokerAnswer, type ErrorShape } from './google-errors.js';
 import type { Transport } from './http-transport.js';
 import { parseIamRequest, parseIamTarget, parseIntrospectRequest, type IamRequest } from './iam-request.js';
 import { BrokerMetrics, type Outcome } from './metrics.js';
-import { allowedAudiences, checkProvider, checkSubject } from './policy.js';
+import { decideExchange, type ExchangeIdentity } from './decide.js';
+import { allowedAudiences } from './policy.js';
 import { RateLimiter } from './rate-limit.js';
 import { Coalescer, ResponseCache } from './response-cache.js';
-import { parseStsTokenRequest, upstreamTokenForm, type StsTokenRequest } from './sts-request.js';
-import { UpstreamClient, type UpstreamAnswer, type UpstreamEndpoint } from './upstream.js';
+import { parseStsTokenRequest } from './sts-request.js';
+import { UpstreamClient, type UpstreamAnswer, type UpstreamEndpoint, type UpstreamRequest } from './upstream.js';
 
 export interface BrokerOptions {
   registry: ClusterRegistry;
@@ -144,18 +145,18 @@ export class Broker {
         now: this.#now,
       });
       fields.subject = verified.subject;
-      checkProvider(record, request.provider);
-      checkSubject(record, verified.subject);
+      const decision = decideExchange({ verified, record, request, stsUrl: this.#options.stsUrl });
+      if (decision.kind === 'refuse') throw decision.error;
 
       const key = cacheKey('token', request.audience, request.scope ?? '', request.subjectTokenType, request.options ?? '', request.subjectToken);
       const cached = this.#answers.get(key);
       if (cached) {
         fields.cache = 'hit';
-        this.#rememberIssued(cached.answer.access_token, { cluster: record.id, subject: verified.subject, provider: request.provider.path }, cached.expiresAt);
+        this.#rememberIssued(cached.answer.access_token, decision.identity, cached.expiresAt);
         const remaining = cached.expiresAt - Math.floor(this.#now() / 1000);
         return jsonAnswer(200, { ...cached.answer, expires_in: remaining });
       }
-      return this.#forward(fields, key, () => this.#exchange(request, record, verified, key));
+      return this.#forward(fields, key, () => this.#exchange(decision.upstream, decision.identity, key));
     });
   }
 
@@ -233,14 +234,9 @@ export class Broker {
     return relay(answer);
   }
 
-  async #exchange(request: StsTokenRequest, record: ClusterRecord, verified: VerifiedToken, key: string): Promise<UpstreamAnswer> {
-    this.#admit(record.id, verified.subject);
-    const answer = await this.#upstream.post({
-      endpoint: 'token',
-      url: `${this.#options.stsUrl}/v1/token`,
-      contentType: 'application/x-www-form-urlencoded',
-      body: upstreamTokenForm(request),
-    });
+  async #exchange(upstream: UpstreamRequest, identity: ExchangeIdentity, key: string): Promise<UpstreamAnswer> {
+    this.#admit(identity.cluster, identity.subject);
+    const answer = await this.#upstream.post(upstream);
     if (answer.status === 200) {
       const body = answer.json;
       const { access_token: accessToken, expires_in: expiresIn } = body;
@@ -249,7 +245,7 @@ export class Broker {
       }
       const expiresAt = Math.floor(this.#now() / 1000) + expiresIn;
       this.#remember(key, { answer: body, expiresAt }, answer.body.length);
-      this.#rememberIssued(accessToken, { cluster: record.id, subject: verified.subject, provider: request.provider.path }, expiresAt);
+      this.#rememberIssued(accessToken, identity, expiresAt);
     }
     return answer;
   }

@@ -13,8 +13,8 @@ export const DEFAULT_UNIVERSE_DOMAIN = 'googleapis.com';
 export const MIN_IMPERSONATION_LIFETIME_SECONDS = 600;
 export const MAX_IMPERSONATION_LIFETIME_SECONDS = 43_200;
 
-/** Google refuses a mapped google.subject longer than this. */
-export const GOOGLE_SUBJECT_MAX_BYTES = 127;
+/** Google refuses a mapped google.subject longer than this (one of Google's token rules). */
+export { GOOGLE_SUBJECT_MAX_BYTES } from '../verify/google-rules.js';
 
 /** Google's rule for pool and provider ids: 4-32 of a-z 0-9 -, no hyphen at either end, and the gcp- prefix is reserved. */
 export const RESOURCE_ID_RULE = '4-32 characters of a-z, 0-9 and "-", not starting or ending with "-", not starting with "gcp-"';

@@ -1,4 +1,4 @@
-import { discoverySchema } from '../oidc/discovery.js';
+import { findingsOf, judgeDiscovery } from '../oidc/discovery.js';
 import { transportOf } from '../net/loopback.js';
 import { fail, pass, warn, type Check } from '../report/report.js';
 import { checkCacheHeaders } from './cache.js';
@@ -66,22 +66,23 @@ export function checkDiscovery(issuer: string, result: FetchResult): DiscoveryFi
     checks.push(fail('discovery.json', `the discovery document is not a JSON object${looksHtml ? ' (it looks like an HTML page)' : ''}`, 'serve the cluster\'s /.well-known/openid-configuration unchanged at this URL; an HTML page usually means a login wall, a proxy error or the wrong path'));
     return { checks };
   }
-  const parsed = discoverySchema.safeParse(json);
-  const missing = ['issuer', 'jwks_uri'].filter((name) => typeof json[name] !== 'string' || !URL.canParse(json[name] as string));
+  // Doctor reports every finding of the one judge, each with its fix.
+  const judged = judgeDiscovery(json, { issuers: [issuer] });
+  const missing = findingsOf(judged, 'required').map((finding) => finding.path);
   if (missing.length > 0) {
     checks.push(fail('discovery.json', `the discovery document has no valid ${missing.join(' or ')}`, 'serve the cluster\'s /.well-known/openid-configuration unchanged: it names the issuer and the jwks_uri'));
     return { checks };
   }
-  if (!parsed.success) {
+  if (!judged.document) {
     checks.push(warn('discovery.json', 'the discovery document is JSON but not shaped like kube-apiserver\'s', 'serve the cluster\'s /.well-known/openid-configuration unchanged', {
-      details: zodDetails(parsed.error).map((detail) => describeIssue(detail)),
+      details: findingsOf(judged, 'shape').map((finding) => describeIssue(finding)),
     }));
   } else {
     checks.push(pass('discovery.json', 'the discovery document is a valid OpenID provider configuration'));
   }
 
-  const served = json.issuer as string;
-  if (served === issuer) {
+  const served = judged.issuer!;
+  if (findingsOf(judged, 'issuer').length === 0) {
     checks.push(pass('discovery.issuer', `issuer is ${JSON.stringify(served)}, byte for byte the URL it is served under`));
   } else {
     const slashOnly = served.replace(/\/$/, '') === issuer.replace(/\/$/, '');

@@ -1,6 +1,6 @@
 import { transportOf } from '../net/loopback.js';
 import { fail, pass, warn, type Check } from '../report/report.js';
-import { DISCOVERY_PATH } from '../issuer/paths.js';
+import { DISCOVERY_PATH } from '../oidc/paths.js';
 
 /**
  * Where a verifier looks for the discovery document of `issuer` (OpenID Connect Discovery §4:

@@ -1,8 +1,8 @@
 import { compactVerify, decodeJwt, decodeProtectedHeader, importJWK, type JWTPayload, type ProtectedHeaderParameters } from 'jose';
 import { defaultAudiences, GOOGLE_SUBJECT_MAX_BYTES, type WorkloadIdentityProvider } from '../credentials/credential-config.js';
-import { byteLength, googleAccepts } from '../oidc/jwks.js';
+import { byteLength } from '../oidc/jwks.js';
 import { kubernetesClaims } from '../verify/kube-claims.js';
-import { MAX_TOKEN_LIFETIME_SECONDS } from '../verify/subject-token.js';
+import { judgeToken } from '../verify/google-rules.js';
 import { fail, pass, skip, warn, type Check } from '../report/report.js';
 import { describeIssuerDifference } from './issuer-url.js';
 import { impliedAlgorithm } from './jwks-checks.js';
@@ -77,9 +77,17 @@ export async function checkToken(input: TokenCheckInput): Promise<Check[]> {
   const { header, payload } = decoded;
   const checks: Check[] = [pass('token.format', `a JWT signed ${String(header.alg)} with kid ${JSON.stringify(header.kid ?? '')}`)];
   const now = Math.floor(input.now / 1000);
+  // Every Google rule judged at once (doctor's driver); the words and fixes below are doctor's.
+  const accepted = input.provider ? acceptedAudiences(input.provider, input.allowedAudiences) : undefined;
+  const judged = judgeToken(payload as Record<string, unknown>, header as Record<string, unknown>, {
+    issuer: input.issuer,
+    now,
+    skewSeconds: IAT_SKEW_TOLERANCE_SECONDS,
+    ...(accepted ? { audiences: accepted } : {}),
+  });
 
   // iss
-  if (payload.iss === input.issuer) checks.push(pass('token.iss', `iss is ${JSON.stringify(payload.iss)}`));
+  if (!judged.iss) checks.push(pass('token.iss', `iss is ${JSON.stringify(payload.iss)}`));
   else if (typeof payload.iss !== 'string') checks.push(fail('token.iss', 'the token has no iss claim', 'this is not a Kubernetes ServiceAccount token'));
   else {
     checks.push(fail('token.iss', `iss is ${JSON.stringify(payload.iss)}: ${describeIssuerDifference(input.issuer, payload.iss)}`,
@@ -88,7 +96,7 @@ export async function checkToken(input: TokenCheckInput): Promise<Check[]> {
 
   // alg
   const alg = String(header.alg);
-  if (googleAccepts(alg)) checks.push(pass('token.alg', `signed ${alg}, which Google accepts`));
+  if (!judged.alg) checks.push(pass('token.alg', `signed ${alg}, which Google accepts`));
   else {
     checks.push(fail('token.alg', `signed ${alg}, which Google STS refuses (RS256 and ES256 only)`,
       alg.startsWith('ES') ? `the kube-apiserver signs with an EC ${alg === 'ES384' ? 'P-384' : 'P-521'} key: give it an RSA 2048+ or EC P-256 --service-account-signing-key-file (publish the new public key first)` : 'give the kube-apiserver an RSA 2048+ or EC P-256 --service-account-signing-key-file'));
@@ -117,9 +125,9 @@ export async function checkToken(input: TokenCheckInput): Promise<Check[]> {
   // lifetime, iat, exp
   const iat = typeof payload.iat === 'number' ? payload.iat : undefined;
   const exp = typeof payload.exp === 'number' ? payload.exp : undefined;
-  if (iat === undefined || exp === undefined) {
+  if (judged.lifetime?.failure === 'malformed' || iat === undefined || exp === undefined) {
     checks.push(fail('token.lifetime', 'the token lacks iat or exp', 'Google requires both; kube-apiserver always sets them — this is not a projected ServiceAccount token'));
-  } else if (exp - iat >= MAX_TOKEN_LIFETIME_SECONDS) {
+  } else if (judged.lifetime) {
     checks.push(fail('token.lifetime', `valid for ${((exp - iat) / 3600).toFixed(1)} h; Google requires less than 48 h`,
       'set expirationSeconds of the projected serviceAccountToken volume to 3600 (kubelet refreshes it) and check --service-account-max-token-expiration'));
   } else {
@@ -127,9 +135,9 @@ export async function checkToken(input: TokenCheckInput): Promise<Check[]> {
   }
   if (iat !== undefined) {
     const skew = iat - now;
-    if (skew > IAT_SKEW_TOLERANCE_SECONDS) {
+    if (judged.iat?.severity === 'error') {
       checks.push(fail('token.iat', `issued ${skew} s in the future (clock skew ${skew} s)`, 'Google refuses tokens issued in the future: synchronise the clocks (NTP) of the cluster\'s control plane and of this machine'));
-    } else if (skew > 0) {
+    } else if (judged.iat) {
       checks.push(warn('token.iat', `issued ${skew} s in the future (clock skew ${skew} s)`, 'Google requires iat in the past: synchronise the clocks (NTP) of the control plane and this machine'));
     } else {
       checks.push(pass('token.iat', `issued ${ago(-skew)}`));
@@ -138,7 +146,7 @@ export async function checkToken(input: TokenCheckInput): Promise<Check[]> {
     checks.push(skip('token.iat', 'not checked: no iat'));
   }
   if (exp === undefined) checks.push(skip('token.exp', 'not checked: no exp'));
-  else if (exp <= now) {
+  else if (judged.exp) {
     checks.push(fail('token.exp', `expired ${ago(now - exp)}`, 'use a fresh token: kubelet rewrites the projected file before it expires — read it again rather than copying it once'));
   } else {
     checks.push(pass('token.exp', `expires ${ago(now - exp)}`));
@@ -149,15 +157,14 @@ export async function checkToken(input: TokenCheckInput): Promise<Check[]> {
   if (!input.provider) {
     checks.push(skip('token.aud', `aud ${JSON.stringify(audiences)}; pass --provider projects/NUMBER/locations/global/workloadIdentityPools/POOL/providers/PROVIDER to check it`));
   } else {
-    const accepted = acceptedAudiences(input.provider, input.allowedAudiences);
-    const match = audiences.find((aud) => accepted.includes(aud));
-    if (match) {
+    const match = audiences.find((aud) => accepted!.includes(aud));
+    if (!judged.aud && match) {
       checks.push(pass('token.aud', `aud ${JSON.stringify(match)} is accepted by the provider${input.allowedAudiences?.length ? ' (allowed audiences)' : ' (its default audience)'}`));
     } else {
       checks.push(fail('token.aud', `aud ${JSON.stringify(audiences)} is not accepted: ${diagnoseAudience(audiences, input.provider)}`,
         `by default a provider accepts only its own resource name: set the projected volume's audience to ${input.provider.audience}` +
           ' — or add the token\'s audience to the provider with gcloud iam workload-identity-pools providers update-oidc … --allowed-audiences=AUDIENCE',
-        { details: [`accepted: ${accepted.join(', ')}`] }));
+        { details: [`accepted: ${accepted!.join(', ')}`] }));
     }
   }
 
@@ -165,8 +172,8 @@ export async function checkToken(input: TokenCheckInput): Promise<Check[]> {
   const kube = kubernetesClaims(payload);
   const sub = typeof payload.sub === 'string' ? payload.sub : '';
   const who = [kube.namespace && `namespace ${kube.namespace}`, kube.serviceAccount && `ServiceAccount ${kube.serviceAccount}`, kube.pod && `pod ${kube.pod}`].filter(Boolean).join(', ');
-  if (!sub) checks.push(fail('token.subject', 'the token has no sub', 'google.subject=assertion.sub needs it; this is not a ServiceAccount token'));
-  else if (byteLength(sub) > GOOGLE_SUBJECT_MAX_BYTES) {
+  if (judged.subject_length?.failure === 'malformed') checks.push(fail('token.subject', 'the token has no sub', 'google.subject=assertion.sub needs it; this is not a ServiceAccount token'));
+  else if (judged.subject_length) {
     checks.push(fail('token.subject', `sub is ${byteLength(sub)} bytes, over Google's ${GOOGLE_SUBJECT_MAX_BYTES}-byte limit for google.subject`,
       'use a shorter namespace or ServiceAccount name, or map google.subject from shorter claims (e.g. the ServiceAccount uid: assertion[\'kubernetes.io\'][\'serviceaccount\'][\'uid\'])'));
   } else checks.push(pass('token.subject', `sub ${sub}${who ? ` (${who})` : ''}`));

@@ -1,7 +1,7 @@
 import { Hono } from 'hono';
 import { IdbridgeError } from '../errors.js';
 import { errorResponse, handleError, truncate } from '../http/errors.js';
-import { matchDocumentPath } from '../issuer/paths.js';
+import { matchDocumentPath } from '../oidc/paths.js';
 import { answerDocument } from '../issuer/respond.js';
 import { issuerRoutes } from '../issuer/routes.js';
 import type { Logger } from '../log/logger.js';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { DocumentKind } from '../issuer/paths.js';
+import type { DocumentKind } from '../oidc/paths.js';
 import type { PublicJwk } from '../oidc/jwks.js';
 import { storedJwkSchema } from '../registry/record.js';
 import type { FreshnessPolicy } from './config.js';

@@ -1,4 +1,4 @@
-import type { PublishedKey } from '../issuer/published.js';
+import type { PublishedKey } from '../oidc/published.js';
 import { staleUntil } from './cluster-state.js';
 import type { FreshnessPolicy } from './config.js';
 import type { ClusterView } from './edge-documents.js';

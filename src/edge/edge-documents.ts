@@ -1,6 +1,6 @@
 import { IdbridgeError } from '../errors.js';
 import type { DocumentSource } from '../issuer/document-source.js';
-import { publishCluster, type ClusterDocuments } from '../issuer/published.js';
+import { publishCluster, type ClusterDocuments } from '../oidc/published.js';
 import type { Logger } from '../log/logger.js';
 import { isClusterId } from '../registry/cluster-id.js';
 import { applyOutcome, isDue, verdict, type ClusterState, type OriginCopy, type Verdict } from './cluster-state.js';

@@ -1,7 +1,7 @@
 import { IdbridgeError } from '../errors.js';
-import { describeIssues, zodDetails } from '../errors/zod.js';
-import type { DocumentKind } from '../issuer/paths.js';
-import { discoverySchema } from '../oidc/discovery.js';
+import { describeIssues } from '../errors/zod.js';
+import type { DocumentKind } from '../oidc/paths.js';
+import { findingsOf, judgeDiscovery } from '../oidc/discovery.js';
 import { validateJwks } from '../oidc/jwks.js';
 import type { OriginCopy, OriginOutcome } from './cluster-state.js';
 import type { DocumentFetch, FetchedDocuments } from './origin-fetch.js';
@@ -83,12 +83,12 @@ export function checkDiscovery(text: string, acceptedIssuers: readonly string[])
   } catch {
     return { reason: 'not valid JSON (truncated or not a JSON document)' };
   }
-  const parsed = discoverySchema.safeParse(value);
-  if (!parsed.success) {
-    return { reason: `not an OpenID provider configuration: ${describeIssues(zodDetails(parsed.error, { root: '(document)' }))}` };
+  const judged = judgeDiscovery(value, { issuers: acceptedIssuers });
+  if (!judged.document) {
+    return { reason: `not an OpenID provider configuration: ${describeIssues(findingsOf(judged, 'shape'), '(document)')}` };
   }
-  if (!acceptedIssuers.includes(parsed.data.issuer)) {
-    return { reason: `issuer ${JSON.stringify(parsed.data.issuer.slice(0, 200))} is not this cluster's (expected ${acceptedIssuers.map((issuer) => JSON.stringify(issuer)).join(' or ')})` };
+  if (findingsOf(judged, 'issuer').length > 0) {
+    return { reason: `issuer ${JSON.stringify(judged.document.issuer.slice(0, 200))} is not this cluster's (expected ${acceptedIssuers.map((issuer) => JSON.stringify(issuer)).join(' or ')})` };
   }
-  return parsed.data.issuer;
+  return judged.document.issuer;
 }

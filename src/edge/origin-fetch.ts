@@ -1,4 +1,4 @@
-import type { DocumentKind } from '../issuer/paths.js';
+import type { DocumentKind } from '../oidc/paths.js';
 import { readCapped } from '../net/read-capped.js';
 import { MAX_DOCUMENT_BYTES } from '../oidc/limits.js';
 import { meansMissing, originDocumentUrl, type Origin } from './origin.js';

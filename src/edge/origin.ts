@@ -1,6 +1,6 @@
 import { IdbridgeError } from '../errors.js';
 import { bucketPublicBase, parseBucketPath } from '../gcs/layout.js';
-import { DISCOVERY_PATH, JWKS_PATH, type DocumentKind } from '../issuer/paths.js';
+import { DISCOVERY_PATH, JWKS_PATH, type DocumentKind } from '../oidc/paths.js';
 
 /**
  * Where the edge reads a cluster's documents. Both kinds keep them at

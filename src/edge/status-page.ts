@@ -2,7 +2,7 @@ import { Hono, type Context } from 'hono';
 import { html } from 'hono/html';
 import type { HtmlEscapedString } from 'hono/utils/html';
 import { truncate } from '../http/errors.js';
-import { DISCOVERY_PATH, JWKS_PATH } from '../issuer/paths.js';
+import { DISCOVERY_PATH, JWKS_PATH } from '../oidc/paths.js';
 import { MAX_STATUS_CLUSTERS } from './config.js';
 import { ago, clusterStatus, iso, type ClusterStatus } from './cluster-status.js';
 import type { EdgeDocuments } from './edge-documents.js';

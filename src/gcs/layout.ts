@@ -1,4 +1,4 @@
-import { DISCOVERY_PATH, JWKS_PATH } from '../issuer/paths.js';
+import { DISCOVERY_PATH, JWKS_PATH } from '../oidc/paths.js';
 
 /**
  * Object names in a bucket under PREFIX (DESIGN.md, "Bucket layout"): the two public documents

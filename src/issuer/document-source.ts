@@ -1,4 +1,4 @@
-import type { ClusterDocuments } from './published.js';
+import type { ClusterDocuments } from '../oidc/published.js';
 
 /**
  * Where the public routes get a cluster's documents: the registry on `idbridge serve` and the

@@ -2,7 +2,7 @@ import { isClusterId } from '../registry/cluster-id.js';
 import type { RecordCache } from '../registry/record-cache.js';
 import type { ClusterRecord } from '../registry/record.js';
 import type { DocumentSource } from './document-source.js';
-import { recordDocuments, type ClusterDocuments } from './published.js';
+import { recordDocuments, type ClusterDocuments } from '../oidc/published.js';
 
 /**
  * The issuer's view of the registry: documents serialized once per record revision and kept in

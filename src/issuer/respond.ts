@@ -1,4 +1,4 @@
-import type { PublishedDocument } from './published.js';
+import type { PublishedDocument } from '../oidc/published.js';
 
 /** What to send for a public document: decided here once for every host. */
 export interface DocumentAnswer {

@@ -3,7 +3,7 @@ import { IdbridgeError } from '../errors.js';
 import { errorResponse, truncate } from '../http/errors.js';
 import { isClusterId } from '../registry/cluster-id.js';
 import type { DocumentSource } from './document-source.js';
-import { DISCOVERY_PATH, JWKS_PATH, type DocumentKind } from './paths.js';
+import { DISCOVERY_PATH, JWKS_PATH, type DocumentKind } from '../oidc/paths.js';
 import { answerDocument } from './respond.js';
 
 const ALLOWED = 'GET, HEAD, OPTIONS';

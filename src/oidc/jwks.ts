@@ -11,9 +11,20 @@ export type SigningAlgorithm = 'RS256' | 'ES256' | 'ES384' | 'ES512';
 export const GOOGLE_ACCEPTED_ALGORITHMS = ['RS256', 'ES256'] as const satisfies readonly SigningAlgorithm[];
 export type GoogleAcceptedAlgorithm = (typeof GOOGLE_ACCEPTED_ALGORITHMS)[number];
 
-export type PublicJwk =
-  | { use: 'sig'; kty: 'RSA'; kid: string; alg: 'RS256'; n: string; e: string }
-  | { use: 'sig'; kty: 'EC'; kid: string; crv: 'P-256' | 'P-384' | 'P-521'; alg: 'ES256' | 'ES384' | 'ES512'; x: string; y: string };
+/**
+ * The one representation of a public signing key: the canonical form validateJwks returns, the
+ * registry stores and every host republishes (members in kube-apiserver's order, nothing else).
+ * Lenient on length so records stored by any earlier version still parse.
+ */
+const storedBase64url = z.string().regex(/^[A-Za-z0-9_-]+$/);
+export const publicJwkSchema = z.union([
+  z.strictObject({ use: z.literal('sig'), kty: z.literal('RSA'), kid: z.string().min(1), alg: z.literal('RS256'), n: storedBase64url, e: storedBase64url }),
+  z.strictObject({
+    use: z.literal('sig'), kty: z.literal('EC'), kid: z.string().min(1),
+    crv: z.enum(['P-256', 'P-384', 'P-521']), alg: z.enum(['ES256', 'ES384', 'ES512']), x: storedBase64url, y: storedBase64url,
+  }),
+]);
+export type PublicJwk = z.infer<typeof publicJwkSchema>;
 
 export interface Jwks {
   keys: PublicJwk[];

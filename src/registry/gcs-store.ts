@@ -4,20 +4,13 @@ import { IdbridgeError } from '../errors.js';
 import { StoreBreaker } from '../gcs/breaker.js';
 import { fromGcsError, isNotFound } from '../gcs/errors.js';
 import { gcsLayout, type GcsLayout } from '../gcs/layout.js';
-import { deleteClusterDocuments, documentObjects, OWNER_KEY, writeClusterDocuments } from '../gcs/public-documents.js';
-import { recordDocuments, type ClusterDocuments } from '../issuer/published.js';
+import { GcsMirror, type ReconcileReport } from '../gcs/mirror.js';
 import { isClusterId } from './cluster-id.js';
 import { clusterRecordSchema, type ClusterRecord } from './record.js';
 import type { ClusterStore, ListPage, StoredRecord } from './store.js';
 
-/** On a record object: the MD5 of each public document it implies, so a listing shows drift. */
-const JWKS_MD5_KEY = 'idbridge-jwks-md5';
-const DISCOVERY_MD5_KEY = 'idbridge-discovery-md5';
-
 /** Records downloaded at once when a page is listed. */
 const LIST_CONCURRENCY = 16;
-/** Documents without a record are deleted only once they are this old (a create may be under way). */
-const ORPHAN_GRACE_MS = 60_000;
 
 export interface GcsStoreOptions {
   storage: Storage;
@@ -38,29 +31,26 @@ export interface GcsStoreOptions {
 export const DEFAULT_GCS_TIMEOUT_MS = 3_000;
 export const DEFAULT_GCS_FAIL_FAST_MS = 5_000;
 
-export interface ReconcileReport {
-  records: number;
-  republished: string[];
-  orphansDeleted: string[];
-}
+export type { ReconcileReport };
 
 /**
- * `gcs://BUCKET/PREFIX` — one private object per cluster record, plus the cluster's two public
- * documents in the bucket layout of DESIGN.md, written with the exact bytes and headers the issuer
- * routes serve. The record is the truth and its write is the compare-and-swap (generation
- * preconditions; the revision is the object generation). The documents follow it:
+ * `gcs://BUCKET/PREFIX` — one private object per cluster record. The record is the truth and its
+ * write is the compare-and-swap (generation preconditions; the revision is the object generation).
+ * The store itself only stores records; the cluster's two public documents are the mirror's
+ * (src/gcs/mirror.ts), which this store drives from its writes:
  *
  * - in the same call, right after the record (a writer that loses a race to a newer record never
  *   overwrites that record's documents: each document is labelled with its record's generation);
  * - after a failure between the two writes, by a repair of that cluster a few seconds later;
  * - and by a reconciliation of the whole prefix at open and every `reconcileEveryMs`, which compares
- *   the documents' MD5s with those the record object carries in its metadata, from listings alone.
+ *   the documents' MD5s and publication-rule version with what the record implies, from listings alone.
  */
 export class GcsStore implements ClusterStore {
   readonly description: string;
   readonly layout: GcsLayout;
   readonly #bucket: Bucket;
   readonly #acl: GcsOptions['objectAcl'];
+  readonly #mirror: GcsMirror;
   readonly #onBackgroundError: (what: string, err: unknown) => void;
   readonly #now: () => number;
   readonly #breaker: StoreBreaker;
@@ -73,6 +63,7 @@ export class GcsStore implements ClusterStore {
     this.#acl = options.acl;
     this.#onBackgroundError = options.onBackgroundError ?? (() => {});
     this.#now = options.now ?? Date.now;
+    this.#mirror = new GcsMirror({ bucket: this.#bucket, layout: this.layout, acl: this.#acl, now: this.#now });
     this.#breaker = new StoreBreaker({ timeoutMs: options.timeoutMs ?? DEFAULT_GCS_TIMEOUT_MS, failFastMs: options.failFastMs ?? DEFAULT_GCS_FAIL_FAST_MS, now: this.#now });
     const every = options.reconcileEveryMs ?? 0;
     if (every > 0) {
@@ -120,21 +111,20 @@ export class GcsStore implements ClusterStore {
 
   async put(record: ClusterRecord, ifRevision: string | null): Promise<StoredRecord> {
     const file = this.#recordFile(record.id);
-    const docs = await recordDocuments(record);
-    const objects = docs ? documentObjects(this.layout, docs) : [];
+    const docs = await this.#mirror.documentsOf(record);
     await this.#breaker.run(`cluster ${record.id}`, () => file.save(`${JSON.stringify(record)}\n`, {
         resumable: false,
         contentType: 'application/json',
         metadata: {
           cacheControl: 'no-store',
-          metadata: objects.length === 2 ? { [JWKS_MD5_KEY]: objects[0]!.md5, [DISCOVERY_MD5_KEY]: objects[1]!.md5 } : {},
+          metadata: this.#mirror.recordLabels(docs),
         },
         ...(this.#acl === 'fine-grained' ? { predefinedAcl: 'private' as const } : {}),
         // 0: create only if absent.
         preconditionOpts: { ifGenerationMatch: ifRevision ?? 0 },
       }), (err) => fromGcsError(err, `cluster ${record.id}`));
     const generation = String((file.metadata as FileMetadata).generation);
-    await this.#publish(record.id, docs, generation).catch((err) => {
+    await this.#mirror.publish(record.id, docs, generation).catch((err) => {
       // The record is written and is the truth: answer success, repair the documents shortly.
       this.#onBackgroundError(`publishing the documents of cluster ${record.id}`, err);
       setTimeout(() => void this.repair(record.id).catch((again) => this.#onBackgroundError(`repairing the documents of cluster ${record.id}`, again)), 5_000).unref();
@@ -149,7 +139,7 @@ export class GcsStore implements ClusterStore {
       throw err;
     }), (err) => fromGcsError(err, `cluster ${id}`));
     if (!deleted) return false;
-    await deleteClusterDocuments(this.#bucket, this.layout, id, 'registry').catch((err) => {
+    await this.#mirror.remove(id).catch((err) => {
       this.#onBackgroundError(`deleting the documents of cluster ${id}`, err);
     });
     return true;
@@ -172,73 +162,13 @@ export class GcsStore implements ClusterStore {
   }
 
   /** Rewrites one cluster's documents from its current record (or removes them if it is gone). */
-  async repair(id: string): Promise<void> {
-    const stored = await this.get(id);
-    if (!stored) {
-      await deleteClusterDocuments(this.#bucket, this.layout, id, 'registry');
-      return;
-    }
-    await this.#publish(id, await recordDocuments(stored.record), stored.revision);
+  repair(id: string): Promise<void> {
+    return this.#mirror.repair(id, (cluster) => this.get(cluster));
   }
 
-  /**
-   * Brings every cluster's documents in line with its record, from listings alone: only clusters
-   * whose documents' MD5s differ from those their record implies are read and rewritten, and
-   * documents the registry wrote for a cluster that no longer exists are deleted.
-   */
-  async reconcile(): Promise<ReconcileReport> {
-    const records = new Map<string, FileMetadata>();
-    const documents = new Map<string, { jwks?: FileMetadata; discovery?: FileMetadata }>();
-    let pageToken: string | undefined;
-    try {
-      do {
-        const [files, next] = await this.#bucket.getFiles({ prefix: this.layout.prefix === '' ? '' : `${this.layout.prefix}/`, autoPaginate: false, maxResults: 1000, ...(pageToken ? { pageToken } : {}) });
-        for (const file of files) {
-          const id = this.layout.recordId(file.name);
-          if (id !== null) {
-            records.set(id, file.metadata);
-            continue;
-          }
-          const doc = this.layout.document(file.name);
-          if (doc) documents.set(doc.cluster, { ...documents.get(doc.cluster), [doc.kind]: file.metadata });
-        }
-        pageToken = (next as { pageToken?: string } | null)?.pageToken;
-      } while (pageToken);
-    } catch (err) {
-      throw fromGcsError(err, `gs://${this.layout.bucket}/${this.layout.prefix}`);
-    }
-
-    const republished: string[] = [];
-    const orphansDeleted: string[] = [];
-    for (const [id, meta] of records) {
-      const docs = documents.get(id);
-      const custom = meta.metadata ?? {};
-      const expectJwks = custom[JWKS_MD5_KEY];
-      const expectDiscovery = custom[DISCOVERY_MD5_KEY];
-      const inLine = expectJwks === undefined
-        ? !docs?.jwks && !docs?.discovery
-        : docs?.jwks?.md5Hash === expectJwks && docs?.discovery?.md5Hash === expectDiscovery;
-      if (!inLine) {
-        await this.repair(id);
-        republished.push(id);
-      }
-    }
-    for (const [id, docs] of documents) {
-      if (records.has(id)) continue;
-      const mine = [docs.jwks, docs.discovery].filter((m) => m?.metadata?.[OWNER_KEY] === 'registry');
-      if (mine.length === 0) continue;
-      const oldest = Math.min(...mine.map((m) => Date.parse(String(m!.updated))));
-      if (this.#now() - oldest < ORPHAN_GRACE_MS) continue;
-      // Re-check: the cluster may have been created since the listing.
-      if (await this.get(id)) continue;
-      if ((await deleteClusterDocuments(this.#bucket, this.layout, id, 'registry')) > 0) orphansDeleted.push(id);
-    }
-    return { records: records.size, republished, orphansDeleted };
-  }
-
-  async #publish(id: string, docs: ClusterDocuments | null, generation: string): Promise<void> {
-    if (docs) await writeClusterDocuments(this.#bucket, this.layout, docs, { owner: 'registry', acl: this.#acl, recordGeneration: generation });
-    else await deleteClusterDocuments(this.#bucket, this.layout, id, 'registry');
+  /** Brings every cluster's documents in line with its record (see GcsMirror.reconcile). */
+  reconcile(): Promise<ReconcileReport> {
+    return this.#mirror.reconcile((cluster) => this.get(cluster));
   }
 
   async #reconcileInBackground(): Promise<void> {

@@ -1,18 +1,11 @@
 import { z } from 'zod';
-import type { PublicJwk } from '../oidc/jwks.js';
+import { publicJwkSchema, type PublicJwk } from '../oidc/jwks.js';
 import { clusterIdSchema } from './cluster-id.js';
 
-const base64url = z.string().regex(/^[A-Za-z0-9_-]+$/);
 const timestamp = z.iso.datetime();
 
-/** A public key as idbridge stores and republishes it (already validated by validateJwks). */
-export const storedJwkSchema: z.ZodType<PublicJwk> = z.union([
-  z.strictObject({ use: z.literal('sig'), kty: z.literal('RSA'), kid: z.string().min(1), alg: z.literal('RS256'), n: base64url, e: base64url }),
-  z.strictObject({
-    use: z.literal('sig'), kty: z.literal('EC'), kid: z.string().min(1),
-    crv: z.enum(['P-256', 'P-384', 'P-521']), alg: z.enum(['ES256', 'ES384', 'ES512']), x: base64url, y: base64url,
-  }),
-]);
+/** A public key as idbridge stores and republishes it (already validated by validateJwks): the one schema in oidc/. */
+export const storedJwkSchema: z.ZodType<PublicJwk> = publicJwkSchema;
 
 export const keyEntrySchema = z.object({
   jwk: storedJwkSchema,

@@ -4,8 +4,8 @@ import type { AddressInfo } from 'node:net';
 import { getRequestListener } from '@hono/node-server';
 import type { Hono } from 'hono';
 import { logRequest } from '../http/request-log.js';
-import { matchDocumentPath } from '../issuer/paths.js';
-import type { ClusterDocuments } from '../issuer/published.js';
+import { matchDocumentPath } from '../oidc/paths.js';
+import type { ClusterDocuments } from '../oidc/published.js';
 import { answerDocument } from '../issuer/respond.js';
 import type { Logger } from '../log/logger.js';
 

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { discoverySchema, jwksUriFor, type DiscoveryDocument } from '../oidc/discovery.js';
+import { findingsOf, judgeDiscovery, jwksUriFor, type DiscoveryDocument } from '../oidc/discovery.js';
 import { validateJwks, type ValidatedJwks } from '../oidc/jwks.js';
 import { isIdbridgeError } from '../errors.js';
 import { SyncFailure } from './failure.js';
@@ -27,13 +27,13 @@ export interface CheckedDocuments {
  * API's. An empty or invalid key set is never published.
  */
 export async function checkServedDocuments(served: ServedDocuments, expectedIssuer?: string): Promise<CheckedDocuments> {
-  const parsed = discoverySchema.safeParse(served.discovery);
-  if (!parsed.success) {
-    const where = describeIssues(zodDetails(parsed.error, { root: 'document' }));
+  const judged = judgeDiscovery(served.discovery, expectedIssuer !== undefined ? { issuers: [expectedIssuer] } : {});
+  if (!judged.document) {
+    const where = describeIssues(findingsOf(judged, 'shape'), 'document');
     throw new SyncFailure('documents', `the kube-apiserver's /.well-known/openid-configuration is not an OpenID provider configuration (${where.slice(0, 300)}); is ServiceAccountIssuerDiscovery enabled (Kubernetes 1.21+)?`, false);
   }
-  const discovery = parsed.data;
-  if (expectedIssuer !== undefined && discovery.issuer !== expectedIssuer) {
+  const discovery = judged.document;
+  if (expectedIssuer !== undefined && findingsOf(judged, 'issuer').length > 0) {
     throw new SyncFailure('documents', expectedIssuerMismatch(discovery.issuer, expectedIssuer), false);
   }
   let jwks: ValidatedJwks;

@@ -1,7 +1,7 @@
 import { request as httpRequest, type IncomingMessage, type RequestOptions } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { KubeConfig } from '@kubernetes/client-node';
-import { DISCOVERY_PATH, JWKS_PATH } from '../issuer/paths.js';
+import { DISCOVERY_PATH, JWKS_PATH } from '../oidc/paths.js';
 import type { ServedDocuments } from './documents.js';
 import { SyncFailure } from './failure.js';
 

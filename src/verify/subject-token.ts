@@ -1,25 +1,12 @@
 import { base64url, compactVerify, errors, importJWK, type CryptoKey, type JWTPayload } from 'jose';
 import { IdbridgeError } from '../errors.js';
+import { firstError, GOOGLE_RULES, VERIFIER_CLAIM_RULES, type TokenFailure } from './google-rules.js';
 import { kubernetesClaims } from './kube-claims.js';
 import { keyFlaw, type GoogleAcceptedAlgorithm, type PublicJwk } from '../oidc/jwks.js';
 import { sameKey } from '../registry/keys.js';
 import type { ClusterRecord, KeyEntry } from '../registry/record.js';
 
-/** Why a token was refused; callers map these to their protocol (401, STS invalid_grant, …). */
-export type TokenFailure =
-  | 'malformed'
-  | 'critical_header'
-  | 'too_large'
-  | 'unsupported_algorithm'
-  | 'unknown_key'
-  | 'bad_signature'
-  | 'expired'
-  | 'not_yet_valid'
-  | 'issued_in_future'
-  | 'lifetime_too_long'
-  | 'wrong_issuer'
-  | 'wrong_audience'
-  | 'wrong_subject';
+export type { TokenFailure } from './google-rules.js';
 
 export class TokenError extends IdbridgeError {
   constructor(readonly failure: TokenFailure, message: string) {
@@ -29,8 +16,7 @@ export class TokenError extends IdbridgeError {
 
 /** Google STS accepts only these for subject tokens; so does idbridge. */
 type SubjectTokenAlgorithm = GoogleAcceptedAlgorithm;
-/** Google STS refuses tokens whose lifetime (exp - iat) is 48 hours or more. */
-export const MAX_TOKEN_LIFETIME_SECONDS = 48 * 3600;
+export { MAX_TOKEN_LIFETIME_SECONDS } from './google-rules.js';
 /** Far above any real projected token (about 1 KiB), far below harm. */
 export const MAX_TOKEN_BYTES = 16 * 1024;
 /** Clusters whose imported keys are kept; the least recently used are imported again when needed. */
@@ -192,11 +178,9 @@ export class SubjectTokenVerifier {
     const header = this.#header(token.slice(0, token.indexOf('.')));
     if (header === null) throw new TokenError('malformed', 'the token header is not base64url JSON; send the projected ServiceAccount token file unchanged');
     checkNoCritical(header);
-    const alg = header.alg;
-    if (alg !== 'RS256' && alg !== 'ES256') {
-      throw new TokenError('unsupported_algorithm', `the token is signed ${JSON.stringify(alg ?? null).slice(0, 40)}; only RS256 and ES256 are accepted (Google STS accepts no others): give the kube-apiserver an RSA or EC P-256 signing key`);
-    }
-    return { alg, kid: header.kid };
+    const refused = GOOGLE_RULES.alg({}, header, { issuer: '', now: 0, skewSeconds: 0 });
+    if (refused) throw new TokenError(refused.failure, refused.refusal);
+    return { alg: header.alg as SubjectTokenAlgorithm, kid: header.kid };
   }
 
   /** Tokens signed by one key share one header segment: decode each distinct one once. */
@@ -243,33 +227,16 @@ function importKey(jwk: PublicJwk, alg: SubjectTokenAlgorithm): ImportedKey {
 }
 
 function checkClaims(payload: JWTPayload, record: ClusterRecord, options: VerifyOptions, kid: string, alg: SubjectTokenAlgorithm): VerifiedToken {
-  const { iss, sub, aud, exp, iat, nbf } = payload;
-  const invalid =
-    typeof iss !== 'string' ? 'iss'
-    : typeof sub !== 'string' || sub === '' ? 'sub'
-    : !(typeof aud === 'string' || (Array.isArray(aud) && aud.length > 0 && aud.every((a) => typeof a === 'string'))) ? 'aud'
-    : !Number.isFinite(exp) ? 'exp'
-    : !Number.isFinite(iat) ? 'iat'
-    : nbf !== undefined && !Number.isFinite(nbf) ? 'nbf'
-    : undefined;
-  if (invalid) throw new TokenError('malformed', `the token's "${invalid}" claim is missing or invalid; a Kubernetes ServiceAccount token has iss, sub, aud, exp and iat`);
-  if (iss !== record.issuer) throw new TokenError('wrong_issuer', `the token's issuer is not ${record.issuer}; set --service-account-issuer=${record.issuer} on the kube-apiserver`);
-
-  const skew = options.clockSkewSeconds ?? 60;
-  const now = Math.floor((options.now ?? Date.now)() / 1000);
-  if (nbf !== undefined && nbf > now + skew) throw new TokenError('not_yet_valid', 'the token is not valid yet (nbf is in the future); check the clocks');
-  if (exp! <= now - skew) throw new TokenError('expired', 'the token has expired; kubelet refreshes projected tokens — read the token file again rather than caching it');
-  if (iat! > now + skew) throw new TokenError('issued_in_future', `the token was issued ${iat! - now} s in the future; fix the clock of the cluster's nodes or of this server (allowed skew ${skew} s)`);
-  if (exp! - iat! >= MAX_TOKEN_LIFETIME_SECONDS) {
-    throw new TokenError('lifetime_too_long', `the token is valid for ${Math.round((exp! - iat!) / 3600)} h; Google STS requires less than 48 h: request a shorter expirationSeconds in the projected volume`);
-  }
+  const refused = firstError(VERIFIER_CLAIM_RULES, payload, {}, {
+    issuer: record.issuer,
+    now: Math.floor((options.now ?? Date.now)() / 1000),
+    skewSeconds: options.clockSkewSeconds ?? 60,
+    audiences: options.audiences,
+    ...(options.subject !== undefined ? { subject: options.subject } : {}),
+  });
+  if (refused) throw new TokenError(refused.failure, refused.refusal);
+  const { sub, aud, exp, iat } = payload;
   const audiences = typeof aud === 'string' ? [aud] : (aud as string[]);
-  if (!audiences.some((a) => options.audiences.includes(a))) {
-    throw new TokenError('wrong_audience', `the token's audience ${JSON.stringify(audiences).slice(0, 200)} is not one accepted here (${options.audiences.map((a) => JSON.stringify(a)).join(', ').slice(0, 300)}); set the projected volume's audience accordingly`);
-  }
-  if (options.subject !== undefined && sub !== options.subject) {
-    throw new TokenError('wrong_subject', `the token belongs to ${JSON.stringify(sub).slice(0, 200)}, not to ${JSON.stringify(options.subject)}`);
-  }
 
   return {
     cluster: record.id,

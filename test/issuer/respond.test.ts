@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { matchDocumentPath } from '../../src/issuer/paths.js';
-import { publishDocument } from '../../src/issuer/published.js';
+import { matchDocumentPath } from '../../src/oidc/paths.js';
+import { publishDocument } from '../../src/oidc/published.js';
 import { answerDocument, etagMatches } from '../../src/issuer/respond.js';
 
 describe('public document answers', () => {

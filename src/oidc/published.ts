@@ -1,6 +1,6 @@
 import { base64url } from 'jose';
-import { buildDiscovery } from '../oidc/discovery.js';
-import { googleAccepts, keyWarnings, partitionKeys, withheldWarning, type PublicJwk, type SigningAlgorithm, type WithheldKey } from '../oidc/jwks.js';
+import { buildDiscovery } from './discovery.js';
+import { googleAccepts, keyWarnings, partitionKeys, withheldWarning, type PublicJwk, type SigningAlgorithm, type WithheldKey } from './jwks.js';
 
 /**
  * How long verifiers and HTTP caches may keep a document. kube-apiserver uses an hour; idbridge
@@ -78,11 +78,18 @@ export async function publishCluster(cluster: string, issuer: string, keys: read
   };
 }
 
+/** What of a registry record its documents are built from. */
+export interface PublishableRecord {
+  id: string;
+  issuer: string;
+  keys: readonly { jwk: PublicJwk }[];
+}
+
 /**
  * A registered cluster's documents, or null while it has no keys that may be trusted (nothing is
  * published then: no keys yet, or only keys withheld by the RSA rule).
  */
-export async function recordDocuments(record: { id: string; issuer: string; keys: readonly { jwk: PublicJwk }[] }): Promise<ClusterDocuments | null> {
+export async function recordDocuments(record: PublishableRecord): Promise<ClusterDocuments | null> {
   const docs = record.keys.length === 0 ? null : await publishCluster(record.id, record.issuer, record.keys.map((key) => key.jwk));
   return docs && docs.keys.length > 0 ? docs : null;
 }

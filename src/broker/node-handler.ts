@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { IdbridgeError } from '../errors.js';
 import { logRequest } from '../http/request-log.js';
-import { readRequestBody } from '../server/request-body.js';
+import { readRequestBody } from '../hosts/node/request-body.js';
 import type { Logger } from '../log/logger.js';
 import type { Broker } from './broker.js';
 import { googleError, type BrokerAnswer } from './google-errors.js';

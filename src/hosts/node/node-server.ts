@@ -3,11 +3,11 @@ import { createServer as createHttpsServer, type Server as HttpsServer } from 'n
 import type { AddressInfo } from 'node:net';
 import { getRequestListener } from '@hono/node-server';
 import type { Hono } from 'hono';
-import { logRequest } from '../http/request-log.js';
-import { matchDocumentPath } from '../issuer/paths.js';
-import type { ClusterDocuments } from '../issuer/published.js';
-import { answerDocument } from '../issuer/respond.js';
-import type { Logger } from '../log/logger.js';
+import { logRequest } from '../../http/request-log.js';
+import { matchDocumentPath } from '../../issuer/paths.js';
+import type { ClusterDocuments } from '../../issuer/published.js';
+import { answerDocument } from '../../issuer/respond.js';
+import type { Logger } from '../../log/logger.js';
 
 export interface NodeServerOptions {
   app: Hono;

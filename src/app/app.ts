@@ -8,10 +8,10 @@ import type { DocumentSource } from '../issuer/document-source.js';
 import { issuerRoutes } from '../issuer/routes.js';
 import type { Logger } from '../log/logger.js';
 import type { ClusterRegistry } from '../registry/registry.js';
-import { handleError, notFoundHandler } from './errors.js';
-import { healthRoutes } from './health.js';
-import { limitBody } from './json-body.js';
-import { requestLog } from './request-log.js';
+import { handleError, notFoundHandler } from '../http/errors.js';
+import { healthRoutes } from '../http/health.js';
+import { limitBody } from '../http/json-body.js';
+import { requestLog } from '../http/request-log.js';
 
 export interface AppOptions {
   registry: ClusterRegistry;

@@ -1,16 +1,16 @@
-import { listenNode } from '../server/node-server.js';
-import { readRequestBody } from '../server/request-body.js';
+import { listenNode } from './node-server.js';
+import { readRequestBody } from './request-body.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import { getRequestListener } from '@hono/node-server';
 import { KubeConfig } from '@kubernetes/client-node';
-import { IdbridgeError } from '../errors.js';
-import type { Logger } from '../log/logger.js';
-import { answerReview, createWebhookApp, MAX_REVIEW_BYTES, MUTATE_PATH, tooLarge, type WebhookAppOptions } from './app.js';
-import type { WebhookConfig } from './config.js';
-import { WebhookMetrics } from './metrics.js';
-import { ServiceAccountCache } from './service-accounts.js';
-import { CertificateReloader, loadTlsMaterial, secureContextOptions } from './tls.js';
+import { IdbridgeError } from '../../errors.js';
+import type { Logger } from '../../log/logger.js';
+import { answerReview, createWebhookApp, MAX_REVIEW_BYTES, MUTATE_PATH, tooLarge, type WebhookAppOptions } from '../../webhook/app.js';
+import type { WebhookConfig } from '../../webhook/config.js';
+import { WebhookMetrics } from '../../webhook/metrics.js';
+import { ServiceAccountCache } from '../../webhook/service-accounts.js';
+import { CertificateReloader, loadTlsMaterial, secureContextOptions } from '../../webhook/tls.js';
 
 export interface RunningWebhook {
   server: Server;

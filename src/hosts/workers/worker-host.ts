@@ -1,11 +1,11 @@
-import { IdbridgeError } from '../errors.js';
-import { errorBody } from '../http/errors.js';
-import { createLogger } from '../log/logger.js';
-import { createEdgeApp, edgeFetch } from './app.js';
-import { loadEdgeConfig } from './config.js';
-import { EdgeDocuments } from './edge-documents.js';
-import type { Fetcher } from './origin-fetch.js';
-import { cacheApiStates, type EdgeCache } from './shared-state.js';
+import { IdbridgeError } from '../../errors.js';
+import { errorBody } from '../../http/errors.js';
+import { createLogger } from '../../log/logger.js';
+import { createEdgeApp, edgeFetch } from '../../edge/app.js';
+import { loadEdgeConfig } from '../../edge/config.js';
+import { EdgeDocuments } from '../../edge/edge-documents.js';
+import type { Fetcher } from '../../edge/origin-fetch.js';
+import { cacheApiStates, type EdgeCache } from '../../edge/shared-state.js';
 
 /** What the Workers runtime provides, handed over by the entry in worker/. */
 export interface EdgePlatform {

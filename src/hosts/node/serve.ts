@@ -1,17 +1,17 @@
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { loadConfig, withListenPort, type Config } from '../config/config.js';
-import { IdbridgeError } from '../errors.js';
-import { composeHost, logBackgroundError } from '../http/host.js';
-import { createLogger, type Logger } from '../log/logger.js';
-import { openStore, parseStoreLocation } from '../registry/open-store.js';
-import type { ClusterRegistry } from '../registry/registry.js';
-import { brokerNodeHandler } from '../broker/node-handler.js';
+import { loadConfig, withListenPort, type Config } from '../../config/config.js';
+import { IdbridgeError } from '../../errors.js';
+import { composeHost, logBackgroundError } from '../../app/compose.js';
+import { createLogger, type Logger } from '../../log/logger.js';
+import { openStore, parseStoreLocation } from '../../registry/open-store.js';
+import type { ClusterRegistry } from '../../registry/registry.js';
+import { brokerNodeHandler } from '../../broker/node-handler.js';
 import { resolveAdminToken } from './admin-token.js';
 import { startNodeServer, type RunningServer } from './node-server.js';
 import { ensureLocalTls, trustInstructions } from './local-tls.js';
 import { bufferedWriter } from './stdout-sink.js';
-import { loadTlsMaterial } from '../webhook/tls.js';
+import { loadTlsMaterial } from '../../webhook/tls.js';
 import { untilSignal } from './until-signal.js';
 
 export interface ServeOptions {

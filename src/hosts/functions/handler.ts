@@ -1,11 +1,11 @@
 import type { ServerResponse } from 'node:http';
 import type { Hono } from 'hono';
-import { loadConfig } from '../config/config.js';
-import { IdbridgeError } from '../errors.js';
-import { errorBody, unexpectedErrorFields } from '../http/errors.js';
-import { composeHost, logBackgroundError } from '../http/host.js';
-import { createLogger, type Logger } from '../log/logger.js';
-import { openStore, parseStoreLocation } from '../registry/open-store.js';
+import { loadConfig } from '../../config/config.js';
+import { IdbridgeError } from '../../errors.js';
+import { errorBody, unexpectedErrorFields } from '../../http/errors.js';
+import { composeHost, logBackgroundError } from '../../app/compose.js';
+import { createLogger, type Logger } from '../../log/logger.js';
+import { openStore, parseStoreLocation } from '../../registry/open-store.js';
 import { sendWebResponse, toWebRequest, type FrameworkRequest } from './web-request.js';
 
 /**

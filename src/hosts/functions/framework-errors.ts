@@ -1,9 +1,9 @@
 import { createRequire } from 'node:module';
 import type { ServerResponse } from 'node:http';
-import { googleError } from '../broker/google-errors.js';
-import { brokerShapeOf } from '../broker/routes.js';
-import { IdbridgeError } from '../errors.js';
-import { errorBody } from '../http/errors.js';
+import { googleError } from '../../broker/google-errors.js';
+import { brokerShapeOf } from '../../broker/routes.js';
+import { IdbridgeError } from '../../errors.js';
+import { errorBody } from '../../http/errors.js';
 import type { FrameworkRequest } from './web-request.js';
 
 type Handler = (req: FrameworkRequest, res: ServerResponse) => Promise<void>;

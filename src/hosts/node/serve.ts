@@ -6,8 +6,8 @@ import { composeHost, logBackgroundError } from '../../app/compose.js';
 import { createLogger, type Logger } from '../../log/logger.js';
 import { openStore, parseStoreLocation } from '../../registry/open-store.js';
 import type { ClusterRegistry } from '../../registry/registry.js';
-import { brokerNodeHandler } from '../../broker/node-handler.js';
 import { resolveAdminToken } from './admin-token.js';
+import { nodeFastPath } from './fast-path.js';
 import { startNodeServer, type RunningServer } from './node-server.js';
 import { ensureLocalTls, trustInstructions } from './local-tls.js';
 import { bufferedWriter } from './stdout-sink.js';
@@ -19,10 +19,12 @@ export interface ServeOptions {
   logger: Logger;
   /** Where the one-time admin token notice goes (stderr for the CLI). */
   announce: (text: string) => void;
+  /** Answer the fast routes before hono (default); the benchmarks turn it off to measure what it buys. */
+  fastPaths?: boolean;
 }
 
 /** `idbridge serve`: the issuer, the registration API and the STS broker in one process. */
-export async function serve({ config: configured, logger, announce }: ServeOptions): Promise<RunningServer & { adminToken: string }> {
+export async function serve({ config: configured, logger, announce, fastPaths = true }: ServeOptions): Promise<RunningServer & { adminToken: string }> {
   // With PORT=0 the issuer URL must carry the port actually chosen, so choose it first.
   const config = configured.port === 0 && configured.publicUrlFromPort ? withListenPort(configured, await freeLoopbackPort(configured.host)) : configured;
   // A busy port is refused before anything is generated: no admin token printed for a server that never starts.
@@ -39,14 +41,13 @@ export async function serve({ config: configured, logger, announce }: ServeOptio
   }
 
   const host = composeHost({ config, store, adminToken: admin.token, logger });
-  const { app, registry, documents, broker } = host;
+  const { app, registry, routes } = host;
   const running = await startNodeServer({
     app,
     logger,
     host: config.host,
     port: config.port,
-    peekDocuments: (cluster) => documents.peek(cluster),
-    claim: brokerNodeHandler(broker, logger),
+    ...(fastPaths ? { fastPath: nodeFastPath(routes, { log: logger }) } : {}),
     drainMs: config.shutdownTimeoutMs,
     ...(tls ? { tls } : {}),
   }).catch((err: unknown) => {

@@ -1,7 +1,9 @@
 import { IdbridgeError } from '../../errors.js';
 import { errorBody } from '../../http/errors.js';
 import { createLogger } from '../../log/logger.js';
-import { createEdgeApp, edgeFetch } from '../../edge/app.js';
+import { createEdgeApp } from '../../edge/app.js';
+import { issuerRoute } from '../../issuer/routes.js';
+import { workersFastPath } from './fast-path.js';
 import { loadEdgeConfig } from '../../edge/config.js';
 import { EdgeDocuments } from '../../edge/edge-documents.js';
 import type { Fetcher } from '../../edge/origin-fetch.js';
@@ -49,5 +51,7 @@ function build(platform: EdgePlatform, env: Record<string, unknown>): (request: 
   const logger = createLogger((line) => platform.log(line.trimEnd()), { level: config.logLevel });
   const shared = cacheApiStates(platform.cache, config.publicUrl);
   const documents = new EdgeDocuments({ origin: config.origin, publicUrl: config.publicUrl, policy: config.policy, fetch: platform.fetch, shared, logger });
-  return edgeFetch(createEdgeApp({ documents, logger, statusClusters: config.statusClusters, originKind: config.origin.kind }), documents);
+  const issuer = issuerRoute(documents, logger);
+  const app = createEdgeApp({ documents, logger, statusClusters: config.statusClusters, originKind: config.origin.kind, issuer });
+  return workersFastPath([issuer], (request) => app.fetch(request));
 }

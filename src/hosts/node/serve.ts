@@ -146,7 +146,7 @@ export const SERVE_FLAGS = {
 
 export type ServeFlags = { port?: string; host?: string; store?: string; publicUrl?: string; tls?: string; tlsCertFile?: string; tlsKeyFile?: string; brokerRelay?: string };
 
-export async function runServe(env: Record<string, string | undefined>, flags: ServeFlags): Promise<number> {
+export async function runServe(env: Record<string, string | undefined>, flags: ServeFlags, options: { fastPaths?: boolean } = {}): Promise<number> {
   const config = loadConfig(env, {
     ...(flags.port !== undefined ? { PORT: flags.port } : {}),
     ...(flags.host !== undefined ? { HOST: flags.host } : {}),
@@ -159,6 +159,6 @@ export async function runServe(env: Record<string, string | undefined>, flags: S
   }, SERVE_FLAGS);
   const out = bufferedWriter((chunk) => process.stdout.write(chunk));
   const logger = createLogger(out.write, { level: config.logLevel });
-  const running = await serve({ config, logger, announce: (text) => process.stderr.write(text) });
+  const running = await serve({ config, logger, announce: (text) => process.stderr.write(text), ...(options.fastPaths !== undefined ? { fastPaths: options.fastPaths } : {}) });
   return untilSignal(running, logger, out.flush);
 }

@@ -1,5 +1,5 @@
 // The Cloudflare Worker entry: hands the runtime's fetch, cache and console to the edge app.
-import { edgeWorker } from '../src/edge/worker-host.js';
+import { edgeWorker } from '../src/hosts/workers/worker-host.js';
 
 export default edgeWorker({
   fetch: (input, init) => fetch(input, init),

@@ -43,6 +43,21 @@ const serve = await spawnServe({
 // The same hop with nothing in it: a bare forwarding proxy in its own process.
 const proxy = await startBareProxy(google.url);
 
+// The same serve with its fast paths off (hono only), on its own store, under the same public URL
+// so the same tokens verify: what the Node fast path buys over the hono route.
+const honoDir = await tempDir('idbridge-bench-hono-');
+const honoOnly = await spawnHonoOnly({
+  PORT: String(await freePort()),
+  IDBRIDGE_PUBLIC_URL: publicUrl,
+  IDBRIDGE_STORE: `file:${honoDir.path}`,
+  IDBRIDGE_ADMIN_TOKEN: 'bench-admin-token-0123456789',
+  IDBRIDGE_STS_URL: google.url,
+  IDBRIDGE_IAMCREDENTIALS_URL: google.url,
+  IDBRIDGE_BROKER_RATE_PER_CLUSTER: '0',
+  IDBRIDGE_BROKER_RATE_PER_SUBJECT: '0',
+  ...(process.env.UV_THREADPOOL_SIZE ? { UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE } : {}),
+});
+
 // spawnServe parses every log line as it arrives; here they are only kept, and read afterwards,
 // so that this process (the pods) does no work for the broker while it measures.
 const serveOutput: Buffer[] = [];
@@ -51,12 +66,14 @@ serve.child.stdout!.on('data', (chunk: Buffer) => serveOutput.push(chunk));
 
 try {
   const key = generateClusterKey('RS256');
-  const registered = await fetch(`${serve.url}/api/v1/clusters`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ id: 'bench', jwks: jwksOf(key) }),
-  });
-  if (registered.status !== 201) throw new Error(`registration failed: ${registered.status} ${await registered.text()}`);
+  for (const base of [serve.url, honoOnly.url]) {
+    const registered = await fetch(`${base}/api/v1/clusters`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ id: 'bench', jwks: jwksOf(key) }),
+    });
+    if (registered.status !== 201) throw new Error(`registration failed: ${registered.status} ${await registered.text()}`);
+  }
 
   const sign = (i: number) => signKubeToken(key, { issuer, audience: provider.audience, namespace: 'apps', serviceAccount: `app-${i % 20}` });
   const form = (token: string) => new URLSearchParams({
@@ -82,10 +99,12 @@ try {
     await exchange(serve.url, token);
   }
   for (const token of tokens.slice(0, 100)) await exchange(proxy.url, token);
+  for (const token of tokens.slice(0, 100)) await exchange(honoOnly.url, token);
   const direct: number[] = [];
   const brokered: number[] = [];
   const proxied: number[] = [];
-  const ways: Array<[string, number[]]> = [[google.url, direct], [serve.url, brokered], [proxy.url, proxied]];
+  const brokeredHono: number[] = [];
+  const ways: Array<[string, number[]]> = [[google.url, direct], [serve.url, brokered], [proxy.url, proxied], [honoOnly.url, brokeredHono]];
   for (const [i, token] of tokens.slice(100).entries()) {
     // Rotate which goes first, so none always runs on a warmer connection.
     for (let k = 0; k < ways.length; k++) {
@@ -112,14 +131,43 @@ try {
   const withBroker = await burst(serve.url);
 
   console.log(JSON.stringify({
-    latency: { samples: LATENCY_SAMPLES, direct: percentiles(direct), broker: percentiles(brokered), bareProxy: percentiles(proxied), inBroker: percentiles(inBroker) },
+    latency: { samples: LATENCY_SAMPLES, direct: percentiles(direct), broker: percentiles(brokered), bareProxy: percentiles(proxied), inBroker: percentiles(inBroker), honoOnly: percentiles(brokeredHono) },
     coalescing: { pods: PODS, distinctTokens: DISTINCT_TOKENS, upstreamDelayMs: UPSTREAM_DELAY_MS, direct: withoutBroker, broker: withBroker },
   }));
 } finally {
+  await honoOnly.stop();
+  await honoDir.remove();
   await proxy.close();
   await serve.stop();
   await google.close();
   await dir.remove();
+}
+
+/** bench/lib/serve-hono-only.mjs (serve without its fast paths) in its own process; its log is dropped. */
+async function spawnHonoOnly(env: Record<string, string>) {
+  const child = spawn(process.execPath, [new URL('../lib/serve-hono-only.mjs', import.meta.url).pathname], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const url = await new Promise<string>((resolve, reject) => {
+    let buffered = '';
+    const onData = (chunk: Buffer) => {
+      buffered += chunk.toString();
+      const listening = buffered.split('\n').map((line) => { try { return JSON.parse(line) as { msg?: string; url?: string }; } catch { return {}; } }).find((entry) => entry.msg === 'listening');
+      if (listening?.url) {
+        child.stdout!.off('data', onData);
+        child.stdout!.resume();
+        resolve(listening.url);
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`serve (hono only) exited (${code})`)));
+  });
+  return {
+    url,
+    stop: async () => {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
 }
 
 /** bare-proxy.mjs in its own process, forwarding to `upstream`. */

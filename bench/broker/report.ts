@@ -5,7 +5,7 @@ interface Rate { perSecond: number; perCpuSecond: number }
 interface Verify { threads: number; threadpool: number; concurrency: number; tokens: number; rounds: number; durationMs: number; 'node-crypto': Rate; 'node-crypto-jwt': Rate; idbridge: Rate; 'jose-serial': Rate }
 interface Percentiles { p50: number; p99: number }
 interface Exchange {
-  latency: { samples: number; direct: Percentiles; broker: Percentiles; bareProxy: Percentiles; inBroker: Percentiles };
+  latency: { samples: number; direct: Percentiles; broker: Percentiles; bareProxy: Percentiles; inBroker: Percentiles; honoOnly?: Percentiles };
   coalescing: { pods: number; distinctTokens: number; upstreamDelayMs: number; direct: { upstreamCalls: number; ms: number }; broker: { upstreamCalls: number; ms: number } };
 }
 
@@ -28,6 +28,7 @@ const rows = [
   ['broker added latency, p99', ms(latency.broker.p99), ms(latency.direct.p99), `+${ms(latency.broker.p99 - latency.direct.p99)}`, ''],
   ['added latency of a bare forwarding proxy (the hop alone, own process), p50 / p99', `${ms(latency.bareProxy.p50)} / ${ms(latency.bareProxy.p99)}`, `${ms(latency.direct.p50)} / ${ms(latency.direct.p99)} — direct`, `+${ms(latency.bareProxy.p50 - latency.direct.p50)} / +${ms(latency.bareProxy.p99 - latency.direct.p99)}`, ''],
   ['broker over the bare proxy, p50', ms(latency.broker.p50), `${ms(latency.bareProxy.p50)} — bare proxy`, `+${ms(latency.broker.p50 - latency.bareProxy.p50)}`, ''],
+  ...(latency.honoOnly ? [['broker added latency with the fast path off (hono only), p50 / p99', `${ms(latency.honoOnly.p50)} / ${ms(latency.honoOnly.p99)}`, `${ms(latency.broker.p50)} / ${ms(latency.broker.p99)} — fast path, same run`, `${latency.honoOnly.p50 - latency.broker.p50 >= 0 ? '+' : ''}${ms(latency.honoOnly.p50 - latency.broker.p50)} p50`, '']] : []),
   ['of which inside the broker (its audit `ms` minus `upstreamMs`), p50 / p99', `${ms(latency.inBroker.p50)} / ${ms(latency.inBroker.p99)}`, '', 'the rest is the extra network hop', ''],
   [`upstream calls, ${n(coalescing.pods)} pods with ${coalescing.distinctTokens} distinct tokens at once`, n(coalescing.broker.upstreamCalls), `${n(coalescing.direct.upstreamCalls)} — pods calling the upstream directly`, `${n(saved)} saved (${Math.round((saved / coalescing.direct.upstreamCalls) * 100)} %)`, ''],
   [`time until all ${n(coalescing.pods)} pods hold a token (upstream answers in ${coalescing.upstreamDelayMs} ms)`, ms(coalescing.broker.ms), ms(coalescing.direct.ms), '', ''],

@@ -8,7 +8,7 @@ import { installFromBase64 } from '../../dist/src/verify/from-base64.js';
 import { SubjectTokenVerifier } from '../../dist/src/verify/subject-token.js';
 
 const { tokens, record, audience, concurrency } = workerData;
-// As idbridge serve does at start (src/server/serve.ts); BENCH_NATIVE_BASE64=1 measures without it.
+// As idbridge serve does at start (src/hosts/node/serve.ts); BENCH_NATIVE_BASE64=1 measures without it.
 if (!process.env.BENCH_NATIVE_BASE64) installFromBase64();
 const publicKey = createPublicKey({ key: { ...record.keys[0].jwk }, format: 'jwk' });
 const keysByKid = new Map([[record.keys[0].jwk.kid, publicKey]]);

@@ -38,9 +38,10 @@ async function seed(dir: string, publicUrl: string, count: number): Promise<void
   }
 }
 
-async function startServe(dir: string): Promise<() => Promise<void>> {
-  const log = await open(join(dir, 'serve.log'), 'w');
-  const child = spawn(process.execPath, [join(ROOT, 'bin/idbridge.js'), 'serve'], {
+/** `idbridge serve`, or with `honoOnly` the same serve with its fast paths off (bench/lib/serve-hono-only.mjs). */
+async function startServe(dir: string, honoOnly = false): Promise<() => Promise<void>> {
+  const log = await open(join(dir, honoOnly ? 'serve-hono.log' : 'serve.log'), 'w');
+  const child = spawn(process.execPath, honoOnly ? [join(ROOT, 'bench/lib/serve-hono-only.mjs')] : [join(ROOT, 'bin/idbridge.js'), 'serve'], {
     env: { ...process.env, PORT: String(SERVE_PORT), IDBRIDGE_STORE: `file:${dir}`, IDBRIDGE_ADMIN_TOKEN: 'bench-admin-token-0123456789', IDBRIDGE_PUBLIC_URL: `http://127.0.0.1:${SERVE_PORT}` },
     stdio: ['ignore', log.fd, 'inherit'],
   });
@@ -89,8 +90,23 @@ async function main(): Promise<void> {
       () => wrk(`http://127.0.0.1:${SERVE_PORT}`, { connections, seconds: SECONDS, script }),
       () => wrk(`http://127.0.0.1:${NGINX_PORT}`, { connections, seconds: SECONDS, script }));
   }
-  await nginx.stop();
   await stopServe();
+
+  // The same serve with its fast paths off: what the Node fast path buys over the hono route.
+  const stopHono = await startServe(dir, true);
+  for (let i = 1; i <= CLUSTERS; i++) await (await fetch(`${publicUrl}/c${i}/openid/v1/jwks`)).arrayBuffer();
+  const fastRows: Array<[string, string, LoadResult, LoadResult]> = [];
+  for (const row of rows) {
+    const [name, connections, fast] = row;
+    const random = name.startsWith('JWKS, random');
+    const headers = name.includes('If-None-Match') ? { 'If-None-Match': etag } : undefined;
+    const hono = random
+      ? await wrk(`http://127.0.0.1:${SERVE_PORT}`, { connections: Number(connections), seconds: SECONDS, script })
+      : await wrk(url(SERVE_PORT), { connections: Number(connections), seconds: SECONDS, ...(headers ? { headers } : {}) });
+    fastRows.push([name, connections, fast, hono]);
+  }
+  await stopHono();
+  await nginx.stop();
   await rm(dir, { recursive: true, force: true });
 
   const lines = [
@@ -101,9 +117,16 @@ async function main(): Promise<void> {
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
     ...rows.map(([name, connections, s, n]) =>
       `| ${name} | ${connections} | ${fmt(s.requestsPerSecond)} | ${fmt(s.p50Ms, 2)} / ${fmt(s.p99Ms, 2)} | ${fmt(n.requestsPerSecond)} | ${fmt(n.p50Ms, 2)} / ${fmt(n.p99Ms, 2)} | ${fmt(s.requestsPerSecond / n.requestsPerSecond, 2)} |`),
+    '',
+    'The same serve with its fast paths off (hono only, `bench/lib/serve-hono-only.mjs`), run after the rows above: what the Node fast path buys.',
+    '',
+    '| case | connections | fast path req/s | hono only req/s | hono only p50 / p99 ms | fast / hono |',
+    '| --- | ---: | ---: | ---: | ---: | ---: |',
+    ...fastRows.map(([name, connections, f, h]) =>
+      `| ${name} | ${connections} | ${fmt(f.requestsPerSecond)} | ${fmt(h.requestsPerSecond)} | ${fmt(h.p50Ms, 2)} / ${fmt(h.p99Ms, 2)} | ${fmt(f.requestsPerSecond / h.requestsPerSecond, 2)} |`),
   ];
   // wrk counts answers that are neither 2xx nor 3xx: any is an error (the 304 rows are 3xx).
-  const failures = rows.flatMap(([name, , s, n]) => [
+  const failures = [...rows, ...fastRows.map(([name, connections, , h]) => [`${name} (hono only)`, connections, h, h] as const)].flatMap(([name, , s, n]) => [
     ...(s.non2xx > 0 ? [`serve answered ${s.non2xx} errors in "${name}"`] : []),
     ...(n.non2xx > 0 ? [`nginx answered ${n.non2xx} errors in "${name}"`] : []),
   ]);

@@ -1,5 +1,5 @@
 import type { ClusterView } from '../api/schemas.js';
-import { formatTable } from '../cli/table.js';
+import { formatTable } from '../report/table.js';
 import type { CreateClusterResponse, PutKeysResponse } from './client.js';
 
 function keySummary(cluster: ClusterView): string {

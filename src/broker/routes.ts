@@ -1,8 +1,9 @@
-import { Hono, type Context } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
+import { Hono } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import { IdbridgeError } from '../errors.js';
 import { truncate } from '../http/errors.js';
+import { mountRoute } from '../http/hono-route.js';
+import type { RouteDescriptor } from '../http/route.js';
 import type { Broker, BrokerCall } from './broker.js';
 import { BrokerError, googleError, toResponse, type BrokerAnswer, type ErrorShape } from './google-errors.js';
 
@@ -11,7 +12,6 @@ export const MAX_BROKER_BODY_BYTES = 64 * 1024;
 
 const IAM_PATH = '/v1/projects/:project/serviceAccounts/:target';
 const RAW_IAM_PATH = /^\/v1\/projects\/([^/]+)\/serviceAccounts\/([^/]+)$/;
-const ROUTES = [['/v1/token', 'sts'], ['/v1/introspect', 'sts'], [IAM_PATH, 'iam']] as const;
 
 /** A broker endpoint: the Google API it stands for (its error shape) and what answers a POST. */
 export interface BrokerRoute {
@@ -39,18 +39,37 @@ export function tooLarge(shape: ErrorShape): BrokerAnswer {
   return googleError(shape, new BrokerError('payload_too_large', `the request body is larger than ${MAX_BROKER_BODY_BYTES / 1024} KiB; a token request carries one ServiceAccount token (about 1 KiB)`), { connection: 'close' });
 }
 
+/** The broker's two route descriptors (STS paths, IAM Credentials paths): one per Google error shape. */
+export function brokerDescriptors(broker: Broker): [RouteDescriptor<BrokerRoute>, RouteDescriptor<BrokerRoute>] {
+  const descriptor = (shape: ErrorShape, paths: readonly string[]): RouteDescriptor<BrokerRoute> => ({
+    name: 'broker',
+    paths,
+    match: (path) => (brokerShapeOf(path) === shape ? brokerRoute(broker, path) : null),
+    methods: ['POST'],
+    bodyCap: MAX_BROKER_BODY_BYTES,
+    shape,
+    decide: (request) => {
+      const authorization = request.header('authorization');
+      return request.params.handle({ contentType: request.header('content-type') ?? '', body: request.body, ...(authorization !== undefined ? { authorization } : {}) });
+    },
+    tooLarge: () => tooLarge(shape),
+    fail: (err) => googleError(shape, err instanceof IdbridgeError ? err : new IdbridgeError('internal', 'internal error in the broker; its log has the details')),
+    fast: true,
+  });
+  return [descriptor('sts', ['/v1/token', '/v1/introspect']), descriptor('iam', [IAM_PATH])];
+}
+
 /**
  * The broker's routes, at Google's own paths so that only the base URLs change in a credential
  * configuration. Every answer, refusals included, is in the shape of the Google API it stands for.
  */
-export function brokerRoutes(broker: Broker): Hono {
+export function brokerRoutes(broker: Broker, descriptors: readonly RouteDescriptor<BrokerRoute>[] = brokerDescriptors(broker)): Hono {
   const app = new Hono();
-  for (const [path, shape] of ROUTES) {
-    app.post(path, bodyLimit({ maxSize: MAX_BROKER_BODY_BYTES, onError: () => toResponse(tooLarge(shape)) }), async (c) => {
-      const route = brokerRoute(broker, c.req.path);
-      return toResponse(route ? await route.handle(await readCall(c)) : googleError(shape, new BrokerError('not_found', 'no such broker endpoint')));
-    });
-    app.all(path, (c) => toResponse(googleError(shape, new BrokerError('method_not_allowed', `${truncate(c.req.method, 16)} is not allowed here; the broker takes POST, as Google does`), { allow: 'POST' })));
+  for (const route of descriptors) {
+    mountRoute(app, route);
+    for (const path of route.paths) {
+      app.all(path, (c) => toResponse(googleError(route.shape as ErrorShape, new BrokerError('method_not_allowed', `${truncate(c.req.method, 16)} is not allowed here; the broker takes POST, as Google does`), { allow: 'POST' })));
+    }
   }
   app.onError((err, c) => {
     const shape: ErrorShape = c.req.path.startsWith('/v1/projects/') ? 'iam' : 'sts';
@@ -59,9 +78,4 @@ export function brokerRoutes(broker: Broker): Hono {
     return toResponse(googleError(shape, new IdbridgeError(status < 500 ? 'invalid_request' : 'internal', status < 500 ? 'the request could not be read' : 'internal error in the broker')));
   });
   return app;
-}
-
-async function readCall(c: Context): Promise<BrokerCall> {
-  const authorization = c.req.header('authorization');
-  return { contentType: c.req.header('content-type') ?? '', body: await c.req.text(), ...(authorization !== undefined ? { authorization } : {}) };
 }

@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 import { SignJWT } from 'jose';
-import { ensureLocalTls, type LocalTls } from '../server/local-tls.js';
+import { ensureLocalTls, type LocalTls } from '../hosts/node/local-tls.js';
 
 /**
  * The smallest kube-apiserver `npm run demo` needs: the two service-account issuer endpoints over

@@ -7,4 +7,6 @@ import type { ClusterDocuments } from '../oidc/published.js';
 export interface DocumentSource {
   /** The cluster's published documents, or null when no such cluster is published (404). */
   documents(cluster: string): Promise<ClusterDocuments | null>;
+  /** Documents already in memory and fresh, looked up synchronously (undefined: ask `documents`). */
+  peek?(cluster: string): ClusterDocuments | undefined;
 }

@@ -1,51 +1,91 @@
-import { Hono, type Context } from 'hono';
+import { Hono } from 'hono';
 import { IdbridgeError } from '../errors.js';
 import { errorResponse, truncate } from '../http/errors.js';
+import { mountRoute } from '../http/hono-route.js';
+import { jsonErrorAnswer, jsonFailure, jsonTooLarge, type PlainAnswer, type RouteDescriptor, type RouteRequest } from '../http/route.js';
+import type { Logger } from '../log/logger.js';
 import { isClusterId } from '../registry/cluster-id.js';
 import type { DocumentSource } from './document-source.js';
-import { DISCOVERY_PATH, JWKS_PATH, type DocumentKind } from '../oidc/paths.js';
+import type { ClusterDocuments } from '../oidc/published.js';
+import { DISCOVERY_PATH, JWKS_PATH, matchDocumentPath, type DocumentKind } from '../oidc/paths.js';
 import { answerDocument } from './respond.js';
 
 const ALLOWED = 'GET, HEAD, OPTIONS';
 
+type DocumentParams = { cluster: string; kind: DocumentKind };
+
 /**
- * The public issuer routes, identical on every host: GET and HEAD of a cluster's discovery
- * document and JWKS, with ETag/304, CORS and cache headers; 405 for any other method.
+ * The public GET and HEAD of a cluster's discovery document and JWKS, with ETag/304, CORS and
+ * cache headers. A document already in memory (`peek`) is answered synchronously, so a fast path
+ * writes it without awaiting anything.
  */
-export function issuerRoutes(source: DocumentSource): Hono {
+export function issuerRoute(source: DocumentSource, logger: Logger): RouteDescriptor<DocumentParams> {
+  return {
+    name: 'issuer',
+    paths: [`/:cluster${DISCOVERY_PATH}`, `/:cluster${JWKS_PATH}`],
+    match: (path) => {
+      const match = matchDocumentPath(path);
+      // hono hands routes the decoded cluster: decode it here too, so every host looks up the same id.
+      return match && match.cluster.includes('%') ? { ...match, cluster: decodeSegment(match.cluster) } : match;
+    },
+    methods: ['GET', 'HEAD'],
+    bodyCap: 0,
+    shape: 'idbridge',
+    decide: (request) => {
+      const docs = source.peek?.(request.params.cluster);
+      return docs ? answerFrom(docs, request) : fetchAndAnswer(source, request);
+    },
+    tooLarge: () => jsonTooLarge(0),
+    fail: jsonFailure(logger),
+    fast: true,
+  };
+}
+
+function answerFrom(docs: ClusterDocuments, request: RouteRequest<DocumentParams>): PlainAnswer {
+  return answerDocument(request.params.kind === 'jwks' ? docs.jwks : docs.discovery, request.method, request.header('if-none-match'));
+}
+
+async function fetchAndAnswer(source: DocumentSource, request: RouteRequest<DocumentParams>): Promise<PlainAnswer> {
+  const { cluster } = request.params;
+  const docs = isClusterId(cluster) ? await source.documents(cluster) : null;
+  if (docs) return answerFrom(docs, request);
+  const hint = isClusterId(cluster)
+    ? 'register it with POST /api/v1/clusters and publish its keys (jwks at registration or idbridge sync)'
+    : 'cluster ids are lowercase DNS labels (a-z, 0-9, "-")';
+  return jsonErrorAnswer(new IdbridgeError('cluster_not_found', `no cluster ${JSON.stringify(truncate(cluster, 80))} is published here; ${hint}`), {
+    'access-control-allow-origin': '*',
+    'cache-control': 'no-store',
+  });
+}
+
+function decodeSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
+}
+
+/**
+ * The public issuer routes, identical on every host: the descriptor's GET and HEAD, the CORS
+ * preflight, and 405 for any other method.
+ */
+export function issuerRoutes(source: DocumentSource, logger: Logger, route: RouteDescriptor<DocumentParams> = issuerRoute(source, logger)): Hono {
   const app = new Hono();
-  for (const [path, kind] of [[DISCOVERY_PATH, 'discovery'], [JWKS_PATH, 'jwks']] as const) {
-    const route = `/:cluster${path}`;
-    // hono answers HEAD with the GET handler and drops the body, keeping the headers.
-    app.get(route, (c) => serveDocument(c, source, kind));
-    app.options(route, (c) => c.body(null, 204, {
+  mountRoute(app, route);
+  for (const path of route.paths) {
+    app.options(path, (c) => c.body(null, 204, {
       allow: ALLOWED,
       'access-control-allow-origin': '*',
       'access-control-allow-methods': ALLOWED,
       'access-control-allow-headers': 'if-none-match',
       'access-control-max-age': '86400',
     }));
-    app.all(route, (c) => errorResponse(
+    app.all(path, (c) => errorResponse(
       c,
       new IdbridgeError('method_not_allowed', `${truncate(c.req.method, 16)} is not allowed on a public issuer document; use GET or HEAD`),
       { allow: ALLOWED },
     ));
   }
   return app;
-}
-
-async function serveDocument(c: Context, source: DocumentSource, kind: DocumentKind): Promise<Response> {
-  const cluster = c.req.param('cluster') ?? '';
-  const docs = isClusterId(cluster) ? await source.documents(cluster) : null;
-  if (!docs) {
-    const hint = isClusterId(cluster)
-      ? 'register it with POST /api/v1/clusters and publish its keys (jwks at registration or idbridge sync)'
-      : 'cluster ids are lowercase DNS labels (a-z, 0-9, "-")';
-    return errorResponse(c, new IdbridgeError('cluster_not_found', `no cluster ${JSON.stringify(truncate(cluster, 80))} is published here; ${hint}`), {
-      'access-control-allow-origin': '*',
-      'cache-control': 'no-store',
-    });
-  }
-  const answer = answerDocument(kind === 'jwks' ? docs.jwks : docs.discovery, c.req.method, c.req.header('if-none-match'));
-  return new Response(answer.body as ConstructorParameters<typeof Response>[0], { status: answer.status, headers: answer.headers });
 }

@@ -1,9 +1,10 @@
 import { Hono } from 'hono';
-import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { IdbridgeError } from '../errors.js';
 import { errorBody, errorResponse, handleError, truncate, unexpectedErrorFields } from '../http/errors.js';
 import { healthRoutes } from '../http/health.js';
-import { limitBody, parseJsonBody } from '../http/json-body.js';
+import { mountRoute } from '../http/hono-route.js';
+import { parseJsonBody } from '../http/json-body.js';
+import { jsonFailure, jsonTooLarge, type RouteDescriptor } from '../http/route.js';
 import type { Logger } from '../log/logger.js';
 import { admissionReviewEnvelope } from './admission-review.js';
 import { admit, type AdmitOptions } from './admit.js';
@@ -47,16 +48,31 @@ export async function answerReview(contentType: string | undefined, text: string
   }
 }
 
-export const tooLarge = () => errorBody(new IdbridgeError('payload_too_large', `the request body is larger than ${MAX_REVIEW_BYTES / 1024} KiB; send only the documents the endpoint asks for`));
+/** The admission route: POST of an AdmissionReview, answered by answerReview on every host. */
+export function admissionRoute(options: WebhookAppOptions): RouteDescriptor<true> {
+  return {
+    name: 'admission',
+    paths: [MUTATE_PATH],
+    // kube-apiserver appends ?timeout=…s; hosts hand the path without it.
+    match: (path) => (path === MUTATE_PATH ? true : null),
+    methods: ['POST'],
+    bodyCap: MAX_REVIEW_BYTES,
+    shape: 'idbridge',
+    decide: async (request) => {
+      const answer = await answerReview(request.header('content-type'), request.body, options);
+      return { status: answer.status, headers: { 'content-type': 'application/json' }, body: JSON.stringify(answer.body) };
+    },
+    tooLarge: () => jsonTooLarge(MAX_REVIEW_BYTES),
+    fail: jsonFailure(options.logger),
+    fast: true,
+  };
+}
 
 /** The webhook's small hono app: the admission route, health, readiness and metrics. */
-export function createWebhookApp(options: WebhookAppOptions): Hono {
+export function createWebhookApp(options: WebhookAppOptions, route: RouteDescriptor<true> = admissionRoute(options)): Hono {
   const app = new Hono();
 
-  app.post(MUTATE_PATH, limitBody(MAX_REVIEW_BYTES), async (c) => {
-    const answer = await answerReview(c.req.header('content-type'), await c.req.text(), options);
-    return c.json(answer.body, answer.status as ContentfulStatusCode);
-  });
+  mountRoute(app, route);
 
   app.route('/', healthRoutes(async () => {
     if (!options.admit.serviceAccounts.ready()) {

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { brokerFromConfig } from '../../src/broker/broker.js';
 import { loadConfig } from '../../src/config/config.js';
 import { parseProvider } from '../../src/credentials/credential-config.js';
-import { createApp } from '../../src/http/app.js';
+import { createApp } from '../../src/app/app.js';
 import { clusterRecords } from '../../src/registry/record-cache.js';
 import { RegistryDocuments } from '../../src/issuer/registry-documents.js';
 import { silentLogger } from '../../src/log/logger.js';

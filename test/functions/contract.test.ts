@@ -1,11 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeAdminApiContract, type ApiHost } from '../contract/admin-api-contract.js';
+import { describeBrokerContract } from '../contract/broker-contract.js';
 import { describeHostileApiInputs } from '../contract/hostile-api-contract.js';
 import { describeIssuerContract, type IssuerHost } from '../contract/issuer-contract.js';
 import { adminApiHost } from '../support/contract-hosts.js';
 import { startFunctionsHost, type FunctionsHost } from '../support/functions.js';
 import { startGcsHarness, type GcsHarness } from '../support/gcs.js';
 import { generateClusterKey, jwksOf } from '../support/keys.js';
+import { freePort } from '../support/net.js';
 import { startSyncWorld } from '../support/sync.js';
 
 const ADMIN_TOKEN = 'functions-admin-token-0123456789';
@@ -42,6 +44,24 @@ describeAdminApiContract('Cloud Function (GCS store)', functionOnGcs);
 // The Functions Framework parses bodies before the function runs; what it cannot parse still
 // reaches the app (answerFrameworkRefusals), so every case is answered as `serve` answers it.
 describeHostileApiInputs('Cloud Function (GCS store)', functionOnGcs);
+
+// The broker through hono (no fast path on Functions), with the same answers as on serve.
+describeBrokerContract('Cloud Function (hono, GCS store)', async (env) => {
+  const gcs = await startGcsHarness();
+  const bucket = await gcs.newBucket();
+  const port = await freePort();
+  // The fake Google fetches the issuer documents from the function itself.
+  const url = `http://127.0.0.1:${port}`;
+  const fn = await startFunctionsHost({ IDBRIDGE_STORE: `gcs://${bucket}/issuers`, IDBRIDGE_GCS_ENDPOINT: gcs.gcs.url, IDBRIDGE_PUBLIC_URL: url, IDBRIDGE_ADMIN_TOKEN: ADMIN_TOKEN, ...env }, port);
+  return {
+    url: fn.url,
+    adminToken: ADMIN_TOKEN,
+    close: async () => {
+      await fn.close();
+      await gcs.close();
+    },
+  };
+});
 
 describe('Cloud Function host', () => {
   let host: Awaited<ReturnType<typeof functionOnGcs>>;

@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createFunctionHandler } from '../../src/functions/handler.js';
+import { createFunctionHandler } from '../../src/hosts/functions/handler.js';
 
 /** The function handler behind a bare Node server: the framework's parsing is not involved here. */
 async function serveHandler(env: Record<string, string>): Promise<{ url: string; lines: string[]; server: Server }> {

@@ -1,4 +1,5 @@
 import { describeAdminApiContract, type ApiHost } from '../contract/admin-api-contract.js';
+import { describeBrokerContract } from '../contract/broker-contract.js';
 import { describeHostileApiInputs } from '../contract/hostile-api-contract.js';
 import { describeIssuerContract, type IssuerHost } from '../contract/issuer-contract.js';
 import { adminApiHost } from '../support/contract-hosts.js';
@@ -24,3 +25,8 @@ for (const store of ['memory', 'file'] as const) {
   describeAdminApiContract(`idbridge serve (${store} store)`, () => serveHost(store));
 }
 describeHostileApiInputs('idbridge serve (file store)', () => serveHost('file'));
+
+describeBrokerContract('idbridge serve (fast path)', async (env) => {
+  const harness = await startServe(env);
+  return { url: harness.url, adminToken: harness.adminToken, close: () => harness.close() };
+});

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { loadConfig } from '../../src/config/config.js';
 import { createLogger } from '../../src/log/logger.js';
-import { serve } from '../../src/server/serve.js';
+import { serve } from '../../src/hosts/node/serve.js';
 import { freePort } from './net.js';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '../..');

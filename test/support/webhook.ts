@@ -3,7 +3,7 @@ import type { Operation } from 'fast-json-patch';
 import { loadWebhookConfig, type WebhookEnvironment } from '../../src/webhook/config.js';
 import type { AdmissionReviewResponse } from '../../src/webhook/admission-review.js';
 import { createLogger } from '../../src/log/logger.js';
-import { startWebhook, type RunningWebhook } from '../../src/webhook/server.js';
+import { startWebhook, type RunningWebhook } from '../../src/hosts/node/webhook.js';
 import { startFakeKubeServiceAccounts, type FakeKubeServiceAccounts, type FakeServiceAccount } from '../fakes/kube-serviceaccounts.js';
 import { tempDir } from './serve.js';
 import { httpsRequest, makeCertificate, type HttpsAnswer, type TestCertificate } from './tls.js';

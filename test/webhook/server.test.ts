@@ -302,7 +302,7 @@ describe('idbridge webhook: TLS', () => {
 
   it('refuses to start with a certificate and key that do not match, saying so', async () => {
     const { loadWebhookConfig } = await import('../../src/webhook/config.js');
-    const { startWebhook } = await import('../../src/webhook/server.js');
+    const { startWebhook } = await import('../../src/hosts/node/webhook.js');
     const { silentLogger } = await import('../../src/log/logger.js');
     const webhook = await startWebhookHarness();
     try {

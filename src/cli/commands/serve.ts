@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { usageErrorsExit2 } from '../io.js';
-import { runServe } from '../../server/serve.js';
+import { runServe } from '../../hosts/node/serve.js';
 
 export function registerServe(program: Command): void {
   usageErrorsExit2(program

@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
 import { loadWebhookConfig, type WebhookEnvironment } from '../../webhook/config.js';
 import { createLogger } from '../../log/logger.js';
-import { bufferedWriter } from '../../server/stdout-sink.js';
-import { untilSignal } from '../../server/until-signal.js';
+import { bufferedWriter } from '../../hosts/node/stdout-sink.js';
+import { untilSignal } from '../../hosts/node/until-signal.js';
 
 /** Each flag overrides the environment variable of the same meaning. */
 const FLAGS: Array<[flag: string, variable: keyof WebhookEnvironment, help: string]> = [
@@ -43,7 +43,7 @@ export function registerWebhook(program: Command): void {
     const out = bufferedWriter((chunk) => process.stdout.write(chunk));
     const logger = createLogger(out.write, { level: config.logLevel });
     // Loaded only for the webhook: the Kubernetes client is large and other commands do not need it.
-    const { startWebhook } = await import('../../webhook/server.js');
+    const { startWebhook } = await import('../../hosts/node/webhook.js');
     const running = await startWebhook(config, logger);
     process.exitCode = await untilSignal(running, logger, out.flush);
   });

@@ -8,7 +8,9 @@ import { installFromBase64 } from '../verify/from-base64.js';
 import type { Logger } from '../log/logger.js';
 import { ClusterRegistry } from '../registry/registry.js';
 import type { ClusterStore } from '../registry/store.js';
+import type { RouteDescriptor } from '../http/route.js';
 import { createApp } from './app.js';
+import { routesOf, routeTable } from './routes.js';
 
 export interface HostApp {
   app: Hono;
@@ -16,6 +18,8 @@ export interface HostApp {
   documents: RegistryDocuments;
   broker: Broker;
   metrics: Registry;
+  /** The descriptors the app's routes were generated from: the host's fast path uses the same. */
+  routes: RouteDescriptor[];
   /** Stops what watches the store. */
   close(): void;
 }
@@ -39,7 +43,9 @@ export function composeHost(options: { config: Config; store: ClusterStore; admi
   const metrics = new Registry();
   collectDefaultMetrics({ register: metrics, prefix: 'idbridge_' });
   const broker = brokerFromConfig(config, registry, logger, metrics, records);
+  const routes = routeTable({ documents, broker, logger });
   const app = createApp({
+    routes,
     registry,
     documents,
     ...(options.adminToken ? { adminToken: options.adminToken } : {}),
@@ -55,6 +61,7 @@ export function composeHost(options: { config: Config; store: ClusterStore; admi
     documents,
     broker,
     metrics,
+    routes: routesOf(routes),
     close: () => records.close(),
   };
 }

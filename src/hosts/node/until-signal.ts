@@ -1,4 +1,4 @@
-import type { Logger } from '../log/logger.js';
+import type { Logger } from '../../log/logger.js';
 
 /**
  * Runs until SIGINT or SIGTERM, then closes `running` (which drains requests in flight), flushes

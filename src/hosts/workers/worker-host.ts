@@ -1,12 +1,14 @@
-import { IdbridgeError } from '../errors.js';
-import { toResponse } from '../http/wire/answer.js';
-import { idbridgeAnswer } from '../http/wire/idbridge.js';
-import { createLogger } from '../log/logger.js';
-import { createEdgeApp, edgeFetch } from './app.js';
-import { loadEdgeConfig } from './config.js';
-import { EdgeDocuments } from './edge-documents.js';
-import type { Fetcher } from './origin-fetch.js';
-import { cacheApiStates, type EdgeCache } from './shared-state.js';
+import { IdbridgeError } from '../../errors.js';
+import { toResponse } from '../../http/wire/answer.js';
+import { idbridgeAnswer } from '../../http/wire/idbridge.js';
+import { createLogger } from '../../log/logger.js';
+import { createEdgeApp } from '../../edge/app.js';
+import { issuerRoute } from '../../issuer/routes.js';
+import { workersFastPath } from './fast-path.js';
+import { loadEdgeConfig } from '../../edge/config.js';
+import { EdgeDocuments } from '../../edge/edge-documents.js';
+import type { Fetcher } from '../../edge/origin-fetch.js';
+import { cacheApiStates, type EdgeCache } from '../../edge/shared-state.js';
 
 /** What the Workers runtime provides, handed over by the entry in worker/. */
 export interface EdgePlatform {
@@ -50,5 +52,7 @@ function build(platform: EdgePlatform, env: Record<string, unknown>): (request: 
   const logger = createLogger((line) => platform.log(line.trimEnd()), { level: config.logLevel });
   const shared = cacheApiStates(platform.cache, config.publicUrl);
   const documents = new EdgeDocuments({ origin: config.origin, publicUrl: config.publicUrl, policy: config.policy, fetch: platform.fetch, shared, logger });
-  return edgeFetch(createEdgeApp({ documents, logger, statusClusters: config.statusClusters, originKind: config.origin.kind }), documents);
+  const issuer = issuerRoute(documents, logger);
+  const app = createEdgeApp({ documents, logger, statusClusters: config.statusClusters, originKind: config.origin.kind, issuer });
+  return workersFastPath([issuer], (request) => app.fetch(request));
 }

@@ -1,16 +1,15 @@
-import { listenNode } from '../server/node-server.js';
-import { readRequestBody } from '../server/request-body.js';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { listenNode } from './node-server.js';
+import { nodeFastPath } from './fast-path.js';
 import { createServer, type Server } from 'node:https';
 import { getRequestListener } from '@hono/node-server';
 import { KubeConfig } from '@kubernetes/client-node';
-import { IdbridgeError } from '../errors.js';
-import type { Logger } from '../log/logger.js';
-import { answerReview, createWebhookApp, MAX_REVIEW_BYTES, MUTATE_PATH, tooLarge, type WebhookAppOptions } from './app.js';
-import type { WebhookConfig } from './config.js';
-import { WebhookMetrics } from './metrics.js';
-import { ServiceAccountCache } from './service-accounts.js';
-import { CertificateReloader, loadTlsMaterial, secureContextOptions } from './tls.js';
+import { IdbridgeError } from '../../errors.js';
+import type { Logger } from '../../log/logger.js';
+import { admissionRoute, createWebhookApp, type WebhookAppOptions } from '../../webhook/app.js';
+import type { WebhookConfig } from '../../webhook/config.js';
+import { WebhookMetrics } from '../../webhook/metrics.js';
+import { ServiceAccountCache } from '../../webhook/service-accounts.js';
+import { CertificateReloader, loadTlsMaterial, secureContextOptions } from '../../webhook/tls.js';
 
 export interface RunningWebhook {
   server: Server;
@@ -37,13 +36,13 @@ export async function startWebhook(config: WebhookConfig, logger: Logger): Promi
     metrics,
     logger,
   };
-  const honoListener = getRequestListener(createWebhookApp(appOptions).fetch);
+  const admission = admissionRoute(appOptions);
+  const honoListener = getRequestListener(createWebhookApp(appOptions, admission).fetch);
+  // The admission route straight on Node's request (the same descriptor the hono route is made
+  // from), without Web Request/Response objects on the hot path; the rest goes through hono.
+  const fastPath = nodeFastPath([admission]);
   const server = createServer(secureContextOptions(material, config.tls.minVersion), (req, res) => {
-    // The admission route straight on Node's request: the same answerReview, without building
-    // Web Request/Response objects on the hot path. Everything else goes through the hono app.
-    // kube-apiserver appends ?timeout=…s to the path.
-    if (req.method === 'POST' && (req.url ?? '').split('?', 1)[0] === MUTATE_PATH) void admitDirect(req, res, appOptions);
-    else void honoListener(req, res);
+    if (!fastPath(req, res)) void honoListener(req, res);
   });
   const reloader = new CertificateReloader({
     files: config.tls,
@@ -72,24 +71,6 @@ export async function startWebhook(config: WebhookConfig, logger: Logger): Promi
       await listening.close();
     },
   };
-}
-
-function admitDirect(req: IncomingMessage, res: ServerResponse, options: WebhookAppOptions): Promise<void> {
-  const send = (status: number, body: unknown, headers: Record<string, string> = {}) => {
-    const text = JSON.stringify(body);
-    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
-    res.end(text);
-  };
-  return readRequestBody(req, MAX_REVIEW_BYTES).then(async (body) => {
-    if (body === 'aborted') return;
-    if (body === 'too-large') {
-      // The unread body is still on the connection: close it rather than reuse it.
-      send(413, tooLarge(), { connection: 'close' });
-      return;
-    }
-    const answer = await answerReview(req.headers['content-type'], body.toString('utf8'), options);
-    send(answer.status, answer.body);
-  });
 }
 
 /** The kubeconfig file given, else the pod's in-cluster configuration; refused with the fix when neither works. */

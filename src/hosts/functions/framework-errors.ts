@@ -1,9 +1,9 @@
 import { createRequire } from 'node:module';
 import type { ServerResponse } from 'node:http';
-import { googleError } from '../broker/google-errors.js';
-import { brokerShapeOf } from '../broker/routes.js';
-import { IdbridgeError } from '../errors.js';
-import { idbridgeAnswer } from '../http/wire/idbridge.js';
+import { googleError } from '../../broker/google-errors.js';
+import { brokerShapeOf } from '../../broker/routes.js';
+import { IdbridgeError } from '../../errors.js';
+import { idbridgeAnswer } from '../../http/wire/idbridge.js';
 import type { FrameworkRequest } from './web-request.js';
 
 type Handler = (req: FrameworkRequest, res: ServerResponse) => Promise<void>;

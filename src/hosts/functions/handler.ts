@@ -1,12 +1,12 @@
 import type { ServerResponse } from 'node:http';
 import type { Hono } from 'hono';
-import { loadConfig } from '../config/config.js';
-import { IdbridgeError } from '../errors.js';
-import { unexpectedErrorFields } from '../http/errors.js';
-import { idbridgeAnswer } from '../http/wire/idbridge.js';
-import { composeHost, logBackgroundError } from '../http/host.js';
-import { createLogger, type Logger } from '../log/logger.js';
-import { openStore, parseStoreLocation } from '../registry/open-store.js';
+import { loadConfig } from '../../config/config.js';
+import { IdbridgeError } from '../../errors.js';
+import { unexpectedErrorFields } from '../../http/errors.js';
+import { idbridgeAnswer } from '../../http/wire/idbridge.js';
+import { composeHost, logBackgroundError } from '../../app/compose.js';
+import { createLogger, type Logger } from '../../log/logger.js';
+import { openStore, parseStoreLocation } from '../../registry/open-store.js';
 import { sendWebResponse, toWebRequest, type FrameworkRequest } from './web-request.js';
 
 /**

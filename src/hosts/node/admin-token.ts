@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { isValidAdminToken } from '../config/config.js';
-import { IdbridgeError } from '../errors.js';
+import { isValidAdminToken } from '../../config/config.js';
+import { IdbridgeError } from '../../errors.js';
 
 export interface AdminTokenSource {
   token: string;

@@ -1,17 +1,17 @@
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { loadConfig, withListenPort, type Config } from '../config/config.js';
-import { IdbridgeError } from '../errors.js';
-import { composeHost, logBackgroundError } from '../http/host.js';
-import { createLogger, type Logger } from '../log/logger.js';
-import { openStore, parseStoreLocation } from '../registry/open-store.js';
-import type { ClusterRegistry } from '../registry/registry.js';
-import { brokerNodeHandler } from '../broker/node-handler.js';
+import { loadConfig, withListenPort, type Config } from '../../config/config.js';
+import { IdbridgeError } from '../../errors.js';
+import { composeHost, logBackgroundError } from '../../app/compose.js';
+import { createLogger, type Logger } from '../../log/logger.js';
+import { openStore, parseStoreLocation } from '../../registry/open-store.js';
+import type { ClusterRegistry } from '../../registry/registry.js';
 import { resolveAdminToken } from './admin-token.js';
+import { nodeFastPath } from './fast-path.js';
 import { startNodeServer, type RunningServer } from './node-server.js';
 import { ensureLocalTls, trustInstructions } from './local-tls.js';
 import { bufferedWriter } from './stdout-sink.js';
-import { loadTlsMaterial } from '../webhook/tls.js';
+import { loadTlsMaterial } from '../../webhook/tls.js';
 import { untilSignal } from './until-signal.js';
 
 export interface ServeOptions {
@@ -19,10 +19,12 @@ export interface ServeOptions {
   logger: Logger;
   /** Where the one-time admin token notice goes (stderr for the CLI). */
   announce: (text: string) => void;
+  /** Answer the fast routes before hono (default); the benchmarks turn it off to measure what it buys. */
+  fastPaths?: boolean;
 }
 
 /** `idbridge serve`: the issuer, the registration API and the STS broker in one process. */
-export async function serve({ config: configured, logger, announce }: ServeOptions): Promise<RunningServer & { adminToken: string }> {
+export async function serve({ config: configured, logger, announce, fastPaths = true }: ServeOptions): Promise<RunningServer & { adminToken: string }> {
   // With PORT=0 the issuer URL must carry the port actually chosen, so choose it first.
   const config = configured.port === 0 && configured.publicUrlFromPort ? withListenPort(configured, await freeLoopbackPort(configured.host)) : configured;
   // A busy port is refused before anything is generated: no admin token printed for a server that never starts.
@@ -39,14 +41,13 @@ export async function serve({ config: configured, logger, announce }: ServeOptio
   }
 
   const host = composeHost({ config, store, adminToken: admin.token, logger });
-  const { app, registry, documents, broker } = host;
+  const { app, registry, routes } = host;
   const running = await startNodeServer({
     app,
     logger,
     host: config.host,
     port: config.port,
-    peekDocuments: (cluster) => documents.peek(cluster),
-    claim: brokerNodeHandler(broker, logger),
+    ...(fastPaths ? { fastPath: nodeFastPath(routes, { log: logger }) } : {}),
     drainMs: config.shutdownTimeoutMs,
     ...(tls ? { tls } : {}),
   }).catch((err: unknown) => {
@@ -145,7 +146,7 @@ export const SERVE_FLAGS = {
 
 export type ServeFlags = { port?: string; host?: string; store?: string; publicUrl?: string; tls?: string; tlsCertFile?: string; tlsKeyFile?: string; brokerRelay?: string };
 
-export async function runServe(env: Record<string, string | undefined>, flags: ServeFlags): Promise<number> {
+export async function runServe(env: Record<string, string | undefined>, flags: ServeFlags, options: { fastPaths?: boolean } = {}): Promise<number> {
   const config = loadConfig(env, {
     ...(flags.port !== undefined ? { PORT: flags.port } : {}),
     ...(flags.host !== undefined ? { HOST: flags.host } : {}),
@@ -158,6 +159,6 @@ export async function runServe(env: Record<string, string | undefined>, flags: S
   }, SERVE_FLAGS);
   const out = bufferedWriter((chunk) => process.stdout.write(chunk));
   const logger = createLogger(out.write, { level: config.logLevel });
-  const running = await serve({ config, logger, announce: (text) => process.stderr.write(text) });
+  const running = await serve({ config, logger, announce: (text) => process.stderr.write(text), ...(options.fastPaths !== undefined ? { fastPaths: options.fastPaths } : {}) });
   return untilSignal(running, logger, out.flush);
 }

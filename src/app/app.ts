@@ -8,10 +8,11 @@ import type { DocumentSource } from '../issuer/document-source.js';
 import { issuerRoutes } from '../issuer/routes.js';
 import type { Logger } from '../log/logger.js';
 import type { ClusterRegistry } from '../registry/registry.js';
-import { handleError, notFoundHandler } from './errors.js';
-import { healthRoutes } from './health.js';
-import { limitBody } from './json-body.js';
-import { requestLog } from './request-log.js';
+import { handleError, notFoundHandler } from '../http/errors.js';
+import { healthRoutes } from '../http/health.js';
+import { limitBody } from '../http/json-body.js';
+import { requestLog } from '../http/request-log.js';
+import { routeTable, type RouteTable } from './routes.js';
 
 export interface AppOptions {
   registry: ClusterRegistry;
@@ -27,6 +28,8 @@ export interface AppOptions {
   broker?: Broker;
   /** Served as Prometheus text on `/metrics` when given. */
   metrics?: Registry;
+  /** The capabilities' descriptors, when the host also builds its fast path from them (else built here). */
+  routes?: RouteTable;
 }
 
 /** The one hono app: health, the registration API, the public issuer routes and the broker. */
@@ -37,8 +40,9 @@ export function createApp(options: AppOptions): Hono {
   app.route('/', healthRoutes(() => options.registry.store.ping()));
   app.route('/api/v1', keysRoutes({ registry: options.registry, adminToken: options.adminToken, syncAudience: options.syncAudience, logger: options.logger }));
   app.route('/api/v1', adminRoutes(options.registry, options.adminToken));
-  app.route('/', issuerRoutes(options.documents));
-  if (options.broker) app.route('/', brokerRoutes(options.broker));
+  const routes = options.routes ?? routeTable(options);
+  app.route('/', issuerRoutes(options.documents, options.logger, routes.issuer));
+  if (options.broker) app.route('/', brokerRoutes(options.broker, routes.broker));
   const metrics = options.metrics;
   if (metrics) app.get('/metrics', async (c) => c.body(await metrics.metrics(), 200, { 'content-type': metrics.contentType, 'cache-control': 'no-store' }));
   app.notFound(notFoundHandler);

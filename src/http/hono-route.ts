@@ -1,0 +1,28 @@
+import type { Context, Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import type { PlainAnswer, RouteDescriptor } from './route.js';
+
+/** A plain answer as a Web Response (hono drops the body of a HEAD). */
+export function webResponse(answer: PlainAnswer): Response {
+  return new Response(answer.body as ConstructorParameters<typeof Response>[0], { status: answer.status, headers: answer.headers });
+}
+
+/** The one generator of hono routes from a descriptor: same match, same cap, same decision. */
+export function mountRoute<P>(app: Hono, route: RouteDescriptor<P>): void {
+  const methods = route.methods.filter((method) => method !== 'HEAD');
+  const handler = async (c: Context): Promise<Response> => {
+    const params = route.match(c.req.path);
+    // hono matched its pattern, the descriptor did not (an encoded slash): not this route's.
+    if (params === null) return c.notFound();
+    const body = route.bodyCap > 0 ? await c.req.text() : '';
+    try {
+      return webResponse(await route.decide({ method: c.req.method, path: c.req.path, params, header: (name) => c.req.header(name), body }));
+    } catch (err) {
+      return webResponse(route.fail(err, c.req.path));
+    }
+  };
+  for (const path of route.paths) {
+    if (route.bodyCap > 0) app.on(methods, path, bodyLimit({ maxSize: route.bodyCap, onError: () => webResponse(route.tooLarge()) }), handler);
+    else app.on(methods, path, handler);
+  }
+}

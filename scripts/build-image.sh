@@ -3,7 +3,7 @@
 #   scripts/build-image.sh [--local-base] [--tag NAME:TAG] [--out DIR]
 #     --local-base  build offline: both bases come from this machine's Node (scripts/image-base.sh)
 #     --tag         image name (default idbridge/webhook:<package.json version>)
-#     --out         where the SBOM goes (default dist/image): sbom.cdx.json, CycloneDX, production deps
+#     --out         where the SBOM goes (default dist/image): sbom.cdx.json, CycloneDX, of the image's node_modules
 # IMAGE_ENGINE=podman|docker (default: podman if installed, else docker); extra build flags in
 # IMAGE_BUILD_FLAGS (e.g. "--isolation chroot" where podman cannot start runc for RUN steps).
 set -euo pipefail
@@ -36,11 +36,11 @@ if [ "$local_base" = true ]; then
   fi
 fi
 
-mkdir -p "$out"
-# The SBOM of what the image installs: the lockfile's production dependencies.
-npm sbom --sbom-format cyclonedx --omit dev --package-lock-only >"$out/sbom.cdx.json.tmp"
-mv "$out/sbom.cdx.json.tmp" "$out/sbom.cdx.json"
-
 # shellcheck disable=SC2086 # IMAGE_BUILD_FLAGS is a list of flags
 "$engine" build ${IMAGE_BUILD_FLAGS:-} "${args[@]}" -f infra/webhook/Dockerfile -t "$tag" .
+# The SBOM the build stage wrote of the installed tree (/app/sbom.cdx.json), copied beside the image.
+mkdir -p "$out"
+container="$("$engine" create "$tag")"
+"$engine" cp "$container:/app/sbom.cdx.json" "$out/sbom.cdx.json"
+"$engine" rm "$container" >/dev/null
 echo "built $tag ($version, $revision); SBOM: $out/sbom.cdx.json"

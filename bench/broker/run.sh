@@ -8,7 +8,7 @@
 # Prints a Markdown table; bench/run.sh saves it to bench/results/broker.md.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-npm run build --silent   # the workers and `idbridge serve` run the built code
+[ -n "${BENCH_SKIP_BUILD:-}" ] || npm run build --silent   # the workers and `idbridge serve` run the built code
 
 # One libuv thread per core, as docs/broker.md recommends: WebCrypto verifies
 # signatures on that pool, and Node's default of 4 threads over- or under-fills most machines.

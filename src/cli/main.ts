@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { isIdbridgeError } from '../errors.js';
+import { VERSION } from '../version.js';
 import { registerClusters } from './commands/clusters.js';
 import { registerCredConfig } from './commands/cred-config.js';
 import { registerDoctor } from './commands/doctor.js';
@@ -13,6 +14,7 @@ import { registerWebhook } from './commands/webhook.js';
 export function program(): Command {
   const root = new Command('idbridge')
     .description('Keyless Google Workload Identity Federation for Kubernetes clusters outside Google Cloud')
+    .version(VERSION, '-V, --version', 'print the idbridge version (package.json) and exit')
     // Usage errors become one `idbridge: …` line in main(), not commander's two lines.
     .configureOutput({ outputError: () => {} })
     .exitOverride();

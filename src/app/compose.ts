@@ -1,6 +1,6 @@
 import type { Hono } from 'hono';
 import { collectDefaultMetrics, Registry } from 'prom-client';
-import { Broker, brokerFromConfig } from '../broker/broker.js';
+import { type Broker, brokerFromConfig } from '../broker/broker.js';
 import type { Config } from '../config/config.js';
 import { RegistryDocuments } from '../issuer/registry-documents.js';
 import { clusterRecords } from '../registry/record-cache.js';

@@ -37,22 +37,21 @@ export class StandInApiserver {
   static async start(options: { issuer: string; tlsDir: string }): Promise<StandInApiserver> {
     if (!options.issuer.startsWith('https://')) throw new Error('kube-apiserver serves no discovery for an http:// issuer; give an https:// one');
     const tls = await ensureLocalTls(options.tlsDir);
-    let self: StandInApiserver | undefined;
     const server = createServer({ cert: tls.cert, key: tls.key }, (req, res) => {
       const path = (req.url ?? '/').split('?', 1)[0];
       const send = (status: number, type: string, body: unknown) => {
         res.writeHead(status, { 'content-type': type });
         res.end(JSON.stringify(body));
       };
-      if (req.headers.authorization !== `Bearer ${self!.bearer}`) return send(401, 'application/json', { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'Unauthorized', reason: 'Unauthorized', code: 401 });
-      if (path === '/openid/v1/jwks') return send(200, 'application/jwk-set+json', { keys: self!.keys.map((k) => k.jwk) });
+      if (req.headers.authorization !== `Bearer ${self.bearer}`) return send(401, 'application/json', { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'Unauthorized', reason: 'Unauthorized', code: 401 });
+      if (path === '/openid/v1/jwks') return send(200, 'application/jwk-set+json', { keys: self.keys.map((k) => k.jwk) });
       if (path === '/.well-known/openid-configuration') {
-        return send(200, 'application/json', { issuer: self!.issuer, jwks_uri: `${self!.issuer}/openid/v1/jwks`, response_types_supported: ['id_token'], subject_types_supported: ['public'], id_token_signing_alg_values_supported: ['ES256'] });
+        return send(200, 'application/json', { issuer: self.issuer, jwks_uri: `${self.issuer}/openid/v1/jwks`, response_types_supported: ['id_token'], subject_types_supported: ['public'], id_token_signing_alg_values_supported: ['ES256'] });
       }
       send(404, 'application/json', { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'the server could not find the requested resource', reason: 'NotFound', details: {}, code: 404 });
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    self = new StandInApiserver(server, `https://127.0.0.1:${(server.address() as AddressInfo).port}`, tls, options.issuer, await newKey());
+    const self = new StandInApiserver(server, `https://127.0.0.1:${(server.address() as AddressInfo).port}`, tls, options.issuer, await newKey());
     return self;
   }
 

@@ -4,7 +4,7 @@ import { fail, pass, warn, type Check } from '../report/report.js';
 import { checkCacheHeaders } from './cache.js';
 import type { FetchResult } from './fetch-document.js';
 import { describeIssuerDifference } from './issuer-url.js';
-import { describeIssue, zodDetails } from '../errors/zod.js';
+import { describeIssue } from '../errors/zod.js';
 
 export interface DiscoveryFindings {
   checks: Check[];

@@ -1,5 +1,5 @@
 import { importJWK } from 'jose';
-import { curveAlgorithm, GOOGLE_ACCEPTED_ALGORITHMS, googleAccepts, MIN_RSA_BITS, PRIVATE_MEMBERS, rsaKeyFlaw, rsaModulusBits, type SigningAlgorithm } from '../oidc/jwks.js';
+import { curveAlgorithm, GOOGLE_ACCEPTED_ALGORITHMS, googleAccepts, MIN_RSA_BITS, PRIVATE_MEMBERS, rsaKeyFlaw, rsaModulusBits } from '../oidc/jwks.js';
 import { MAX_KEYS } from '../oidc/limits.js';
 import { fail, pass, warn, type Check, type Verdict } from '../report/report.js';
 import { checkCacheHeaders } from './cache.js';

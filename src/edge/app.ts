@@ -1,7 +1,7 @@
 import { Hono } from 'hono';
 import { IdbridgeError } from '../errors.js';
 import { errorResponse, handleError, truncate } from '../http/errors.js';
-import { issuerRoute, issuerRoutes } from '../issuer/routes.js';
+import { type issuerRoute, issuerRoutes } from '../issuer/routes.js';
 import type { Logger } from '../log/logger.js';
 import type { EdgeDocuments } from './edge-documents.js';
 import { statusRoutes, type StatusPageOptions } from './status-page.js';

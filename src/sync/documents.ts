@@ -3,7 +3,7 @@ import { findingsOf, judgeDiscovery, jwksUriFor, type DiscoveryDocument } from '
 import { validateJwks, type ValidatedJwks } from '../oidc/jwks.js';
 import { isIdbridgeError } from '../errors.js';
 import { SyncFailure } from './failure.js';
-import { describeIssues, zodDetails } from '../errors/zod.js';
+import { describeIssues } from '../errors/zod.js';
 
 /** What the kube-apiserver served, parsed from JSON but not yet trusted. */
 export interface ServedDocuments {

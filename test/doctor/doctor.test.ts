@@ -4,7 +4,7 @@ import { runDoctor, type DoctorInput } from '../../src/doctor/doctor.js';
 import { buildDiscovery } from '../../src/oidc/discovery.js';
 import { exitCode, outcome, type Check, type Verdict } from '../../src/report/report.js';
 import { startFixtureIssuer, type FixtureIssuer, type FixtureResponse } from '../support/fixture-issuer.js';
-import { generateClusterKey, jwksOf, signKubeToken, type ClusterKey } from '../support/keys.js';
+import { generateClusterKey, jwksOf, signKubeToken } from '../support/keys.js';
 import { freePort } from '../support/net.js';
 import { registerCluster, startServe, type ServeHarness } from '../support/serve.js';
 

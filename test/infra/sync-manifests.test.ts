@@ -29,7 +29,7 @@ async function render(dir: string): Promise<K8sObject[]> {
   try {
     ({ stdout } = await run('kubectl', ['kustomize', dir], { maxBuffer: 4 * 1024 * 1024 }));
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new Error('kubectl is not installed: it renders the manifests under test (apt-get install kubectl, or see .ci/run)');
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new Error('kubectl is not installed: it renders the manifests under test (apt-get install kubectl, or see .ci/run)', { cause: err });
     throw err;
   }
   return loadAllYaml(stdout) as K8sObject[];

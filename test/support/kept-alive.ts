@@ -42,14 +42,12 @@ export class KeptAliveClient {
    */
   hold(path: string, init: { method: string; headers: Record<string, string>; body: string }): Promise<HeldRequest> {
     return new Promise((resolveHeld, rejectHeld) => {
-      let answered: Promise<KeptAliveAnswer> | undefined;
       const answer = new Promise<KeptAliveAnswer>((resolve, reject) => {
         const req = this.#open(path, init.method, { ...init.headers, expect: '100-continue', 'content-length': String(Buffer.byteLength(init.body)) }, resolve, reject);
-        req.once('continue', () => resolveHeld({ finish: () => { req.end(init.body); return answered!; } }));
+        req.once('continue', () => resolveHeld({ finish: () => { req.end(init.body); return answer; } }));
         req.once('error', rejectHeld);
         req.flushHeaders();
       });
-      answered = answer;
       answer.catch(() => {});
     });
   }

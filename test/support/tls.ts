@@ -1,3 +1,4 @@
+import type { TLSSocket } from 'node:tls';
 import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { request } from 'node:https';
@@ -47,7 +48,7 @@ export function httpsRequest(url: string, options: { ca: string | string[]; meth
       agent: false,
       ...(options.maxVersion ? { maxVersion: options.maxVersion } : {}),
     }, (res) => {
-      const socket = res.socket as import('node:tls').TLSSocket;
+      const socket = res.socket as TLSSocket;
       const peer = socket.getPeerCertificate();
       const protocol = socket.getProtocol();
       const chunks: Buffer[] = [];

@@ -74,7 +74,7 @@ async function readPair(certFile: string, keyFile: string): Promise<Pair | undef
     return { cert, key };
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new Error(`the local TLS files ${certFile} and ${keyFile} cannot be used (${(err as NodeJS.ErrnoException).code ?? 'not a certificate'}); delete them to make new ones`);
+    throw new Error(`the local TLS files ${certFile} and ${keyFile} cannot be used (${(err as NodeJS.ErrnoException).code ?? 'not a certificate'}); delete them to make new ones`, { cause: err });
   }
 }
 

@@ -55,7 +55,7 @@ export function keysRoutes(options: KeysRouteOptions): Hono<Env> {
         return true;
       }
       if (token.split('.').length !== 3) return false;
-      const id = clusterId(c);
+      const id = clusterId(c.req.param('id'));
       const record = await recordOrNull(options.registry, id);
       const verified = await verifySyncToken(verifier, token, record, id, (on) => ({
         audiences: [options.syncAudience],
@@ -68,14 +68,14 @@ export function keysRoutes(options: KeysRouteOptions): Hono<Env> {
   });
 
   app.put('/clusters/:id/keys', authenticate, async (c) => {
-    const id = clusterId(c);
+    const id = clusterId(c.req.param('id'));
     const body = await readJson(c, putKeysSchema);
     const jwks = await validateJwks(body.jwks);
     const pusher = c.get('pusher');
     if (pusher.kind === 'cluster') checkSignerKept(jwks, pusher);
     const source = pusher.kind === 'admin' ? 'admin' : 'sync';
     const result = await options.registry.replaceKeys(id, jwks, source, {
-      ...ifVersion(c),
+      ...ifVersion(c.req.header('if-match')),
       check: (current) => {
         if (pusher.kind === 'cluster') checkSignerOnRecord(current, pusher);
         if (body.discovery !== undefined) checkPushedDiscovery(body.discovery, current.issuer);

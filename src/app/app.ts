@@ -40,7 +40,7 @@ export function createApp(options: AppOptions): Hono {
   const routes = options.routes ?? routeTable(options);
   mountRoute(app, routes.health);
   app.route('/api/v1', keysRoutes({ registry: options.registry, adminToken: options.adminToken, syncAudience: options.syncAudience, logger: options.logger }));
-  app.route('/api/v1', adminRoutes(options.registry, options.adminToken));
+  app.route('/', adminRoutes(options.registry, options.adminToken, options.logger));
   app.route('/', issuerRoutes(options.documents, options.logger, routes.issuer));
   if (options.broker) app.route('/', brokerRoutes(options.broker, routes.broker));
   if (routes.metrics) mountRoute(app, routes.metrics);

@@ -19,7 +19,7 @@ export function mountRoute<P>(app: Hono, route: RouteDescriptor<P>): void {
     if (params === null) return c.notFound();
     const body = route.bodyCap > 0 ? await c.req.text() : '';
     try {
-      return webResponse(await route.decide({ method: c.req.method, path: c.req.path, params, header: (name) => c.req.header(name), body }));
+      return webResponse(await route.decide({ method: c.req.method, path: c.req.path, params, header: (name) => c.req.header(name), body, query: c.req.query() }));
     } catch (err) {
       return webResponse(route.fail(err, c.req.path));
     }

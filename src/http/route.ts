@@ -24,6 +24,8 @@ export interface RouteRequest<P> {
   header(name: string): string | undefined;
   /** '' for routes without a body cap (the body is not read). */
   body: string;
+  /** The query's parameters (first value of each), where the host parsed them (hono; fast routes read none). */
+  query?: Readonly<Record<string, string>>;
 }
 
 /**

@@ -5,7 +5,7 @@ import { bearerOf, sameToken, wrongBearer, type BearerRefusals } from '../http/b
 import { errorBody } from '../http/errors.js';
 import { mountRoute } from '../http/hono-route.js';
 import { MAX_API_BODY_BYTES, parseJsonBody } from '../http/json-body.js';
-import { jsonErrorAnswer, jsonFailure, jsonTooLarge, type PlainAnswer, type RouteDescriptor, type RouteRequest } from '../http/route.js';
+import { decodeSegment, jsonErrorAnswer, jsonFailure, jsonTooLarge, type PlainAnswer, type RouteDescriptor, type RouteRequest } from '../http/route.js';
 import type { Logger } from '../log/logger.js';
 import { validateJwks } from '../oidc/jwks.js';
 import { clusterIdSchema } from '../registry/cluster-id.js';
@@ -124,14 +124,6 @@ async function itemAnswer(registry: ClusterRegistry, request: RouteRequest<strin
 
 function json(status: number, body: unknown, headers: Record<string, string> = {}): PlainAnswer {
   return { status, headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) };
-}
-
-function decodeSegment(segment: string): string {
-  try {
-    return decodeURIComponent(segment);
-  } catch {
-    return segment;
-  }
 }
 
 /** An http:// issuer works for nothing real: say so when the cluster is registered, not when sync fails. */

@@ -1,7 +1,5 @@
 import { Hono } from 'hono';
 import type { Registry } from 'prom-client';
-import { adminRoutes } from '../api/admin-routes.js';
-import { keysRoutes } from '../api/keys-route.js';
 import type { Broker } from '../broker/broker.js';
 import { brokerRoutes } from '../broker/routes.js';
 import type { DocumentSource } from '../issuer/document-source.js';
@@ -10,6 +8,7 @@ import type { Logger } from '../log/logger.js';
 import type { ClusterRegistry } from '../registry/registry.js';
 import { handleError, notFoundHandler } from '../http/errors.js';
 import { mountRoute } from '../http/hono-route.js';
+import type { RouteDescriptor } from '../http/route.js';
 import { limitBody } from '../http/json-body.js';
 import { requestLog } from '../http/request-log.js';
 import { routeTable, type RouteTable } from './routes.js';
@@ -39,8 +38,8 @@ export function createApp(options: AppOptions): Hono {
   app.use('/api/*', limitBody());
   const routes = options.routes ?? routeTable(options);
   mountRoute(app, routes.health);
-  app.route('/api/v1', keysRoutes({ registry: options.registry, adminToken: options.adminToken, syncAudience: options.syncAudience, logger: options.logger }));
-  app.route('/', adminRoutes(options.registry, options.adminToken, options.logger));
+  mountRoute(app, routes.keys);
+  for (const route of routes.admin) mountRoute(app, route as RouteDescriptor);
   app.route('/', issuerRoutes(options.documents, options.logger, routes.issuer));
   if (options.broker) app.route('/', brokerRoutes(options.broker, routes.broker));
   if (routes.metrics) mountRoute(app, routes.metrics);

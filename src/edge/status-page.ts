@@ -3,7 +3,7 @@ import { html } from 'hono/html';
 import type { HtmlEscapedString } from 'hono/utils/html';
 import { truncate } from '../http/errors.js';
 import { mountRoute } from '../http/hono-route.js';
-import { jsonFailure, jsonTooLarge, type PlainAnswer, type RouteDescriptor } from '../http/route.js';
+import { decodeSegment, jsonFailure, jsonTooLarge, type PlainAnswer, type RouteDescriptor } from '../http/route.js';
 import type { Logger } from '../log/logger.js';
 import { DISCOVERY_PATH, JWKS_PATH } from '../oidc/paths.js';
 import { MAX_STATUS_CLUSTERS } from './config.js';
@@ -90,14 +90,6 @@ async function oneCluster(edge: EdgeDocuments, options: StatusPageOptions, now: 
   }
   const code = status.condition === 'unavailable' ? 502 : 200;
   return page(code, `idbridge edge issuer: ${cluster}`, html`${intro(edge, options)}${clusterSection(status, now())}`);
-}
-
-function decodeSegment(segment: string): string {
-  try {
-    return decodeURIComponent(segment);
-  } catch {
-    return segment;
-  }
 }
 
 /**

@@ -104,6 +104,15 @@ export function pathOfUrl(url: string): string {
   return url.slice(start, end);
 }
 
+/** A path segment as hono hands it to routes (decoded; kept as sent when it does not decode). */
+export function decodeSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
+}
+
 /** The first fast route answering `method` on `path`, with its params. */
 export function findFastRoute(routes: readonly RouteDescriptor[], method: string, path: string): { route: RouteDescriptor; params: unknown } | undefined {
   for (const route of routes) {

@@ -2,7 +2,7 @@ import { Hono } from 'hono';
 import { IdbridgeError } from '../errors.js';
 import { truncate } from '../http/errors.js';
 import { mountRoute } from '../http/hono-route.js';
-import { jsonErrorAnswer, jsonFailure, jsonTooLarge, type PlainAnswer, type RouteDescriptor, type RouteRequest } from '../http/route.js';
+import { decodeSegment, jsonErrorAnswer, jsonFailure, jsonTooLarge, type PlainAnswer, type RouteDescriptor, type RouteRequest } from '../http/route.js';
 import type { Logger } from '../log/logger.js';
 import { isClusterId } from '../registry/cluster-id.js';
 import type { DocumentSource } from './document-source.js';
@@ -63,14 +63,6 @@ async function fetchAndAnswer(source: DocumentSource, request: RouteRequest<Docu
     'access-control-allow-origin': '*',
     'cache-control': 'no-store',
   });
-}
-
-function decodeSegment(segment: string): string {
-  try {
-    return decodeURIComponent(segment);
-  } catch {
-    return segment;
-  }
 }
 
 /**

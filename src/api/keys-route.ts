@@ -1,9 +1,10 @@
 import { Hono } from 'hono';
-import { bearerAuth } from 'hono/bearer-auth';
-import { timingSafeEqual } from 'hono/utils/buffer';
 import { IdbridgeError } from '../errors.js';
+import { bearerOf, sameToken, wrongBearer, type BearerRefusals } from '../http/bearer.js';
 import { errorBody } from '../http/errors.js';
-import { readJson } from '../http/json-body.js';
+import { mountRoute } from '../http/hono-route.js';
+import { MAX_API_BODY_BYTES, parseJsonBody } from '../http/json-body.js';
+import { decodeSegment, jsonFailure, jsonTooLarge, type PlainAnswer, type RouteDescriptor } from '../http/route.js';
 import type { Logger } from '../log/logger.js';
 import { checkPushedDiscovery } from '../oidc/discovery.js';
 import { validateJwks } from '../oidc/jwks.js';
@@ -13,6 +14,8 @@ import { SubjectTokenVerifier, TokenError, type VerifiedToken, type VerifyOption
 import { clusterId, ifVersion, versionTag } from './admin-routes.js';
 import { clusterView, putKeysSchema } from './schemas.js';
 import { checkSignerKept, checkSignerOnRecord, signerOf, type KeyPusher } from './sync-push.js';
+
+const KEYS_PATH = /^\/api\/v1\/clusters\/([^/]+)\/keys$/;
 
 export interface KeysRouteOptions {
   registry: ClusterRegistry;
@@ -26,8 +29,6 @@ export interface KeysRouteOptions {
   now?: () => number;
 }
 
-type Env = { Variables: { pusher: KeyPusher } };
-
 /**
  * `PUT /api/v1/clusters/{id}/keys` — a cluster publishes its current JWKS (idbridge sync), or an
  * administrator replaces it (the bootstrap upload before the first sync, and break-glass).
@@ -38,64 +39,82 @@ type Env = { Variables: { pusher: KeyPusher } };
  * that would drop the key that signed it is refused, and inside the compare-and-swap the signing
  * key must still be on record, so a concurrent admin removal wins over an in-flight push.
  */
-export function keysRoutes(options: KeysRouteOptions): Hono<Env> {
-  const app = new Hono<Env>();
+export function keysRoute(options: KeysRouteOptions): RouteDescriptor<string> {
   const verifier = options.verifier ?? new SubjectTokenVerifier();
   const how = `send the cluster's projected ServiceAccount token (audience ${JSON.stringify(options.syncAudience)})${options.adminToken ? ' or the admin token' : ''} as "Authorization: Bearer <token>"`;
-
-  const authenticate = bearerAuth<Env>({
+  const refusals: BearerRefusals = {
     realm: 'idbridge-sync',
-    noAuthenticationHeader: { message: errorBody(new IdbridgeError('unauthenticated', how)) },
-    invalidAuthenticationHeader: { message: errorBody(new IdbridgeError('invalid_request', `the Authorization header is malformed; ${how}`)) },
-    invalidToken: { message: errorBody(new IdbridgeError('unauthenticated', `the bearer is neither a ServiceAccount token nor the admin token; ${how}`)) },
-    verifyToken: async (token, c) => {
-      // The admin token first, compared in constant time (SHA-256 of both sides).
-      if (options.adminToken && (await timingSafeEqual(options.adminToken, token))) {
-        c.set('pusher', { kind: 'admin' });
-        return true;
-      }
-      if (token.split('.').length !== 3) return false;
-      const id = clusterId(c);
-      const record = await recordOrNull(options.registry, id);
-      const verified = await verifySyncToken(verifier, token, record, id, (on) => ({
-        audiences: [options.syncAudience],
-        subject: on.syncSubject,
-        ...(options.now ? { now: options.now } : {}),
-      }));
-      c.set('pusher', { kind: 'cluster', token: verified.token, signer: signerOf(verified.record, verified.token) });
-      return true;
+    missing: errorBody(new IdbridgeError('unauthenticated', how)),
+    malformed: errorBody(new IdbridgeError('invalid_request', `the Authorization header is malformed; ${how}`)),
+    wrong: errorBody(new IdbridgeError('unauthenticated', `the bearer is neither a ServiceAccount token nor the admin token; ${how}`)),
+  };
+
+  /** Who pushes: the admin, a cluster whose token verified, or the refusal. */
+  const authenticate = async (authorization: string | undefined, param: string): Promise<KeyPusher | PlainAnswer> => {
+    const bearer = bearerOf(authorization, refusals);
+    if ('refusal' in bearer) return bearer.refusal;
+    const { token } = bearer;
+    // The admin token first, compared in constant time (SHA-256 of both sides).
+    if (options.adminToken && (await sameToken(options.adminToken, token))) return { kind: 'admin' };
+    if (token.split('.').length !== 3) return wrongBearer(refusals);
+    const id = clusterId(param);
+    const record = await recordOrNull(options.registry, id);
+    const verified = await verifySyncToken(verifier, token, record, id, (on) => ({
+      audiences: [options.syncAudience],
+      subject: on.syncSubject,
+      ...(options.now ? { now: options.now } : {}),
+    }));
+    return { kind: 'cluster', token: verified.token, signer: signerOf(verified.record, verified.token) };
+  };
+
+  return {
+    name: 'keys',
+    paths: ['/api/v1/clusters/:id/keys'],
+    match: (path) => {
+      const id = KEYS_PATH.exec(path)?.[1];
+      return id === undefined ? null : decodeSegment(id);
     },
-  });
-
-  app.put('/clusters/:id/keys', authenticate, async (c) => {
-    const id = clusterId(c);
-    const body = await readJson(c, putKeysSchema);
-    const jwks = await validateJwks(body.jwks);
-    const pusher = c.get('pusher');
-    if (pusher.kind === 'cluster') checkSignerKept(jwks, pusher);
-    const source = pusher.kind === 'admin' ? 'admin' : 'sync';
-    const result = await options.registry.replaceKeys(id, jwks, source, {
-      ...ifVersion(c),
-      check: (current) => {
-        if (pusher.kind === 'cluster') checkSignerOnRecord(current, pusher);
-        if (body.discovery !== undefined) checkPushedDiscovery(body.discovery, current.issuer);
-      },
-    });
-    if (result.changed) {
-      options.logger.info('cluster keys changed', {
-        cluster: id,
-        source,
-        added: result.added,
-        removed: result.removed,
-        version: result.record.version,
-        ...(pusher.kind === 'cluster' ? { signedBy: pusher.token.kid, subject: pusher.token.subject } : {}),
+    methods: ['PUT'],
+    bodyCap: MAX_API_BODY_BYTES,
+    shape: 'idbridge',
+    decide: async (request) => {
+      const pusher = await authenticate(request.header('authorization'), request.params);
+      if ('status' in pusher) return pusher;
+      const id = clusterId(request.params);
+      const body = parseJsonBody(request.header('content-type'), request.body, putKeysSchema);
+      const jwks = await validateJwks(body.jwks);
+      if (pusher.kind === 'cluster') checkSignerKept(jwks, pusher);
+      const source = pusher.kind === 'admin' ? 'admin' : 'sync';
+      const result = await options.registry.replaceKeys(id, jwks, source, {
+        ...ifVersion(request.header('if-match')),
+        check: (current) => {
+          if (pusher.kind === 'cluster') checkSignerOnRecord(current, pusher);
+          if (body.discovery !== undefined) checkPushedDiscovery(body.discovery, current.issuer);
+        },
       });
-    }
-    return c.json({ cluster: clusterView(result.record), added: result.added, removed: result.removed, changed: result.changed, warnings: result.warnings }, 200, {
-      etag: versionTag(result.record.version),
-    });
-  });
+      if (result.changed) {
+        options.logger.info('cluster keys changed', {
+          cluster: id,
+          source,
+          added: result.added,
+          removed: result.removed,
+          version: result.record.version,
+          ...(pusher.kind === 'cluster' ? { signedBy: pusher.token.kid, subject: pusher.token.subject } : {}),
+        });
+      }
+      const answer = { cluster: clusterView(result.record), added: result.added, removed: result.removed, changed: result.changed, warnings: result.warnings };
+      return { status: 200, headers: { 'content-type': 'application/json', etag: versionTag(result.record.version) }, body: JSON.stringify(answer) };
+    },
+    tooLarge: () => jsonTooLarge(MAX_API_BODY_BYTES),
+    fail: jsonFailure(options.logger),
+    fast: false,
+  };
+}
 
+/** The keys push as a hono route, generated from its descriptor. */
+export function keysRoutes(options: KeysRouteOptions): Hono {
+  const app = new Hono();
+  mountRoute(app, keysRoute(options));
   return app;
 }
 

@@ -43,7 +43,7 @@ export function composeHost(options: { config: Config; store: ClusterStore; admi
   const metrics = new Registry();
   collectDefaultMetrics({ register: metrics, prefix: 'idbridge_' });
   const broker = brokerFromConfig(config, registry, logger, metrics, records);
-  const routes = routeTable({ documents, broker, logger });
+  const routes = routeTable({ registry, ...(options.adminToken ? { adminToken: options.adminToken } : {}), syncAudience: config.syncAudience, documents, broker, metrics, logger });
   const app = createApp({
     routes,
     registry,

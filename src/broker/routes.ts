@@ -1,7 +1,6 @@
 import { Hono } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import { IdbridgeError } from '../errors.js';
-import { truncate } from '../http/errors.js';
 import { mountRoute } from '../http/hono-route.js';
 import type { RouteDescriptor } from '../http/route.js';
 import type { Broker, BrokerCall } from './broker.js';
@@ -55,6 +54,7 @@ export function brokerDescriptors(broker: Broker): [RouteDescriptor<BrokerRoute>
     tooLarge: () => tooLarge(shape),
     fail: (err) => googleError(shape, err instanceof IdbridgeError ? err : new IdbridgeError('internal', 'internal error in the broker; its log has the details')),
     fast: true,
+    methodHint: 'here; the broker takes POST, as Google does',
   });
   return [descriptor('sts', ['/v1/token', '/v1/introspect']), descriptor('iam', [IAM_PATH])];
 }
@@ -65,12 +65,7 @@ export function brokerDescriptors(broker: Broker): [RouteDescriptor<BrokerRoute>
  */
 export function brokerRoutes(broker: Broker, descriptors: readonly RouteDescriptor<BrokerRoute>[] = brokerDescriptors(broker)): Hono {
   const app = new Hono();
-  for (const route of descriptors) {
-    mountRoute(app, route);
-    for (const path of route.paths) {
-      app.all(path, (c) => toResponse(googleError(route.shape as ErrorShape, new BrokerError('method_not_allowed', `${truncate(c.req.method, 16)} is not allowed here; the broker takes POST, as Google does`), { allow: 'POST' })));
-    }
-  }
+  for (const route of descriptors) mountRoute(app, route);
   app.onError((err, c) => {
     const shape: ErrorShape = c.req.path.startsWith('/v1/projects/') ? 'iam' : 'sts';
     if (err instanceof IdbridgeError) return toResponse(googleError(shape, err));

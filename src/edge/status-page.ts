@@ -1,7 +1,10 @@
-import { Hono, type Context } from 'hono';
+import { Hono } from 'hono';
 import { html } from 'hono/html';
 import type { HtmlEscapedString } from 'hono/utils/html';
 import { truncate } from '../http/errors.js';
+import { mountRoute } from '../http/hono-route.js';
+import { decodeSegment, jsonFailure, jsonTooLarge, type PlainAnswer, type RouteDescriptor } from '../http/route.js';
+import type { Logger } from '../log/logger.js';
 import { DISCOVERY_PATH, JWKS_PATH } from '../oidc/paths.js';
 import { MAX_STATUS_CLUSTERS } from './config.js';
 import { ago, clusterStatus, iso, type ClusterStatus } from './cluster-status.js';
@@ -29,41 +32,64 @@ const CONDITION_LABEL: Record<ClusterStatus['condition'], string> = {
   unavailable: 'unavailable',
 };
 
+/** `/` (null) or `/{cluster}` (decoded, as hono hands its params). */
+type StatusParams = { cluster: string | null };
+
 /**
  * The edge's status page: `/` lists the clusters this location serves (those it has served
  * since its isolate started, and IDBRIDGE_STATUS_CLUSTERS), `/{cluster}` shows one. Keys, when
  * each document last came from the origin, and warnings (algorithms Google refuses, stale copies).
  */
-export function statusRoutes(edge: EdgeDocuments, options: StatusPageOptions): Hono {
-  const app = new Hono();
+export function statusRoute(edge: EdgeDocuments, options: StatusPageOptions, logger: Logger): RouteDescriptor<StatusParams> {
   const now = options.now ?? Date.now;
+  return {
+    name: 'status',
+    paths: ['/', '/:cluster'],
+    match: (path) => {
+      if (path === '/') return { cluster: null };
+      const segment = /^\/([^/]+)$/.exec(path)?.[1];
+      return segment === undefined ? null : { cluster: decodeSegment(segment) };
+    },
+    methods: ['GET', 'HEAD'],
+    bodyCap: 0,
+    shape: 'idbridge',
+    decide: (request) => (request.params.cluster === null ? overview(edge, options, now) : oneCluster(edge, options, now, request.params.cluster)),
+    tooLarge: () => jsonTooLarge(0),
+    fail: jsonFailure(logger),
+    fast: false,
+  };
+}
 
-  app.get('/', async (c) => {
-    const known = edge.knownClusters();
-    const ids = [...new Set([...options.statusClusters, ...known])].slice(0, MAX_STATUS_CLUSTERS);
-    const statuses = await lookUp(edge, ids, now());
-    const more = new Set([...options.statusClusters, ...known]).size - ids.length;
-    return page(c, 200, 'idbridge edge issuer', html`
+/** The status page as hono routes, generated from the descriptor. */
+export function statusRoutes(edge: EdgeDocuments, options: StatusPageOptions, logger: Logger): Hono {
+  const app = new Hono();
+  mountRoute(app, statusRoute(edge, options, logger));
+  return app;
+}
+
+async function overview(edge: EdgeDocuments, options: StatusPageOptions, now: () => number): Promise<PlainAnswer> {
+  const known = edge.knownClusters();
+  const ids = [...new Set([...options.statusClusters, ...known])].slice(0, MAX_STATUS_CLUSTERS);
+  const statuses = await lookUp(edge, ids, now());
+  const more = new Set([...options.statusClusters, ...known]).size - ids.length;
+  return page(200, 'idbridge edge issuer', html`
       ${intro(edge, options)}
       ${statuses.length === 0
         ? html`<p class="empty">No cluster has been served by this edge location since it started. Request a cluster's documents, open <code>/{cluster}</code>, or list clusters in <code>IDBRIDGE_STATUS_CLUSTERS</code> to see them here.</p>`
         : statuses.map((status) => clusterSection(status, now()))}
       ${more > 0 ? html`<p class="more">and ${more} more clusters (open <code>/{cluster}</code> to see one)</p>` : ''}`);
-  });
+}
 
-  app.get('/:cluster', async (c) => {
-    const cluster = c.req.param('cluster');
-    const [status] = await lookUp(edge, [cluster], now());
-    if (!status || status.condition === 'not-found') {
-      return page(c, 404, 'idbridge edge issuer: no such cluster', html`
+async function oneCluster(edge: EdgeDocuments, options: StatusPageOptions, now: () => number, cluster: string): Promise<PlainAnswer> {
+  const [status] = await lookUp(edge, [cluster], now());
+  if (!status || status.condition === 'not-found') {
+    return page(404, 'idbridge edge issuer: no such cluster', html`
         ${intro(edge, options)}
         <p class="empty">No cluster ${JSON.stringify(truncate(cluster, 80))} is published here: cluster ids are lowercase DNS labels, and a cluster appears once its origin publishes its documents.</p>
         ${status?.jwksChangedAt ? clusterSection(status, now()) : ''}`);
-    }
-    const code = status.condition === 'unavailable' ? 502 : 200;
-    return page(c, code, `idbridge edge issuer: ${cluster}`, html`${intro(edge, options)}${clusterSection(status, now())}`);
-  });
-  return app;
+  }
+  const code = status.condition === 'unavailable' ? 502 : 200;
+  return page(code, `idbridge edge issuer: ${cluster}`, html`${intro(edge, options)}${clusterSection(status, now())}`);
 }
 
 /**
@@ -112,7 +138,7 @@ function seconds(ms: number): string {
   return `${s} s`;
 }
 
-async function page(c: Context, status: 200 | 404 | 502, title: string, body: HtmlEscapedString | Promise<HtmlEscapedString>): Promise<Response> {
+async function page(status: 200 | 404 | 502, title: string, body: HtmlEscapedString | Promise<HtmlEscapedString>): Promise<PlainAnswer> {
   const document = await html`<!doctype html>
 <html lang="en">
 <head>
@@ -141,5 +167,5 @@ async function page(c: Context, status: 200 | 404 | 502, title: string, body: Ht
 ${body}
 </main></body>
 </html>`;
-  return c.html(document, status, HEADERS);
+  return { status, headers: { 'content-type': 'text/html; charset=UTF-8', ...HEADERS }, body: String(document) };
 }

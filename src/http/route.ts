@@ -1,6 +1,9 @@
 import { IdbridgeError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
-import { errorBody, retryAfterSeconds, unexpectedErrorFields } from './errors.js';
+import { errorBody, retryAfterSeconds, truncate, unexpectedErrorFields } from './errors.js';
+import { iamError } from './wire/google-iam.js';
+import { stsError } from './wire/google-sts.js';
+import { idbridgeAnswer } from './wire/idbridge.js';
 
 /** The wire shape a route answers its refusals in. */
 export type WireShape = 'idbridge' | 'sts' | 'iam';
@@ -21,6 +24,8 @@ export interface RouteRequest<P> {
   header(name: string): string | undefined;
   /** '' for routes without a body cap (the body is not read). */
   body: string;
+  /** The query's parameters (first value of each), where the host parsed them (hono; fast routes read none). */
+  query?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -47,6 +52,40 @@ export interface RouteDescriptor<P = unknown> {
   fail(err: unknown, path: string): PlainAnswer;
   /** Whether the Node and Workers hosts answer it before hono (kept only where a benchmark row shows it pays). */
   fast: boolean;
+  /**
+   * Where the 405 of any other method sends the caller, after "<METHOD> is not allowed " (e.g.
+   * "here; use POST"); absent: other methods fall through to the app's 404.
+   */
+  methodHint?: string;
+  /** Browsers may call it: OPTIONS answers 204 with these CORS headers (and `Allow`). */
+  preflight?: Readonly<Record<string, string>>;
+}
+
+/** The methods a route answers, as its `Allow` header lists them (OPTIONS when it has a preflight). */
+export function allowOf(route: RouteDescriptor): string {
+  return [...route.methods, ...(route.preflight ? ['OPTIONS'] : [])].join(', ');
+}
+
+/** A refusal in one wire shape: the one mapping per shape every generated answer goes through. */
+export function shapedError(shape: WireShape, err: IdbridgeError, headers: Record<string, string> = {}): PlainAnswer {
+  if (shape === 'sts') return stsError(err, headers);
+  if (shape === 'iam') return iamError(err, headers);
+  return idbridgeAnswer(err, headers);
+}
+
+/** The one 405 of every route, in its wire shape, with the `Allow` its methods make. */
+export function methodNotAllowed(route: RouteDescriptor, method: string): PlainAnswer {
+  return shapedError(route.shape, new IdbridgeError('method_not_allowed', `${truncate(method, 16)} is not allowed ${route.methodHint ?? 'here'}`), { allow: allowOf(route) });
+}
+
+/** The CORS preflight of a route that has one: 204, `Allow` and the route's CORS headers. */
+export function preflightAnswer(route: RouteDescriptor): PlainAnswer {
+  return { status: 204, headers: { allow: allowOf(route), ...route.preflight }, body: null };
+}
+
+/** The wire shape of the route answering `path` (undecoded, no query); idbridge's own when none does. */
+export function shapeOfPath(routes: readonly RouteDescriptor[], path: string): WireShape {
+  return routes.find((route) => route.match(path) !== null)?.shape ?? 'idbridge';
 }
 
 /** The path of a request target (`/a/b?x` → `/a/b`): the one splitter of every fast path. */
@@ -63,6 +102,15 @@ export function pathOfUrl(url: string): string {
   const hash = url.indexOf('#', start);
   const end = query === -1 ? (hash === -1 ? url.length : hash) : query;
   return url.slice(start, end);
+}
+
+/** A path segment as hono hands it to routes (decoded; kept as sent when it does not decode). */
+export function decodeSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
 }
 
 /** The first fast route answering `method` on `path`, with its params. */

@@ -1,8 +1,8 @@
 import { Hono } from 'hono';
 import { IdbridgeError } from '../errors.js';
-import { errorResponse, truncate } from '../http/errors.js';
+import { truncate } from '../http/errors.js';
 import { mountRoute } from '../http/hono-route.js';
-import { jsonErrorAnswer, jsonFailure, jsonTooLarge, type PlainAnswer, type RouteDescriptor, type RouteRequest } from '../http/route.js';
+import { decodeSegment, jsonErrorAnswer, jsonFailure, jsonTooLarge, type PlainAnswer, type RouteDescriptor, type RouteRequest } from '../http/route.js';
 import type { Logger } from '../log/logger.js';
 import { isClusterId } from '../registry/cluster-id.js';
 import type { DocumentSource } from './document-source.js';
@@ -10,7 +10,6 @@ import type { ClusterDocuments } from '../oidc/published.js';
 import { DISCOVERY_PATH, JWKS_PATH, matchDocumentPath, type DocumentKind } from '../oidc/paths.js';
 import { answerDocument } from './respond.js';
 
-const ALLOWED = 'GET, HEAD, OPTIONS';
 
 type DocumentParams = { cluster: string; kind: DocumentKind };
 
@@ -38,6 +37,14 @@ export function issuerRoute(source: DocumentSource, logger: Logger): RouteDescri
     tooLarge: () => jsonTooLarge(0),
     fail: jsonFailure(logger),
     fast: true,
+    methodHint: 'on a public issuer document; use GET or HEAD',
+    // Browsers read discovery documents too (OIDC clients in a page): any origin, no credentials.
+    preflight: {
+      'access-control-allow-origin': '*',
+      'access-control-allow-methods': 'GET, HEAD, OPTIONS',
+      'access-control-allow-headers': 'if-none-match',
+      'access-control-max-age': '86400',
+    },
   };
 }
 
@@ -58,34 +65,12 @@ async function fetchAndAnswer(source: DocumentSource, request: RouteRequest<Docu
   });
 }
 
-function decodeSegment(segment: string): string {
-  try {
-    return decodeURIComponent(segment);
-  } catch {
-    return segment;
-  }
-}
-
 /**
- * The public issuer routes, identical on every host: the descriptor's GET and HEAD, the CORS
- * preflight, and 405 for any other method.
+ * The public issuer routes, identical on every host, all generated from the descriptor: GET and
+ * HEAD, the CORS preflight, and 405 for any other method.
  */
 export function issuerRoutes(source: DocumentSource, logger: Logger, route: RouteDescriptor<DocumentParams> = issuerRoute(source, logger)): Hono {
   const app = new Hono();
   mountRoute(app, route);
-  for (const path of route.paths) {
-    app.options(path, (c) => c.body(null, 204, {
-      allow: ALLOWED,
-      'access-control-allow-origin': '*',
-      'access-control-allow-methods': ALLOWED,
-      'access-control-allow-headers': 'if-none-match',
-      'access-control-max-age': '86400',
-    }));
-    app.all(path, (c) => errorResponse(
-      c,
-      new IdbridgeError('method_not_allowed', `${truncate(c.req.method, 16)} is not allowed on a public issuer document; use GET or HEAD`),
-      { allow: ALLOWED },
-    ));
-  }
   return app;
 }

@@ -4,6 +4,7 @@ import { errorBody, errorResponse, handleError, truncate, unexpectedErrorFields 
 import { healthRoutes } from '../http/health.js';
 import { mountRoute } from '../http/hono-route.js';
 import { parseJsonBody } from '../http/json-body.js';
+import { metricsRoute } from '../http/metrics.js';
 import { jsonFailure, jsonTooLarge, type RouteDescriptor } from '../http/route.js';
 import type { Logger } from '../log/logger.js';
 import { admissionReviewEnvelope } from './admission-review.js';
@@ -80,7 +81,7 @@ export function createWebhookApp(options: WebhookAppOptions, route: RouteDescrip
     }
   }));
 
-  app.get('/metrics', async (c) => c.body(await options.metrics.registry.metrics(), 200, { 'content-type': options.metrics.registry.contentType, 'cache-control': 'no-store' }));
+  mountRoute(app, metricsRoute(options.metrics.registry));
 
   app.notFound((c) => errorResponse(c, new IdbridgeError('not_found', `no route ${c.req.method} ${truncate(c.req.path)}; the webhook serves POST ${MUTATE_PATH}, GET /healthz, /readyz and /metrics`)));
   app.onError(handleError(options.logger));

@@ -1,12 +1,11 @@
 import { createRequire } from 'node:module';
 import type { ServerResponse } from 'node:http';
-import { googleError } from '../../broker/google-errors.js';
-import { brokerShapeOf } from '../../broker/routes.js';
 import { IdbridgeError } from '../../errors.js';
-import { idbridgeAnswer } from '../../http/wire/idbridge.js';
+import { shapedError, shapeOfPath, type RouteDescriptor, type WireShape } from '../../http/route.js';
+import type { FunctionHandler } from './handler.js';
 import type { FrameworkRequest } from './web-request.js';
 
-type Handler = (req: FrameworkRequest, res: ServerResponse) => Promise<void>;
+type Handler = FunctionHandler;
 type ExpressHandle = (this: unknown, req: FrameworkRequest, res: ServerResponse, callback?: (err?: unknown) => void) => void;
 
 const INSTALLED = Symbol.for('idbridge.frameworkRefusals');
@@ -48,8 +47,19 @@ async function answerUnhandled(handler: Handler, req: FrameworkRequest, res: Ser
     : status === 415
       ? new IdbridgeError('unsupported_media_type', 'the request body is in an encoding the endpoint does not take; send it uncompressed')
       : new IdbridgeError('invalid_request', 'the request body could not be read; send it uncompressed, with an accurate Content-Length');
-  const shape = brokerShapeOf(new URL(req.originalUrl ?? req.url ?? '/', 'http://function').pathname);
-  const answer = shape ? googleError(shape, refusal, { connection: 'close' }) : idbridgeAnswer(refusal, { connection: 'close' });
+  const shape = await shapeOf(handler, new URL(req.originalUrl ?? req.url ?? '/', 'http://function').pathname);
+  const answer = shapedError(shape, refusal, { connection: 'close' });
   res.writeHead(answer.status, answer.headers);
   res.end(answer.body);
+}
+
+/** The shape of the route the app would have answered with (idbridge's own when the app cannot be built). */
+async function shapeOf(handler: Handler, path: string): Promise<WireShape> {
+  let routes: readonly RouteDescriptor[];
+  try {
+    routes = await handler.routes();
+  } catch {
+    return 'idbridge';
+  }
+  return shapeOfPath(routes, path);
 }

@@ -3,12 +3,10 @@ import { createServer as createHttpsServer, type Server as HttpsServer } from 'n
 import type { AddressInfo } from 'node:net';
 import { getRequestListener } from '@hono/node-server';
 import type { Hono } from 'hono';
-import type { Logger } from '../../log/logger.js';
 import type { NodeFastPath } from './fast-path.js';
 
 export interface NodeServerOptions {
   app: Hono;
-  logger: Logger;
   host: string;
   port: number;
   /** Answers fast routes straight from the socket before hono (see nodeFastPath); returns false to leave a request to hono. */

@@ -44,7 +44,6 @@ export async function serve({ config: configured, logger, announce, fastPaths = 
   const { app, registry, routes } = host;
   const running = await startNodeServer({
     app,
-    logger,
     host: config.host,
     port: config.port,
     ...(fastPaths ? { fastPath: nodeFastPath(routes, { log: logger }) } : {}),

@@ -1,7 +1,9 @@
 import type { Operation } from 'fast-json-patch';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadWebhookConfig } from '../../src/webhook/config.js';
+import { parseProvider } from '../../src/credentials/credential-config.js';
 import { chooseMetadataServer, METADATA_SIDECAR_NAME, type MetadataServerSettings } from '../../src/webhook/metadata-server.js';
+import { mutatePod } from '../../src/webhook/pod-mutation.js';
 import type { FakeServiceAccount } from '../fakes/kube-serviceaccounts.js';
 import { startWebhookHarness, type WebhookHarness } from '../support/webhook.js';
 import { applyAndValidate, envOf, type ContainerObject, type PodObject } from './pod-checks.js';
@@ -201,5 +203,16 @@ describe('metadata server choice (pure decision)', () => {
     expect(loadWebhookConfig({}, { IDBRIDGE_WEBHOOK_METADATA_SERVER: 'always', IDBRIDGE_WEBHOOK_METADATA_SERVER_IMAGE: IMAGE }).metadataServer).toEqual({ mode: 'always', image: IMAGE });
     expect(() => loadWebhookConfig({ IDBRIDGE_WEBHOOK_METADATA_SERVER: 'sometimes' })).toThrow(/IDBRIDGE_WEBHOOK_METADATA_SERVER.*must be always, annotated, never or node/);
     expect(() => loadWebhookConfig({ IDBRIDGE_WEBHOOK_METADATA_SERVER: 'always' })).toThrow(/IDBRIDGE_WEBHOOK_METADATA_SERVER_IMAGE/);
+  });
+});
+
+describe('node pointing with --overwrite-env=true', () => {
+  it('the downward API variable the webhook wrote is not replaced again (reinvocation adds nothing)', () => {
+    const plan = { provider: parseProvider(PROVIDER), serviceAccountEmail: EMAIL, tokenLifetimeSeconds: 3600, audience: 'sts.googleapis.com', expirationSeconds: 86_400, universeDomain: 'googleapis.com', skipContainers: [] };
+    const settings = { annotationPrefix: P, fileMode: 0o644, overwriteEnv: true };
+    const input = pod('web');
+    const first = mutatePod(input as never, plan, settings, { kind: 'node' });
+    const patched = applyAndValidate(input, first.patch as Operation[]);
+    expect(mutatePod(patched as never, plan, settings, { kind: 'node' }).patch).toEqual([]);
   });
 });

@@ -2,10 +2,17 @@ import { z } from 'zod';
 import { environmentProblems, environmentSchema, parseEnvironment } from '../config/config.js';
 import { IdbridgeError } from '../errors.js';
 import type { LogLevel } from '../log/logger.js';
+import { loadNodeModeConfig, type NodeEnvironment, type NodeModeConfig } from './node-config.js';
+
+/** `sidecar`: one pod, from its credential configuration; `node`: the DaemonSet, every pod of its node. */
+export const METADATA_MODES = ['sidecar', 'node'] as const;
+export type MetadataMode = (typeof METADATA_MODES)[number];
 
 /** `idbridge metadata-server`'s environment; every variable has a flag (src/cli/commands/metadata-server.ts). */
 export const metadataEnvironmentSchema = z.object({
-  IDBRIDGE_METADATA_CREDENTIAL_CONFIG: z.string({ error: 'the credential configuration file is required (the external_account JSON the webhook mounts)' }).min(1),
+  IDBRIDGE_METADATA_MODE: z.enum(METADATA_MODES, { error: 'must be sidecar or node' }).default('sidecar'),
+  // Required in sidecar mode only (checked in loadMetadataConfig): node mode asks TokenRequest per pod.
+  IDBRIDGE_METADATA_CREDENTIAL_CONFIG: z.string().min(1).optional(),
   IDBRIDGE_METADATA_HOST: z.string().min(1).default('127.0.0.1'),
   IDBRIDGE_METADATA_PORT: z.coerce.number().int().min(0).max(65535).default(988),
   IDBRIDGE_METADATA_PROJECT_ID: z.string().regex(/^[a-z][-a-z0-9.:]{4,61}[a-z0-9]$/, 'must be a Google Cloud project id such as my-project-123').optional(),
@@ -26,7 +33,8 @@ export const metadataEnvironmentSchema = z.object({
 export type MetadataEnvironment = z.input<typeof metadataEnvironmentSchema>;
 
 export interface MetadataServerConfig {
-  credentialConfigPath: string;
+  /** Sidecar: the credential configuration; node: the node-mode settings (src/metadata/node-config.ts). */
+  source: { mode: 'sidecar'; credentialConfigPath: string } | { mode: 'node'; node: NodeModeConfig };
   host: string;
   port: number;
   /** Set by --project-id; else derived from the Google service account's email (see sidecar-identity.ts). */
@@ -45,14 +53,30 @@ export interface MetadataServerConfig {
 }
 
 /** Parses the configuration once at startup; flags (under the variables' names) override the environment. */
-export function loadMetadataConfig(env: Record<string, string | undefined>, overrides: Partial<Record<keyof MetadataEnvironment, string>> = {}, flagNames: Readonly<Record<string, string>> = {}): MetadataServerConfig {
+export function loadMetadataConfig(env: Record<string, string | undefined>, overrides: Partial<Record<keyof MetadataEnvironment | keyof NodeEnvironment, string>> = {}, flagNames: Readonly<Record<string, string>> = {}): MetadataServerConfig {
   const parsed = parseEnvironment(metadataEnvironmentSchema, env, overrides);
-  if (!parsed.success) throw new IdbridgeError('invalid_request', `invalid metadata-server configuration: ${environmentProblems(parsed.error, flagNames).join('; ')}`);
+  const invalid = (problems: string[]) => new IdbridgeError('invalid_request', `invalid metadata-server configuration: ${problems.join('; ')}`);
+  if (!parsed.success) throw invalid(environmentProblems(parsed.error, flagNames));
   const e = parsed.data;
+  const named = (variable: string) => (flagNames[variable] ? `${flagNames[variable]} (${variable})` : variable);
+  let source: MetadataServerConfig['source'];
+  if (e.IDBRIDGE_METADATA_MODE === 'sidecar') {
+    if (!e.IDBRIDGE_METADATA_CREDENTIAL_CONFIG) throw invalid([`${named('IDBRIDGE_METADATA_CREDENTIAL_CONFIG')}: the credential configuration file is required (the external_account JSON the webhook mounts)`]);
+    source = { mode: 'sidecar', credentialConfigPath: e.IDBRIDGE_METADATA_CREDENTIAL_CONFIG };
+  } else {
+    const problems: string[] = [];
+    // Host networking: the address would go on the node's loopback, and node mode answers on the node's address already.
+    if (e.IDBRIDGE_METADATA_LINK_LOCAL === 'true') problems.push(`${named('IDBRIDGE_METADATA_LINK_LOCAL')}: link-local is a sidecar variant; node mode listens on the node's address (--host)`);
+    if (e.IDBRIDGE_METADATA_CREDENTIAL_CONFIG) problems.push(`${named('IDBRIDGE_METADATA_CREDENTIAL_CONFIG')}: node mode gets each pod's token with TokenRequest; a credential configuration is for sidecar mode`);
+    // Direct-access pods have no Google service account email to read the project from.
+    if (!e.IDBRIDGE_METADATA_PROJECT_ID) problems.push(`${named('IDBRIDGE_METADATA_PROJECT_ID')}: node mode needs the project id (the project of the workload identity pool) for project/project-id`);
+    if (problems.length > 0) throw invalid(problems);
+    source = { mode: 'node', node: loadNodeModeConfig(env, overrides) };
+  }
   const [namespace, name] = e.IDBRIDGE_METADATA_SERVICE_ACCOUNT?.split('/') ?? [];
   const [linkHost, linkPort] = e.IDBRIDGE_METADATA_LINK_LOCAL_ADDRESS.split(':');
   return {
-    credentialConfigPath: e.IDBRIDGE_METADATA_CREDENTIAL_CONFIG,
+    source,
     host: e.IDBRIDGE_METADATA_HOST,
     port: e.IDBRIDGE_METADATA_PORT,
     ...(e.IDBRIDGE_METADATA_PROJECT_ID ? { projectId: e.IDBRIDGE_METADATA_PROJECT_ID } : {}),

@@ -1,10 +1,11 @@
-import { KubeConfig } from '@kubernetes/client-node';
 import { z } from 'zod';
 import { environmentProblems, parseEnvironment } from '../config/config.js';
 import { parseProvider } from '../credentials/credential-config.js';
 import { IdbridgeError, isIdbridgeError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
-import { startNodeIdentity, type RunningNodeIdentity } from './node-identity.js';
+import type { InstanceView } from './api.js';
+import type { PodIdentity } from './identity.js';
+import type { RunningNodeIdentity } from './node-identity.js';
 
 /**
  * `idbridge metadata-server --mode node` settings (the DaemonSet, issue #13 item 4), parsed once
@@ -67,8 +68,23 @@ export function loadNodeModeConfig(env: Record<string, string | undefined>, over
 
 /** The node-mode composition for the `metadata-server` command: an IdentityResolver on live informers, handed to the metadata API server. */
 export async function startNodeMode(config: NodeModeConfig, logger: Logger): Promise<RunningNodeIdentity> {
+  // Loaded only in node mode: the sidecar (a per-pod price) never loads the Kubernetes client.
+  const [{ KubeConfig }, { startNodeIdentity }] = await Promise.all([import('@kubernetes/client-node'), import('./node-identity.js')]);
   const kubeConfig = new KubeConfig();
   if (config.kubeconfig) kubeConfig.loadFromFile(config.kubeconfig);
   else kubeConfig.loadFromCluster();
   return startNodeIdentity({ ...config, kubeConfig, logger });
+}
+
+/** What the API shows a pod in node mode: the cluster's project (as on GKE), the pod's own accounts. */
+export function nodeInstanceView(identity: PodIdentity, cluster: { projectId: string; numericProjectId?: string; universeDomain: string; attributes: Record<string, string> }): InstanceView {
+  const numericProjectId = cluster.numericProjectId ?? /\/projects\/(\d+)\//.exec(identity.audience)?.[1];
+  return {
+    projectId: cluster.projectId,
+    ...(numericProjectId !== undefined ? { numericProjectId } : {}),
+    ...(identity.googleServiceAccount !== undefined ? { googleServiceAccount: identity.googleServiceAccount } : {}),
+    kubernetesServiceAccount: `${identity.namespace}/${identity.serviceAccount}`,
+    universeDomain: cluster.universeDomain,
+    attributes: cluster.attributes,
+  };
 }

@@ -18,7 +18,7 @@ const LAYERS = {
     'src/admin-client', 'src/api', 'src/broker', 'src/credentials', 'src/doctor', 'src/edge', 'src/gcp-setup', 'src/gcs',
     'src/issuer', 'src/metadata', 'src/registry', 'src/sync', 'src/verify', 'src/webhook', 'src/whoami',
   ],
-  shared: ['src/config', 'src/errors', 'src/http', 'src/log', 'src/net', 'src/oidc', 'src/report'],
+  shared: ['src/config', 'src/errors', 'src/http', 'src/log', 'src/net', 'src/oidc', 'src/report', 'src/version'],
 } as const;
 type Layer = keyof typeof LAYERS;
 const RANK: Record<Layer, number> = { entries: 4, hosts: 3, app: 2, capabilities: 1, shared: 0 };

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Thin launcher: the CLI is compiled to dist/ by `npm run build` (run by `npm start` and `npm test`).
-import { main } from '../dist/src/cli/main.js';
+// The metadata sidecar has its own entry so it loads none of the other commands (a per-pod cost).
+const { main } = await import(process.argv[2] === 'metadata-server' ? '../dist/src/cli/metadata-main.js' : '../dist/src/cli/main.js');
 
 main(process.argv).then(
   (code) => { process.exitCode = code; },

@@ -33,3 +33,23 @@ export type BrokerAnswer = WireAnswer;
 export function googleError(shape: ErrorShape, err: IdbridgeError, headers: Record<string, string> = {}): BrokerAnswer {
   return shape === 'sts' ? stsError(err, headers) : iamError(err, headers);
 }
+
+/** Google's error answer read back (STS or IAM Credentials shape), for callers of Google that explain it. */
+export interface GoogleErrorReading {
+  /** The OAuth code (STS) or gRPC status name (IAM Credentials), when Google gave one. */
+  code?: string;
+  message: string;
+}
+
+export function readGoogleError(body: Record<string, unknown>): GoogleErrorReading {
+  const error = body.error;
+  if (typeof error === 'string') {
+    const description = typeof body.error_description === 'string' ? body.error_description : '';
+    return { code: error, message: description || error };
+  }
+  if (typeof error === 'object' && error !== null) {
+    const { message, status } = error as { message?: unknown; status?: unknown };
+    return { ...(typeof status === 'string' ? { code: status } : {}), message: typeof message === 'string' ? message : 'no message' };
+  }
+  return { message: 'an answer without an error message' };
+}

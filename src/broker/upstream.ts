@@ -37,7 +37,11 @@ export interface UpstreamClientOptions {
   transport?: Transport;
   random?: () => number;
   onAttempt?: (endpoint: UpstreamEndpoint, outcome: AttemptOutcome, seconds: number) => void;
+  /** How failure messages name the timeout setting and the route to fix; default the broker's. */
+  hints?: { timeoutSetting: string; route: string };
 }
+
+const BROKER_HINTS = { timeoutSetting: 'IDBRIDGE_BROKER_UPSTREAM_TIMEOUT_MS', route: "the broker's route to Google" };
 
 /** Google's token answers are a few hundred bytes; anything near this is not one. */
 const MAX_ANSWER_BYTES = 256 * 1024;
@@ -56,6 +60,7 @@ export class UpstreamClient {
       maxBackoffMs: 2_000,
       transport: nodeTransport(),
       random: Math.random,
+      hints: BROKER_HINTS,
       ...options,
     };
   }
@@ -100,7 +105,7 @@ export class UpstreamClient {
       });
       return { status: answer.status, body: answer.body, contentType: answer.contentType ?? 'application/json', ...(answer.retryAfter ? { retryAfter: answer.retryAfter.slice(0, 64) } : {}) };
     } catch (err) {
-      return networkFailure(err, request.endpoint, this.#options.timeoutMs);
+      return networkFailure(err, request.endpoint, this.#options.timeoutMs, this.#options.hints);
     }
   }
 
@@ -138,16 +143,16 @@ function checkRelayable(answer: Omit<UpstreamAnswer, 'json'>, endpoint: Upstream
   throw new BrokerError('bad_gateway', `${describe(endpoint)} answered ${answer.status} with a body that is not JSON; check IDBRIDGE_${endpoint === 'token' || endpoint === 'introspect' ? 'STS' : 'IAMCREDENTIALS'}_URL and any proxy in between`);
 }
 
-function networkFailure(err: unknown, endpoint: UpstreamEndpoint, timeoutMs: number): AttemptFailure {
+function networkFailure(err: unknown, endpoint: UpstreamEndpoint, timeoutMs: number, hints: { timeoutSetting: string; route: string }): AttemptFailure {
   const code = (err as { code?: unknown } | undefined)?.code;
   const name = typeof code === 'string' ? code : (err as Error | undefined)?.name;
   const what = describe(endpoint);
   if (err instanceof AnswerTooLarge) return new AttemptFailure('too_large', new BrokerError('bad_gateway', `${what} answered with more than ${MAX_ANSWER_BYTES / 1024} KiB; that is not a Google answer`));
   if (err instanceof TransportTimeout) {
-    return new AttemptFailure('timeout', new BrokerError('gateway_timeout', `${what} did not answer within ${timeoutMs} ms (IDBRIDGE_BROKER_UPSTREAM_TIMEOUT_MS)`));
+    return new AttemptFailure('timeout', new BrokerError('gateway_timeout', `${what} did not answer within ${timeoutMs} ms (${hints.timeoutSetting})`));
   }
   if (typeof code === 'string' && ['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH'].includes(code)) {
-    return new AttemptFailure('refused', new BrokerError('unavailable', `${what} cannot be reached (${code}); check the broker's route to Google`));
+    return new AttemptFailure('refused', new BrokerError('unavailable', `${what} cannot be reached (${code}); check ${hints.route}`));
   }
   return new AttemptFailure('network', new BrokerError('bad_gateway', `the connection to ${what} failed before a complete answer (${name ?? 'network error'})`));
 }

@@ -1,10 +1,11 @@
-import { Command, CommanderError } from 'commander';
-import { isIdbridgeError } from '../errors.js';
+import { Command } from 'commander';
 import { VERSION } from '../version.js';
+import { runProgram } from './run-program.js';
 import { registerClusters } from './commands/clusters.js';
 import { registerCredConfig } from './commands/cred-config.js';
 import { registerDoctor } from './commands/doctor.js';
 import { registerGcpSetup } from './commands/gcp-setup.js';
+import { registerMetadataServer } from './commands/metadata-server.js';
 import { registerServe } from './commands/serve.js';
 import { registerSync } from './commands/sync.js';
 import { registerWhoami } from './commands/whoami.js';
@@ -26,27 +27,11 @@ export function program(): Command {
   registerGcpSetup(root);
   registerSync(root);
   registerWebhook(root);
+  registerMetadataServer(root);
   return root;
 }
 
 /** Runs the CLI; resolves to the process exit code. Errors go to stderr as one line. */
-export async function main(argv: string[]): Promise<number> {
-  try {
-    await program().parseAsync(argv);
-    return typeof process.exitCode === 'number' ? process.exitCode : 0;
-  } catch (err) {
-    if (err instanceof CommanderError) return usageError(err);
-    const message = isIdbridgeError(err) || err instanceof Error ? err.message : String(err);
-    process.stderr.write(`idbridge: ${message}\n`);
-    return isIdbridgeError(err) && err.status < 500 ? 2 : 1;
-  }
-}
-
-/** Help and --version exit 0 as commander says; every other commander error is a usage error: one line, exit 2. */
-function usageError(err: CommanderError): number {
-  if (err.exitCode === 0 || err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return 0;
-  // With no command at all commander has already printed the help.
-  if (err.code === 'commander.help') return 2;
-  process.stderr.write(`idbridge: ${err.message.replace(/^error: /, '')} (run idbridge --help for usage)\n`);
-  return 2;
+export function main(argv: string[]): Promise<number> {
+  return runProgram(program(), argv);
 }

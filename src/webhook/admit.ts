@@ -9,7 +9,8 @@ import { describeIssues, zodDetails } from '../errors/zod.js';
 import { OPT_OUT_LABEL, resolveInjection, type InjectionDefaults } from './annotations.js';
 import type { AdmissionOutcome } from './metrics.js';
 import { serviceAccountRefProblem } from './kube-names.js';
-import { mutatePod, type MutationSettings } from './pod-mutation.js';
+import { chooseMetadataServer, type MetadataServerSettings } from './metadata-server.js';
+import { mutatePod, podOs, type MutationSettings } from './pod-mutation.js';
 import type { ServiceAccountSource } from './service-accounts.js';
 
 export interface AdmitOptions {
@@ -18,6 +19,8 @@ export interface AdmitOptions {
   mutation: MutationSettings;
   /** A pod whose ServiceAccount does not exist: admitted unmutated with a warning, or denied. */
   missingServiceAccount: 'admit' | 'deny';
+  /** Absent: no metadata server wiring (as `--metadata-server=never`). */
+  metadataServer?: MetadataServerSettings;
 }
 
 export interface Admission {
@@ -74,7 +77,14 @@ export async function admit(request: { uid: string } & Record<string, unknown>, 
   if (resolution.kind === 'invalid') {
     return { outcome: 'denied', review: denied(uid, 400, resolution.problems.join('; ')), subject };
   }
-  const { patch, warnings } = mutatePod(pod.data, resolution.plan, options.mutation);
+  const metadataServer = chooseMetadataServer({
+    settings: options.metadataServer ?? { mode: 'never' },
+    serviceAccount,
+    podAnnotations: metadata?.annotations ?? {},
+    os: podOs(pod.data),
+  });
+  if (metadataServer.kind === 'invalid') return { outcome: 'denied', review: denied(uid, 400, metadataServer.problem), subject };
+  const { patch, warnings } = mutatePod(pod.data, resolution.plan, options.mutation, metadataServer.kind === 'plan' ? metadataServer.plan : undefined);
   if (patch.length === 0) return { outcome: 'unchanged', review: allowed(uid), subject };
-  return { outcome: 'mutated', review: allowed(uid, { patch, warnings: [...resolution.warnings, ...warnings] }), subject };
+  return { outcome: 'mutated', review: allowed(uid, { patch, warnings: [...resolution.warnings, ...metadataServer.warnings, ...warnings] }), subject };
 }

@@ -4,6 +4,7 @@ import { environmentProblems, environmentSchema, parseEnvironment } from '../con
 import { IdbridgeError, isIdbridgeError } from '../errors.js';
 import type { LogLevel } from '../log/logger.js';
 import { MAX_TOKEN_EXPIRATION_SECONDS, MIN_TOKEN_EXPIRATION_SECONDS, normalizePrefix, parseTokenUrl, type InjectionDefaults } from './annotations.js';
+import { METADATA_SERVER_MODES, type MetadataServerSettings } from './metadata-server.js';
 import type { MutationSettings } from './pod-mutation.js';
 import type { TlsMinVersion } from './tls.js';
 
@@ -30,6 +31,8 @@ export const webhookEnvironmentSchema = z.object({
   IDBRIDGE_WEBHOOK_OVERWRITE_ENV: z.enum(['true', 'false'], { error: 'must be true or false' }).default('false').describe('replace variables containers already set'),
   IDBRIDGE_WEBHOOK_MISSING_SERVICE_ACCOUNT: z.enum(['admit', 'deny'], { error: 'must be admit or deny' }).default('admit').describe('`admit` (unmutated, with a warning) or `deny` a pod whose ServiceAccount does not exist (see below: a real cluster rarely gets here)'),
   IDBRIDGE_WEBHOOK_LOOKUP_TIMEOUT: z.coerce.number().int().min(100).max(30_000).default(3000).describe('ms for a live ServiceAccount GET (below the webhook\'s `timeoutSeconds`)'),
+  IDBRIDGE_WEBHOOK_METADATA_SERVER: z.enum(METADATA_SERVER_MODES, { error: 'must be always, annotated, never or node' }).default('annotated').describe('inject the metadata server sidecar: `always`, `annotated` (ServiceAccount or pod `idbridge.dev/metadata-server: "true"`), `never`, or `node` (point pods at the node-mode DaemonSet)'),
+  IDBRIDGE_WEBHOOK_METADATA_SERVER_IMAGE: z.string().regex(/^[\x21-\x7e]{1,512}$/, 'must be a container image reference such as idbridge/webhook:0.1.0').optional().describe('image of the injected metadata server sidecar (the webhook\'s own image in the kustomize base)'),
   IDBRIDGE_LOG_LEVEL: environmentSchema.shape.IDBRIDGE_LOG_LEVEL,
   IDBRIDGE_SHUTDOWN_TIMEOUT_MS: environmentSchema.shape.IDBRIDGE_SHUTDOWN_TIMEOUT_MS,
 });
@@ -46,6 +49,8 @@ export interface WebhookConfig {
   mutation: MutationSettings;
   missingServiceAccount: 'admit' | 'deny';
   lookupTimeoutMs: number;
+  /** Which pods get `idbridge metadata-server`, and the sidecar's image. */
+  metadataServer: MetadataServerSettings;
   logLevel: LogLevel;
   /** Drain deadline after SIGTERM, as for serve. */
   shutdownTimeoutMs: number;
@@ -71,6 +76,9 @@ export function loadWebhookConfig(env: Record<string, string | undefined>, overr
     const tokenUrl = parseTokenUrl(e.IDBRIDGE_WEBHOOK_TOKEN_URL);
     if ('problem' in tokenUrl) problems.push(`IDBRIDGE_WEBHOOK_TOKEN_URL: ${tokenUrl.problem}, e.g. https://broker.example.com/v1/token`);
     else brokerUrl = tokenUrl.base;
+  }
+  if (e?.IDBRIDGE_WEBHOOK_METADATA_SERVER === 'always' && !e.IDBRIDGE_WEBHOOK_METADATA_SERVER_IMAGE) {
+    problems.push('IDBRIDGE_WEBHOOK_METADATA_SERVER=always injects a sidecar into every pod: set IDBRIDGE_WEBHOOK_METADATA_SERVER_IMAGE (--metadata-server-image) to the webhook\'s own image');
   }
   if (problems.length > 0 || !e) throw new IdbridgeError('invalid_request', `invalid webhook configuration: ${problems.join('; ')}`);
 
@@ -100,6 +108,10 @@ export function loadWebhookConfig(env: Record<string, string | undefined>, overr
     },
     missingServiceAccount: e.IDBRIDGE_WEBHOOK_MISSING_SERVICE_ACCOUNT,
     lookupTimeoutMs: e.IDBRIDGE_WEBHOOK_LOOKUP_TIMEOUT,
+    metadataServer: {
+      mode: e.IDBRIDGE_WEBHOOK_METADATA_SERVER,
+      ...(e.IDBRIDGE_WEBHOOK_METADATA_SERVER_IMAGE ? { image: e.IDBRIDGE_WEBHOOK_METADATA_SERVER_IMAGE } : {}),
+    },
     logLevel: e.IDBRIDGE_LOG_LEVEL,
     shutdownTimeoutMs: e.IDBRIDGE_SHUTDOWN_TIMEOUT_MS,
   };

@@ -1,7 +1,8 @@
-import type { V1EnvVar, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
+import type { V1Container, V1EnvVar, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
 import { externalAccountConfig } from '../credentials/credential-config.js';
 import type { ContainerView, JsonPatchOperation, PodView } from './admission-review.js';
 import { compatibleAnnotations, type InjectionPlan } from './annotations.js';
+import { METADATA_SIDECAR_NAME, metadataEnv, metadataSidecar, type MetadataServerPlan } from './metadata-server.js';
 
 /**
  * The pod mutation, as a pure function: a pod as received and a resolved plan in, the smallest
@@ -140,7 +141,7 @@ export function covers(actual: unknown, wanted: unknown): boolean {
   return Object.entries(wanted).every(([key, value]) => value === undefined || covers((actual as Record<string, unknown>)[key], value));
 }
 
-export function mutatePod(pod: PodView, plan: InjectionPlan, settings: MutationSettings): MutationResult {
+export function mutatePod(pod: PodView, plan: InjectionPlan, settings: MutationSettings, metadata?: MetadataServerPlan): MutationResult {
   const patch: JsonPatchOperation[] = [];
   const warnings: string[] = [];
   const os = podOs(pod);
@@ -165,17 +166,36 @@ export function mutatePod(pod: PodView, plan: InjectionPlan, settings: MutationS
   // 3. Every container, init container and native sidecar not skipped.
   const skip = new Set(plan.skipContainers);
   const mounts = desiredMounts(os);
-  const env = desiredEnv(plan, os);
+  const env = [...desiredEnv(plan, os), ...(metadata ? metadataEnv(metadata) : [])];
   const seen = new Set<string>();
   for (const field of ['initContainers', 'containers'] as const) {
     (pod.spec[field] ?? []).forEach((container, index) => {
       seen.add(container.name);
-      if (skip.has(container.name)) return;
+      // The metadata server sidecar is this webhook's own (already complete) container.
+      if (skip.has(container.name) || (field === 'initContainers' && container.name === METADATA_SIDECAR_NAME)) return;
       mutateContainer(patch, warnings, ['spec', field, index], container, mounts, env, settings.overwriteEnv);
     });
   }
   for (const name of skip) if (!seen.has(name)) warnings.push(`skip-containers names "${name}", which this pod does not have`);
+
+  // 4. Last, so the index shift does not move what the operations above point at.
+  if (metadata?.kind === 'sidecar') addSidecar(patch, warnings, pod, metadataSidecar(metadata));
   return { patch, warnings };
+}
+
+/** First among init containers, so regular init containers already find the metadata server. */
+function addSidecar(patch: JsonPatchOperation[], warnings: string[], pod: PodView, sidecar: V1Container): void {
+  const existing = pod.spec.initContainers ?? [];
+  const index = existing.findIndex((c) => c.name === sidecar.name);
+  if (index >= 0) {
+    if (!covers(existing[index], sidecar)) {
+      warnings.push(`init container ${sidecar.name} replaced by the metadata server sidecar`);
+      patch.push({ op: 'replace', path: pointer('spec', 'initContainers', index), value: sidecar });
+    }
+    return;
+  }
+  if (!pod.spec.initContainers) patch.push({ op: 'add', path: '/spec/initContainers', value: [sidecar] });
+  else patch.push({ op: 'add', path: '/spec/initContainers/0', value: sidecar });
 }
 
 function mutateContainer(
@@ -213,9 +233,11 @@ function mutateContainer(
     }
     const current = existingEnv[index]!;
     if (current.value === variable.value && current.valueFrom === undefined) continue;
+    // A downward API variable as the webhook wrote it (kube-apiserver may add defaults).
+    if (variable.valueFrom !== undefined && covers(current, variable)) continue;
     if (overwriteEnv) {
       patch.push({ op: 'replace', path: `${base}/env/${index}`, value: variable });
-    } else if (variable.name === 'GOOGLE_APPLICATION_CREDENTIALS' || variable.name === 'CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE') {
+    } else if (variable.name === 'GOOGLE_APPLICATION_CREDENTIALS' || variable.name === 'CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE' || variable.name === 'GCE_METADATA_HOST') {
       warnings.push(`container ${container.name} keeps its own ${variable.name}`);
     }
   }

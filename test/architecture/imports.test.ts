@@ -16,7 +16,7 @@ const LAYERS = {
   app: ['src/app'],
   capabilities: [
     'src/admin-client', 'src/api', 'src/broker', 'src/credentials', 'src/doctor', 'src/edge', 'src/gcp-setup', 'src/gcs',
-    'src/issuer', 'src/registry', 'src/sync', 'src/verify', 'src/webhook', 'src/whoami',
+    'src/issuer', 'src/metadata', 'src/registry', 'src/sync', 'src/verify', 'src/webhook', 'src/whoami',
   ],
   shared: ['src/config', 'src/errors', 'src/http', 'src/log', 'src/net', 'src/oidc', 'src/report', 'src/version'],
 } as const;

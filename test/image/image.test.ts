@@ -4,6 +4,7 @@ import { chmod, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { externalAccountConfig, parseProvider } from '../../src/credentials/credential-config.js';
 import { startFakeKubeServiceAccounts, type FakeKubeServiceAccounts } from '../fakes/kube-serviceaccounts.js';
 import { freePort } from '../support/net.js';
 import { generateClusterKey, jwksOf } from '../support/keys.js';
@@ -24,7 +25,7 @@ import { admissionReview, waitFor } from '../support/webhook.js';
  * | webhook (read-only)       | AdmissionReview over TLS with mounted certs + kubeconfig; /healthz version; /readyz |
  * | sync --once (read-only)   | against the kube-apiserver fake (HTTPS, its CA in the kubeconfig), pushes to serve on the host |
  * | serve on a volume         | registers a cluster; the record lands in the volume, nothing else written       |
- * | metadata-server           | TODO: skipped until `idbridge --help` lists it                                  |
+ * | metadata-server           | `--help` exits 0; the sidecar (read-only, 65532) answers /computeMetadata/v1/ and /readyz |
  * | every running container   | process uid/gid 65532 on the host (/proc/PID/status); `podman diff` empty       |
  */
 
@@ -335,4 +336,36 @@ describe.skipIf(unavailable !== undefined)(`the image, built and run with podman
     expect(await exitCode(container)).toBe(0);
     expect(await writes(container)).toEqual([]);
   }, 60_000);
+
+  it.skipIf(!/\bmetadata-server\b/.test(help))('the metadata sidecar answers /computeMetadata/v1/ and /readyz from the image, read-only, as 65532', async () => {
+    const dir = await tempDir('idbridge-image-metadata-');
+    try {
+      // As the webhook mounts them: the projected token and the credential configuration it renders.
+      const mount = '/var/run/secrets/idbridge';
+      // Its claims name the pod's ServiceAccount (the server reads them; Google verifies the token).
+      await writeFile(join(dir.path, 'token'), `e30.${Buffer.from(JSON.stringify({ sub: 'system:serviceaccount:apps:web' })).toString('base64url')}.sig`);
+      const config = externalAccountConfig({ provider: parseProvider('projects/123456/locations/global/workloadIdentityPools/pool/providers/prov'), tokenPath: `${mount}/token`, serviceAccountEmail: 'app@proj-abc12.iam.gserviceaccount.com' });
+      await writeFile(join(dir.path, 'config.json'), JSON.stringify(config));
+      await readableByImage(dir.path);
+      const port = await freePort();
+      const container = await start(['metadata-server', '--credential-config', `${mount}/config.json`, '--host', '127.0.0.1', '--port', String(port)], { volumes: [`${dir.path}:${mount}:ro`] });
+      containers.push(container);
+      const url = `http://127.0.0.1:${port}`;
+      await waitFor(async () => (await fetch(`${url}/readyz`).catch(() => undefined))?.status === 200, 'metadata-server /readyz', 60_000).catch(async (err: unknown) => {
+        throw new Error(`metadata-server never ready: ${await logsOf(container)}`, { cause: err });
+      });
+      const root = await fetch(`${url}/computeMetadata/v1/`, { headers: { 'metadata-flavor': 'Google' } });
+      expect(root.status).toBe(200);
+      expect(root.headers.get('metadata-flavor')).toBe('Google');
+      expect(await root.text()).toMatch(/^instance\/\n/m);
+      const email = await fetch(`${url}/computeMetadata/v1/instance/service-accounts/default/email`, { headers: { 'metadata-flavor': 'Google' } });
+      expect(await email.text()).toBe('app@proj-abc12.iam.gserviceaccount.com');
+      expect(await processIds(container)).toEqual({ uid: 65532, gid: 65532 });
+      await podman(['stop', '--time', '10', container]);
+      expect(await exitCode(container)).toBe(0);
+      expect(await writes(container)).toEqual([]);
+    } finally {
+      await dir.remove();
+    }
+  }, 120_000);
 });

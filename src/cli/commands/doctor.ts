@@ -6,6 +6,7 @@ import { runDoctor } from '../../doctor/doctor.js';
 import { resolveTarget } from '../../doctor/target.js';
 import { IdbridgeError } from '../../errors.js';
 import { renderChecks, renderJson } from '../../report/render.js';
+import { walkMetadata } from '../../whoami/metadata-walk.js';
 import { exitCode, type Check } from '../../report/report.js';
 import { collect, parseSeconds, processIo, usageErrorsExit2 } from '../io.js';
 
@@ -19,6 +20,8 @@ interface DoctorFlags {
   allowedAudience?: string[];
   timeout: number;
   json?: boolean;
+  metadata?: string;
+  audience: string;
 }
 
 export function registerDoctor(program: Command): void {
@@ -33,7 +36,9 @@ export function registerDoctor(program: Command): void {
     .option('--provider <name>', 'workload identity provider (projects/NUMBER/locations/global/workloadIdentityPools/POOL/providers/PROVIDER) whose audience the token must carry')
     .option('--allowed-audience <aud>', 'an audience the provider allows (repeatable); default: the provider\'s resource name', collect)
     .option('--timeout <seconds>', 'per-request timeout', parseSeconds, 10)
-    .option('--json', 'machine-readable output'))
+    .option('--json', 'machine-readable output')
+    .option('--metadata <url>', 'instead: check a metadata server (e.g. http://127.0.0.1:988) step by step as with curl')
+    .option('--audience <aud>', 'with --metadata: the audience of the ID token asked for', 'https://example.com'))
     .action(async (flags: DoctorFlags) => {
       process.exitCode = await doctorAction(flags);
     });
@@ -41,6 +46,11 @@ export function registerDoctor(program: Command): void {
 
 async function doctorAction(flags: DoctorFlags): Promise<number> {
   const io = processIo();
+  if (flags.metadata !== undefined) {
+    const walked = await walkMetadata(flags.metadata, flags.audience, { fetch, timeoutMs: flags.timeout * 1000, clock: () => performance.now() });
+    io.out(flags.json ? renderJson(walked.checks, { metadata: flags.metadata }) : renderChecks(`idbridge doctor: metadata server ${flags.metadata}`, walked.checks, { colour: io.colour }));
+    return exitCode(walked.checks);
+  }
   const provider = flags.provider !== undefined ? parseProvider(flags.provider) : undefined;
   let token: string | undefined;
   if (flags.token !== undefined) {

@@ -24,6 +24,8 @@ const FLAGS: Array<[flag: string, variable: keyof WebhookEnvironment, help: stri
   ['--overwrite-env <bool>', 'IDBRIDGE_WEBHOOK_OVERWRITE_ENV', 'replace environment variables a container already sets (default false)'],
   ['--missing-service-account <action>', 'IDBRIDGE_WEBHOOK_MISSING_SERVICE_ACCOUNT', 'admit (unmutated, with a warning) or deny (default admit)'],
   ['--lookup-timeout <ms>', 'IDBRIDGE_WEBHOOK_LOOKUP_TIMEOUT', 'timeout of a live ServiceAccount GET (default 3000)'],
+  ['--metadata-server <mode>', 'IDBRIDGE_WEBHOOK_METADATA_SERVER', 'metadata server for pods: always (sidecar), annotated (idbridge.dev/metadata-server), never, node (the DaemonSet) (default annotated)'],
+  ['--metadata-server-image <image>', 'IDBRIDGE_WEBHOOK_METADATA_SERVER_IMAGE', "image of the metadata server sidecar: the webhook's own"],
 ];
 
 const optionKey = (flag: string) => flag.replace(/^--/, '').replace(/ .*$/, '').replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());

@@ -32,7 +32,7 @@ export async function startWebhook(config: WebhookConfig, logger: Logger): Promi
     onMiss: (result) => metrics.lookupMisses.inc({ result }),
   });
   const appOptions: WebhookAppOptions = {
-    admit: { serviceAccounts, defaults: config.defaults, mutation: config.mutation, missingServiceAccount: config.missingServiceAccount },
+    admit: { serviceAccounts, defaults: config.defaults, mutation: config.mutation, missingServiceAccount: config.missingServiceAccount, metadataServer: config.metadataServer },
     metrics,
     logger,
   };

@@ -1,0 +1,95 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { decideMetadata, failureAnswer, gate, identityAnswer, refusal, tokenAnswer, type InstanceView, type MetadataAnswer, type Readiness } from '../../metadata/api.js';
+import type { IdentityResolver, PodIdentity } from '../../metadata/identity.js';
+import type { TokenSource } from '../../metadata/token-source.js';
+import type { Logger } from '../../log/logger.js';
+import { listenNode } from './listen.js';
+
+export interface MetadataServerOptions {
+  resolver: IdentityResolver;
+  /** What the API shows for an identity (sidecar: always the same view). */
+  viewOf: (identity: PodIdentity) => InstanceView;
+  tokens: TokenSource;
+  readiness: () => Promise<Readiness>;
+  logger: Logger;
+  /** Every address to listen on (sidecar: loopback; the link-local variant adds 169.254.169.254:80). */
+  listen: Array<{ host: string; port: number }>;
+  drainMs?: number;
+  now?: () => number;
+}
+
+export interface RunningMetadataServer {
+  /** The first listener's URL, e.g. http://127.0.0.1:988. */
+  url: string;
+  urls: string[];
+  close(): Promise<void>;
+}
+
+/**
+ * The Node host of the metadata API: node:http in, the capability's decisions, the answer out.
+ * Only the resolver knows who is asking; this adapter passes it the socket's remote address.
+ */
+export async function startMetadataServer(options: MetadataServerOptions): Promise<RunningMetadataServer> {
+  const now = options.now ?? Date.now;
+  const listener = (req: IncomingMessage, res: ServerResponse) => {
+    handle(options, now, req).then(
+      (answer) => write(res, answer),
+      (err: unknown) => {
+        options.logger.error('metadata request failed', { error: err instanceof Error ? err.message : String(err) });
+        write(res, refusal(500, 'the metadata server failed to answer; see its log'));
+      },
+    );
+  };
+  const servers: Server[] = [];
+  const running: Array<{ url: string; close(): Promise<void> }> = [];
+  try {
+    for (const address of options.listen) {
+      const server = createServer(listener);
+      servers.push(server);
+      running.push(await listenNode(server, { ...address, scheme: 'http', ...(options.drainMs !== undefined ? { drainMs: options.drainMs } : {}) }));
+    }
+  } catch (err) {
+    await Promise.all(running.map((r) => r.close()));
+    throw err;
+  }
+  return {
+    url: running[0]!.url,
+    urls: running.map((r) => r.url),
+    close: async () => {
+      await Promise.all(running.map((r) => r.close()));
+      await options.resolver.close?.();
+      options.tokens.close();
+    },
+  };
+}
+
+async function handle(options: MetadataServerOptions, now: () => number, req: IncomingMessage): Promise<MetadataAnswer> {
+  const url = req.url ?? '/';
+  const q = url.indexOf('?');
+  const request = { method: req.method ?? 'GET', path: q === -1 ? url : url.slice(0, q), query: q === -1 ? '' : url.slice(q + 1), headers: req.headers };
+  // Readiness is read only for the probe that asks for it.
+  const readiness = request.path === '/readyz' && request.method === 'GET' ? await options.readiness() : { ready: true as const };
+  const gated = gate(request, () => readiness);
+  if ('answer' in gated) return gated.answer;
+  const who = await options.resolver.resolve({ remoteAddress: req.socket.remoteAddress ?? '' });
+  if (!who.ok) return refusal(who.status, who.message, who.status === 429 || who.status === 503 ? { 'retry-after': '1' } : {});
+  const decision = decideMetadata(request, options.viewOf(who.identity));
+  if ('answer' in decision) return decision.answer;
+  const { need } = decision;
+  if (need.kind === 'access') {
+    const result = await options.tokens.accessToken(who.identity, need.scopes);
+    if (!result.ok) options.logger.warn('no access token', { status: result.failure.status, reason: result.failure.message });
+    return tokenAnswer(result, now());
+  }
+  const result = await options.tokens.idToken(who.identity, need.audience);
+  if (!result.ok) {
+    options.logger.warn('no ID token', { status: result.failure.status, reason: result.failure.message });
+    return failureAnswer(result.failure);
+  }
+  return identityAnswer(result);
+}
+
+function write(res: ServerResponse, answer: MetadataAnswer): void {
+  res.writeHead(answer.status, { ...answer.headers, 'content-length': String(Buffer.byteLength(answer.body)) });
+  res.end(answer.body);
+}

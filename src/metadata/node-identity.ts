@@ -212,7 +212,8 @@ export class TokenRequestSource implements PodTokenSource {
         middlewareMergeStrategy: 'append',
       });
     } catch (err) {
-      // Status and reason only: never the request, which the client logs with headers.
+      // Status and reason only: never the request, which the client logs with headers; so no cause.
+      // eslint-disable-next-line preserve-caught-error
       throw new Error(`TokenRequest for ${pod.namespace}/${pod.serviceAccount} (pod ${pod.name}) failed: ${describeKubeError(err)}; the metadata server needs create on serviceaccounts/token`);
     }
     const token = answer.status?.token;

@@ -6,7 +6,8 @@ import { defineConfig } from 'vitest/config';
 // Every temporary file of a run (the suites', their child processes', miniflare's, podman's) goes
 // under one directory of its own, removed by test/support/run-tmpdir.ts when the run ends, so
 // the suite leaves nothing behind in /tmp.
-const runTmpdir = process.env.IDBRIDGE_TEST_TMPDIR ?? mkdtempSync(join(tmpdir(), 'idbridge-tests-'));
+const runTmpdir =
+  process.env.IDBRIDGE_TEST_TMPDIR ?? mkdtempSync(join(tmpdir(), 'idbridge-tests-'));
 process.env.IDBRIDGE_TEST_TMPDIR = runTmpdir;
 process.env.TMPDIR = runTmpdir;
 

@@ -1,9 +1,18 @@
 #!/usr/bin/env node
 // Thin launcher: the CLI is compiled to dist/ by `npm run build` (run by `npm start` and `npm test`).
 // The metadata sidecar has its own entry so it loads none of the other commands (a per-pod cost).
-const { main } = await import(process.argv[2] === 'metadata-server' ? '../dist/src/cli/metadata-main.js' : '../dist/src/cli/main.js');
+const { main } = await import(
+  process.argv[2] === 'metadata-server'
+    ? '../dist/src/cli/metadata-main.js'
+    : '../dist/src/cli/main.js'
+);
 
 main(process.argv).then(
-  (code) => { process.exitCode = code; },
-  (err) => { console.error(`idbridge: ${err instanceof Error ? err.message : String(err)}`); process.exitCode = 1; },
+  (code) => {
+    process.exitCode = code;
+  },
+  (err) => {
+    console.error(`idbridge: ${err instanceof Error ? err.message : String(err)}`);
+    process.exitCode = 1;
+  },
 );

@@ -21,5 +21,8 @@ function prune(dir) {
 }
 
 const root = process.argv[2];
-if (!root) { console.error('usage: node scripts/prune-node-modules.mjs DIR'); process.exit(2); }
+if (!root) {
+  console.error('usage: node scripts/prune-node-modules.mjs DIR');
+  process.exit(2);
+}
 console.log(`pruned ${(prune(root) / 1048576).toFixed(1)} MiB from ${root}`);

@@ -6,9 +6,14 @@ import { fileURLToPath } from 'node:url';
 function readVersion(start: string): string {
   for (let dir = start; ; dir = dirname(dir)) {
     try {
-      const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: unknown; version?: unknown };
+      const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as {
+        name?: unknown;
+        version?: unknown;
+      };
       if (pkg.name === 'idbridge' && typeof pkg.version === 'string') return pkg.version;
-    } catch { /* no package.json here: look one level up */ }
+    } catch {
+      /* no package.json here: look one level up */
+    }
     if (dirname(dir) === dir) return '0.0.0-unknown';
   }
 }

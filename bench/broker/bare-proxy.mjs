@@ -10,17 +10,37 @@ const server = http.createServer((req, res) => {
   req.on('data', (chunk) => chunks.push(chunk));
   req.on('end', () => {
     const body = Buffer.concat(chunks);
-    const forward = http.request({ host: upstream.hostname, port: upstream.port, path: req.url, method: req.method, agent, headers: { 'content-type': req.headers['content-type'] ?? '', 'content-length': body.length } }, (answer) => {
-      const out = [];
-      answer.on('data', (chunk) => out.push(chunk));
-      answer.on('end', () => {
-        res.writeHead(answer.statusCode ?? 502, { 'content-type': answer.headers['content-type'] ?? 'application/json' });
-        res.end(Buffer.concat(out));
-      });
+    const forward = http.request(
+      {
+        host: upstream.hostname,
+        port: upstream.port,
+        path: req.url,
+        method: req.method,
+        agent,
+        headers: {
+          'content-type': req.headers['content-type'] ?? '',
+          'content-length': body.length,
+        },
+      },
+      (answer) => {
+        const out = [];
+        answer.on('data', (chunk) => out.push(chunk));
+        answer.on('end', () => {
+          res.writeHead(answer.statusCode ?? 502, {
+            'content-type': answer.headers['content-type'] ?? 'application/json',
+          });
+          res.end(Buffer.concat(out));
+        });
+      },
+    );
+    forward.on('error', () => {
+      res.writeHead(502);
+      res.end();
     });
-    forward.on('error', () => { res.writeHead(502); res.end(); });
     forward.end(body);
   });
 });
-server.listen(0, '127.0.0.1', () => process.stdout.write(`http://127.0.0.1:${server.address().port}\n`));
+server.listen(0, '127.0.0.1', () =>
+  process.stdout.write(`http://127.0.0.1:${server.address().port}\n`),
+);
 process.on('SIGTERM', () => server.close(() => process.exit(0)));

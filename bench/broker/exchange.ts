@@ -20,7 +20,9 @@ const DISTINCT_TOKENS = 50;
 /** What a Google STS answer takes from a cluster's network, give or take, for the burst. */
 const UPSTREAM_DELAY_MS = 100;
 
-const provider = parseProvider('projects/123456/locations/global/workloadIdentityPools/idbridge/providers/bench');
+const provider = parseProvider(
+  'projects/123456/locations/global/workloadIdentityPools/idbridge/providers/bench',
+);
 const dir = await tempDir('idbridge-bench-');
 const google = await startUpstream();
 const port = await freePort();
@@ -72,28 +74,42 @@ try {
       headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
       body: JSON.stringify({ id: 'bench', jwks: jwksOf(key) }),
     });
-    if (registered.status !== 201) throw new Error(`registration failed: ${registered.status} ${await registered.text()}`);
+    if (registered.status !== 201)
+      throw new Error(`registration failed: ${registered.status} ${await registered.text()}`);
   }
 
-  const sign = (i: number) => signKubeToken(key, { issuer, audience: provider.audience, namespace: 'apps', serviceAccount: `app-${i % 20}` });
-  const form = (token: string) => new URLSearchParams({
-    grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
-    audience: provider.audience,
-    scope: 'https://www.googleapis.com/auth/cloud-platform',
-    requested_token_type: 'urn:ietf:params:oauth:token-type:access_token',
-    subject_token: token,
-    subject_token_type: 'urn:ietf:params:oauth:token-type:jwt',
-  }).toString();
+  const sign = (i: number) =>
+    signKubeToken(key, {
+      issuer,
+      audience: provider.audience,
+      namespace: 'apps',
+      serviceAccount: `app-${i % 20}`,
+    });
+  const form = (token: string) =>
+    new URLSearchParams({
+      grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
+      audience: provider.audience,
+      scope: 'https://www.googleapis.com/auth/cloud-platform',
+      requested_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+      subject_token: token,
+      subject_token_type: 'urn:ietf:params:oauth:token-type:jwt',
+    }).toString();
   const exchange = async (base: string, token: string): Promise<number> => {
     const started = performance.now();
-    const res = await fetch(`${base}/v1/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form(token) });
+    const res = await fetch(`${base}/v1/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: form(token),
+    });
     await res.arrayBuffer();
     if (res.status !== 200) throw new Error(`exchange through ${base} answered ${res.status}`);
     return performance.now() - started;
   };
 
   // 1. Added latency.
-  const tokens = await Promise.all(Array.from({ length: LATENCY_SAMPLES + 100 }, (_, i) => sign(i)));
+  const tokens = await Promise.all(
+    Array.from({ length: LATENCY_SAMPLES + 100 }, (_, i) => sign(i)),
+  );
   for (const token of tokens.slice(0, 100)) {
     await exchange(google.url, token);
     await exchange(serve.url, token);
@@ -104,7 +120,12 @@ try {
   const brokered: number[] = [];
   const proxied: number[] = [];
   const brokeredHono: number[] = [];
-  const ways: Array<[string, number[]]> = [[google.url, direct], [serve.url, brokered], [proxy.url, proxied], [honoOnly.url, brokeredHono]];
+  const ways: Array<[string, number[]]> = [
+    [google.url, direct],
+    [serve.url, brokered],
+    [proxy.url, proxied],
+    [honoOnly.url, brokeredHono],
+  ];
   for (const [i, token] of tokens.slice(100).entries()) {
     // Rotate which goes first, so none always runs on a warmer connection.
     for (let k = 0; k < ways.length; k++) {
@@ -114,26 +135,49 @@ try {
   }
 
   // The broker's own share of its latency: answer time minus time waiting for the upstream.
-  const audited = Buffer.concat(serveOutput).toString().split('\n').filter((line) => line.includes('"broker exchange"')).map((line) => JSON.parse(line) as { ms: number; upstreamMs?: number });
+  const audited = Buffer.concat(serveOutput)
+    .toString()
+    .split('\n')
+    .filter((line) => line.includes('"broker exchange"'))
+    .map((line) => JSON.parse(line) as { ms: number; upstreamMs?: number });
   const inBroker = audited.slice(-LATENCY_SAMPLES).map((line) => line.ms - (line.upstreamMs ?? 0));
 
   // 2. Coalescing: every pod exchanges its token at the same moment.
-  const burstTokens = await Promise.all(Array.from({ length: DISTINCT_TOKENS }, (_, i) => sign(10_000 + i)));
+  const burstTokens = await Promise.all(
+    Array.from({ length: DISTINCT_TOKENS }, (_, i) => sign(10_000 + i)),
+  );
   await google.delay(UPSTREAM_DELAY_MS);
   const burst = async (base: string) => {
     const before = (await google.calls()).token;
     const started = performance.now();
-    await Promise.all(Array.from({ length: PODS }, (_, pod) => exchange(base, burstTokens[pod % DISTINCT_TOKENS]!)));
+    await Promise.all(
+      Array.from({ length: PODS }, (_, pod) => exchange(base, burstTokens[pod % DISTINCT_TOKENS]!)),
+    );
     const ms = performance.now() - started;
     return { upstreamCalls: (await google.calls()).token - before, ms };
   };
   const withoutBroker = await burst(google.url);
   const withBroker = await burst(serve.url);
 
-  console.log(JSON.stringify({
-    latency: { samples: LATENCY_SAMPLES, direct: percentiles(direct), broker: percentiles(brokered), bareProxy: percentiles(proxied), inBroker: percentiles(inBroker), honoOnly: percentiles(brokeredHono) },
-    coalescing: { pods: PODS, distinctTokens: DISTINCT_TOKENS, upstreamDelayMs: UPSTREAM_DELAY_MS, direct: withoutBroker, broker: withBroker },
-  }));
+  console.log(
+    JSON.stringify({
+      latency: {
+        samples: LATENCY_SAMPLES,
+        direct: percentiles(direct),
+        broker: percentiles(brokered),
+        bareProxy: percentiles(proxied),
+        inBroker: percentiles(inBroker),
+        honoOnly: percentiles(brokeredHono),
+      },
+      coalescing: {
+        pods: PODS,
+        distinctTokens: DISTINCT_TOKENS,
+        upstreamDelayMs: UPSTREAM_DELAY_MS,
+        direct: withoutBroker,
+        broker: withBroker,
+      },
+    }),
+  );
 } finally {
   await honoOnly.stop();
   await honoDir.remove();
@@ -145,12 +189,25 @@ try {
 
 /** bench/lib/serve-hono-only.mjs (serve without its fast paths) in its own process; its log is dropped. */
 async function spawnHonoOnly(env: Record<string, string>) {
-  const child = spawn(process.execPath, [new URL('../lib/serve-hono-only.mjs', import.meta.url).pathname], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(
+    process.execPath,
+    [new URL('../lib/serve-hono-only.mjs', import.meta.url).pathname],
+    { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   const url = await new Promise<string>((resolve, reject) => {
     let buffered = '';
     const onData = (chunk: Buffer) => {
       buffered += chunk.toString();
-      const listening = buffered.split('\n').map((line) => { try { return JSON.parse(line) as { msg?: string; url?: string }; } catch { return {}; } }).find((entry) => entry.msg === 'listening');
+      const listening = buffered
+        .split('\n')
+        .map((line) => {
+          try {
+            return JSON.parse(line) as { msg?: string; url?: string };
+          } catch {
+            return {};
+          }
+        })
+        .find((entry) => entry.msg === 'listening');
       if (listening?.url) {
         child.stdout!.off('data', onData);
         child.stdout!.resume();
@@ -172,7 +229,11 @@ async function spawnHonoOnly(env: Record<string, string>) {
 
 /** bare-proxy.mjs in its own process, forwarding to `upstream`. */
 async function startBareProxy(upstream: string) {
-  const child = spawn(process.execPath, [new URL('./bare-proxy.mjs', import.meta.url).pathname, upstream], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(
+    process.execPath,
+    [new URL('./bare-proxy.mjs', import.meta.url).pathname, upstream],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   const url = await new Promise<string>((resolve, reject) => {
     child.stdout!.once('data', (chunk: Buffer) => resolve(chunk.toString().trim()));
     child.once('exit', (code) => reject(new Error(`the bare proxy exited (${code})`)));
@@ -189,11 +250,15 @@ async function startBareProxy(upstream: string) {
 
 /** upstream.ts in its own process, and the few things this benchmark asks of it. */
 async function startUpstream() {
-  const child: ChildProcess = fork(new URL('./upstream.ts', import.meta.url), { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  const next = <T>() => new Promise<T>((resolve, reject) => {
-    child.once('message', (msg) => resolve(msg as T));
-    child.once('exit', (code) => reject(new Error(`the fake Google exited (${code})`)));
+  const child: ChildProcess = fork(new URL('./upstream.ts', import.meta.url), {
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
+  const next = <T>() =>
+    new Promise<T>((resolve, reject) => {
+      child.once('message', (msg) => resolve(msg as T));
+      child.once('exit', (code) => reject(new Error(`the fake Google exited (${code})`)));
+    });
   const ask = async <T>(command: object): Promise<T> => {
     const answer = next<T>();
     child.send(command);
@@ -204,7 +269,8 @@ async function startUpstream() {
     url,
     provider: (provider: FakeProvider) => ask<{ ok: true }>({ type: 'provider', provider }),
     delay: (ms: number) => ask<{ ok: true }>({ type: 'delay', ms }),
-    calls: async () => (await ask<{ calls: Record<FakeEndpoint, number> }>({ type: 'calls' })).calls,
+    calls: async () =>
+      (await ask<{ calls: Record<FakeEndpoint, number> }>({ type: 'calls' })).calls,
     close: async () => {
       const exited = new Promise((resolve) => child.once('exit', resolve));
       child.send({ type: 'close' });
@@ -215,6 +281,7 @@ async function startUpstream() {
 
 function percentiles(samples: number[]): { p50: number; p99: number } {
   const sorted = [...samples].sort((a, b) => a - b);
-  const at = (q: number) => Math.round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]! * 1000) / 1000;
+  const at = (q: number) =>
+    Math.round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]! * 1000) / 1000;
   return { p50: at(0.5), p99: at(0.99) };
 }

@@ -5,7 +5,11 @@ import { startFakeGoogle, type FakeProvider } from '../../test/fakes/google.js';
  * broker's call to Google then both cross a process boundary, as they cross a network in life.
  * Driven over the IPC channel of child_process.fork.
  */
-type Command = { type: 'provider'; provider: FakeProvider } | { type: 'delay'; ms: number } | { type: 'calls' } | { type: 'close' };
+type Command =
+  | { type: 'provider'; provider: FakeProvider }
+  | { type: 'delay'; ms: number }
+  | { type: 'calls' }
+  | { type: 'close' };
 
 const google = await startFakeGoogle();
 process.on('message', (command: Command) => {

@@ -23,7 +23,15 @@ function nodeCrypto(deadline) {
     for (let i = 0; i < 64; i++, n++) {
       const token = tokens[n % tokens.length];
       const dot = token.lastIndexOf('.');
-      if (!cryptoVerify('sha256', Buffer.from(token.slice(0, dot)), publicKey, Buffer.from(token.slice(dot + 1), 'base64url'))) throw new Error('bad signature');
+      if (
+        !cryptoVerify(
+          'sha256',
+          Buffer.from(token.slice(0, dot)),
+          publicKey,
+          Buffer.from(token.slice(dot + 1), 'base64url'),
+        )
+      )
+        throw new Error('bad signature');
     }
   }
   return n;
@@ -43,8 +51,18 @@ function nodeCryptoJwt(deadline) {
       const first = token.indexOf('.');
       const last = token.lastIndexOf('.');
       const header = JSON.parse(Buffer.from(token.slice(0, first), 'base64url').toString());
-      const key = header.alg === 'RS256' && header.kid !== undefined ? keysByKid.get(header.kid) : undefined;
-      if (!key || !cryptoVerify('sha256', Buffer.from(token.slice(0, last)), key, Buffer.from(token.slice(last + 1), 'base64url'))) throw new Error('bad token');
+      const key =
+        header.alg === 'RS256' && header.kid !== undefined ? keysByKid.get(header.kid) : undefined;
+      if (
+        !key ||
+        !cryptoVerify(
+          'sha256',
+          Buffer.from(token.slice(0, last)),
+          key,
+          Buffer.from(token.slice(last + 1), 'base64url'),
+        )
+      )
+        throw new Error('bad token');
       const claims = JSON.parse(Buffer.from(token.slice(first + 1, last), 'base64url').toString());
       if (typeof claims.exp !== 'number' || claims.exp < now) throw new Error('expired');
     }
@@ -55,9 +73,11 @@ function nodeCryptoJwt(deadline) {
 /** `inFlight` verifications in flight at all times, as a busy server has. */
 async function saturate(deadline, verifyOne, inFlight) {
   let n = 0;
-  await Promise.all(Array.from({ length: inFlight }, async () => {
-    while (performance.now() < deadline) await verifyOne(tokens[n++ % tokens.length]);
-  }));
+  await Promise.all(
+    Array.from({ length: inFlight }, async () => {
+      while (performance.now() < deadline) await verifyOne(tokens[n++ % tokens.length]);
+    }),
+  );
   return n;
 }
 
@@ -71,12 +91,19 @@ async function run({ mode, durationMs }) {
     case 'idbridge':
       return saturate(deadline, (token) => verifier.verify(token, record, options), concurrency);
     case 'jose-serial':
-      return saturate(deadline, (token) => jwtVerify(token, jwks, { algorithms: ['RS256'], audience }), 1);
+      return saturate(
+        deadline,
+        (token) => jwtVerify(token, jwks, { algorithms: ['RS256'], audience }),
+        1,
+      );
     default:
       throw new Error(`unknown mode ${mode}`);
   }
 }
 
 parentPort.on('message', (job) => {
-  run(job).then((count) => parentPort.postMessage({ count }), (err) => parentPort.postMessage({ error: err.message }));
+  run(job).then(
+    (count) => parentPort.postMessage({ count }),
+    (err) => parentPort.postMessage({ error: err.message }),
+  );
 });

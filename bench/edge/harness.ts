@@ -17,15 +17,26 @@ const origin = await startServe({ IDBRIDGE_PUBLIC_URL: publicUrl });
 const created = await fetch(`${origin.url}/api/v1/clusters`, {
   method: 'POST',
   headers: { authorization: `Bearer ${origin.adminToken}`, 'content-type': 'application/json' },
-  body: JSON.stringify({ id: 'bench', jwks: jwksOf(generateClusterKey('RS256'), generateClusterKey('ES256')) }),
+  body: JSON.stringify({
+    id: 'bench',
+    jwks: jwksOf(generateClusterKey('RS256'), generateClusterKey('ES256')),
+  }),
 });
-if (created.status !== 201) throw new Error(`registering the bench cluster failed: ${created.status}`);
+if (created.status !== 201)
+  throw new Error(`registering the bench cluster failed: ${created.status}`);
 
 const bundle = await workerBundle();
-const runtime = { modules: true, compatibilityDate: bundle.compatibilityDate, compatibilityFlags: bundle.compatibilityFlags };
+const runtime = {
+  modules: true,
+  compatibilityDate: bundle.compatibilityDate,
+  compatibilityFlags: bundle.compatibilityFlags,
+};
 // The constant Worker needs the bytes and headers first: ask the edge Worker once for them.
 const edgeOnly = new Miniflare({
-  ...runtime, modulesRoot: bundle.dir, scriptPath: bundle.script, cf: false,
+  ...runtime,
+  modulesRoot: bundle.dir,
+  scriptPath: bundle.script,
+  cf: false,
   bindings: { ...bundle.vars, IDBRIDGE_PUBLIC_URL: publicUrl, IDBRIDGE_ORIGIN: origin.url },
 });
 const sample = await edgeOnly.dispatchFetch('http://bench/bench/openid/v1/jwks');
@@ -40,12 +51,17 @@ const mf = new Miniflare({
   cf: false,
   workers: [
     {
-      name: 'edge', ...runtime, modulesRoot: bundle.dir, scriptPath: bundle.script, cache: true,
+      name: 'edge',
+      ...runtime,
+      modulesRoot: bundle.dir,
+      scriptPath: bundle.script,
+      cache: true,
       bindings: { ...bundle.vars, IDBRIDGE_PUBLIC_URL: publicUrl, IDBRIDGE_ORIGIN: origin.url },
       unsafeDirectSockets: [{ host: '127.0.0.1', port: 0 }],
     },
     {
-      name: 'constant', ...runtime,
+      name: 'constant',
+      ...runtime,
       script: `const body = new TextEncoder().encode(${JSON.stringify(body)});
 const headers = ${JSON.stringify(headers)};
 export default { fetch() { return new Response(body, { headers }); } };`,
@@ -58,7 +74,8 @@ const edgeUrl = (await mf.unsafeGetDirectURL('edge')).href.replace(/\/$/, '');
 const constantUrl = (await mf.unsafeGetDirectURL('constant')).href.replace(/\/$/, '');
 // Warm the edge Worker's copy so every measured request takes the cached path.
 const warm = await fetch(`${edgeUrl}/bench/openid/v1/jwks`);
-if (warm.status !== 200 || (await warm.text()) !== body) throw new Error('the edge Worker did not serve the bench cluster');
+if (warm.status !== 200 || (await warm.text()) !== body)
+  throw new Error('the edge Worker did not serve the bench cluster');
 
 await writeFile(join(dir, 'jwks.json'), body);
 
@@ -73,14 +90,16 @@ async function workerdPid(): Promise<number> {
   throw new Error('workerd process not found');
 }
 
-console.log(JSON.stringify({
-  edge: `${edgeUrl}/bench/openid/v1/jwks`,
-  constant: `${constantUrl}/bench/openid/v1/jwks`,
-  bytes: Buffer.byteLength(body),
-  bundleBytes: bundle.bytes,
-  bundleGzipBytes: bundle.gzipBytes,
-  workerdPid: await workerdPid(),
-}));
+console.log(
+  JSON.stringify({
+    edge: `${edgeUrl}/bench/openid/v1/jwks`,
+    constant: `${constantUrl}/bench/openid/v1/jwks`,
+    bytes: Buffer.byteLength(body),
+    bundleBytes: bundle.bytes,
+    bundleGzipBytes: bundle.gzipBytes,
+    workerdPid: await workerdPid(),
+  }),
+);
 
 const stop = async () => {
   await mf.dispose();

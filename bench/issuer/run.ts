@@ -31,8 +31,14 @@ async function seed(dir: string, publicUrl: string, count: number): Promise<void
     const id = `c${i}`;
     const kid = createHash('sha256').update(id).digest('base64url');
     const record = {
-      id, issuer: `${publicUrl}/${id}`, syncSubject: 'system:serviceaccount:idbridge-sync:idbridge-sync',
-      keys: [{ jwk: { ...base, kid }, firstSeen: now, lastSeen: now }], keyEvents: [], createdAt: now, updatedAt: now, version: 1,
+      id,
+      issuer: `${publicUrl}/${id}`,
+      syncSubject: 'system:serviceaccount:idbridge-sync:idbridge-sync',
+      keys: [{ jwk: { ...base, kid }, firstSeen: now, lastSeen: now }],
+      keyEvents: [],
+      createdAt: now,
+      updatedAt: now,
+      version: 1,
     };
     await writeFile(join(dir, 'clusters', `${id}.json`), JSON.stringify(record));
   }
@@ -41,10 +47,22 @@ async function seed(dir: string, publicUrl: string, count: number): Promise<void
 /** `idbridge serve`, or with `honoOnly` the same serve with its fast paths off (bench/lib/serve-hono-only.mjs). */
 async function startServe(dir: string, honoOnly = false): Promise<() => Promise<void>> {
   const log = await open(join(dir, honoOnly ? 'serve-hono.log' : 'serve.log'), 'w');
-  const child = spawn(process.execPath, honoOnly ? [join(ROOT, 'bench/lib/serve-hono-only.mjs')] : [join(ROOT, 'bin/idbridge.js'), 'serve'], {
-    env: { ...process.env, PORT: String(SERVE_PORT), IDBRIDGE_STORE: `file:${dir}`, IDBRIDGE_ADMIN_TOKEN: 'bench-admin-token-0123456789', IDBRIDGE_PUBLIC_URL: `http://127.0.0.1:${SERVE_PORT}` },
-    stdio: ['ignore', log.fd, 'inherit'],
-  });
+  const child = spawn(
+    process.execPath,
+    honoOnly
+      ? [join(ROOT, 'bench/lib/serve-hono-only.mjs')]
+      : [join(ROOT, 'bin/idbridge.js'), 'serve'],
+    {
+      env: {
+        ...process.env,
+        PORT: String(SERVE_PORT),
+        IDBRIDGE_STORE: `file:${dir}`,
+        IDBRIDGE_ADMIN_TOKEN: 'bench-admin-token-0123456789',
+        IDBRIDGE_PUBLIC_URL: `http://127.0.0.1:${SERVE_PORT}`,
+      },
+      stdio: ['ignore', log.fd, 'inherit'],
+    },
+  );
   await waitForPort(SERVE_PORT, '/healthz');
   return async () => {
     child.kill('SIGTERM');
@@ -67,42 +85,76 @@ async function main(): Promise<void> {
   }
   const etag = (await fetch(`${publicUrl}/c1/openid/v1/jwks`)).headers.get('etag')!;
   const nginx = await startNginx(NGINX_PORT, files, 'application/jwk-set+json');
-  const nginxEtag = (await fetch(`http://127.0.0.1:${NGINX_PORT}/c1/openid/v1/jwks`)).headers.get('etag')!;
+  const nginxEtag = (await fetch(`http://127.0.0.1:${NGINX_PORT}/c1/openid/v1/jwks`)).headers.get(
+    'etag',
+  )!;
 
   const script = join(dir, 'random-cluster.lua');
-  await writeFile(script, `math.randomseed(os.time())\nrequest = function() return wrk.format("GET", "/c" .. math.random(1, ${CLUSTERS}) .. "/openid/v1/jwks") end\n`);
+  await writeFile(
+    script,
+    `math.randomseed(os.time())\nrequest = function() return wrk.format("GET", "/c" .. math.random(1, ${CLUSTERS}) .. "/openid/v1/jwks") end\n`,
+  );
 
   const rows: Array<[string, string, LoadResult, LoadResult]> = [];
-  const pair = async (name: string, connections: string, serveRun: () => Promise<LoadResult>, nginxRun: () => Promise<LoadResult>) => {
+  const pair = async (
+    name: string,
+    connections: string,
+    serveRun: () => Promise<LoadResult>,
+    nginxRun: () => Promise<LoadResult>,
+  ) => {
     const n = await nginxRun();
     const s = await serveRun();
     rows.push([name, connections, s, n]);
   };
   const url = (port: number) => `http://127.0.0.1:${port}/c1/openid/v1/jwks`;
   for (const connections of [10, 64]) {
-    await pair('JWKS, 1 cluster', String(connections),
+    await pair(
+      'JWKS, 1 cluster',
+      String(connections),
       () => wrk(url(SERVE_PORT), { connections, seconds: SECONDS }),
-      () => wrk(url(NGINX_PORT), { connections, seconds: SECONDS }));
-    await pair('JWKS with If-None-Match (304), 1 cluster', String(connections),
-      () => wrk(url(SERVE_PORT), { connections, seconds: SECONDS, headers: { 'If-None-Match': etag } }),
-      () => wrk(url(NGINX_PORT), { connections, seconds: SECONDS, headers: { 'If-None-Match': nginxEtag } }));
-    await pair(`JWKS, random of ${fmt(CLUSTERS)} clusters`, String(connections),
+      () => wrk(url(NGINX_PORT), { connections, seconds: SECONDS }),
+    );
+    await pair(
+      'JWKS with If-None-Match (304), 1 cluster',
+      String(connections),
+      () =>
+        wrk(url(SERVE_PORT), { connections, seconds: SECONDS, headers: { 'If-None-Match': etag } }),
+      () =>
+        wrk(url(NGINX_PORT), {
+          connections,
+          seconds: SECONDS,
+          headers: { 'If-None-Match': nginxEtag },
+        }),
+    );
+    await pair(
+      `JWKS, random of ${fmt(CLUSTERS)} clusters`,
+      String(connections),
       () => wrk(`http://127.0.0.1:${SERVE_PORT}`, { connections, seconds: SECONDS, script }),
-      () => wrk(`http://127.0.0.1:${NGINX_PORT}`, { connections, seconds: SECONDS, script }));
+      () => wrk(`http://127.0.0.1:${NGINX_PORT}`, { connections, seconds: SECONDS, script }),
+    );
   }
   await stopServe();
 
   // The same serve with its fast paths off: what the Node fast path buys over the hono route.
   const stopHono = await startServe(dir, true);
-  for (let i = 1; i <= CLUSTERS; i++) await (await fetch(`${publicUrl}/c${i}/openid/v1/jwks`)).arrayBuffer();
+  for (let i = 1; i <= CLUSTERS; i++)
+    await (await fetch(`${publicUrl}/c${i}/openid/v1/jwks`)).arrayBuffer();
   const fastRows: Array<[string, string, LoadResult, LoadResult]> = [];
   for (const row of rows) {
     const [name, connections, fast] = row;
     const random = name.startsWith('JWKS, random');
     const headers = name.includes('If-None-Match') ? { 'If-None-Match': etag } : undefined;
     const hono = random
-      ? await wrk(`http://127.0.0.1:${SERVE_PORT}`, { connections: Number(connections), seconds: SECONDS, script })
-      : await wrk(url(SERVE_PORT), { connections: Number(connections), seconds: SECONDS, ...(headers ? { headers } : {}) });
+      ? await wrk(`http://127.0.0.1:${SERVE_PORT}`, {
+          connections: Number(connections),
+          seconds: SECONDS,
+          script,
+        })
+      : await wrk(url(SERVE_PORT), {
+          connections: Number(connections),
+          seconds: SECONDS,
+          ...(headers ? { headers } : {}),
+        });
     fastRows.push([name, connections, fast, hono]);
   }
   await stopHono();
@@ -115,18 +167,27 @@ async function main(): Promise<void> {
     '',
     '| case | connections | serve req/s | serve p50 / p99 ms | nginx req/s | nginx p50 / p99 ms | serve / nginx |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
-    ...rows.map(([name, connections, s, n]) =>
-      `| ${name} | ${connections} | ${fmt(s.requestsPerSecond)} | ${fmt(s.p50Ms, 2)} / ${fmt(s.p99Ms, 2)} | ${fmt(n.requestsPerSecond)} | ${fmt(n.p50Ms, 2)} / ${fmt(n.p99Ms, 2)} | ${fmt(s.requestsPerSecond / n.requestsPerSecond, 2)} |`),
+    ...rows.map(
+      ([name, connections, s, n]) =>
+        `| ${name} | ${connections} | ${fmt(s.requestsPerSecond)} | ${fmt(s.p50Ms, 2)} / ${fmt(s.p99Ms, 2)} | ${fmt(n.requestsPerSecond)} | ${fmt(n.p50Ms, 2)} / ${fmt(n.p99Ms, 2)} | ${fmt(s.requestsPerSecond / n.requestsPerSecond, 2)} |`,
+    ),
     '',
     'The same serve with its fast paths off (hono only, `bench/lib/serve-hono-only.mjs`), run after the rows above: what the Node fast path buys.',
     '',
     '| case | connections | fast path req/s | hono only req/s | hono only p50 / p99 ms | fast / hono |',
     '| --- | ---: | ---: | ---: | ---: | ---: |',
-    ...fastRows.map(([name, connections, f, h]) =>
-      `| ${name} | ${connections} | ${fmt(f.requestsPerSecond)} | ${fmt(h.requestsPerSecond)} | ${fmt(h.p50Ms, 2)} / ${fmt(h.p99Ms, 2)} | ${fmt(f.requestsPerSecond / h.requestsPerSecond, 2)} |`),
+    ...fastRows.map(
+      ([name, connections, f, h]) =>
+        `| ${name} | ${connections} | ${fmt(f.requestsPerSecond)} | ${fmt(h.requestsPerSecond)} | ${fmt(h.p50Ms, 2)} / ${fmt(h.p99Ms, 2)} | ${fmt(f.requestsPerSecond / h.requestsPerSecond, 2)} |`,
+    ),
   ];
   // wrk counts answers that are neither 2xx nor 3xx: any is an error (the 304 rows are 3xx).
-  const failures = [...rows, ...fastRows.map(([name, connections, , h]) => [`${name} (hono only)`, connections, h, h] as const)].flatMap(([name, , s, n]) => [
+  const failures = [
+    ...rows,
+    ...fastRows.map(
+      ([name, connections, , h]) => [`${name} (hono only)`, connections, h, h] as const,
+    ),
+  ].flatMap(([name, , s, n]) => [
     ...(s.non2xx > 0 ? [`serve answered ${s.non2xx} errors in "${name}"`] : []),
     ...(n.non2xx > 0 ? [`nginx answered ${n.non2xx} errors in "${name}"`] : []),
   ]);

@@ -14,9 +14,27 @@ export interface LoadResult {
 }
 
 /** `wrk` against one URL (or a Lua script for many); latency percentiles from --latency. */
-export async function wrk(url: string, options: { connections: number; threads?: number; seconds: number; headers?: Record<string, string>; script?: string }): Promise<LoadResult> {
-  const args = ['-t', String(options.threads ?? 1), '-c', String(options.connections), '-d', `${options.seconds}s`, '--latency'];
-  for (const [name, value] of Object.entries(options.headers ?? {})) args.push('-H', `${name}: ${value}`);
+export async function wrk(
+  url: string,
+  options: {
+    connections: number;
+    threads?: number;
+    seconds: number;
+    headers?: Record<string, string>;
+    script?: string;
+  },
+): Promise<LoadResult> {
+  const args = [
+    '-t',
+    String(options.threads ?? 1),
+    '-c',
+    String(options.connections),
+    '-d',
+    `${options.seconds}s`,
+    '--latency',
+  ];
+  for (const [name, value] of Object.entries(options.headers ?? {}))
+    args.push('-H', `${name}: ${value}`);
   if (options.script) args.push('-s', options.script);
   args.push(url);
   const { stdout } = await run('wrk', args, { maxBuffer: 1 << 20 });
@@ -35,7 +53,11 @@ export async function wrk(url: string, options: { connections: number; threads?:
 }
 
 /** nginx serving `files` (path → bytes) as static files on 127.0.0.1:port, access log to a file like any server. */
-export async function startNginx(port: number, files: Record<string, Uint8Array | string>, contentType: string): Promise<{ stop(): Promise<void> }> {
+export async function startNginx(
+  port: number,
+  files: Record<string, Uint8Array | string>,
+  contentType: string,
+): Promise<{ stop(): Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), 'bench-nginx-'));
   await chmod(dir, 0o755); // nginx workers run as an unprivileged user
   for (const [path, body] of Object.entries(files)) {
@@ -43,7 +65,9 @@ export async function startNginx(port: number, files: Record<string, Uint8Array 
     await writeFile(join(dir, 'www', path), body);
   }
   // Debian's defaults (worker_processes auto, sendfile), a plain static server block.
-  await writeFile(join(dir, 'nginx.conf'), `
+  await writeFile(
+    join(dir, 'nginx.conf'),
+    `
 worker_processes auto;
 pid ${dir}/nginx.pid;
 error_log ${dir}/error.log;
@@ -61,10 +85,15 @@ http {
     add_header Access-Control-Allow-Origin "*";
   }
 }
-`);
+`,
+  );
   await run('nginx', ['-c', join(dir, 'nginx.conf')]);
   await waitForPort(port);
-  return { stop: async () => { await run('nginx', ['-c', join(dir, 'nginx.conf'), '-s', 'stop']).catch(() => {}); } };
+  return {
+    stop: async () => {
+      await run('nginx', ['-c', join(dir, 'nginx.conf'), '-s', 'stop']).catch(() => {});
+    },
+  };
 }
 
 export async function waitForPort(port: number, path = '/'): Promise<void> {
@@ -80,9 +109,17 @@ export async function waitForPort(port: number, path = '/'): Promise<void> {
 }
 
 /** Starts a process and resolves when `ready` matches a line of its stdout. */
-export function startProcess(command: string, args: string[], env: Record<string, string>, ready: RegExp): Promise<ChildProcess> {
+export function startProcess(
+  command: string,
+  args: string[],
+  env: Record<string, string>,
+  ready: RegExp,
+): Promise<ChildProcess> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(command, args, {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let buffered = '';
     const onData = (chunk: Buffer) => {
       buffered += chunk.toString();
@@ -103,5 +140,7 @@ export function machine(): string {
 }
 
 export function fmt(n: number, digits = 0): string {
-  return Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : 'n/a';
+  return Number.isFinite(n)
+    ? n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits })
+    : 'n/a';
 }

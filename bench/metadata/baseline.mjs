@@ -3,8 +3,18 @@
 import { createServer } from 'node:http';
 
 const port = Number(process.argv[2]);
-const body = JSON.stringify({ access_token: `ya29.constant.${'x'.repeat(200)}`, expires_in: 3599, token_type: 'Bearer' });
-const headers = { 'metadata-flavor': 'Google', server: 'GKE Metadata Server', 'content-type': 'application/json', 'cache-control': 'no-store', 'content-length': String(Buffer.byteLength(body)) };
+const body = JSON.stringify({
+  access_token: `ya29.constant.${'x'.repeat(200)}`,
+  expires_in: 3599,
+  token_type: 'Bearer',
+});
+const headers = {
+  'metadata-flavor': 'Google',
+  server: 'GKE Metadata Server',
+  'content-type': 'application/json',
+  'cache-control': 'no-store',
+  'content-length': String(Buffer.byteLength(body)),
+};
 const server = createServer((req, res) => {
   res.writeHead(200, headers);
   res.end(body);

@@ -1,5 +1,8 @@
 import { NodeIdentityResolver, PodAddressIndex } from '../../src/metadata/node-identity.js';
-import type { ServiceAccountInfo, ServiceAccountSource } from '../../src/webhook/service-accounts.js';
+import type {
+  ServiceAccountInfo,
+  ServiceAccountSource,
+} from '../../src/webhook/service-accounts.js';
 
 /**
  * Node mode's lookup cost by pod count (issue #13): ops/s of NodeIdentityResolver.resolve() with
@@ -13,7 +16,8 @@ import type { ServiceAccountInfo, ServiceAccountSource } from '../../src/webhook
 const SIZES = [10, 100, 1000];
 const LOOKUPS = Number(process.env.BENCH_LOOKUPS ?? 200_000);
 const ROUNDS = 5;
-const AUDIENCE = '//iam.googleapis.com/projects/123/locations/global/workloadIdentityPools/pool/providers/prov';
+const AUDIENCE =
+  '//iam.googleapis.com/projects/123/locations/global/workloadIdentityPools/pool/providers/prov';
 
 class MemoryServiceAccounts implements ServiceAccountSource {
   private readonly map = new Map<string, ServiceAccountInfo>();
@@ -36,11 +40,29 @@ async function measure(size: number): Promise<{ opsPerSecond: number; nsPerLooku
   const serviceAccounts = new MemoryServiceAccounts();
   for (let i = 0; i < size; i++) {
     const namespace = `ns-${i % 20}`;
-    serviceAccounts.add({ namespace, name: `sa-${i}`, annotations: { 'iam.gke.io/gcp-service-account': `sa-${i}@project-1.iam.gserviceaccount.com` } });
-    index.upsert({ namespace, name: `pod-${i}`, uid: `uid-${i}`, serviceAccount: `sa-${i}`, hostNetwork: false, ips: [address(i + 2)] });
+    serviceAccounts.add({
+      namespace,
+      name: `sa-${i}`,
+      annotations: {
+        'iam.gke.io/gcp-service-account': `sa-${i}@project-1.iam.gserviceaccount.com`,
+      },
+    });
+    index.upsert({
+      namespace,
+      name: `pod-${i}`,
+      uid: `uid-${i}`,
+      serviceAccount: `sa-${i}`,
+      hostNetwork: false,
+      ips: [address(i + 2)],
+    });
   }
   const resolver = new NodeIdentityResolver(
-    { nodeName: 'node-a', audience: AUDIENCE, tokenUrl: 'https://sts.googleapis.com/v1/token', iamCredentialsUrl: 'https://iamcredentials.googleapis.com' },
+    {
+      nodeName: 'node-a',
+      audience: AUDIENCE,
+      tokenUrl: 'https://sts.googleapis.com/v1/token',
+      iamCredentialsUrl: 'https://iamcredentials.googleapis.com',
+    },
     index,
     serviceAccounts,
     { token: async () => 'unused' },
@@ -55,7 +77,10 @@ async function measure(size: number): Promise<{ opsPerSecond: number; nsPerLooku
     }
     best = Math.min(best, Number(process.hrtime.bigint() - start));
   }
-  return { opsPerSecond: Math.round(LOOKUPS / (best / 1e9)), nsPerLookup: Math.round(best / LOOKUPS) };
+  return {
+    opsPerSecond: Math.round(LOOKUPS / (best / 1e9)),
+    nsPerLookup: Math.round(best / LOOKUPS),
+  };
 }
 
 const rows: string[] = [];
@@ -63,9 +88,13 @@ let first: number | undefined;
 for (const size of SIZES) {
   const { opsPerSecond, nsPerLookup } = await measure(size);
   first ??= opsPerSecond;
-  rows.push(`| ${size} | ${opsPerSecond.toLocaleString('en')} | ${nsPerLookup} | ${(opsPerSecond / first).toFixed(2)} |`);
+  rows.push(
+    `| ${size} | ${opsPerSecond.toLocaleString('en')} | ${nsPerLookup} | ${(opsPerSecond / first).toFixed(2)} |`,
+  );
 }
-console.log(`Node mode lookup: NodeIdentityResolver.resolve(), ${LOOKUPS.toLocaleString('en')} lookups per size, best of ${ROUNDS}, Node ${process.version}\n`);
+console.log(
+  `Node mode lookup: NodeIdentityResolver.resolve(), ${LOOKUPS.toLocaleString('en')} lookups per size, best of ${ROUNDS}, Node ${process.version}\n`,
+);
 console.log('| pods on the node | resolve() per second | ns per lookup | relative to 10 pods |');
 console.log('|---:|---:|---:|---:|');
 for (const row of rows) console.log(row);

@@ -11,7 +11,14 @@ import { httpsRequest, makeCertificate } from '../../test/support/tls.js';
 import { admissionReview } from '../../test/support/webhook.js';
 
 // autocannon ships no types; the little of it used here, typed where it is used.
-const autocannon = createRequire(import.meta.url)('autocannon') as (options: { url: string; method: string; body: string; headers: Record<string, string>; connections: number; duration: number }) => Promise<{ non2xx: number; errors: number; requests: { average: number } }>;
+const autocannon = createRequire(import.meta.url)('autocannon') as (options: {
+  url: string;
+  method: string;
+  body: string;
+  headers: Record<string, string>;
+  connections: number;
+  duration: number;
+}) => Promise<{ non2xx: number; errors: number; requests: { average: number } }>;
 
 const RATE = 500;
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
@@ -21,35 +28,73 @@ const container = (i: number) => ({
   name: `c${i}`,
   image: `registry.example.com/team/app-${i}:1.2.3`,
   ports: [{ containerPort: 8000 + i, protocol: 'TCP' }],
-  env: [{ name: 'LOG_LEVEL', value: 'info' }, { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }],
+  env: [
+    { name: 'LOG_LEVEL', value: 'info' },
+    { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+  ],
   resources: { requests: { cpu: '100m', memory: '128Mi' }, limits: { memory: '256Mi' } },
   volumeMounts: [{ name: 'data', mountPath: '/data' }],
 });
 const pod = (containers: number) => ({
   apiVersion: 'v1',
   kind: 'Pod',
-  metadata: { generateName: 'web-7d9f8b6c5-', namespace: 'apps', labels: { app: 'web', 'pod-template-hash': '7d9f8b6c5' }, ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'web-7d9f8b6c5', uid: 'e1c1f4e0-0000-4000-8000-000000000000', controller: true }] },
+  metadata: {
+    generateName: 'web-7d9f8b6c5-',
+    namespace: 'apps',
+    labels: { app: 'web', 'pod-template-hash': '7d9f8b6c5' },
+    ownerReferences: [
+      {
+        apiVersion: 'apps/v1',
+        kind: 'ReplicaSet',
+        name: 'web-7d9f8b6c5',
+        uid: 'e1c1f4e0-0000-4000-8000-000000000000',
+        controller: true,
+      },
+    ],
+  },
   spec: {
     serviceAccountName: 'web',
     containers: Array.from({ length: containers }, (_, i) => container(i)),
-    volumes: [{ name: 'data', emptyDir: {} }, { name: 'kube-api-access-abcde', projected: { sources: [{ serviceAccountToken: { expirationSeconds: 3607, path: 'token' } }], defaultMode: 420 } }],
+    volumes: [
+      { name: 'data', emptyDir: {} },
+      {
+        name: 'kube-api-access-abcde',
+        projected: {
+          sources: [{ serviceAccountToken: { expirationSeconds: 3607, path: 'token' } }],
+          defaultMode: 420,
+        },
+      },
+    ],
     restartPolicy: 'Always',
     dnsPolicy: 'ClusterFirst',
     terminationGracePeriodSeconds: 30,
   },
 });
 
-interface LatencyResult { p50: number; p99: number; max: number; errors: number; sent: number }
+interface LatencyResult {
+  p50: number;
+  p99: number;
+  max: number;
+  errors: number;
+  sent: number;
+}
 
 const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
 /** CPU seconds a process has used (user + system): unlike latency, not inflated by other load on the machine. */
 function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    .replace(/^.*\) /, '')
+    .split(' ');
   return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
 }
 
 /** Open loop at a fixed rate: latency is measured from when a request was due, not when it left. */
-async function fixedRate(url: string, body: string, ca: string, seconds: number): Promise<LatencyResult> {
+async function fixedRate(
+  url: string,
+  body: string,
+  ca: string,
+  seconds: number,
+): Promise<LatencyResult> {
   const agent = new Agent({ keepAlive: true, maxSockets: 64, ca });
   const latencies: number[] = [];
   let errors = 0;
@@ -63,37 +108,62 @@ async function fixedRate(url: string, body: string, ca: string, seconds: number)
     // Latency counts from when the review was due, or from when it left if that was early (the
     // timer only waits whole milliseconds), never less than the round trip itself.
     const from = Math.max(due, performance.now());
-    pending.push(new Promise<void>((resolve) => {
-      const req = request(url, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
-        res.resume();
-        res.on('end', () => {
-          if (res.statusCode === 200) latencies.push(performance.now() - from);
-          else errors++;
+    pending.push(
+      new Promise<void>((resolve) => {
+        const req = request(
+          url,
+          {
+            method: 'POST',
+            agent,
+            headers: {
+              'content-type': 'application/json',
+              'content-length': Buffer.byteLength(body),
+            },
+          },
+          (res) => {
+            res.resume();
+            res.on('end', () => {
+              if (res.statusCode === 200) latencies.push(performance.now() - from);
+              else errors++;
+              resolve();
+            });
+          },
+        );
+        req.on('error', () => {
+          errors++;
           resolve();
         });
-      });
-      req.on('error', () => {
-        errors++;
-        resolve();
-      });
-      req.end(body);
-    }));
+        req.end(body);
+      }),
+    );
   }
   await Promise.all(pending);
   agent.destroy();
   latencies.sort((a, b) => a - b);
-  const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? NaN;
+  const at = (q: number) =>
+    latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? NaN;
   return { p50: at(0.5), p99: at(0.99), max: latencies.at(-1) ?? NaN, errors, sent: total };
 }
 
 async function maxThroughput(url: string, body: string, seconds: number): Promise<number> {
-  const result = await autocannon({ url, method: 'POST', body, headers: { 'content-type': 'application/json' }, connections: 16, duration: seconds });
+  const result = await autocannon({
+    url,
+    method: 'POST',
+    body,
+    headers: { 'content-type': 'application/json' },
+    connections: 16,
+    duration: seconds,
+  });
   return result.non2xx > 0 || result.errors > 0 ? NaN : result.requests.average;
 }
 
 async function startProcess(args: string[], ready: RegExp): Promise<ChildProcess> {
   // One core for the server under test; this driver is on the other (run.sh).
-  const child = spawn('taskset', ['-c', '0', process.execPath, ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'inherit'], env: { PATH: process.env.PATH ?? '', IDBRIDGE_LOG_LEVEL: 'info' } });
+  const child = spawn('taskset', ['-c', '0', process.execPath, ...args], {
+    cwd: REPO_ROOT,
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { PATH: process.env.PATH ?? '', IDBRIDGE_LOG_LEVEL: 'info' },
+  });
   await new Promise<void>((resolve, reject) => {
     let seen = '';
     child.stdout!.on('data', (chunk: Buffer) => {
@@ -106,35 +176,92 @@ async function startProcess(args: string[], ready: RegExp): Promise<ChildProcess
   return child;
 }
 
-const stop = (child: ChildProcess) => new Promise<void>((resolve) => {
-  child.once('exit', () => resolve());
-  child.kill('SIGTERM');
-});
+const stop = (child: ChildProcess) =>
+  new Promise<void>((resolve) => {
+    child.once('exit', () => resolve());
+    child.kill('SIGTERM');
+  });
 
 async function main(): Promise<void> {
   const dir = await tempDir('idbridge-bench-');
   const certificate = await makeCertificate(dir.path);
-  const kube = await startFakeKubeServiceAccounts([{ namespace: 'apps', name: 'web', annotations: { 'cloud.google.com/workload-identity-provider': 'projects/123456789/locations/global/workloadIdentityPools/on-prem/providers/cluster-a', 'cloud.google.com/service-account-email': 'app@my-project-1.iam.gserviceaccount.com' } }]);
+  const kube = await startFakeKubeServiceAccounts([
+    {
+      namespace: 'apps',
+      name: 'web',
+      annotations: {
+        'cloud.google.com/workload-identity-provider':
+          'projects/123456789/locations/global/workloadIdentityPools/on-prem/providers/cluster-a',
+        'cloud.google.com/service-account-email': 'app@my-project-1.iam.gserviceaccount.com',
+      },
+    },
+  ]);
   const webhookPort = await freePort();
-  const webhook = await startProcess([join(REPO_ROOT, 'bin/idbridge.js'), 'webhook', '--host=127.0.0.1', `--port=${webhookPort}`, `--tls-cert-file=${certificate.certFile}`, `--tls-key-file=${certificate.keyFile}`, `--kubeconfig=${await kube.writeKubeconfig(dir.path)}`], /"msg":"listening"/);
+  const webhook = await startProcess(
+    [
+      join(REPO_ROOT, 'bin/idbridge.js'),
+      'webhook',
+      '--host=127.0.0.1',
+      `--port=${webhookPort}`,
+      `--tls-cert-file=${certificate.certFile}`,
+      `--tls-key-file=${certificate.keyFile}`,
+      `--kubeconfig=${await kube.writeKubeconfig(dir.path)}`,
+    ],
+    /"msg":"listening"/,
+  );
   const baselinePort = await freePort();
-  const baseline = await startProcess([join(REPO_ROOT, 'bench/webhook/baseline.mjs'), certificate.certFile, certificate.keyFile, String(baselinePort)], /listening/);
+  const baseline = await startProcess(
+    [
+      join(REPO_ROOT, 'bench/webhook/baseline.mjs'),
+      certificate.certFile,
+      certificate.keyFile,
+      String(baselinePort),
+    ],
+    /listening/,
+  );
   const rows: string[] = [];
   try {
     // The path as kube-apiserver calls it (it appends the timeout).
     const webhookUrl = `https://127.0.0.1:${webhookPort}/mutate-v1-pod?timeout=5s`;
-    for (let i = 0; i < 200 && (await httpsRequest(`https://127.0.0.1:${webhookPort}/readyz`, { ca: certificate.cert })).status !== 200; i++) await new Promise((r) => setTimeout(r, 50));
-    for (const [label, containers] of [['typical pod (1 container)', 1], ['30-container pod', 30]] as const) {
-      const body = JSON.stringify(admissionReview(pod(containers), { uid: '705ab4f5-6393-11e8-b7cc-42010a800002' }));
-      const check = JSON.parse((await httpsRequest(webhookUrl, { ca: certificate.cert, method: 'POST', body, headers: { 'content-type': 'application/json' } })).body) as { response: { patch?: string } };
+    for (
+      let i = 0;
+      i < 200 &&
+      (await httpsRequest(`https://127.0.0.1:${webhookPort}/readyz`, { ca: certificate.cert }))
+        .status !== 200;
+      i++
+    )
+      await new Promise((r) => setTimeout(r, 50));
+    for (const [label, containers] of [
+      ['typical pod (1 container)', 1],
+      ['30-container pod', 30],
+    ] as const) {
+      const body = JSON.stringify(
+        admissionReview(pod(containers), { uid: '705ab4f5-6393-11e8-b7cc-42010a800002' }),
+      );
+      const check = JSON.parse(
+        (
+          await httpsRequest(webhookUrl, {
+            ca: certificate.cert,
+            method: 'POST',
+            body,
+            headers: { 'content-type': 'application/json' },
+          })
+        ).body,
+      ) as { response: { patch?: string } };
       if (!check.response.patch) throw new Error('the benchmark review was not mutated');
-      for (const [server, url, child] of [['idbridge webhook', webhookUrl, webhook], ['baseline (constant answer)', `https://127.0.0.1:${baselinePort}/mutate-v1-pod`, baseline]] as const) {
+      for (const [server, url, child] of [
+        ['idbridge webhook', webhookUrl, webhook],
+        ['baseline (constant answer)', `https://127.0.0.1:${baselinePort}/mutate-v1-pod`, baseline],
+      ] as const) {
         await fixedRate(url, body, certificate.cert, WARMUP_SECONDS);
         const cpuBefore = cpuSeconds(child.pid!);
         const latency = await fixedRate(url, body, certificate.cert, SECONDS);
-        const cpuPerReview = ((cpuSeconds(child.pid!) - cpuBefore) / (latency.sent - latency.errors)) * 1e6;
+        const cpuPerReview =
+          ((cpuSeconds(child.pid!) - cpuBefore) / (latency.sent - latency.errors)) * 1e6;
         const throughput = await maxThroughput(url, body, Math.max(3, Math.round(SECONDS / 2)));
-        rows.push(`| ${label} | ${server} | ${(body.length / 1024).toFixed(1)} KiB | ${latency.p50.toFixed(2)} | ${latency.p99.toFixed(2)} | ${latency.max.toFixed(2)} | ${latency.errors}/${latency.sent} | ${Math.round(cpuPerReview)} | ${Math.round(throughput)} |`);
+        rows.push(
+          `| ${label} | ${server} | ${(body.length / 1024).toFixed(1)} KiB | ${latency.p50.toFixed(2)} | ${latency.p99.toFixed(2)} | ${latency.max.toFixed(2)} | ${latency.errors}/${latency.sent} | ${Math.round(cpuPerReview)} | ${Math.round(throughput)} |`,
+        );
       }
     }
   } finally {
@@ -144,14 +271,16 @@ async function main(): Promise<void> {
     await dir.remove();
   }
   const cpu = cpus()[0]?.model ?? 'unknown CPU';
-  process.stdout.write([
-    `Webhook admission, server pinned to one core (${cpu}, ${cpus().length} cores, Node ${process.version}); ${RATE} reviews/s for ${SECONDS} s after ${WARMUP_SECONDS} s warm-up, then max throughput with 16 connections. Latency from when each review was due (open loop), in ms; CPU time of the server process per review during the fixed-rate run (1,000,000 / it ≈ reviews/s one idle core can serve).`,
-    '',
-    '| pod | server | review size | p50 ms | p99 ms | max ms | errors | CPU µs/review | max reviews/s |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
-    ...rows,
-    '',
-  ].join('\n'));
+  process.stdout.write(
+    [
+      `Webhook admission, server pinned to one core (${cpu}, ${cpus().length} cores, Node ${process.version}); ${RATE} reviews/s for ${SECONDS} s after ${WARMUP_SECONDS} s warm-up, then max throughput with 16 connections. Latency from when each review was due (open loop), in ms; CPU time of the server process per review during the fixed-rate run (1,000,000 / it ≈ reviews/s one idle core can serve).`,
+      '',
+      '| pod | server | review size | p50 ms | p99 ms | max ms | errors | CPU µs/review | max reviews/s |',
+      '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+      ...rows,
+      '',
+    ].join('\n'),
+  );
 }
 
 main().catch((err: unknown) => {

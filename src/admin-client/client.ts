@@ -29,22 +29,37 @@ export interface AdminClientOptions {
 }
 
 const STATUS_CODES: Record<number, ErrorCode> = {
-  400: 'invalid_request', 401: 'unauthenticated', 403: 'permission_denied', 404: 'not_found', 405: 'method_not_allowed',
-  409: 'conflict', 412: 'precondition_failed', 413: 'payload_too_large', 415: 'unsupported_media_type', 429: 'rate_limited',
+  400: 'invalid_request',
+  401: 'unauthenticated',
+  403: 'permission_denied',
+  404: 'not_found',
+  405: 'method_not_allowed',
+  409: 'conflict',
+  412: 'precondition_failed',
+  413: 'payload_too_large',
+  415: 'unsupported_media_type',
+  429: 'rate_limited',
 };
 
 /** The idbridge error of an API refusal: the server's code and message, with a hint for 401. */
 export function apiError(status: number, body: unknown, api: string): IdbridgeError {
   const parsed = (body as Partial<ErrorBody> | null)?.error;
-  const known = parsed && typeof parsed.code === 'string' && parsed.code in errorStatus ? (parsed.code as ErrorCode) : undefined;
-  const code: ErrorCode = known ?? STATUS_CODES[status] ?? (status >= 500 ? 'bad_gateway' : 'invalid_request');
+  const known =
+    parsed && typeof parsed.code === 'string' && parsed.code in errorStatus
+      ? (parsed.code as ErrorCode)
+      : undefined;
+  const code: ErrorCode =
+    known ?? STATUS_CODES[status] ?? (status >= 500 ? 'bad_gateway' : 'invalid_request');
   if (!parsed || typeof parsed.message !== 'string') {
-    return new IdbridgeError(code === 'invalid_request' || status >= 500 ? 'bad_gateway' : code,
-      `the API at ${api} answered HTTP ${status} without idbridge's error body; check --api (it is the base URL of idbridge serve or the registration function, without /api/v1)`);
+    return new IdbridgeError(
+      code === 'invalid_request' || status >= 500 ? 'bad_gateway' : code,
+      `the API at ${api} answered HTTP ${status} without idbridge's error body; check --api (it is the base URL of idbridge serve or the registration function, without /api/v1)`,
+    );
   }
-  const hint = status === 401 && !parsed.message.includes('IDBRIDGE_ADMIN_TOKEN')
-    ? ' — set IDBRIDGE_ADMIN_TOKEN (or --admin-token) to the token `idbridge serve` printed on first start (kept in DATA_DIR/admin-token)'
-    : '';
+  const hint =
+    status === 401 && !parsed.message.includes('IDBRIDGE_ADMIN_TOKEN')
+      ? ' — set IDBRIDGE_ADMIN_TOKEN (or --admin-token) to the token `idbridge serve` printed on first start (kept in DATA_DIR/admin-token)'
+      : '';
   const details: ErrorDetail[] = Array.isArray(parsed.details) ? parsed.details : [];
   return new IdbridgeError(code, `${parsed.message}${hint}`, details);
 }
@@ -63,18 +78,31 @@ export class AdminClient {
     this.#timeoutMs = options.timeoutMs ?? 15_000;
   }
 
-  async #call<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: T; headers: Headers }> {
+  async #call<T>(
+    method: string,
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ): Promise<{ status: number; body: T; headers: Headers }> {
     let res: Response;
     try {
       res = await this.#fetch(`${this.api}/api/v1${path}`, {
         method,
-        headers: { authorization: `Bearer ${this.#token}`, accept: 'application/json', ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
+        headers: {
+          authorization: `Bearer ${this.#token}`,
+          accept: 'application/json',
+          ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+          ...headers,
+        },
         ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
         signal: AbortSignal.timeout(this.#timeoutMs),
         redirect: 'error',
       });
     } catch (err) {
-      throw new IdbridgeError('bad_gateway', `cannot reach the registration API at ${this.api}: ${describeFetchError(err, this.#timeoutMs)}`);
+      throw new IdbridgeError(
+        'bad_gateway',
+        `cannot reach the registration API at ${this.api}: ${describeFetchError(err, this.#timeoutMs)}`,
+      );
     }
     const text = await res.text();
     let parsed: unknown = null;
@@ -87,12 +115,17 @@ export class AdminClient {
     }
     if (!res.ok) throw apiError(res.status, parsed, this.api);
     if (text !== '' && parsed === null) {
-      throw new IdbridgeError('bad_gateway', `the API at ${this.api} answered HTTP ${res.status} with something that is not JSON; check --api`);
+      throw new IdbridgeError(
+        'bad_gateway',
+        `the API at ${this.api} answered HTTP ${res.status} with something that is not JSON; check --api`,
+      );
     }
     return { status: res.status, body: parsed as T, headers: res.headers };
   }
 
-  async create(request: Partial<CreateClusterRequest> & { id: string }): Promise<CreateClusterResponse> {
+  async create(
+    request: Partial<CreateClusterRequest> & { id: string },
+  ): Promise<CreateClusterResponse> {
     return (await this.#call<CreateClusterResponse>('POST', '/clusters', request)).body;
   }
 
@@ -101,8 +134,14 @@ export class AdminClient {
     const clusters: ClusterView[] = [];
     let pageToken: string | undefined;
     do {
-      const query = new URLSearchParams({ limit: String(pageSize), ...(pageToken ? { pageToken } : {}) });
-      const { body } = await this.#call<{ clusters: ClusterView[]; nextPageToken?: string }>('GET', `/clusters?${query}`);
+      const query = new URLSearchParams({
+        limit: String(pageSize),
+        ...(pageToken ? { pageToken } : {}),
+      });
+      const { body } = await this.#call<{ clusters: ClusterView[]; nextPageToken?: string }>(
+        'GET',
+        `/clusters?${query}`,
+      );
       clusters.push(...body.clusters);
       pageToken = body.nextPageToken;
     } while (pageToken);
@@ -110,19 +149,48 @@ export class AdminClient {
   }
 
   async get(id: string): Promise<ClusterView> {
-    return (await this.#call<{ cluster: ClusterView }>('GET', `/clusters/${encodeURIComponent(id)}`)).body.cluster;
+    return (
+      await this.#call<{ cluster: ClusterView }>('GET', `/clusters/${encodeURIComponent(id)}`)
+    ).body.cluster;
   }
 
-  async update(id: string, changes: UpdateClusterRequest, ifVersion?: number): Promise<ClusterView> {
-    return (await this.#call<{ cluster: ClusterView }>('PATCH', `/clusters/${encodeURIComponent(id)}`, changes, ifMatch(ifVersion))).body.cluster;
+  async update(
+    id: string,
+    changes: UpdateClusterRequest,
+    ifVersion?: number,
+  ): Promise<ClusterView> {
+    return (
+      await this.#call<{ cluster: ClusterView }>(
+        'PATCH',
+        `/clusters/${encodeURIComponent(id)}`,
+        changes,
+        ifMatch(ifVersion),
+      )
+    ).body.cluster;
   }
 
-  async putKeys(id: string, documents: { jwks: unknown; discovery?: unknown }, ifVersion?: number): Promise<PutKeysResponse> {
-    return (await this.#call<PutKeysResponse>('PUT', `/clusters/${encodeURIComponent(id)}/keys`, documents, ifMatch(ifVersion))).body;
+  async putKeys(
+    id: string,
+    documents: { jwks: unknown; discovery?: unknown },
+    ifVersion?: number,
+  ): Promise<PutKeysResponse> {
+    return (
+      await this.#call<PutKeysResponse>(
+        'PUT',
+        `/clusters/${encodeURIComponent(id)}/keys`,
+        documents,
+        ifMatch(ifVersion),
+      )
+    ).body;
   }
 
   async delete(id: string, ifVersion?: number): Promise<void> {
-    await this.#call<null>('DELETE', `/clusters/${encodeURIComponent(id)}`, undefined, ifMatch(ifVersion));
+    await this.#call<null>(
+      'DELETE',
+      `/clusters/${encodeURIComponent(id)}`,
+      undefined,
+      ifMatch(ifVersion),
+    );
   }
 }
 

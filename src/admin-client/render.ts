@@ -9,8 +9,19 @@ function keySummary(cluster: ClusterView): string {
 }
 
 export function renderClusterTable(clusters: readonly ClusterView[]): string {
-  if (clusters.length === 0) return 'No clusters registered. Register one with: idbridge clusters create ID --jwks FILE\n';
-  return formatTable(['ID', 'ISSUER', 'KEYS', 'SYNC SUBJECT', 'VERSION', 'UPDATED'], clusters.map((c) => [c.id, c.issuer, keySummary(c), c.syncSubject, String(c.version), c.updatedAt]));
+  if (clusters.length === 0)
+    return 'No clusters registered. Register one with: idbridge clusters create ID --jwks FILE\n';
+  return formatTable(
+    ['ID', 'ISSUER', 'KEYS', 'SYNC SUBJECT', 'VERSION', 'UPDATED'],
+    clusters.map((c) => [
+      c.id,
+      c.issuer,
+      keySummary(c),
+      c.syncSubject,
+      String(c.version),
+      c.updatedAt,
+    ]),
+  );
 }
 
 export function renderCluster(cluster: ClusterView): string {
@@ -27,13 +38,20 @@ export function renderCluster(cluster: ClusterView): string {
   if (cluster.broker) lines.push(`broker policy: ${JSON.stringify(cluster.broker)}`);
   let text = `${lines.join('\n')}\n`;
   if (cluster.keys.length === 0) {
-    text += '\nNo keys yet: nothing is published until the cluster\'s keys are uploaded (idbridge clusters update ID --jwks FILE) or synced.\n';
+    text +=
+      "\nNo keys yet: nothing is published until the cluster's keys are uploaded (idbridge clusters update ID --jwks FILE) or synced.\n";
   } else {
-    text += `\n${formatTable(['KID', 'ALG', 'KTY', 'FIRST SEEN', 'LAST SEEN'], cluster.keys.map((k) => [k.kid, k.alg, k.kty, k.firstSeen, k.lastSeen]))}`;
+    text += `\n${formatTable(
+      ['KID', 'ALG', 'KTY', 'FIRST SEEN', 'LAST SEEN'],
+      cluster.keys.map((k) => [k.kid, k.alg, k.kty, k.firstSeen, k.lastSeen]),
+    )}`;
   }
   const events = cluster.keyEvents.slice(-5);
   if (events.length > 0) {
-    text += `\nRecent key changes:\n${formatTable(['AT', 'SOURCE', 'ADDED', 'REMOVED'], events.map((e) => [e.at, e.source, e.added.join(',') || '-', e.removed.join(',') || '-']))}`;
+    text += `\nRecent key changes:\n${formatTable(
+      ['AT', 'SOURCE', 'ADDED', 'REMOVED'],
+      events.map((e) => [e.at, e.source, e.added.join(',') || '-', e.removed.join(',') || '-']),
+    )}`;
   }
   return text;
 }
@@ -44,12 +62,17 @@ function list(title: string, items: readonly string[], numbered = false): string
 }
 
 /** What `create` prints: the record, the kube-apiserver flags to set, warnings and next steps. */
-export function renderCreated(response: CreateClusterResponse, extraSteps: readonly string[]): string {
-  return `Registered cluster ${response.cluster.id}.\n\n${renderCluster(response.cluster)}` +
+export function renderCreated(
+  response: CreateClusterResponse,
+  extraSteps: readonly string[],
+): string {
+  return (
+    `Registered cluster ${response.cluster.id}.\n\n${renderCluster(response.cluster)}` +
     `\nSet these kube-apiserver flags:\n${response.kubeApiserver.flags.map((flag) => `  ${flag}`).join('\n')}\n` +
     list('Notes:', response.kubeApiserver.notes) +
     list('Warnings:', response.warnings) +
-    list('Next steps:', [...response.next, ...extraSteps], true);
+    list('Next steps:', [...response.next, ...extraSteps], true)
+  );
 }
 
 export function renderKeysReplaced(response: PutKeysResponse): string {

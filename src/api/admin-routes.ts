@@ -5,12 +5,25 @@ import { bearerOf, sameToken, wrongBearer, type BearerRefusals } from '../http/b
 import { errorBody } from '../http/errors.js';
 import { mountRoute } from '../http/hono-route.js';
 import { MAX_API_BODY_BYTES, parseJsonBody } from '../http/json-body.js';
-import { decodeSegment, jsonErrorAnswer, jsonFailure, jsonTooLarge, type PlainAnswer, type RouteDescriptor, type RouteRequest } from '../http/route.js';
+import {
+  decodeSegment,
+  jsonErrorAnswer,
+  jsonFailure,
+  jsonTooLarge,
+  type PlainAnswer,
+  type RouteDescriptor,
+  type RouteRequest,
+} from '../http/route.js';
 import type { Logger } from '../log/logger.js';
 import { validateJwks } from '../oidc/jwks.js';
 import { clusterIdSchema } from '../registry/cluster-id.js';
 import { kubeApiserverFlags, type ClusterRegistry } from '../registry/registry.js';
-import { clusterView, createClusterSchema, listQuerySchema, updateClusterSchema } from './schemas.js';
+import {
+  clusterView,
+  createClusterSchema,
+  listQuerySchema,
+  updateClusterSchema,
+} from './schemas.js';
 
 const CLUSTERS = '/api/v1/clusters';
 const CLUSTER = /^\/api\/v1\/clusters\/([^/]+)$/;
@@ -20,16 +33,30 @@ const CLUSTER = /^\/api\/v1\/clusters\/([^/]+)$/;
  * delete one (`/api/v1/clusters/{id}`); keys: keys-route.ts. One descriptor per path, each
  * deciding per method; other methods fall through to the app's 404, as they always did.
  */
-export function adminDescriptors(registry: ClusterRegistry, adminToken: string | undefined, logger: Logger): [RouteDescriptor<true>, RouteDescriptor<string>] {
+export function adminDescriptors(
+  registry: ClusterRegistry,
+  adminToken: string | undefined,
+  logger: Logger,
+): [RouteDescriptor<true>, RouteDescriptor<string>] {
   const admin = requireAdmin(adminToken);
-  const common = { bodyCap: MAX_API_BODY_BYTES, shape: 'idbridge', tooLarge: () => jsonTooLarge(MAX_API_BODY_BYTES), fail: jsonFailure(logger), fast: false } as const;
+  const common = {
+    bodyCap: MAX_API_BODY_BYTES,
+    shape: 'idbridge',
+    tooLarge: () => jsonTooLarge(MAX_API_BODY_BYTES),
+    fail: jsonFailure(logger),
+    fast: false,
+  } as const;
   const collection: RouteDescriptor<true> = {
     ...common,
     name: 'admin-clusters',
     paths: [CLUSTERS],
     match: (path) => (path === CLUSTERS ? true : null),
     methods: ['GET', 'HEAD', 'POST'],
-    decide: async (request) => (await admin(request)) ?? (request.method === 'POST' ? createCluster(registry, request) : listClusters(registry, request)),
+    decide: async (request) =>
+      (await admin(request)) ??
+      (request.method === 'POST'
+        ? createCluster(registry, request)
+        : listClusters(registry, request)),
   };
   const item: RouteDescriptor<string> = {
     ...common,
@@ -46,7 +73,11 @@ export function adminDescriptors(registry: ClusterRegistry, adminToken: string |
 }
 
 /** The admin API as hono routes, generated from its descriptors. */
-export function adminRoutes(registry: ClusterRegistry, adminToken: string | undefined, logger: Logger): Hono {
+export function adminRoutes(
+  registry: ClusterRegistry,
+  adminToken: string | undefined,
+  logger: Logger,
+): Hono {
   const app = new Hono();
   const [collection, item] = adminDescriptors(registry, adminToken, logger);
   mountRoute(app, collection);
@@ -59,16 +90,38 @@ export function adminRoutes(registry: ClusterRegistry, adminToken: string | unde
  * Tokens are compared as SHA-256 digests in constant time, so the answer time does not reveal how
  * much of a guess was right.
  */
-function requireAdmin(adminToken: string | undefined): (request: RouteRequest<unknown>) => Promise<PlainAnswer | null> {
+function requireAdmin(
+  adminToken: string | undefined,
+): (request: RouteRequest<unknown>) => Promise<PlainAnswer | null> {
   if (!adminToken) {
-    const disabled = jsonErrorAnswer(new IdbridgeError('misconfigured', 'the admin API is disabled on this host: set IDBRIDGE_ADMIN_TOKEN and restart'));
+    const disabled = jsonErrorAnswer(
+      new IdbridgeError(
+        'misconfigured',
+        'the admin API is disabled on this host: set IDBRIDGE_ADMIN_TOKEN and restart',
+      ),
+    );
     return async () => disabled;
   }
   const refusals: BearerRefusals = {
     realm: 'idbridge-admin',
-    missing: errorBody(new IdbridgeError('unauthenticated', 'send the admin token as "Authorization: Bearer <token>" (idbridge serve printed it on first start and keeps it in the data directory)')),
-    malformed: errorBody(new IdbridgeError('invalid_request', 'the Authorization header must be "Bearer <admin token>"')),
-    wrong: errorBody(new IdbridgeError('unauthenticated', 'the admin token is wrong; use the token from IDBRIDGE_ADMIN_TOKEN or the data directory\'s admin-token file')),
+    missing: errorBody(
+      new IdbridgeError(
+        'unauthenticated',
+        'send the admin token as "Authorization: Bearer <token>" (idbridge serve printed it on first start and keeps it in the data directory)',
+      ),
+    ),
+    malformed: errorBody(
+      new IdbridgeError(
+        'invalid_request',
+        'the Authorization header must be "Bearer <admin token>"',
+      ),
+    ),
+    wrong: errorBody(
+      new IdbridgeError(
+        'unauthenticated',
+        "the admin token is wrong; use the token from IDBRIDGE_ADMIN_TOKEN or the data directory's admin-token file",
+      ),
+    ),
   };
   return async (request) => {
     const bearer = bearerOf(request.header('authorization'), refusals);
@@ -77,27 +130,54 @@ function requireAdmin(adminToken: string | undefined): (request: RouteRequest<un
   };
 }
 
-async function createCluster(registry: ClusterRegistry, request: RouteRequest<true>): Promise<PlainAnswer> {
+async function createCluster(
+  registry: ClusterRegistry,
+  request: RouteRequest<true>,
+): Promise<PlainAnswer> {
   const body = parseJsonBody(request.header('content-type'), request.body, createClusterSchema);
   const jwks = body.jwks === undefined ? undefined : await validateJwks(body.jwks);
-  const record = await registry.create({ id: body.id, syncSubject: body.syncSubject, ...(jwks ? { jwks } : {}), ...(body.broker ? { broker: body.broker } : {}) });
+  const record = await registry.create({
+    id: body.id,
+    syncSubject: body.syncSubject,
+    ...(jwks ? { jwks } : {}),
+    ...(body.broker ? { broker: body.broker } : {}),
+  });
   const next = jwks
-    ? ['Set the kube-apiserver flags above and restart it.', `Check the issuer: curl ${record.issuer}/.well-known/openid-configuration`, 'Run idbridge sync in the cluster to keep the keys current.']
+    ? [
+        'Set the kube-apiserver flags above and restart it.',
+        `Check the issuer: curl ${record.issuer}/.well-known/openid-configuration`,
+        'Run idbridge sync in the cluster to keep the keys current.',
+      ]
     : [
         'Set the kube-apiserver flags above and restart it.',
         `Upload the cluster's current keys: PUT ${'/api/v1/clusters/'}${record.id}/keys with {"jwks": <kubectl get --raw /openid/v1/jwks>} and the admin token. Nothing is published until the cluster has keys, and idbridge sync verifies its own token against them.`,
       ];
   const warnings = [...(jwks?.warnings ?? []), ...issuerSchemeWarnings(record.issuer)];
-  return json(201, { cluster: clusterView(record), kubeApiserver: kubeApiserverFlags(record.issuer), warnings, next }, {
-    location: `/api/v1/clusters/${record.id}`,
-    etag: versionTag(record.version),
-  });
+  return json(
+    201,
+    {
+      cluster: clusterView(record),
+      kubeApiserver: kubeApiserverFlags(record.issuer),
+      warnings,
+      next,
+    },
+    {
+      location: `/api/v1/clusters/${record.id}`,
+      etag: versionTag(record.version),
+    },
+  );
 }
 
-async function listClusters(registry: ClusterRegistry, request: RouteRequest<true>): Promise<PlainAnswer> {
+async function listClusters(
+  registry: ClusterRegistry,
+  request: RouteRequest<true>,
+): Promise<PlainAnswer> {
   const query = listQuerySchema.safeParse(request.query ?? {});
   if (!query.success) {
-    throw new IdbridgeError('invalid_request', `bad list parameters: ${describeIssues(zodDetails(query.error, { root: 'query' }))}; use ?limit=1..500&pageToken=<nextPageToken>`);
+    throw new IdbridgeError(
+      'invalid_request',
+      `bad list parameters: ${describeIssues(zodDetails(query.error, { root: 'query' }))}; use ?limit=1..500&pageToken=<nextPageToken>`,
+    );
   }
   const after = query.data.pageToken ? decodePageToken(query.data.pageToken) : undefined;
   const page = await registry.list({ limit: query.data.limit, ...(after ? { after } : {}) });
@@ -107,7 +187,10 @@ async function listClusters(registry: ClusterRegistry, request: RouteRequest<tru
   });
 }
 
-async function itemAnswer(registry: ClusterRegistry, request: RouteRequest<string>): Promise<PlainAnswer> {
+async function itemAnswer(
+  registry: ClusterRegistry,
+  request: RouteRequest<string>,
+): Promise<PlainAnswer> {
   const id = clusterId(request.params);
   if (request.method === 'PATCH') {
     const body = parseJsonBody(request.header('content-type'), request.body, updateClusterSchema);
@@ -123,7 +206,11 @@ async function itemAnswer(registry: ClusterRegistry, request: RouteRequest<strin
 }
 
 function json(status: number, body: unknown, headers: Record<string, string> = {}): PlainAnswer {
-  return { status, headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) };
+  return {
+    status,
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify(body),
+  };
 }
 
 /** An http:// issuer works for nothing real: say so when the cluster is registered, not when sync fails. */
@@ -137,7 +224,11 @@ export function issuerSchemeWarnings(issuer: string): string[] {
 
 export function clusterId(param: string | undefined): string {
   const parsed = clusterIdSchema.safeParse(param);
-  if (!parsed.success) throw new IdbridgeError('invalid_cluster_id', parsed.error.issues[0]?.message ?? 'invalid cluster id');
+  if (!parsed.success)
+    throw new IdbridgeError(
+      'invalid_cluster_id',
+      parsed.error.issues[0]?.message ?? 'invalid cluster id',
+    );
   return parsed.data;
 }
 
@@ -145,7 +236,11 @@ export function clusterId(param: string | undefined): string {
 export function ifVersion(header: string | undefined): { ifVersion?: number } {
   if (header === undefined) return {};
   const match = /^(?:W\/)?"(\d{1,15})"$/.exec(header.trim());
-  if (!match) throw new IdbridgeError('invalid_request', 'If-Match must be the ETag of the cluster from a previous response, e.g. "3"');
+  if (!match)
+    throw new IdbridgeError(
+      'invalid_request',
+      'If-Match must be the ETag of the cluster from a previous response, e.g. "3"',
+    );
   return { ifVersion: Number(match[1]) };
 }
 
@@ -164,5 +259,8 @@ function decodePageToken(token: string): string {
   } catch {
     // fall through
   }
-  throw new IdbridgeError('invalid_request', 'pageToken is not one this API issued; pass nextPageToken from the previous page unchanged');
+  throw new IdbridgeError(
+    'invalid_request',
+    'pageToken is not one this API issued; pass nextPageToken from the previous page unchanged',
+  );
 }

@@ -4,13 +4,24 @@ import { bearerOf, sameToken, wrongBearer, type BearerRefusals } from '../http/b
 import { errorBody } from '../http/errors.js';
 import { mountRoute } from '../http/hono-route.js';
 import { MAX_API_BODY_BYTES, parseJsonBody } from '../http/json-body.js';
-import { decodeSegment, jsonFailure, jsonTooLarge, type PlainAnswer, type RouteDescriptor } from '../http/route.js';
+import {
+  decodeSegment,
+  jsonFailure,
+  jsonTooLarge,
+  type PlainAnswer,
+  type RouteDescriptor,
+} from '../http/route.js';
 import type { Logger } from '../log/logger.js';
 import { checkPushedDiscovery } from '../oidc/discovery.js';
 import { validateJwks } from '../oidc/jwks.js';
 import type { ClusterRecord } from '../registry/record.js';
 import type { ClusterRegistry } from '../registry/registry.js';
-import { SubjectTokenVerifier, TokenError, type VerifiedToken, type VerifyOptions } from '../verify/subject-token.js';
+import {
+  SubjectTokenVerifier,
+  TokenError,
+  type VerifiedToken,
+  type VerifyOptions,
+} from '../verify/subject-token.js';
 import { clusterId, ifVersion, versionTag } from './admin-routes.js';
 import { clusterView, putKeysSchema } from './schemas.js';
 import { checkSignerKept, checkSignerOnRecord, signerOf, type KeyPusher } from './sync-push.js';
@@ -45,17 +56,28 @@ export function keysRoute(options: KeysRouteOptions): RouteDescriptor<string> {
   const refusals: BearerRefusals = {
     realm: 'idbridge-sync',
     missing: errorBody(new IdbridgeError('unauthenticated', how)),
-    malformed: errorBody(new IdbridgeError('invalid_request', `the Authorization header is malformed; ${how}`)),
-    wrong: errorBody(new IdbridgeError('unauthenticated', `the bearer is neither a ServiceAccount token nor the admin token; ${how}`)),
+    malformed: errorBody(
+      new IdbridgeError('invalid_request', `the Authorization header is malformed; ${how}`),
+    ),
+    wrong: errorBody(
+      new IdbridgeError(
+        'unauthenticated',
+        `the bearer is neither a ServiceAccount token nor the admin token; ${how}`,
+      ),
+    ),
   };
 
   /** Who pushes: the admin, a cluster whose token verified, or the refusal. */
-  const authenticate = async (authorization: string | undefined, param: string): Promise<KeyPusher | PlainAnswer> => {
+  const authenticate = async (
+    authorization: string | undefined,
+    param: string,
+  ): Promise<KeyPusher | PlainAnswer> => {
     const bearer = bearerOf(authorization, refusals);
     if ('refusal' in bearer) return bearer.refusal;
     const { token } = bearer;
     // The admin token first, compared in constant time (SHA-256 of both sides).
-    if (options.adminToken && (await sameToken(options.adminToken, token))) return { kind: 'admin' };
+    if (options.adminToken && (await sameToken(options.adminToken, token)))
+      return { kind: 'admin' };
     if (token.split('.').length !== 3) return wrongBearer(refusals);
     const id = clusterId(param);
     const record = await recordOrNull(options.registry, id);
@@ -64,7 +86,11 @@ export function keysRoute(options: KeysRouteOptions): RouteDescriptor<string> {
       subject: on.syncSubject,
       ...(options.now ? { now: options.now } : {}),
     }));
-    return { kind: 'cluster', token: verified.token, signer: signerOf(verified.record, verified.token) };
+    return {
+      kind: 'cluster',
+      token: verified.token,
+      signer: signerOf(verified.record, verified.token),
+    };
   };
 
   return {
@@ -99,11 +125,23 @@ export function keysRoute(options: KeysRouteOptions): RouteDescriptor<string> {
           added: result.added,
           removed: result.removed,
           version: result.record.version,
-          ...(pusher.kind === 'cluster' ? { signedBy: pusher.token.kid, subject: pusher.token.subject } : {}),
+          ...(pusher.kind === 'cluster'
+            ? { signedBy: pusher.token.kid, subject: pusher.token.subject }
+            : {}),
         });
       }
-      const answer = { cluster: clusterView(result.record), added: result.added, removed: result.removed, changed: result.changed, warnings: result.warnings };
-      return { status: 200, headers: { 'content-type': 'application/json', etag: versionTag(result.record.version) }, body: JSON.stringify(answer) };
+      const answer = {
+        cluster: clusterView(result.record),
+        added: result.added,
+        removed: result.removed,
+        changed: result.changed,
+        warnings: result.warnings,
+      };
+      return {
+        status: 200,
+        headers: { 'content-type': 'application/json', etag: versionTag(result.record.version) },
+        body: JSON.stringify(answer),
+      };
     },
     tooLarge: () => jsonTooLarge(MAX_API_BODY_BYTES),
     fail: jsonFailure(options.logger),
@@ -157,7 +195,11 @@ async function verifySyncToken(
   try {
     return { record, token: await verifier.verify(token, record, options(record)) };
   } catch (err) {
-    if (err instanceof TokenError && (err.failure === 'unknown_key' || err.failure === 'bad_signature')) throw notVerifiedOnRecord(id);
+    if (
+      err instanceof TokenError &&
+      (err.failure === 'unknown_key' || err.failure === 'bad_signature')
+    )
+      throw notVerifiedOnRecord(id);
     throw err;
   }
 }

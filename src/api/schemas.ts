@@ -3,7 +3,11 @@ import { DISCOVERY_PATH } from '../oidc/paths.js';
 import { jwksUriFor } from '../oidc/discovery.js';
 import { keyFlaw } from '../oidc/jwks.js';
 import { clusterIdSchema } from '../registry/cluster-id.js';
-import { brokerPolicySchema, serviceAccountSubjectSchema, type ClusterRecord } from '../registry/record.js';
+import {
+  brokerPolicySchema,
+  serviceAccountSubjectSchema,
+  type ClusterRecord,
+} from '../registry/record.js';
 import { stripProviderPrefix } from '../credentials/credential-config.js';
 
 /** The ServiceAccount `infra/k8s/sync` runs the sync job as; the default `syncSubject`. */
@@ -14,16 +18,33 @@ export const MAX_POLICY_PATTERNS = 100;
 export const MAX_PATTERN_STARS = 4;
 
 const SUBJECT_PATTERN = /^system:serviceaccount:([a-z0-9*-]{1,63}):([a-z0-9.*-]{1,253})$/;
-const PROVIDER_PATTERN = /^projects\/([0-9*]{1,20})\/locations\/(global|\*)\/workloadIdentityPools\/([a-z0-9*-]{1,32})\/providers\/([a-z0-9*-]{1,32})$/;
+const PROVIDER_PATTERN =
+  /^projects\/([0-9*]{1,20})\/locations\/(global|\*)\/workloadIdentityPools\/([a-z0-9*-]{1,32})\/providers\/([a-z0-9*-]{1,32})$/;
 
 /** A pattern list: at most MAX_POLICY_PATTERNS entries, each checked by `problemOf` (null when fine). */
-function patternList(what: string, maxLength: number, problemOf: (pattern: string) => string | null) {
+function patternList(
+  what: string,
+  maxLength: number,
+  problemOf: (pattern: string) => string | null,
+) {
   return z
-    .array(z.string({ error: `each ${what} pattern must be a string` }).max(maxLength, `a ${what} pattern is at most ${maxLength} characters`).superRefine((pattern, ctx) => {
-      const stars = pattern.split('*').length - 1;
-      const problem = stars > MAX_PATTERN_STARS ? `has ${stars} "*"; at most ${MAX_PATTERN_STARS} per pattern` : problemOf(pattern);
-      if (problem) ctx.addIssue({ code: 'custom', message: `${JSON.stringify(pattern.slice(0, 80))} ${problem}` });
-    }))
+    .array(
+      z
+        .string({ error: `each ${what} pattern must be a string` })
+        .max(maxLength, `a ${what} pattern is at most ${maxLength} characters`)
+        .superRefine((pattern, ctx) => {
+          const stars = pattern.split('*').length - 1;
+          const problem =
+            stars > MAX_PATTERN_STARS
+              ? `has ${stars} "*"; at most ${MAX_PATTERN_STARS} per pattern`
+              : problemOf(pattern);
+          if (problem)
+            ctx.addIssue({
+              code: 'custom',
+              message: `${JSON.stringify(pattern.slice(0, 80))} ${problem}`,
+            });
+        }),
+    )
     .max(MAX_POLICY_PATTERNS, `at most ${MAX_POLICY_PATTERNS} ${what} patterns`);
 }
 
@@ -39,7 +60,9 @@ function providerProblem(pattern: string): string | null {
   }
   // Google's pool and provider ids are 4-32 characters: a literal id of another length matches nothing.
   const short = [match[3]!, match[4]!].find((id) => !id.includes('*') && id.length < 4);
-  return short ? `names the id ${JSON.stringify(short)}, but pool and provider ids are 4-32 characters of a-z, 0-9 and -` : null;
+  return short
+    ? `names the id ${JSON.stringify(short)}, but pool and provider ids are 4-32 characters of a-z, 0-9 and -`
+    : null;
 }
 
 /** The broker policy as the API accepts it: `brokerPolicySchema`, with every pattern checked against what it matches. */
@@ -67,7 +90,9 @@ export type UpdateClusterRequest = z.infer<typeof updateClusterSchema>;
 
 /** PUT /api/v1/clusters/{id}/keys */
 export const putKeysSchema = z.strictObject({
-  jwks: z.unknown().refine((value) => value !== undefined, 'jwks is required: the cluster\'s /openid/v1/jwks'),
+  jwks: z
+    .unknown()
+    .refine((value) => value !== undefined, "jwks is required: the cluster's /openid/v1/jwks"),
   /** The cluster's /.well-known/openid-configuration; checked against the registered issuer. */
   discovery: z.unknown().optional(),
 });
@@ -77,7 +102,11 @@ export const MAX_PAGE_SIZE = 500;
 /** GET /api/v1/clusters?limit=&pageToken= */
 export const listQuerySchema = z.strictObject({
   limit: z.coerce.number().int().min(1).max(MAX_PAGE_SIZE).default(100),
-  pageToken: z.string().max(200).regex(/^[A-Za-z0-9_-]*$/, 'must be a nextPageToken from a previous page').optional(),
+  pageToken: z
+    .string()
+    .max(200)
+    .regex(/^[A-Za-z0-9_-]*$/, 'must be a nextPageToken from a previous page')
+    .optional(),
 });
 
 /** What the API shows of a cluster: the record (public keys only) plus where it is published. */
@@ -88,7 +117,14 @@ export interface ClusterView {
   discoveryUrl: string;
   jwksUrl: string;
   /** `unsafe`: why a key stored before the RSA rule fails it; such a key is withheld and trusted nowhere. */
-  keys: Array<{ kid: string; alg: string; kty: string; firstSeen: string; lastSeen: string; unsafe?: string }>;
+  keys: Array<{
+    kid: string;
+    alg: string;
+    kty: string;
+    firstSeen: string;
+    lastSeen: string;
+    unsafe?: string;
+  }>;
   keyEvents: ClusterRecord['keyEvents'];
   broker?: ClusterRecord['broker'];
   createdAt: string;
@@ -105,7 +141,14 @@ export function clusterView(record: ClusterRecord): ClusterView {
     jwksUrl: jwksUriFor(record.issuer),
     keys: record.keys.map((entry) => {
       const unsafe = keyFlaw(entry.jwk);
-      return { kid: entry.jwk.kid, alg: entry.jwk.alg, kty: entry.jwk.kty, firstSeen: entry.firstSeen, lastSeen: entry.lastSeen, ...(unsafe !== undefined ? { unsafe } : {}) };
+      return {
+        kid: entry.jwk.kid,
+        alg: entry.jwk.alg,
+        kty: entry.jwk.kty,
+        firstSeen: entry.firstSeen,
+        lastSeen: entry.lastSeen,
+        ...(unsafe !== undefined ? { unsafe } : {}),
+      };
     }),
     keyEvents: record.keyEvents,
     ...(record.broker ? { broker: record.broker } : {}),

@@ -6,13 +6,16 @@ import { TokenError, type VerifiedToken } from '../verify/subject-token.js';
 
 /** Who is replacing a cluster's keys: an administrator, or the cluster's own sync job. */
 export type KeyPusher =
-  | { kind: 'admin' }
-  | { kind: 'cluster'; token: VerifiedToken; signer: PublicJwk };
+  { kind: 'admin' } | { kind: 'cluster'; token: VerifiedToken; signer: PublicJwk };
 
 /** The key on record that verified the token. */
 export function signerOf(record: ClusterRecord, token: VerifiedToken): PublicJwk {
   const entry = record.keys.find((key) => key.jwk.kid === token.kid);
-  if (!entry) throw new TokenError('unknown_key', `the token's key is not among cluster ${record.id}'s published keys`);
+  if (!entry)
+    throw new TokenError(
+      'unknown_key',
+      `the token's key is not among cluster ${record.id}'s published keys`,
+    );
   return entry.jwk;
 }
 
@@ -35,14 +38,26 @@ export function checkSignerKept(jwks: Jwks, pusher: Extract<KeyPusher, { kind: '
  * same signing key, same sync subject, same issuer — or an admin change made meanwhile would be
  * overwritten by a push it was meant to stop.
  */
-export function checkSignerOnRecord(current: ClusterRecord, pusher: Extract<KeyPusher, { kind: 'cluster' }>): void {
+export function checkSignerOnRecord(
+  current: ClusterRecord,
+  pusher: Extract<KeyPusher, { kind: 'cluster' }>,
+): void {
   if (!current.keys.some((key) => sameKey(key.jwk, pusher.signer))) {
-    throw new TokenError('unknown_key', `key ${JSON.stringify(pusher.signer.kid)} that signed this request was removed from cluster ${current.id} while the push was in flight; nothing was changed`);
+    throw new TokenError(
+      'unknown_key',
+      `key ${JSON.stringify(pusher.signer.kid)} that signed this request was removed from cluster ${current.id} while the push was in flight; nothing was changed`,
+    );
   }
   if (current.syncSubject !== pusher.token.subject) {
-    throw new TokenError('wrong_subject', `cluster ${current.id}'s sync subject changed to ${JSON.stringify(current.syncSubject)} while the push was in flight; nothing was changed`);
+    throw new TokenError(
+      'wrong_subject',
+      `cluster ${current.id}'s sync subject changed to ${JSON.stringify(current.syncSubject)} while the push was in flight; nothing was changed`,
+    );
   }
   if (current.issuer !== pusher.token.issuer) {
-    throw new TokenError('wrong_issuer', `cluster ${current.id}'s issuer changed while the push was in flight; nothing was changed`);
+    throw new TokenError(
+      'wrong_issuer',
+      `cluster ${current.id}'s issuer changed while the push was in flight; nothing was changed`,
+    );
   }
 }

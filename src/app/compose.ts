@@ -29,21 +29,39 @@ export interface HostApp {
  * Function): the registry over its store, the issuer's document cache kept in step with this
  * process's writes, the STS broker, the metrics registry and the one hono app.
  */
-export function composeHost(options: { config: Config; store: ClusterStore; adminToken?: string; logger: Logger; logRequests?: boolean }): HostApp {
+export function composeHost(options: {
+  config: Config;
+  store: ClusterStore;
+  adminToken?: string;
+  logger: Logger;
+  logRequests?: boolean;
+}): HostApp {
   const { config, store, logger } = options;
   // jose decodes token segments with this standard method when present; Node 20 lacks it.
   installFromBase64();
   const registry = new ClusterRegistry(store, { publicUrl: config.publicUrl });
   // One cache of cluster records for the issuer and the broker: each record read and watched once.
   const records = clusterRecords(store, {
-    onRefreshError: (cluster, err) => logger.warn('cluster record refresh failed; serving the cached copy', { cluster, error: (err as Error).message }),
+    onRefreshError: (cluster, err) =>
+      logger.warn('cluster record refresh failed; serving the cached copy', {
+        cluster,
+        error: (err as Error).message,
+      }),
   });
   registry.onChange((id) => records.invalidate(id));
   const documents = new RegistryDocuments(records);
   const metrics = new Registry();
   collectDefaultMetrics({ register: metrics, prefix: 'idbridge_' });
   const broker = brokerFromConfig(config, registry, logger, metrics, records);
-  const routes = routeTable({ registry, ...(options.adminToken ? { adminToken: options.adminToken } : {}), syncAudience: config.syncAudience, documents, broker, metrics, logger });
+  const routes = routeTable({
+    registry,
+    ...(options.adminToken ? { adminToken: options.adminToken } : {}),
+    syncAudience: config.syncAudience,
+    documents,
+    broker,
+    metrics,
+    logger,
+  });
   const app = createApp({
     routes,
     registry,
@@ -68,5 +86,9 @@ export function composeHost(options: { config: Config; store: ClusterStore; admi
 
 /** Logs a store's background failure (the GCS store's document publishing) without secrets. */
 export function logBackgroundError(logger: Logger): (what: string, err: unknown) => void {
-  return (what, err) => logger.warn('store background work failed; it is retried', { what, error: err instanceof Error ? err.message.split('\n')[0]!.slice(0, 300) : String(err) });
+  return (what, err) =>
+    logger.warn('store background work failed; it is retried', {
+      what,
+      error: err instanceof Error ? err.message.split('\n')[0]!.slice(0, 300) : String(err),
+    });
 }

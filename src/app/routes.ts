@@ -35,7 +35,12 @@ export interface RouteTableOptions {
 export function routeTable(options: RouteTableOptions): RouteTable {
   return {
     health: healthRoute(() => options.registry.store.ping()),
-    keys: keysRoute({ registry: options.registry, adminToken: options.adminToken, syncAudience: options.syncAudience, logger: options.logger }),
+    keys: keysRoute({
+      registry: options.registry,
+      adminToken: options.adminToken,
+      syncAudience: options.syncAudience,
+      logger: options.logger,
+    }),
     admin: adminDescriptors(options.registry, options.adminToken, options.logger),
     issuer: issuerRoute(options.documents, options.logger),
     ...(options.broker ? { broker: brokerDescriptors(options.broker) } : {}),

@@ -28,5 +28,8 @@ export interface AuditFields {
 }
 
 export function audit(logger: Logger, fields: AuditFields): void {
-  logger.info('broker exchange', { ...fields, ms: fields.ms === undefined ? undefined : Math.round(fields.ms * 100) / 100 });
+  logger.info('broker exchange', {
+    ...fields,
+    ms: fields.ms === undefined ? undefined : Math.round(fields.ms * 100) / 100,
+  });
 }

@@ -10,16 +10,33 @@ import type { ClusterRegistry } from '../registry/registry.js';
 import { SubjectTokenVerifier, TokenError, unverifiedClaims } from '../verify/subject-token.js';
 import { audit, type AuditFields } from './audit.js';
 import { BrokerClusters } from './clusters.js';
-import { BrokerError, googleError, jsonAnswer, NO_STORE, type BrokerAnswer, type ErrorShape } from './google-errors.js';
+import {
+  BrokerError,
+  googleError,
+  jsonAnswer,
+  NO_STORE,
+  type BrokerAnswer,
+  type ErrorShape,
+} from './google-errors.js';
 import type { Transport } from './http-transport.js';
-import { parseIamRequest, parseIamTarget, parseIntrospectRequest, type IamRequest } from './iam-request.js';
+import {
+  parseIamRequest,
+  parseIamTarget,
+  parseIntrospectRequest,
+  type IamRequest,
+} from './iam-request.js';
 import { BrokerMetrics, type Outcome } from './metrics.js';
 import { decideExchange, type ExchangeIdentity } from './decide.js';
 import { allowedAudiences } from './policy.js';
 import { RateLimiter } from './rate-limit.js';
 import { Coalescer, ResponseCache } from './response-cache.js';
 import { parseStsTokenRequest } from './sts-request.js';
-import { UpstreamClient, type UpstreamAnswer, type UpstreamEndpoint, type UpstreamRequest } from './upstream.js';
+import {
+  UpstreamClient,
+  type UpstreamAnswer,
+  type UpstreamEndpoint,
+  type UpstreamRequest,
+} from './upstream.js';
 
 export interface BrokerOptions {
   registry: ClusterRegistry;
@@ -103,7 +120,11 @@ export class Broker {
       // On its own (tests, embedders): a cache of its own, kept in step with this process's writes.
       const own = clusterRecords(options.registry.store, {
         now: this.#now,
-        onRefreshError: (cluster, err) => logger.warn('broker: cluster record refresh failed; using the cached record', { cluster, error: (err as Error).message }),
+        onRefreshError: (cluster, err) =>
+          logger.warn('broker: cluster record refresh failed; using the cached record', {
+            cluster,
+            error: (err as Error).message,
+          }),
       });
       options.registry.onChange((id) => own.invalidate(id));
       this.#ownRecords = own;
@@ -112,17 +133,30 @@ export class Broker {
     this.#clusters = new BrokerClusters(records);
     this.#answers = new ResponseCache({ maxBytes: settings.cacheBytes, now: this.#now });
     // Small entries (three names), a bounded share of the same budget; never none, since relaying may depend on it.
-    this.#identities = new ResponseCache({ maxBytes: Math.max(Math.floor(settings.cacheBytes / 4), MIN_ISSUED_MEMORY_BYTES), now: this.#now });
-    this.#perCluster = new RateLimiter({ perMinute: settings.ratePerClusterPerMinute, now: this.#now });
-    this.#perSubject = new RateLimiter({ perMinute: settings.ratePerSubjectPerMinute, now: this.#now });
+    this.#identities = new ResponseCache({
+      maxBytes: Math.max(Math.floor(settings.cacheBytes / 4), MIN_ISSUED_MEMORY_BYTES),
+      now: this.#now,
+    });
+    this.#perCluster = new RateLimiter({
+      perMinute: settings.ratePerClusterPerMinute,
+      now: this.#now,
+    });
+    this.#perSubject = new RateLimiter({
+      perMinute: settings.ratePerSubjectPerMinute,
+      now: this.#now,
+    });
     this.metrics = options.metrics ?? new Registry();
-    this.#stats = new BrokerMetrics(this.metrics, () => ({ bytes: this.#answers.bytes, entries: this.#answers.size }));
+    this.#stats = new BrokerMetrics(this.metrics, () => ({
+      bytes: this.#answers.bytes,
+      entries: this.#answers.size,
+    }));
     this.#upstream = new UpstreamClient({
       timeoutMs: settings.upstreamTimeoutMs,
       attempts: settings.upstreamAttempts,
       ...(options.upstreamBackoffMs !== undefined ? { backoffMs: options.upstreamBackoffMs } : {}),
       ...(options.transport ? { transport: options.transport } : {}),
-      onAttempt: (endpoint, outcome, seconds) => this.#stats.upstreamAttempt(endpoint, outcome, seconds),
+      onAttempt: (endpoint, outcome, seconds) =>
+        this.#stats.upstreamAttempt(endpoint, outcome, seconds),
     });
   }
 
@@ -148,7 +182,14 @@ export class Broker {
       const decision = decideExchange({ verified, record, request, stsUrl: this.#options.stsUrl });
       if (decision.kind === 'refuse') throw decision.error;
 
-      const key = cacheKey('token', request.audience, request.scope ?? '', request.subjectTokenType, request.options ?? '', request.subjectToken);
+      const key = cacheKey(
+        'token',
+        request.audience,
+        request.scope ?? '',
+        request.subjectTokenType,
+        request.options ?? '',
+        request.subjectToken,
+      );
       const cached = this.#answers.get(key);
       if (cached) {
         fields.cache = 'hit';
@@ -156,7 +197,9 @@ export class Broker {
         const remaining = cached.expiresAt - Math.floor(this.#now() / 1000);
         return jsonAnswer(200, { ...cached.answer, expires_in: remaining });
       }
-      return this.#forward(fields, key, () => this.#exchange(decision.upstream, decision.identity, key));
+      return this.#forward(fields, key, () =>
+        this.#exchange(decision.upstream, decision.identity, key),
+      );
     });
   }
 
@@ -172,13 +215,15 @@ export class Broker {
       }
       Object.assign(fields, identity);
       const key = cacheKey('introspect', request.authorization ?? '', request.body);
-      return this.#forward(fields, key, () => this.#upstream.post({
-        endpoint: 'introspect',
-        url: `${this.#options.stsUrl}/v1/introspect`,
-        contentType: 'application/x-www-form-urlencoded',
-        body: request.body,
-        ...(request.authorization !== undefined ? { authorization: request.authorization } : {}),
-      }));
+      return this.#forward(fields, key, () =>
+        this.#upstream.post({
+          endpoint: 'introspect',
+          url: `${this.#options.stsUrl}/v1/introspect`,
+          contentType: 'application/x-www-form-urlencoded',
+          body: request.body,
+          ...(request.authorization !== undefined ? { authorization: request.authorization } : {}),
+        }),
+      );
     });
   }
 
@@ -196,7 +241,10 @@ export class Broker {
       const bearer = request.authorization.slice('Bearer '.length);
       const identity = this.#identities.get(cacheKey('identity', bearer));
       if (!identity && this.#relay === 'issued') {
-        throw new BrokerError('unauthenticated', 'Request had invalid authentication credentials: this broker relays only access tokens it issued itself (IDBRIDGE_BROKER_RELAY=issued); exchange the Kubernetes token at this broker\'s /v1/token first');
+        throw new BrokerError(
+          'unauthenticated',
+          "Request had invalid authentication credentials: this broker relays only access tokens it issued itself (IDBRIDGE_BROKER_RELAY=issued); exchange the Kubernetes token at this broker's /v1/token first",
+        );
       }
       Object.assign(fields, identity);
       const key = cacheKey(request.method, request.serviceAccount, request.body, bearer);
@@ -222,7 +270,11 @@ export class Broker {
   }
 
   /** Joins an identical call in flight, or makes the call; the answer is relayed as Google gave it. */
-  async #forward(fields: AuditFields, key: string, call: () => Promise<UpstreamAnswer>): Promise<BrokerAnswer> {
+  async #forward(
+    fields: AuditFields,
+    key: string,
+    call: () => Promise<UpstreamAnswer>,
+  ): Promise<BrokerAnswer> {
     const { result, shared } = this.#inflight.run(key, call);
     fields.cache = shared ? 'coalesced' : 'miss';
     const started = performance.now();
@@ -234,14 +286,21 @@ export class Broker {
     return relay(answer);
   }
 
-  async #exchange(upstream: UpstreamRequest, identity: ExchangeIdentity, key: string): Promise<UpstreamAnswer> {
+  async #exchange(
+    upstream: UpstreamRequest,
+    identity: ExchangeIdentity,
+    key: string,
+  ): Promise<UpstreamAnswer> {
     this.#admit(identity.cluster, identity.subject);
     const answer = await this.#upstream.post(upstream);
     if (answer.status === 200) {
       const body = answer.json;
       const { access_token: accessToken, expires_in: expiresIn } = body;
       if (typeof accessToken !== 'string' || typeof expiresIn !== 'number') {
-        throw new BrokerError('bad_gateway', 'Google STS answered 200 without access_token and expires_in; check IDBRIDGE_STS_URL');
+        throw new BrokerError(
+          'bad_gateway',
+          'Google STS answered 200 without access_token and expires_in; check IDBRIDGE_STS_URL',
+        );
       }
       const expiresAt = Math.floor(this.#now() / 1000) + expiresIn;
       this.#remember(key, { answer: body, expiresAt }, answer.body.length);
@@ -262,16 +321,24 @@ export class Broker {
       const body = answer.json;
       const expireTime = typeof body.expireTime === 'string' ? Date.parse(body.expireTime) : NaN;
       if (typeof body.accessToken !== 'string' || !Number.isFinite(expireTime)) {
-        throw new BrokerError('bad_gateway', 'Google IAM Credentials answered 200 without accessToken and expireTime; check IDBRIDGE_IAMCREDENTIALS_URL');
+        throw new BrokerError(
+          'bad_gateway',
+          'Google IAM Credentials answered 200 without accessToken and expireTime; check IDBRIDGE_IAMCREDENTIALS_URL',
+        );
       }
-      this.#remember(key, { answer: body, expiresAt: Math.floor(expireTime / 1000) }, answer.body.length);
+      this.#remember(
+        key,
+        { answer: body, expiresAt: Math.floor(expireTime / 1000) },
+        answer.body.length,
+      );
     }
     return answer;
   }
 
   /** Who an access token this broker issued belongs to, until it expires (epoch seconds). */
   #rememberIssued(accessToken: unknown, identity: Identity, expiresAt: number): void {
-    if (typeof accessToken === 'string') this.#identities.set(cacheKey('identity', accessToken), identity, expiresAt * 1000, 200);
+    if (typeof accessToken === 'string')
+      this.#identities.set(cacheKey('identity', accessToken), identity, expiresAt * 1000, 200);
   }
 
   /** Keeps an answer until CACHE_MIN_REMAINING_SECONDS before its token expires. */
@@ -283,13 +350,22 @@ export class Broker {
   #admit(cluster: string, subject: string): void {
     const subjectKey = `${cluster}\n${subject}`;
     for (const [scope, limiter, limiterKey, what] of [
-      ['subject', this.#perSubject, subjectKey, `${JSON.stringify(subject.slice(0, 320))} of cluster ${cluster}`],
+      [
+        'subject',
+        this.#perSubject,
+        subjectKey,
+        `${JSON.stringify(subject.slice(0, 320))} of cluster ${cluster}`,
+      ],
       ['cluster', this.#perCluster, cluster, `cluster ${cluster}`],
     ] as const) {
       const wait = limiter.wait(limiterKey);
       if (wait > 0) {
         this.#stats.rateLimited(scope);
-        throw new BrokerError('rate_limited', `${what} has used its ${scope === 'subject' ? 'IDBRIDGE_BROKER_RATE_PER_SUBJECT' : 'IDBRIDGE_BROKER_RATE_PER_CLUSTER'} token exchanges per minute; retry after ${wait} s (clients should cache tokens until shortly before they expire)`, { retryAfter: wait });
+        throw new BrokerError(
+          'rate_limited',
+          `${what} has used its ${scope === 'subject' ? 'IDBRIDGE_BROKER_RATE_PER_SUBJECT' : 'IDBRIDGE_BROKER_RATE_PER_CLUSTER'} token exchanges per minute; retry after ${wait} s (clients should cache tokens until shortly before they expire)`,
+          { retryAfter: wait },
+        );
       }
     }
     this.#perSubject.take(subjectKey);
@@ -297,7 +373,11 @@ export class Broker {
   }
 
   /** Runs one call: its answer or its refusal in Google's shape, one audit line, the metrics. */
-  async #answer(endpoint: UpstreamEndpoint, shape: ErrorShape, handle: (fields: AuditFields) => Promise<BrokerAnswer>): Promise<BrokerAnswer> {
+  async #answer(
+    endpoint: UpstreamEndpoint,
+    shape: ErrorShape,
+    handle: (fields: AuditFields) => Promise<BrokerAnswer>,
+  ): Promise<BrokerAnswer> {
     const started = performance.now();
     const fields: AuditFields = { endpoint };
     let response: BrokerAnswer;
@@ -310,7 +390,14 @@ export class Broker {
     } catch (err) {
       const refusal = asIdbridgeError(err, this.#options.logger, endpoint);
       response = googleError(shape, refusal);
-      outcome = refusal.code === 'rate_limited' ? 'rate_limited' : refusal.status < 500 ? 'refused' : refusal.code === 'internal' ? 'error' : 'upstream_failed';
+      outcome =
+        refusal.code === 'rate_limited'
+          ? 'rate_limited'
+          : refusal.status < 500
+            ? 'refused'
+            : refusal.code === 'internal'
+              ? 'error'
+              : 'upstream_failed';
       const reason = err instanceof TokenError ? err.failure : refusal.code;
       fields.reason = reason;
       if (outcome === 'refused') this.#stats.refused(endpoint, reason);
@@ -347,18 +434,36 @@ function cacheKey(...parts: string[]): string {
 function relay(answer: UpstreamAnswer): BrokerAnswer {
   return {
     status: answer.status,
-    headers: { 'content-type': answer.contentType, ...NO_STORE, ...(answer.retryAfter ? { 'retry-after': answer.retryAfter } : {}) },
+    headers: {
+      'content-type': answer.contentType,
+      ...NO_STORE,
+      ...(answer.retryAfter ? { 'retry-after': answer.retryAfter } : {}),
+    },
     body: answer.body,
   };
 }
 
 /** The broker as every host builds it from configuration. */
 export function brokerFromConfig(
-  config: { stsUrl: string; iamCredentialsUrl: string; broker: BrokerSettings; brokerRelay?: BrokerRelay },
+  config: {
+    stsUrl: string;
+    iamCredentialsUrl: string;
+    broker: BrokerSettings;
+    brokerRelay?: BrokerRelay;
+  },
   registry: ClusterRegistry,
   logger: Logger,
   metrics?: Registry,
   records?: RecordCache<ClusterRecord | null>,
 ): Broker {
-  return new Broker({ registry, stsUrl: config.stsUrl, iamCredentialsUrl: config.iamCredentialsUrl, settings: config.broker, ...(config.brokerRelay ? { relay: config.brokerRelay } : {}), logger, ...(metrics ? { metrics } : {}), ...(records ? { records } : {}) });
+  return new Broker({
+    registry,
+    stsUrl: config.stsUrl,
+    iamCredentialsUrl: config.iamCredentialsUrl,
+    settings: config.broker,
+    ...(config.brokerRelay ? { relay: config.brokerRelay } : {}),
+    logger,
+    ...(metrics ? { metrics } : {}),
+    ...(records ? { records } : {}),
+  });
 }

@@ -32,7 +32,12 @@ export interface ExchangeInput {
  * provider and the subject, then the exact request Google STS receives. Caching, coalescing and
  * rate limits are the broker's state and come after it.
  */
-export function decideExchange({ verified, record, request, stsUrl }: ExchangeInput): ExchangeDecision {
+export function decideExchange({
+  verified,
+  record,
+  request,
+  stsUrl,
+}: ExchangeInput): ExchangeDecision {
   try {
     checkProvider(record, request.provider);
     checkSubject(record, verified.subject);
@@ -42,7 +47,12 @@ export function decideExchange({ verified, record, request, stsUrl }: ExchangeIn
   }
   return {
     kind: 'forward',
-    upstream: { endpoint: 'token', url: `${stsUrl}/v1/token`, contentType: 'application/x-www-form-urlencoded', body: upstreamTokenForm(request) },
+    upstream: {
+      endpoint: 'token',
+      url: `${stsUrl}/v1/token`,
+      contentType: 'application/x-www-form-urlencoded',
+      body: upstreamTokenForm(request),
+    },
     identity: { cluster: record.id, subject: verified.subject, provider: request.provider.path },
   };
 }

@@ -15,7 +15,11 @@ export { stsCodeOf, type StsErrorCode } from '../http/wire/google-sts.js';
 
 /** A refusal of the broker: an idbridge error thrown with a domain code. */
 export class BrokerError extends IdbridgeError {
-  constructor(code: ErrorCode, message: string, options: { retryAfter?: number; cause?: unknown } = {}) {
+  constructor(
+    code: ErrorCode,
+    message: string,
+    options: { retryAfter?: number; cause?: unknown } = {},
+  ) {
     super(code, message, [], options);
   }
 
@@ -30,7 +34,11 @@ export type ErrorShape = 'sts' | 'iam';
 /** What the broker answers, before any host turns it into its own response type. */
 export type BrokerAnswer = WireAnswer;
 
-export function googleError(shape: ErrorShape, err: IdbridgeError, headers: Record<string, string> = {}): BrokerAnswer {
+export function googleError(
+  shape: ErrorShape,
+  err: IdbridgeError,
+  headers: Record<string, string> = {},
+): BrokerAnswer {
   return shape === 'sts' ? stsError(err, headers) : iamError(err, headers);
 }
 
@@ -49,7 +57,10 @@ export function readGoogleError(body: Record<string, unknown>): GoogleErrorReadi
   }
   if (typeof error === 'object' && error !== null) {
     const { message, status } = error as { message?: unknown; status?: unknown };
-    return { ...(typeof status === 'string' ? { code: status } : {}), message: typeof message === 'string' ? message : 'no message' };
+    return {
+      ...(typeof status === 'string' ? { code: status } : {}),
+      message: typeof message === 'string' ? message : 'no message',
+    };
   }
   return { message: 'an answer without an error message' };
 }

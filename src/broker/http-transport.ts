@@ -33,49 +33,55 @@ export class AnswerTooLarge extends Error {
  * that hop is kept lean: a loopback round trip costs about a quarter of what `fetch` costs here.
  */
 export function nodeTransport(): Transport {
-  const agents = { http: new HttpAgent({ keepAlive: true, maxSockets: 256 }), https: new HttpsAgent({ keepAlive: true, maxSockets: 256 }) };
-  return (url, request) => new Promise<TransportAnswer>((resolve, reject) => {
-    const secure = url.startsWith('https:');
-    const req = (secure ? httpsRequest : httpRequest)(url, {
-      method: 'POST',
-      agent: secure ? agents.https : agents.http,
-      headers: { ...request.headers, 'content-length': String(Buffer.byteLength(request.body)) },
-    });
-    const timer = setTimeout(() => req.destroy(new TransportTimeout()), request.timeoutMs);
-    const fail = (err: Error) => {
-      clearTimeout(timer);
-      reject(err);
-    };
-    req.once('error', fail);
-    req.once('response', (res: IncomingMessage) => {
-      if (Number(res.headers['content-length']) > request.maxBytes) {
-        req.destroy(new AnswerTooLarge());
-        return;
-      }
-      const chunks: Buffer[] = [];
-      let size = 0;
-      res.on('data', (chunk: Buffer) => {
-        size += chunk.length;
-        if (size > request.maxBytes) req.destroy(new AnswerTooLarge());
-        else chunks.push(chunk);
+  const agents = {
+    http: new HttpAgent({ keepAlive: true, maxSockets: 256 }),
+    https: new HttpsAgent({ keepAlive: true, maxSockets: 256 }),
+  };
+  return (url, request) =>
+    new Promise<TransportAnswer>((resolve, reject) => {
+      const secure = url.startsWith('https:');
+      const req = (secure ? httpsRequest : httpRequest)(url, {
+        method: 'POST',
+        agent: secure ? agents.https : agents.http,
+        headers: { ...request.headers, 'content-length': String(Buffer.byteLength(request.body)) },
       });
-      res.once('error', fail);
-      res.once('aborted', () => fail(Object.assign(new Error('the answer was cut off'), { code: 'ECONNRESET' })));
-      res.once('end', () => {
+      const timer = setTimeout(() => req.destroy(new TransportTimeout()), request.timeoutMs);
+      const fail = (err: Error) => {
         clearTimeout(timer);
-        if (!res.complete) {
-          reject(Object.assign(new Error('the answer was cut off'), { code: 'ECONNRESET' }));
+        reject(err);
+      };
+      req.once('error', fail);
+      req.once('response', (res: IncomingMessage) => {
+        if (Number(res.headers['content-length']) > request.maxBytes) {
+          req.destroy(new AnswerTooLarge());
           return;
         }
-        const retryAfter = res.headers['retry-after'];
-        resolve({
-          status: res.statusCode ?? 0,
-          ...(res.headers['content-type'] ? { contentType: res.headers['content-type'] } : {}),
-          ...(retryAfter ? { retryAfter } : {}),
-          body: Buffer.concat(chunks).toString('utf8'),
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (chunk: Buffer) => {
+          size += chunk.length;
+          if (size > request.maxBytes) req.destroy(new AnswerTooLarge());
+          else chunks.push(chunk);
+        });
+        res.once('error', fail);
+        res.once('aborted', () =>
+          fail(Object.assign(new Error('the answer was cut off'), { code: 'ECONNRESET' })),
+        );
+        res.once('end', () => {
+          clearTimeout(timer);
+          if (!res.complete) {
+            reject(Object.assign(new Error('the answer was cut off'), { code: 'ECONNRESET' }));
+            return;
+          }
+          const retryAfter = res.headers['retry-after'];
+          resolve({
+            status: res.statusCode ?? 0,
+            ...(res.headers['content-type'] ? { contentType: res.headers['content-type'] } : {}),
+            ...(retryAfter ? { retryAfter } : {}),
+            body: Buffer.concat(chunks).toString('utf8'),
+          });
         });
       });
+      req.end(request.body);
     });
-    req.end(request.body);
-  });
 }

@@ -31,12 +31,26 @@ export interface IntrospectRequest {
 const MAX_CREDENTIAL_CHARS = 4096;
 const BEARER = /^Bearer ([A-Za-z0-9._~+/-]+=*)$/;
 const UNIQUE_ID = /^\d{1,30}$/;
-const delegates = z.array(z.string().max(320).regex(/^projects\/-\/serviceAccounts\/[^/]+$/, 'must be projects/-/serviceAccounts/EMAIL')).max(10).optional();
+const delegates = z
+  .array(
+    z
+      .string()
+      .max(320)
+      .regex(/^projects\/-\/serviceAccounts\/[^/]+$/, 'must be projects/-/serviceAccounts/EMAIL'),
+  )
+  .max(10)
+  .optional();
 
 const accessTokenBody = z.strictObject({
   delegates,
-  scope: z.array(z.string().min(1).max(512)).min(1, 'at least one scope is required, e.g. https://www.googleapis.com/auth/cloud-platform').max(50),
-  lifetime: z.string().regex(/^\d{1,6}(\.\d{1,9})?s$/, 'must be a duration in seconds such as "3600s"').optional(),
+  scope: z
+    .array(z.string().min(1).max(512))
+    .min(1, 'at least one scope is required, e.g. https://www.googleapis.com/auth/cloud-platform')
+    .max(50),
+  lifetime: z
+    .string()
+    .regex(/^\d{1,6}(\.\d{1,9})?s$/, 'must be a duration in seconds such as "3600s"')
+    .optional(),
 });
 
 const idTokenBody = z.strictObject({
@@ -47,14 +61,23 @@ const idTokenBody = z.strictObject({
 });
 
 /** `{email}:{method}`, the last path segment of an IAM Credentials call. */
-export function parseIamTarget(project: string, target: string): { serviceAccount: string; method: IamMethod } {
+export function parseIamTarget(
+  project: string,
+  target: string,
+): { serviceAccount: string; method: IamMethod } {
   if (project !== '-') {
-    throw new BrokerError('invalid_request', 'The project in the resource name must be "-": projects/-/serviceAccounts/EMAIL (IAM Credentials infers the project from the account)');
+    throw new BrokerError(
+      'invalid_request',
+      'The project in the resource name must be "-": projects/-/serviceAccounts/EMAIL (IAM Credentials infers the project from the account)',
+    );
   }
   const colon = target.lastIndexOf(':');
   const method = target.slice(colon + 1);
   if (colon === -1 || (method !== 'generateAccessToken' && method !== 'generateIdToken')) {
-    throw new BrokerError('not_found', 'The broker forwards :generateAccessToken and :generateIdToken of IAM Credentials only');
+    throw new BrokerError(
+      'not_found',
+      'The broker forwards :generateAccessToken and :generateIdToken of IAM Credentials only',
+    );
   }
   let serviceAccount: string;
   try {
@@ -63,12 +86,20 @@ export function parseIamTarget(project: string, target: string): { serviceAccoun
     serviceAccount = '';
   }
   if (!isServiceAccountEmail(serviceAccount) && !UNIQUE_ID.test(serviceAccount)) {
-    throw new BrokerError('invalid_request', 'The service account in the path must be an email NAME@PROJECT.iam.gserviceaccount.com or a numeric unique id');
+    throw new BrokerError(
+      'invalid_request',
+      'The service account in the path must be an email NAME@PROJECT.iam.gserviceaccount.com or a numeric unique id',
+    );
   }
   return { serviceAccount, method };
 }
 
-export function parseIamRequest(target: { serviceAccount: string; method: IamMethod }, authorization: string | undefined, contentType: string, body: string): IamRequest {
+export function parseIamRequest(
+  target: { serviceAccount: string; method: IamMethod },
+  authorization: string | undefined,
+  contentType: string,
+  body: string,
+): IamRequest {
   const bearer = authorization?.trim() ?? '';
   if (bearer.length > MAX_CREDENTIAL_CHARS || !BEARER.test(bearer)) {
     throw new BrokerError(
@@ -77,9 +108,13 @@ export function parseIamRequest(target: { serviceAccount: string; method: IamMet
     );
   }
   if (!/^application\/json\s*(;|$)/i.test(contentType)) {
-    throw new BrokerError('unsupported_media_type', `Content-Type ${JSON.stringify(contentType.slice(0, 60))} is not accepted; send the request body as application/json`);
+    throw new BrokerError(
+      'unsupported_media_type',
+      `Content-Type ${JSON.stringify(contentType.slice(0, 60))} is not accepted; send the request body as application/json`,
+    );
   }
-  if (jsonTooDeep(body)) throw new BrokerError('invalid_request', `Invalid JSON payload received: ${TOO_DEEP_MESSAGE}`);
+  if (jsonTooDeep(body))
+    throw new BrokerError('invalid_request', `Invalid JSON payload received: ${TOO_DEEP_MESSAGE}`);
   let value: unknown;
   try {
     value = JSON.parse(body);
@@ -91,7 +126,10 @@ export function parseIamRequest(target: { serviceAccount: string; method: IamMet
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const where = issue.path.join('.') || 'body';
-    const message = issue.code === 'unrecognized_keys' ? `Invalid JSON payload received. Unknown name ${JSON.stringify(String(issue.keys[0]).slice(0, 40))}` : `Invalid value for "${where}": ${issue.message}`;
+    const message =
+      issue.code === 'unrecognized_keys'
+        ? `Invalid JSON payload received. Unknown name ${JSON.stringify(String(issue.keys[0]).slice(0, 40))}`
+        : `Invalid value for "${where}": ${issue.message}`;
     throw new BrokerError('invalid_request', message);
   }
   return { ...target, authorization: bearer, body: JSON.stringify(parsed.data) };
@@ -103,19 +141,41 @@ function withoutNulls(value: unknown): unknown {
   return Object.fromEntries(Object.entries(value).filter(([, field]) => field !== null));
 }
 
-export function parseIntrospectRequest(authorization: string | undefined, contentType: string, body: string): IntrospectRequest {
+export function parseIntrospectRequest(
+  authorization: string | undefined,
+  contentType: string,
+  body: string,
+): IntrospectRequest {
   if (authorization !== undefined && authorization.length > MAX_CREDENTIAL_CHARS) {
-    throw new BrokerError('invalid_request', 'The Authorization header is too long; introspection takes Basic client credentials at most');
+    throw new BrokerError(
+      'invalid_request',
+      'The Authorization header is too long; introspection takes Basic client credentials at most',
+    );
   }
   if (!/^application\/x-www-form-urlencoded\s*(;|$)/i.test(contentType)) {
-    throw new BrokerError('unsupported_media_type', `Content-Type ${JSON.stringify(contentType.slice(0, 60))} is not accepted; send token=… as application/x-www-form-urlencoded`);
+    throw new BrokerError(
+      'unsupported_media_type',
+      `Content-Type ${JSON.stringify(contentType.slice(0, 60))} is not accepted; send token=… as application/x-www-form-urlencoded`,
+    );
   }
   const form = new URLSearchParams(body);
   const token = form.get('token');
   if (!token) throw new BrokerError('invalid_request', 'Missing required parameter: "token"');
-  if (token.length > MAX_CREDENTIAL_CHARS) throw new BrokerError('invalid_request', 'Invalid value for "token": it is longer than any Google access token');
+  if (token.length > MAX_CREDENTIAL_CHARS)
+    throw new BrokerError(
+      'invalid_request',
+      'Invalid value for "token": it is longer than any Google access token',
+    );
   const hint = form.get('token_type_hint');
-  if (hint !== null && hint.length > 256) throw new BrokerError('invalid_request', 'Invalid value for "token_type_hint"');
-  const forwarded = new URLSearchParams({ token, ...(hint !== null ? { token_type_hint: hint } : {}) });
-  return { body: forwarded.toString(), token, ...(authorization !== undefined ? { authorization } : {}) };
+  if (hint !== null && hint.length > 256)
+    throw new BrokerError('invalid_request', 'Invalid value for "token_type_hint"');
+  const forwarded = new URLSearchParams({
+    token,
+    ...(hint !== null ? { token_type_hint: hint } : {}),
+  });
+  return {
+    body: forwarded.toString(),
+    token,
+    ...(authorization !== undefined ? { authorization } : {}),
+  };
 }

@@ -1,4 +1,8 @@
-import { defaultAudiences, stripProviderPrefix, type WorkloadIdentityProvider } from '../credentials/credential-config.js';
+import {
+  defaultAudiences,
+  stripProviderPrefix,
+  type WorkloadIdentityProvider,
+} from '../credentials/credential-config.js';
 import type { ClusterRecord } from '../registry/record.js';
 import { BrokerError } from './google-errors.js';
 
@@ -8,14 +12,21 @@ import { BrokerError } from './google-errors.js';
  * this provider. Pure functions of the record and the request.
  */
 
-export function allowedAudiences(record: ClusterRecord, provider: WorkloadIdentityProvider): readonly string[] {
+export function allowedAudiences(
+  record: ClusterRecord,
+  provider: WorkloadIdentityProvider,
+): readonly string[] {
   return record.broker?.audiences ?? defaultAudiences(provider);
 }
 
 /** Refuses a provider outside the cluster's `providers` list (absent list: any provider). */
 export function checkProvider(record: ClusterRecord, provider: WorkloadIdentityProvider): void {
   const allowed = record.broker?.providers;
-  if (!allowed || allowed.some((pattern) => matches(provider.path, stripProviderPrefix(pattern), '/'))) return;
+  if (
+    !allowed ||
+    allowed.some((pattern) => matches(provider.path, stripProviderPrefix(pattern), '/'))
+  )
+    return;
   throw new BrokerError(
     'provider_not_allowed',
     `cluster ${record.id} may not exchange tokens against provider ${provider.path}; its broker policy allows ${list(allowed)} (PATCH /api/v1/clusters/${record.id} to change it)`,
@@ -42,7 +53,10 @@ export function matches(value: string, pattern: string, separator: ':' | '/'): b
   const values = value.split(separator);
   const patterns = pattern.split(separator);
   // `*` never spans a separator, so the segments pair up one to one.
-  return values.length === patterns.length && patterns.every((segment, i) => globSegment(values[i]!, segment));
+  return (
+    values.length === patterns.length &&
+    patterns.every((segment, i) => globSegment(values[i]!, segment))
+  );
 }
 
 /**
@@ -74,6 +88,9 @@ export function globSegment(value: string, pattern: string): boolean {
 }
 
 function list(patterns: readonly string[]): string {
-  const shown = patterns.slice(0, 5).map((p) => JSON.stringify(p)).join(', ');
+  const shown = patterns
+    .slice(0, 5)
+    .map((p) => JSON.stringify(p))
+    .join(', ');
   return patterns.length > 5 ? `${shown} and ${patterns.length - 5} more` : shown;
 }

@@ -34,7 +34,8 @@ export class RateLimiter {
     const tokens = this.#level(key) - 1;
     this.#buckets.delete(key);
     this.#buckets.set(key, { tokens, at: this.#now() });
-    if (this.#buckets.size > this.#maxKeys) this.#buckets.delete(this.#buckets.keys().next().value as string);
+    if (this.#buckets.size > this.#maxKeys)
+      this.#buckets.delete(this.#buckets.keys().next().value as string);
   }
 
   #level(key: string): number {

@@ -1,5 +1,10 @@
 import { BrokerError } from './google-errors.js';
-import { AnswerTooLarge, nodeTransport, TransportTimeout, type Transport } from './http-transport.js';
+import {
+  AnswerTooLarge,
+  nodeTransport,
+  TransportTimeout,
+  type Transport,
+} from './http-transport.js';
 
 /** The Google endpoints the broker calls; base URLs come from configuration only. */
 export type UpstreamEndpoint = 'token' | 'introspect' | 'generateAccessToken' | 'generateIdToken';
@@ -41,7 +46,10 @@ export interface UpstreamClientOptions {
   hints?: { timeoutSetting: string; route: string };
 }
 
-const BROKER_HINTS = { timeoutSetting: 'IDBRIDGE_BROKER_UPSTREAM_TIMEOUT_MS', route: "the broker's route to Google" };
+const BROKER_HINTS = {
+  timeoutSetting: 'IDBRIDGE_BROKER_UPSTREAM_TIMEOUT_MS',
+  route: "the broker's route to Google",
+};
 
 /** Google's token answers are a few hundred bytes; anything near this is not one. */
 const MAX_ANSWER_BYTES = 256 * 1024;
@@ -52,7 +60,8 @@ const MAX_ANSWER_BYTES = 256 * 1024;
  * nothing at Google, so a repeated call cannot do harm; any other answer is final and relayed.
  */
 export class UpstreamClient {
-  readonly #options: Required<Omit<UpstreamClientOptions, 'onAttempt'>> & Pick<UpstreamClientOptions, 'onAttempt'>;
+  readonly #options: Required<Omit<UpstreamClientOptions, 'onAttempt'>> &
+    Pick<UpstreamClientOptions, 'onAttempt'>;
 
   constructor(options: UpstreamClientOptions) {
     this.#options = {
@@ -84,14 +93,20 @@ export class UpstreamClient {
       onAttempt?.(request.endpoint, result.status, seconds);
       retryAfterMs = retryAfterSeconds(result.retryAfter) * 1000;
       // A 429 asking for a longer wait than a retry may take is relayed, not waited out.
-      if (!retryable(result.status) || attempt === attempts || retryAfterMs > this.#options.maxBackoffMs) {
+      if (
+        !retryable(result.status) ||
+        attempt === attempts ||
+        retryAfterMs > this.#options.maxBackoffMs
+      ) {
         return checkRelayable({ ...result, attempts: attempt }, request.endpoint);
       }
     }
     throw failure!.error;
   }
 
-  async #attempt(request: UpstreamRequest): Promise<Omit<UpstreamAnswer, 'attempts' | 'json'> | AttemptFailure> {
+  async #attempt(
+    request: UpstreamRequest,
+  ): Promise<Omit<UpstreamAnswer, 'attempts' | 'json'> | AttemptFailure> {
     try {
       const answer = await this.#options.transport(request.url, {
         headers: {
@@ -103,7 +118,12 @@ export class UpstreamClient {
         timeoutMs: this.#options.timeoutMs,
         maxBytes: MAX_ANSWER_BYTES,
       });
-      return { status: answer.status, body: answer.body, contentType: answer.contentType ?? 'application/json', ...(answer.retryAfter ? { retryAfter: answer.retryAfter.slice(0, 64) } : {}) };
+      return {
+        status: answer.status,
+        body: answer.body,
+        contentType: answer.contentType ?? 'application/json',
+        ...(answer.retryAfter ? { retryAfter: answer.retryAfter.slice(0, 64) } : {}),
+      };
     } catch (err) {
       return networkFailure(err, request.endpoint, this.#options.timeoutMs, this.#options.hints);
     }
@@ -117,7 +137,10 @@ export class UpstreamClient {
 
 /** An attempt that got no complete answer, and the error to give if it was the last. */
 class AttemptFailure {
-  constructor(readonly outcome: Exclude<AttemptOutcome, number>, readonly error: BrokerError) {}
+  constructor(
+    readonly outcome: Exclude<AttemptOutcome, number>,
+    readonly error: BrokerError,
+  ) {}
 }
 
 function retryAfterSeconds(header: string | undefined): number {
@@ -133,32 +156,71 @@ function retryable(status: number): boolean {
  * Google answers JSON; a relayed answer must be JSON too, or the client's library fails with a
  * parse error instead of a message. Anything else becomes a 502 that says what happened.
  */
-function checkRelayable(answer: Omit<UpstreamAnswer, 'json'>, endpoint: UpstreamEndpoint): UpstreamAnswer {
+function checkRelayable(
+  answer: Omit<UpstreamAnswer, 'json'>,
+  endpoint: UpstreamEndpoint,
+): UpstreamAnswer {
   try {
     const value: unknown = JSON.parse(answer.body);
-    if (typeof value === 'object' && value !== null) return { ...answer, json: value as Record<string, unknown> };
+    if (typeof value === 'object' && value !== null)
+      return { ...answer, json: value as Record<string, unknown> };
   } catch {
     // fall through
   }
-  throw new BrokerError('bad_gateway', `${describe(endpoint)} answered ${answer.status} with a body that is not JSON; check IDBRIDGE_${endpoint === 'token' || endpoint === 'introspect' ? 'STS' : 'IAMCREDENTIALS'}_URL and any proxy in between`);
+  throw new BrokerError(
+    'bad_gateway',
+    `${describe(endpoint)} answered ${answer.status} with a body that is not JSON; check IDBRIDGE_${endpoint === 'token' || endpoint === 'introspect' ? 'STS' : 'IAMCREDENTIALS'}_URL and any proxy in between`,
+  );
 }
 
-function networkFailure(err: unknown, endpoint: UpstreamEndpoint, timeoutMs: number, hints: { timeoutSetting: string; route: string }): AttemptFailure {
+function networkFailure(
+  err: unknown,
+  endpoint: UpstreamEndpoint,
+  timeoutMs: number,
+  hints: { timeoutSetting: string; route: string },
+): AttemptFailure {
   const code = (err as { code?: unknown } | undefined)?.code;
   const name = typeof code === 'string' ? code : (err as Error | undefined)?.name;
   const what = describe(endpoint);
-  if (err instanceof AnswerTooLarge) return new AttemptFailure('too_large', new BrokerError('bad_gateway', `${what} answered with more than ${MAX_ANSWER_BYTES / 1024} KiB; that is not a Google answer`));
+  if (err instanceof AnswerTooLarge)
+    return new AttemptFailure(
+      'too_large',
+      new BrokerError(
+        'bad_gateway',
+        `${what} answered with more than ${MAX_ANSWER_BYTES / 1024} KiB; that is not a Google answer`,
+      ),
+    );
   if (err instanceof TransportTimeout) {
-    return new AttemptFailure('timeout', new BrokerError('gateway_timeout', `${what} did not answer within ${timeoutMs} ms (${hints.timeoutSetting})`));
+    return new AttemptFailure(
+      'timeout',
+      new BrokerError(
+        'gateway_timeout',
+        `${what} did not answer within ${timeoutMs} ms (${hints.timeoutSetting})`,
+      ),
+    );
   }
-  if (typeof code === 'string' && ['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH'].includes(code)) {
-    return new AttemptFailure('refused', new BrokerError('unavailable', `${what} cannot be reached (${code}); check ${hints.route}`));
+  if (
+    typeof code === 'string' &&
+    ['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH'].includes(code)
+  ) {
+    return new AttemptFailure(
+      'refused',
+      new BrokerError('unavailable', `${what} cannot be reached (${code}); check ${hints.route}`),
+    );
   }
-  return new AttemptFailure('network', new BrokerError('bad_gateway', `the connection to ${what} failed before a complete answer (${name ?? 'network error'})`));
+  return new AttemptFailure(
+    'network',
+    new BrokerError(
+      'bad_gateway',
+      `the connection to ${what} failed before a complete answer (${name ?? 'network error'})`,
+    ),
+  );
 }
 
 function describe(endpoint: UpstreamEndpoint): string {
-  return endpoint === 'token' || endpoint === 'introspect' ? 'Google STS' : 'Google IAM Credentials';
+  return endpoint === 'token' || endpoint === 'introspect'
+    ? 'Google STS'
+    : 'Google IAM Credentials';
 }
 
 function sleep(ms: number): Promise<void> {

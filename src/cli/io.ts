@@ -29,7 +29,8 @@ export function usageErrorsExit2(command: Command): Command {
 /** commander argParser: a positive number of seconds. */
 export function parseSeconds(value: string): number {
   const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('expected a positive number of seconds');
+  if (!Number.isFinite(n) || n <= 0)
+    throw new InvalidArgumentError('expected a positive number of seconds');
   return n;
 }
 

@@ -14,7 +14,9 @@ import { registerWebhook } from './commands/webhook.js';
 /** Each command lives in ./commands/<name>.ts and registers itself here, one line each. */
 export function program(): Command {
   const root = new Command('idbridge')
-    .description('Keyless Google Workload Identity Federation for Kubernetes clusters outside Google Cloud')
+    .description(
+      'Keyless Google Workload Identity Federation for Kubernetes clusters outside Google Cloud',
+    )
     .version(VERSION, '-V, --version', 'print the idbridge version (package.json) and exit')
     // Usage errors become one `idbridge: …` line in main(), not commander's two lines.
     .configureOutput({ outputError: () => {} })

@@ -16,9 +16,16 @@ export async function runProgram(program: Command, argv: string[]): Promise<numb
 
 /** Help and --version exit 0 as commander says; every other commander error is a usage error: one line, exit 2. */
 function usageError(err: CommanderError): number {
-  if (err.exitCode === 0 || err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return 0;
+  if (
+    err.exitCode === 0 ||
+    err.code === 'commander.helpDisplayed' ||
+    err.code === 'commander.version'
+  )
+    return 0;
   // With no command at all commander has already printed the help.
   if (err.code === 'commander.help') return 2;
-  process.stderr.write(`idbridge: ${err.message.replace(/^error: /, '')} (run idbridge --help for usage)\n`);
+  process.stderr.write(
+    `idbridge: ${err.message.replace(/^error: /, '')} (run idbridge --help for usage)\n`,
+  );
   return 2;
 }

@@ -16,47 +16,188 @@ export const baseUrl = (name: string) =>
       try {
         url = new URL(value);
       } catch {
-        ctx.addIssue({ code: 'custom', message: `${name} must be an absolute http(s) URL, e.g. https://issuer.example.com` });
+        ctx.addIssue({
+          code: 'custom',
+          message: `${name} must be an absolute http(s) URL, e.g. https://issuer.example.com`,
+        });
         return;
       }
-      if (url.protocol !== 'https:' && url.protocol !== 'http:') ctx.addIssue({ code: 'custom', message: `${name} must use https (http only for local testing)` });
-      if (url.username || url.password) ctx.addIssue({ code: 'custom', message: `${name} must not contain credentials` });
-      if (url.search || url.hash) ctx.addIssue({ code: 'custom', message: `${name} must not have a query or fragment: it is the base of issuer URLs` });
+      if (url.protocol !== 'https:' && url.protocol !== 'http:')
+        ctx.addIssue({
+          code: 'custom',
+          message: `${name} must use https (http only for local testing)`,
+        });
+      if (url.username || url.password)
+        ctx.addIssue({ code: 'custom', message: `${name} must not contain credentials` });
+      if (url.search || url.hash)
+        ctx.addIssue({
+          code: 'custom',
+          message: `${name} must not have a query or fragment: it is the base of issuer URLs`,
+        });
     });
 
 /** The environment every host reads (DESIGN.md, "Configuration"); CLI flags override it. */
 export const environmentSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(8787).describe('listen port'),
-  HOST: z.string().default('127.0.0.1').describe('listen address. Loopback by default so a laptop never exposes the admin API by accident; use `0.0.0.0` on a VM or in a container.'),
-  IDBRIDGE_PUBLIC_URL: baseUrl('IDBRIDGE_PUBLIC_URL').optional().meta({ description: 'external base URL; cluster `c` has issuer `{PUBLIC_URL}/c`. A trailing slash is dropped.', defaultText: '`http://127.0.0.1:{PORT}`; `https://…` when TLS is on' }),
-  IDBRIDGE_ADMIN_TOKEN: z.string().regex(ADMIN_TOKEN, 'IDBRIDGE_ADMIN_TOKEN must be 16-512 characters of A-Z a-z 0-9 . _ ~ + / -').optional().meta({ description: 'admin bearer token, 16–512 characters of `A-Za-z0-9._~+/-`', defaultText: '`serve`: generated on first start, kept in `DIR/admin-token` (mode 0600), printed once to stderr' }),
-  IDBRIDGE_STORE: z.string().default('file:./data').describe('`file:DIR`, `memory:`, `gcs://BUCKET/PREFIX`'),
-  IDBRIDGE_SYNC_AUDIENCE: z.string().min(1).max(512).optional().meta({ description: 'audience a sync token must carry', defaultText: '`{PUBLIC_URL}`' }),
-  IDBRIDGE_STS_URL: baseUrl('IDBRIDGE_STS_URL').default('https://sts.googleapis.com').describe('upstream Google endpoint: Security Token Service'),
-  IDBRIDGE_IAMCREDENTIALS_URL: baseUrl('IDBRIDGE_IAMCREDENTIALS_URL').default('https://iamcredentials.googleapis.com').describe('upstream Google endpoint: IAM Credentials'),
-  IDBRIDGE_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info').describe('`debug`, `info`, `warn`, `error`'),
+  HOST: z
+    .string()
+    .default('127.0.0.1')
+    .describe(
+      'listen address. Loopback by default so a laptop never exposes the admin API by accident; use `0.0.0.0` on a VM or in a container.',
+    ),
+  IDBRIDGE_PUBLIC_URL: baseUrl('IDBRIDGE_PUBLIC_URL').optional().meta({
+    description:
+      'external base URL; cluster `c` has issuer `{PUBLIC_URL}/c`. A trailing slash is dropped.',
+    defaultText: '`http://127.0.0.1:{PORT}`; `https://…` when TLS is on',
+  }),
+  IDBRIDGE_ADMIN_TOKEN: z
+    .string()
+    .regex(ADMIN_TOKEN, 'IDBRIDGE_ADMIN_TOKEN must be 16-512 characters of A-Z a-z 0-9 . _ ~ + / -')
+    .optional()
+    .meta({
+      description: 'admin bearer token, 16–512 characters of `A-Za-z0-9._~+/-`',
+      defaultText:
+        '`serve`: generated on first start, kept in `DIR/admin-token` (mode 0600), printed once to stderr',
+    }),
+  IDBRIDGE_STORE: z
+    .string()
+    .default('file:./data')
+    .describe('`file:DIR`, `memory:`, `gcs://BUCKET/PREFIX`'),
+  IDBRIDGE_SYNC_AUDIENCE: z
+    .string()
+    .min(1)
+    .max(512)
+    .optional()
+    .meta({ description: 'audience a sync token must carry', defaultText: '`{PUBLIC_URL}`' }),
+  IDBRIDGE_STS_URL: baseUrl('IDBRIDGE_STS_URL')
+    .default('https://sts.googleapis.com')
+    .describe('upstream Google endpoint: Security Token Service'),
+  IDBRIDGE_IAMCREDENTIALS_URL: baseUrl('IDBRIDGE_IAMCREDENTIALS_URL')
+    .default('https://iamcredentials.googleapis.com')
+    .describe('upstream Google endpoint: IAM Credentials'),
+  IDBRIDGE_LOG_LEVEL: z
+    .enum(['debug', 'info', 'warn', 'error'])
+    .default('info')
+    .describe('`debug`, `info`, `warn`, `error`'),
   /** GCS JSON API base URL; unset means Google's. Set for an emulator (no credentials are sent there). */
-  IDBRIDGE_GCS_ENDPOINT: baseUrl('IDBRIDGE_GCS_ENDPOINT').optional().meta({ description: 'Cloud Storage JSON API base URL, for an emulator or the tests\' fake; the client sends no credentials to a custom endpoint', defaultText: 'Google\'s' }),
+  IDBRIDGE_GCS_ENDPOINT: baseUrl('IDBRIDGE_GCS_ENDPOINT').optional().meta({
+    description:
+      "Cloud Storage JSON API base URL, for an emulator or the tests' fake; the client sends no credentials to a custom endpoint",
+    defaultText: "Google's",
+  }),
   /** `fine-grained`: documents publicRead, records private. `uniform`: no object ACLs (bucket IAM decides). */
   /** The GCS store: each request's call to Cloud Storage is abandoned after this long. */
-  IDBRIDGE_GCS_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(3_000).describe('GCS store: each call to Cloud Storage (the client\'s own retries included) is abandoned after this long, answering `503`'),
+  IDBRIDGE_GCS_TIMEOUT_MS: z.coerce
+    .number()
+    .int()
+    .min(100)
+    .max(60_000)
+    .default(3_000)
+    .describe(
+      "GCS store: each call to Cloud Storage (the client's own retries included) is abandoned after this long, answering `503`",
+    ),
   /** The GCS store: after an outage, requests get a 503 at once for this long before GCS is probed again. */
-  IDBRIDGE_GCS_FAIL_FAST_MS: z.coerce.number().int().min(0).max(300_000).default(5_000).describe('GCS store: after an outage, requests needing the store get `503` with `Retry-After` at once for this long, then one request probes GCS again'),
-  IDBRIDGE_GCS_OBJECT_ACL: z.enum(['fine-grained', 'uniform'], { error: 'IDBRIDGE_GCS_OBJECT_ACL must be "fine-grained" or "uniform"' }).default('fine-grained').describe('`fine-grained`: public documents `publicRead`, records `private`; `uniform`: no object ACLs (a bucket with uniform bucket-level access)'),
-  IDBRIDGE_BROKER_CLOCK_SKEW_SECONDS: z.coerce.number().int().min(0).max(300).default(60).describe('broker: tolerance on a subject token\'s `exp`, `nbf`, `iat`'),
-  IDBRIDGE_BROKER_UPSTREAM_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(10_000).describe('broker: each call to Google is abandoned after this long'),
-  IDBRIDGE_BROKER_UPSTREAM_ATTEMPTS: z.coerce.number().int().min(1).max(5).default(3).describe('broker: attempts per call to Google, retrying timeouts, network failures, 429 and 5xx'),
-  IDBRIDGE_BROKER_RATE_PER_CLUSTER: z.coerce.number().int().min(0).max(1_000_000).default(6_000).describe('broker: token exchanges sent to Google per minute per cluster; `0` = no limit'),
-  IDBRIDGE_BROKER_RATE_PER_SUBJECT: z.coerce.number().int().min(0).max(1_000_000).default(600).describe('broker: the same per Kubernetes ServiceAccount (`sub`); `0` = no limit'),
-  IDBRIDGE_BROKER_CACHE_MB: z.coerce.number().int().min(0).max(4096).default(32).describe('broker: memory for cached token answers; `0` = no cache (coalescing stays)'),
+  IDBRIDGE_GCS_FAIL_FAST_MS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(300_000)
+    .default(5_000)
+    .describe(
+      'GCS store: after an outage, requests needing the store get `503` with `Retry-After` at once for this long, then one request probes GCS again',
+    ),
+  IDBRIDGE_GCS_OBJECT_ACL: z
+    .enum(['fine-grained', 'uniform'], {
+      error: 'IDBRIDGE_GCS_OBJECT_ACL must be "fine-grained" or "uniform"',
+    })
+    .default('fine-grained')
+    .describe(
+      '`fine-grained`: public documents `publicRead`, records `private`; `uniform`: no object ACLs (a bucket with uniform bucket-level access)',
+    ),
+  IDBRIDGE_BROKER_CLOCK_SKEW_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(300)
+    .default(60)
+    .describe("broker: tolerance on a subject token's `exp`, `nbf`, `iat`"),
+  IDBRIDGE_BROKER_UPSTREAM_TIMEOUT_MS: z.coerce
+    .number()
+    .int()
+    .min(100)
+    .max(60_000)
+    .default(10_000)
+    .describe('broker: each call to Google is abandoned after this long'),
+  IDBRIDGE_BROKER_UPSTREAM_ATTEMPTS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(5)
+    .default(3)
+    .describe(
+      'broker: attempts per call to Google, retrying timeouts, network failures, 429 and 5xx',
+    ),
+  IDBRIDGE_BROKER_RATE_PER_CLUSTER: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(1_000_000)
+    .default(6_000)
+    .describe('broker: token exchanges sent to Google per minute per cluster; `0` = no limit'),
+  IDBRIDGE_BROKER_RATE_PER_SUBJECT: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(1_000_000)
+    .default(600)
+    .describe('broker: the same per Kubernetes ServiceAccount (`sub`); `0` = no limit'),
+  IDBRIDGE_BROKER_CACHE_MB: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(4096)
+    .default(32)
+    .describe('broker: memory for cached token answers; `0` = no cache (coalescing stays)'),
   /** After SIGTERM, how long requests in flight may finish before their connections are dropped. */
-  IDBRIDGE_SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).max(600_000).default(10_000).describe('`serve` and `webhook`: after SIGTERM, how long requests in flight may finish before their connections are dropped'),
+  IDBRIDGE_SHUTDOWN_TIMEOUT_MS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(600_000)
+    .default(10_000)
+    .describe(
+      '`serve` and `webhook`: after SIGTERM, how long requests in flight may finish before their connections are dropped',
+    ),
   /** `issued`: IAM Credentials and introspection only for access tokens this broker issued; `any`: every bearer is relayed. */
-  IDBRIDGE_BROKER_RELAY: z.enum(['issued', 'any'], { error: 'IDBRIDGE_BROKER_RELAY must be "issued" or "any"' }).default('issued').meta({ description: 'broker: which bearers IAM Credentials and `/v1/introspect` relay: `issued` (access tokens this broker issued) or `any`', defaultText: '`issued`; `any` on the Cloud Function' }),
+  IDBRIDGE_BROKER_RELAY: z
+    .enum(['issued', 'any'], { error: 'IDBRIDGE_BROKER_RELAY must be "issued" or "any"' })
+    .default('issued')
+    .meta({
+      description:
+        'broker: which bearers IAM Credentials and `/v1/introspect` relay: `issued` (access tokens this broker issued) or `any`',
+      defaultText: '`issued`; `any` on the Cloud Function',
+    }),
   /** `serve` over HTTPS: `local` makes a local CA and a loopback certificate in the data dir. */
-  IDBRIDGE_TLS: z.enum(['off', 'local'], { error: 'IDBRIDGE_TLS must be "local" (a local CA and loopback certificate) or "off"' }).optional().meta({ description: '`local`: HTTPS with a local CA and a certificate for `127.0.0.1`, `::1`, `localhost` (and the public URL\'s host) in `DIR/tls` of the file store; the CA (`ca.crt`, key `ca.key` mode 0600) is made once and reused, the serving certificate is reissued from it when it nears expiry; `serve` prints the CA path and how to trust it (`NODE_EXTRA_CA_CERTS=…`, `curl --cacert …`, the kube-apiserver flags)', defaultText: '`off`' }),
-  IDBRIDGE_TLS_CERT_FILE: z.string().min(1).optional().meta({ description: '`serve` over HTTPS with this certificate (PEM); both it and `IDBRIDGE_TLS_KEY_FILE` or neither, checked at startup', defaultText: 'plain HTTP' }),
-  IDBRIDGE_TLS_KEY_FILE: z.string().min(1).optional().meta({ description: '`serve` over HTTPS with this key (PEM); both it and `IDBRIDGE_TLS_CERT_FILE` or neither, checked at startup', defaultText: 'plain HTTP' }),
+  IDBRIDGE_TLS: z
+    .enum(['off', 'local'], {
+      error: 'IDBRIDGE_TLS must be "local" (a local CA and loopback certificate) or "off"',
+    })
+    .optional()
+    .meta({
+      description:
+        "`local`: HTTPS with a local CA and a certificate for `127.0.0.1`, `::1`, `localhost` (and the public URL's host) in `DIR/tls` of the file store; the CA (`ca.crt`, key `ca.key` mode 0600) is made once and reused, the serving certificate is reissued from it when it nears expiry; `serve` prints the CA path and how to trust it (`NODE_EXTRA_CA_CERTS=…`, `curl --cacert …`, the kube-apiserver flags)",
+      defaultText: '`off`',
+    }),
+  IDBRIDGE_TLS_CERT_FILE: z.string().min(1).optional().meta({
+    description:
+      '`serve` over HTTPS with this certificate (PEM); both it and `IDBRIDGE_TLS_KEY_FILE` or neither, checked at startup',
+    defaultText: 'plain HTTP',
+  }),
+  IDBRIDGE_TLS_KEY_FILE: z.string().min(1).optional().meta({
+    description:
+      '`serve` over HTTPS with this key (PEM); both it and `IDBRIDGE_TLS_CERT_FILE` or neither, checked at startup',
+    defaultText: 'plain HTTP',
+  }),
 });
 
 export interface Config {
@@ -83,7 +224,8 @@ export interface Config {
 export type BrokerRelay = 'issued' | 'any';
 
 /** How `serve` listens: plain HTTP, HTTPS with the operator's files, or HTTPS with a local CA. */
-export type ServeTls = { mode: 'off' } | { mode: 'files'; certFile: string; keyFile: string } | { mode: 'local' };
+export type ServeTls =
+  { mode: 'off' } | { mode: 'files'; certFile: string; keyFile: string } | { mode: 'local' };
 
 /** How the GCS store and `sync --target gcs://` reach and write the bucket. */
 export interface GcsOptions {
@@ -113,7 +255,11 @@ export interface BrokerSettings {
  * The variables `schema` knows, parsed: a flag (given under the variable's name) wins over the
  * environment, and an empty value counts as unset. Shared by every command's configuration.
  */
-export function parseEnvironment<S extends z.ZodObject>(schema: S, env: Record<string, string | undefined>, overrides: Partial<Record<string, string>> = {}): z.ZodSafeParseResult<z.output<S>> {
+export function parseEnvironment<S extends z.ZodObject>(
+  schema: S,
+  env: Record<string, string | undefined>,
+  overrides: Partial<Record<string, string>> = {},
+): z.ZodSafeParseResult<z.output<S>> {
   const merged: Record<string, string> = {};
   for (const key of Object.keys(schema.shape)) {
     const value = overrides[key] ?? env[key];
@@ -123,8 +269,13 @@ export function parseEnvironment<S extends z.ZodObject>(schema: S, env: Record<s
 }
 
 /** `VARIABLE: what is wrong`, one per problem. */
-export function environmentProblems(error: z.ZodError, flagNames: Readonly<Record<string, string>> = {}): string[] {
-  return zodDetails(error, { name: (variable) => named(variable, flagNames) }).map((detail) => describeIssue(detail));
+export function environmentProblems(
+  error: z.ZodError,
+  flagNames: Readonly<Record<string, string>> = {},
+): string[] {
+  return zodDetails(error, { name: (variable) => named(variable, flagNames) }).map((detail) =>
+    describeIssue(detail),
+  );
 }
 
 /** `--port (PORT)` when the variable has a flag, so the message names what the user typed. */
@@ -143,7 +294,11 @@ export function loadConfig(
   flagNames: Readonly<Record<string, string>> = {},
 ): Config {
   const parsed = parseEnvironment(environmentSchema, env, overrides);
-  if (!parsed.success) throw new IdbridgeError('invalid_request', `invalid configuration: ${environmentProblems(parsed.error, flagNames).join('; ')}`);
+  if (!parsed.success)
+    throw new IdbridgeError(
+      'invalid_request',
+      `invalid configuration: ${environmentProblems(parsed.error, flagNames).join('; ')}`,
+    );
   const e = parsed.data;
   const tls = serveTls(e, flagNames);
   const publicUrl = e.IDBRIDGE_PUBLIC_URL ?? defaultPublicUrl(tls, e.PORT);
@@ -158,7 +313,12 @@ export function loadConfig(
     iamCredentialsUrl: e.IDBRIDGE_IAMCREDENTIALS_URL,
     logLevel: e.IDBRIDGE_LOG_LEVEL,
     publicUrlFromPort: e.IDBRIDGE_PUBLIC_URL === undefined,
-    gcs: { ...(e.IDBRIDGE_GCS_ENDPOINT ? { apiEndpoint: e.IDBRIDGE_GCS_ENDPOINT } : {}), objectAcl: e.IDBRIDGE_GCS_OBJECT_ACL, timeoutMs: e.IDBRIDGE_GCS_TIMEOUT_MS, failFastMs: e.IDBRIDGE_GCS_FAIL_FAST_MS },
+    gcs: {
+      ...(e.IDBRIDGE_GCS_ENDPOINT ? { apiEndpoint: e.IDBRIDGE_GCS_ENDPOINT } : {}),
+      objectAcl: e.IDBRIDGE_GCS_OBJECT_ACL,
+      timeoutMs: e.IDBRIDGE_GCS_TIMEOUT_MS,
+      failFastMs: e.IDBRIDGE_GCS_FAIL_FAST_MS,
+    },
     broker: {
       clockSkewSeconds: e.IDBRIDGE_BROKER_CLOCK_SKEW_SECONDS,
       upstreamTimeoutMs: e.IDBRIDGE_BROKER_UPSTREAM_TIMEOUT_MS,
@@ -179,12 +339,18 @@ function serveTls(e: Environment, flagNames: Readonly<Record<string, string>>): 
   const name = (variable: string) => named(variable, flagNames);
   const files = e.IDBRIDGE_TLS_CERT_FILE !== undefined || e.IDBRIDGE_TLS_KEY_FILE !== undefined;
   if (e.IDBRIDGE_TLS === 'local' && files) {
-    throw new IdbridgeError('invalid_request', `invalid configuration: ${name('IDBRIDGE_TLS')}=local makes its own certificate; leave out ${name('IDBRIDGE_TLS_CERT_FILE')} and ${name('IDBRIDGE_TLS_KEY_FILE')}`);
+    throw new IdbridgeError(
+      'invalid_request',
+      `invalid configuration: ${name('IDBRIDGE_TLS')}=local makes its own certificate; leave out ${name('IDBRIDGE_TLS_CERT_FILE')} and ${name('IDBRIDGE_TLS_KEY_FILE')}`,
+    );
   }
   if (e.IDBRIDGE_TLS === 'local') return { mode: 'local' };
   if (!files) return { mode: 'off' };
   if (e.IDBRIDGE_TLS_CERT_FILE === undefined || e.IDBRIDGE_TLS_KEY_FILE === undefined) {
-    throw new IdbridgeError('invalid_request', `invalid configuration: give both ${name('IDBRIDGE_TLS_CERT_FILE')} and ${name('IDBRIDGE_TLS_KEY_FILE')} (PEM files), or ${name('IDBRIDGE_TLS')}=local`);
+    throw new IdbridgeError(
+      'invalid_request',
+      `invalid configuration: give both ${name('IDBRIDGE_TLS_CERT_FILE')} and ${name('IDBRIDGE_TLS_KEY_FILE')} (PEM files), or ${name('IDBRIDGE_TLS')}=local`,
+    );
   }
   return { mode: 'files', certFile: e.IDBRIDGE_TLS_CERT_FILE, keyFile: e.IDBRIDGE_TLS_KEY_FILE };
 }
@@ -201,7 +367,12 @@ function defaultPublicUrl(tls: ServeTls, port: number): string {
 export function withListenPort(config: Config, port: number): Config {
   if (!config.publicUrlFromPort || config.port === port) return { ...config, port };
   const publicUrl = defaultPublicUrl(config.tls, port);
-  return { ...config, port, publicUrl, syncAudience: config.syncAudience === config.publicUrl ? publicUrl : config.syncAudience };
+  return {
+    ...config,
+    port,
+    publicUrl,
+    syncAudience: config.syncAudience === config.publicUrl ? publicUrl : config.syncAudience,
+  };
 }
 
 export function isValidAdminToken(token: string): boolean {

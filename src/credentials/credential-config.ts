@@ -17,9 +17,11 @@ export const MAX_IMPERSONATION_LIFETIME_SECONDS = 43_200;
 export { GOOGLE_SUBJECT_MAX_BYTES } from '../verify/google-rules.js';
 
 /** Google's rule for pool and provider ids: 4-32 of a-z 0-9 -, no hyphen at either end, and the gcp- prefix is reserved. */
-export const RESOURCE_ID_RULE = '4-32 characters of a-z, 0-9 and "-", not starting or ending with "-", not starting with "gcp-"';
+export const RESOURCE_ID_RULE =
+  '4-32 characters of a-z, 0-9 and "-", not starting or ending with "-", not starting with "gcp-"';
 const RESOURCE_ID = /^(?!gcp-)[a-z0-9][a-z0-9-]{2,30}[a-z0-9]$/;
-const PROVIDER_PATH = /^projects\/(\d{1,20})\/locations\/global\/workloadIdentityPools\/([^/]*)\/providers\/([^/]*)$/;
+const PROVIDER_PATH =
+  /^projects\/(\d{1,20})\/locations\/global\/workloadIdentityPools\/([^/]*)\/providers\/([^/]*)$/;
 
 export function isResourceId(value: string): boolean {
   return RESOURCE_ID.test(value);
@@ -32,12 +34,14 @@ export function isResourceId(value: string): boolean {
  */
 export function providerIdFor(clusterId: string): string {
   if (isResourceId(clusterId)) return clusterId;
-  const prefixed = clusterId.length < 4 || clusterId.startsWith('gcp-') ? `idbridge-${clusterId}` : clusterId;
+  const prefixed =
+    clusterId.length < 4 || clusterId.startsWith('gcp-') ? `idbridge-${clusterId}` : clusterId;
   if (isResourceId(prefixed)) return prefixed;
   const hash = createHash('sha256').update(clusterId).digest('hex').slice(0, 6);
   return `${prefixed.slice(0, 25).replace(/-+$/, '')}-${hash}`;
 }
-const SERVICE_ACCOUNT_EMAIL = /^[a-z0-9][-a-z0-9]{0,62}@(?:[a-z0-9][-a-z0-9.]{0,100}\.iam\.gserviceaccount\.com|developer\.gserviceaccount\.com)$/;
+const SERVICE_ACCOUNT_EMAIL =
+  /^[a-z0-9][-a-z0-9]{0,62}@(?:[a-z0-9][-a-z0-9.]{0,100}\.iam\.gserviceaccount\.com|developer\.gserviceaccount\.com)$/;
 
 export interface WorkloadIdentityProvider {
   projectNumber: string;
@@ -58,7 +62,10 @@ export function parseProvider(value: string): WorkloadIdentityProvider {
   const match = PROVIDER_PATH.exec(path);
   if (match && !(isResourceId(match[2]!) && isResourceId(match[3]!))) {
     const [kind, id] = isResourceId(match[2]!) ? ['provider', match[3]!] : ['pool', match[2]!];
-    throw new IdbridgeError('invalid_request', `${JSON.stringify(value.slice(0, 200))} is not a workload identity provider: the ${kind} id ${JSON.stringify(id.slice(0, 64))} breaks Google's rule for ids (${RESOURCE_ID_RULE}). idbridge gcp-setup names the provider of cluster c1 idbridge-c1.`);
+    throw new IdbridgeError(
+      'invalid_request',
+      `${JSON.stringify(value.slice(0, 200))} is not a workload identity provider: the ${kind} id ${JSON.stringify(id.slice(0, 64))} breaks Google's rule for ids (${RESOURCE_ID_RULE}). idbridge gcp-setup names the provider of cluster c1 idbridge-c1.`,
+    );
   }
   if (!match) {
     const hint = providerHint(value);
@@ -67,7 +74,13 @@ export function parseProvider(value: string): WorkloadIdentityProvider {
       `${JSON.stringify(value.slice(0, 200))} is not a workload identity provider; expected projects/PROJECT_NUMBER/locations/global/workloadIdentityPools/POOL/providers/PROVIDER.${hint ? ` ${hint}` : ''}`,
     );
   }
-  return { projectNumber: match[1]!, pool: match[2]!, provider: match[3]!, path, audience: `//iam.googleapis.com/${path}` };
+  return {
+    projectNumber: match[1]!,
+    pool: match[2]!,
+    provider: match[3]!,
+    path,
+    audience: `//iam.googleapis.com/${path}`,
+  };
 }
 
 /** The likely mistake behind a provider name parseProvider refuses, or '' (a project id where the number belongs). */
@@ -126,12 +139,26 @@ export function externalAccountConfig(input: CredentialConfigInput): ExternalAcc
   const universe = input.universeDomain ?? DEFAULT_UNIVERSE_DOMAIN;
   const sts = (input.stsUrl ?? `https://sts.${universe}`).replace(/\/+$/, '');
   const iam = (input.iamCredentialsUrl ?? `https://iamcredentials.${universe}`).replace(/\/+$/, '');
-  if (input.serviceAccountEmail !== undefined && !isServiceAccountEmail(input.serviceAccountEmail)) {
-    throw new IdbridgeError('invalid_request', `${JSON.stringify(input.serviceAccountEmail.slice(0, 254))} is not a Google service account email (NAME@PROJECT.iam.gserviceaccount.com)`);
+  if (
+    input.serviceAccountEmail !== undefined &&
+    !isServiceAccountEmail(input.serviceAccountEmail)
+  ) {
+    throw new IdbridgeError(
+      'invalid_request',
+      `${JSON.stringify(input.serviceAccountEmail.slice(0, 254))} is not a Google service account email (NAME@PROJECT.iam.gserviceaccount.com)`,
+    );
   }
   const lifetime = input.tokenLifetimeSeconds;
-  if (lifetime !== undefined && (!Number.isInteger(lifetime) || lifetime < MIN_IMPERSONATION_LIFETIME_SECONDS || lifetime > MAX_IMPERSONATION_LIFETIME_SECONDS)) {
-    throw new IdbridgeError('invalid_request', `token lifetime ${lifetime} s is outside ${MIN_IMPERSONATION_LIFETIME_SECONDS}–${MAX_IMPERSONATION_LIFETIME_SECONDS} s, the range IAM Credentials accepts`);
+  if (
+    lifetime !== undefined &&
+    (!Number.isInteger(lifetime) ||
+      lifetime < MIN_IMPERSONATION_LIFETIME_SECONDS ||
+      lifetime > MAX_IMPERSONATION_LIFETIME_SECONDS)
+  ) {
+    throw new IdbridgeError(
+      'invalid_request',
+      `token lifetime ${lifetime} s is outside ${MIN_IMPERSONATION_LIFETIME_SECONDS}–${MAX_IMPERSONATION_LIFETIME_SECONDS} s, the range IAM Credentials accepts`,
+    );
   }
   const config: ExternalAccountConfig = {
     universe_domain: universe,
@@ -139,11 +166,15 @@ export function externalAccountConfig(input: CredentialConfigInput): ExternalAcc
     audience: input.provider.audience,
     subject_token_type: JWT_TOKEN_TYPE,
     token_url: `${sts}/v1/token`,
-    credential_source: { file: input.tokenPath, ...(input.format ? { format: { type: input.format } } : {}) },
+    credential_source: {
+      file: input.tokenPath,
+      ...(input.format ? { format: { type: input.format } } : {}),
+    },
   };
   if (input.serviceAccountEmail) {
     config.service_account_impersonation_url = `${iam}/v1/projects/-/serviceAccounts/${input.serviceAccountEmail}:generateAccessToken`;
-    if (lifetime !== undefined) config.service_account_impersonation = { token_lifetime_seconds: lifetime };
+    if (lifetime !== undefined)
+      config.service_account_impersonation = { token_lifetime_seconds: lifetime };
   } else {
     // gcloud identifies a non-impersonated account by introspecting its token here.
     config.token_info_url = `${sts}/v1/introspect`;
@@ -153,13 +184,17 @@ export function externalAccountConfig(input: CredentialConfigInput): ExternalAcc
 
 /** Reads back a configuration (e.g. for whoami), refusing what Google's libraries would refuse. */
 export const externalAccountConfigSchema = z.looseObject({
-  type: z.literal('external_account', { error: 'type must be "external_account" (a Workload Identity Federation configuration)' }),
+  type: z.literal('external_account', {
+    error: 'type must be "external_account" (a Workload Identity Federation configuration)',
+  }),
   audience: z.string().min(1),
   subject_token_type: z.string().min(1),
   token_url: z.url(),
   credential_source: z.looseObject({ file: z.string().min(1).optional(), url: z.url().optional() }),
   service_account_impersonation_url: z.url().optional(),
-  service_account_impersonation: z.looseObject({ token_lifetime_seconds: z.number().int().optional() }).optional(),
+  service_account_impersonation: z
+    .looseObject({ token_lifetime_seconds: z.number().int().optional() })
+    .optional(),
   token_info_url: z.url().optional(),
   universe_domain: z.string().optional(),
 });

@@ -22,11 +22,22 @@ function say(text: string): void {
 /** Runs the idbridge CLI, its output shown indented; fails the demo on a non-zero exit. */
 function idbridge(args: string[], env: Record<string, string>): Promise<string> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, ...args], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
-    child.stdout.on('data', (chunk: Buffer) => { out += chunk.toString(); });
-    child.stderr.on('data', (chunk: Buffer) => process.stdout.write(chunk.toString().replace(/^/gm, '   ')));
-    child.once('close', (code) => (code === 0 ? resolvePromise(out) : reject(new Error(`idbridge ${args[0]} exited with ${code}:\n${out}`))));
+    child.stdout.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+    });
+    child.stderr.on('data', (chunk: Buffer) =>
+      process.stdout.write(chunk.toString().replace(/^/gm, '   ')),
+    );
+    child.once('close', (code) =>
+      code === 0
+        ? resolvePromise(out)
+        : reject(new Error(`idbridge ${args[0]} exited with ${code}:\n${out}`)),
+    );
   });
 }
 
@@ -35,17 +46,35 @@ function getJson(url: string, ca: string): Promise<{ keys: Array<{ kid: string }
   return new Promise((resolvePromise, reject) => {
     request(url, { ca }, (res) => {
       let body = '';
-      res.on('data', (chunk) => { body += chunk; });
-      res.on('end', () => (res.statusCode === 200 ? resolvePromise(JSON.parse(body)) : reject(new Error(`${url}: ${res.statusCode} ${body}`))));
-    }).on('error', reject).end();
+      res.on('data', (chunk) => {
+        body += chunk;
+      });
+      res.on('end', () =>
+        res.statusCode === 200
+          ? resolvePromise(JSON.parse(body))
+          : reject(new Error(`${url}: ${res.statusCode} ${body}`)),
+      );
+    })
+      .on('error', reject)
+      .end();
   });
 }
 
-async function startServe(dir: string, adminToken: string): Promise<{ url: string; stop(): Promise<void> }> {
-  const child = spawn(process.execPath, [BIN, 'serve', '--tls=local', '--port=0', `--store=file:${join(dir, 'data')}`], {
-    env: { ...process.env, IDBRIDGE_ADMIN_TOKEN: adminToken }, stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  child.stderr.on('data', (chunk: Buffer) => process.stdout.write(chunk.toString().replace(/^/gm, '   ')));
+async function startServe(
+  dir: string,
+  adminToken: string,
+): Promise<{ url: string; stop(): Promise<void> }> {
+  const child = spawn(
+    process.execPath,
+    [BIN, 'serve', '--tls=local', '--port=0', `--store=file:${join(dir, 'data')}`],
+    {
+      env: { ...process.env, IDBRIDGE_ADMIN_TOKEN: adminToken },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  child.stderr.on('data', (chunk: Buffer) =>
+    process.stdout.write(chunk.toString().replace(/^/gm, '   ')),
+  );
   const url = await new Promise<string>((resolvePromise, reject) => {
     let seen = '';
     // serve logs JSON lines on stdout; the demo only needs the "listening" one.
@@ -58,10 +87,11 @@ async function startServe(dir: string, adminToken: string): Promise<{ url: strin
   });
   return {
     url,
-    stop: () => new Promise((resolveStop) => {
-      child.once('exit', () => resolveStop());
-      child.kill('SIGTERM');
-    }),
+    stop: () =>
+      new Promise((resolveStop) => {
+        child.once('exit', () => resolveStop());
+        child.kill('SIGTERM');
+      }),
   };
 }
 
@@ -71,7 +101,9 @@ async function demo(): Promise<void> {
   let serve: { url: string; stop(): Promise<void> } | undefined;
   let apiserver: StandInApiserver | undefined;
   try {
-    say('1. idbridge serve --tls=local (HTTPS with a local CA: kube-apiserver refuses http:// issuers)');
+    say(
+      '1. idbridge serve --tls=local (HTTPS with a local CA: kube-apiserver refuses http:// issuers)',
+    );
     serve = await startServe(dir, adminToken);
     const ca = join(dir, 'data', 'tls', 'ca.crt');
     const trust = { NODE_EXTRA_CA_CERTS: ca, IDBRIDGE_ADMIN_TOKEN: adminToken };
@@ -85,16 +117,40 @@ async function demo(): Promise<void> {
     await writeFile(jwksFile, JSON.stringify({ keys: apiserver.keys.map((k) => k.jwk) }));
 
     say('3. idbridge clusters create demo --jwks jwks.json');
-    process.stdout.write((await idbridge(['clusters', 'create', 'demo', '--api', serve.url, '--jwks', jwksFile], trust)).replace(/^/gm, '   '));
+    process.stdout.write(
+      (
+        await idbridge(
+          ['clusters', 'create', 'demo', '--api', serve.url, '--jwks', jwksFile],
+          trust,
+        )
+      ).replace(/^/gm, '   '),
+    );
 
     const tokenFile = join(dir, 'sync-token');
     const sync = async () => {
       // What kubelet does for the sync pod: a fresh projected token, audience = idbridge's URL.
-      await writeFile(tokenFile, await apiserver!.token(SYNC_NS, 'idbridge-sync', serve!.url), { mode: 0o600 });
-      await idbridge(['sync', '--once', '--api', serve!.url, '--cluster', 'demo', '--token-file', tokenFile, '--kubeconfig', kubeconfig], trust);
+      await writeFile(tokenFile, await apiserver!.token(SYNC_NS, 'idbridge-sync', serve!.url), {
+        mode: 0o600,
+      });
+      await idbridge(
+        [
+          'sync',
+          '--once',
+          '--api',
+          serve!.url,
+          '--cluster',
+          'demo',
+          '--token-file',
+          tokenFile,
+          '--kubeconfig',
+          kubeconfig,
+        ],
+        trust,
+      );
     };
     const caPem = await readFile(ca, 'utf8');
-    const published = async () => (await getJson(`${issuer}/openid/v1/jwks`, caPem)).keys.map((k) => k.kid);
+    const published = async () =>
+      (await getJson(`${issuer}/openid/v1/jwks`, caPem)).keys.map((k) => k.kid);
 
     say('4. idbridge sync --once');
     await sync();
@@ -113,9 +169,12 @@ async function demo(): Promise<void> {
     await sync();
     const after = await published();
     process.stdout.write(`   published kids: ${after.join(', ')}\n`);
-    if (!(both.length === 2 && after.length === 1 && after[0] === next.kid)) throw new Error('the published JWKS did not follow the rotation');
+    if (!(both.length === 2 && after.length === 1 && after[0] === next.kid))
+      throw new Error('the published JWKS did not follow the rotation');
 
-    say('done: registered, synced, rotated, and the JWKS followed. Try it with a real cluster: README, "Walk-through".');
+    say(
+      'done: registered, synced, rotated, and the JWKS followed. Try it with a real cluster: README, "Walk-through".',
+    );
   } finally {
     await apiserver?.close();
     await serve?.stop();
@@ -124,7 +183,9 @@ async function demo(): Promise<void> {
 }
 
 demo().then(
-  () => { process.exitCode = 0; },
+  () => {
+    process.exitCode = 0;
+  },
   (err: unknown) => {
     process.stderr.write(`demo failed: ${err instanceof Error ? err.message : String(err)}\n`);
     process.exitCode = 1;

@@ -15,7 +15,10 @@ export function parseCacheControl(header: string | undefined): Map<string, strin
   for (const part of (header ?? '').split(',')) {
     const [name, ...rest] = part.trim().split('=');
     if (!name) continue;
-    directives.set(name.toLowerCase(), rest.length > 0 ? rest.join('=').replace(/^"|"$/g, '') : true);
+    directives.set(
+      name.toLowerCase(),
+      rest.length > 0 ? rest.join('=').replace(/^"|"$/g, '') : true,
+    );
   }
   return directives;
 }
@@ -37,23 +40,53 @@ function humanDuration(s: number): string {
  * that honours them keeps an old JWKS for as long as they allow: a new signing key is not seen
  * until the copy expires, and a removed key stays trusted as long.
  */
-export function checkCacheHeaders(id: string, what: string, headers: Record<string, string>): Check {
+export function checkCacheHeaders(
+  id: string,
+  what: string,
+  headers: Record<string, string>,
+): Check {
   const header = headers['cache-control'];
   const directives = parseCacheControl(header);
-  const shown = { details: [`Cache-Control: ${header ?? '(none)'}${headers.expires ? `; Expires: ${headers.expires}` : ''}`] };
+  const shown = {
+    details: [
+      `Cache-Control: ${header ?? '(none)'}${headers.expires ? `; Expires: ${headers.expires}` : ''}`,
+    ],
+  };
   if (directives.has('no-store') || directives.has('no-cache')) {
-    return pass(id, `${what} is revalidated on every use (${directives.has('no-store') ? 'no-store' : 'no-cache'}): rotation is seen at once`, shown);
+    return pass(
+      id,
+      `${what} is revalidated on every use (${directives.has('no-store') ? 'no-store' : 'no-cache'}): rotation is seen at once`,
+      shown,
+    );
   }
   if (directives.has('immutable')) {
-    return fail(id, `${what} is marked immutable: caches never revalidate it, so a rotated key is never seen`, CACHE_FIX, shown);
+    return fail(
+      id,
+      `${what} is marked immutable: caches never revalidate it, so a rotated key is never seen`,
+      CACHE_FIX,
+      shown,
+    );
   }
-  const ttl = Math.max(seconds(directives.get('max-age')) ?? -1, seconds(directives.get('s-maxage')) ?? -1);
+  const ttl = Math.max(
+    seconds(directives.get('max-age')) ?? -1,
+    seconds(directives.get('s-maxage')) ?? -1,
+  );
   if (ttl >= 0) {
     if (ttl > MAX_ACCEPTABLE_SECONDS) {
-      return fail(id, `${what} may be cached for ${humanDuration(ttl)}: a removed key stays trusted and a new one unseen for that long`, CACHE_FIX, shown);
+      return fail(
+        id,
+        `${what} may be cached for ${humanDuration(ttl)}: a removed key stays trusted and a new one unseen for that long`,
+        CACHE_FIX,
+        shown,
+      );
     }
     if (ttl > MAX_ROTATION_FRIENDLY_SECONDS) {
-      return warn(id, `${what} may be cached for ${humanDuration(ttl)}, longer than kube-apiserver's hour: publish new keys at least that long before signing with them`, CACHE_FIX, shown);
+      return warn(
+        id,
+        `${what} may be cached for ${humanDuration(ttl)}, longer than kube-apiserver's hour: publish new keys at least that long before signing with them`,
+        CACHE_FIX,
+        shown,
+      );
     }
     return pass(id, `${what} is cached for at most ${humanDuration(ttl)}`, shown);
   }
@@ -62,9 +95,23 @@ export function checkCacheHeaders(id: string, what: string, headers: Record<stri
   if (Number.isFinite(expires) && Number.isFinite(date)) {
     const ttlFromExpires = Math.round((expires - date) / 1000);
     if (ttlFromExpires > MAX_ROTATION_FRIENDLY_SECONDS) {
-      return warn(id, `${what} has no max-age but Expires allows caching it for ${humanDuration(ttlFromExpires)}`, CACHE_FIX, shown);
+      return warn(
+        id,
+        `${what} has no max-age but Expires allows caching it for ${humanDuration(ttlFromExpires)}`,
+        CACHE_FIX,
+        shown,
+      );
     }
-    return pass(id, `${what} is cached for at most ${humanDuration(Math.max(0, ttlFromExpires))} (Expires)`, shown);
+    return pass(
+      id,
+      `${what} is cached for at most ${humanDuration(Math.max(0, ttlFromExpires))} (Expires)`,
+      shown,
+    );
   }
-  return warn(id, `${what} has no Cache-Control: caches then guess a lifetime (heuristic freshness) that nobody controls`, CACHE_FIX, shown);
+  return warn(
+    id,
+    `${what} has no Cache-Control: caches then guess a lifetime (heuristic freshness) that nobody controls`,
+    CACHE_FIX,
+    shown,
+  );
 }

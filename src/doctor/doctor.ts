@@ -24,7 +24,18 @@ export interface DoctorDeps extends FetchDeps {
   now: () => number;
 }
 
-const JWKS_CHECK_IDS = ['jwks.fetch', 'jwks.content_type', 'jwks.json', 'jwks.members', 'jwks.private', 'jwks.x509', 'jwks.algorithms', 'jwks.rsa_size', 'jwks.material', 'jwks.cache'];
+const JWKS_CHECK_IDS = [
+  'jwks.fetch',
+  'jwks.content_type',
+  'jwks.json',
+  'jwks.members',
+  'jwks.private',
+  'jwks.x509',
+  'jwks.algorithms',
+  'jwks.rsa_size',
+  'jwks.material',
+  'jwks.cache',
+];
 
 /**
  * The "curl the discovery document" check done properly: everything Google STS will fetch and
@@ -35,7 +46,10 @@ export async function runDoctor(input: DoctorInput, deps: DoctorDeps): Promise<C
   const checks: Check[] = [urlCheck];
   if (urlCheck.verdict === 'fail') return checks;
 
-  const discovery = checkDiscovery(input.issuer, await fetchDocument(discoveryUrlFor(input.issuer), deps));
+  const discovery = checkDiscovery(
+    input.issuer,
+    await fetchDocument(discoveryUrlFor(input.issuer), deps),
+  );
   checks.push(...discovery.checks);
 
   let keys: Record<string, unknown>[] | undefined;
@@ -51,32 +65,53 @@ export async function runDoctor(input: DoctorInput, deps: DoctorDeps): Promise<C
   if (input.withheldKeys?.length) checks.push(checkWithheld(input.withheldKeys));
 
   if (input.token !== undefined) {
-    checks.push(...(await checkToken({
-      token: input.token,
-      issuer: input.issuer,
-      ...(keys ? { keys } : {}),
-      ...(input.provider ? { provider: input.provider } : {}),
-      ...(input.allowedAudiences ? { allowedAudiences: input.allowedAudiences } : {}),
-      now: deps.now(),
-    })));
+    checks.push(
+      ...(await checkToken({
+        token: input.token,
+        issuer: input.issuer,
+        ...(keys ? { keys } : {}),
+        ...(input.provider ? { provider: input.provider } : {}),
+        ...(input.allowedAudiences ? { allowedAudiences: input.allowedAudiences } : {}),
+        now: deps.now(),
+      })),
+    );
   }
   return checks;
 }
 
 /** The edge serves what the registry holds, once caches have caught up. */
-export function compareWithRegistry(registeredKids: readonly string[], served: readonly Record<string, unknown>[]): Check {
-  const servedKids = served.map((key) => key.kid).filter((kid): kid is string => typeof kid === 'string');
+export function compareWithRegistry(
+  registeredKids: readonly string[],
+  served: readonly Record<string, unknown>[],
+): Check {
+  const servedKids = served
+    .map((key) => key.kid)
+    .filter((kid): kid is string => typeof kid === 'string');
   const missing = registeredKids.filter((kid) => !servedKids.includes(kid));
   const extra = servedKids.filter((kid) => !registeredKids.includes(kid));
-  if (missing.length === 0 && extra.length === 0) return pass('jwks.registered', 'the served keys are the registered keys');
-  return warn('jwks.registered', 'the served JWKS differs from the keys registered for the cluster', 'a cache between the registry and this URL (the edge, a CDN) still holds an older copy: wait for max-age to pass, and do not sign with a new key until it is served here', {
-    details: [...missing.map((kid) => `registered, not served: ${kid}`), ...extra.map((kid) => `served, no longer registered: ${kid}`)],
-  });
+  if (missing.length === 0 && extra.length === 0)
+    return pass('jwks.registered', 'the served keys are the registered keys');
+  return warn(
+    'jwks.registered',
+    'the served JWKS differs from the keys registered for the cluster',
+    'a cache between the registry and this URL (the edge, a CDN) still holds an older copy: wait for max-age to pass, and do not sign with a new key until it is served here',
+    {
+      details: [
+        ...missing.map((kid) => `registered, not served: ${kid}`),
+        ...extra.map((kid) => `served, no longer registered: ${kid}`),
+      ],
+    },
+  );
 }
 
 /** Keys on record the registry refuses to serve or trust: they were stored before the RSA rule. */
 export function checkWithheld(withheld: ReadonlyArray<{ kid: string; reason: string }>): Check {
-  return fail('registry.unsafe_keys', `the registry holds ${withheld.length} UNSAFE key${withheld.length === 1 ? '' : 's'} for the cluster (forgeable or trivially factorable); idbridge withholds ${withheld.length === 1 ? 'it' : 'them'} from the JWKS and trusts ${withheld.length === 1 ? 'it' : 'them'} nowhere`, FORGEABLE_FIX, {
-    details: withheld.map((key) => `kid ${JSON.stringify(key.kid.slice(0, 64))}: ${key.reason}`),
-  });
+  return fail(
+    'registry.unsafe_keys',
+    `the registry holds ${withheld.length} UNSAFE key${withheld.length === 1 ? '' : 's'} for the cluster (forgeable or trivially factorable); idbridge withholds ${withheld.length === 1 ? 'it' : 'them'} from the JWKS and trusts ${withheld.length === 1 ? 'it' : 'them'} nowhere`,
+    FORGEABLE_FIX,
+    {
+      details: withheld.map((key) => `kid ${JSON.stringify(key.kid.slice(0, 64))}: ${key.reason}`),
+    },
+  );
 }

@@ -15,7 +15,8 @@ export interface FetchedDocument {
   ms: number;
 }
 
-export type FetchResult = { ok: true; doc: FetchedDocument } | { ok: false; url: string; error: string; ms: number };
+export type FetchResult =
+  { ok: true; doc: FetchedDocument } | { ok: false; url: string; error: string; ms: number };
 
 export interface FetchDeps {
   fetch: typeof fetch;
@@ -34,7 +35,11 @@ export async function fetchDocument(url: string, deps: FetchDeps): Promise<Fetch
   try {
     const signal = AbortSignal.timeout(deps.timeoutMs);
     for (;;) {
-      const res = await deps.fetch(current, { redirect: 'manual', signal, headers: { accept: 'application/json' } });
+      const res = await deps.fetch(current, {
+        redirect: 'manual',
+        signal,
+        headers: { accept: 'application/json' },
+      });
       const location = res.headers.get('location');
       if (res.status >= 300 && res.status < 400 && location && redirects.length < MAX_REDIRECTS) {
         await res.body?.cancel();
@@ -47,10 +52,23 @@ export async function fetchDocument(url: string, deps: FetchDeps): Promise<Fetch
       const text = bytes === null ? '' : new TextDecoder().decode(bytes);
       return {
         ok: true,
-        doc: { url, redirects, status: res.status, headers: Object.fromEntries(res.headers), body: text, truncated, ms: Math.round(deps.clock() - started) },
+        doc: {
+          url,
+          redirects,
+          status: res.status,
+          headers: Object.fromEntries(res.headers),
+          body: text,
+          truncated,
+          ms: Math.round(deps.clock() - started),
+        },
       };
     }
   } catch (err) {
-    return { ok: false, url: current, error: describeFetchError(err, deps.timeoutMs), ms: Math.round(deps.clock() - started) };
+    return {
+      ok: false,
+      url: current,
+      error: describeFetchError(err, deps.timeoutMs),
+      ms: Math.round(deps.clock() - started),
+    };
   }
 }

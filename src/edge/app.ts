@@ -18,10 +18,15 @@ export function createEdgeApp(options: EdgeAppOptions): Hono {
   const app = new Hono();
   app.route('/', issuerRoutes(options.documents, options.logger, options.issuer));
   app.route('/', statusRoutes(options.documents, options, options.logger));
-  app.notFound((c) => errorResponse(
-    c,
-    new IdbridgeError('not_found', `no route ${truncate(c.req.method, 16)} ${truncate(c.req.path)} here; the edge serves /{cluster}/.well-known/openid-configuration, /{cluster}/openid/v1/jwks and its status page at / and /{cluster}`),
-  ));
+  app.notFound((c) =>
+    errorResponse(
+      c,
+      new IdbridgeError(
+        'not_found',
+        `no route ${truncate(c.req.method, 16)} ${truncate(c.req.path)} here; the edge serves /{cluster}/.well-known/openid-configuration, /{cluster}/openid/v1/jwks and its status page at / and /{cluster}`,
+      ),
+    ),
+  );
   app.onError(handleError(options.logger));
   return app;
 }

@@ -56,9 +56,16 @@ export function isDue(state: ClusterState, now: number, policy: FreshnessPolicy)
  * The state after asking the origin. A good answer replaces the copy; a failure or a 404 for a
  * cluster the edge has a copy of keeps that copy (the verdict decides how long it may be served).
  */
-export function applyOutcome(previous: ClusterState | undefined, cluster: string, outcome: OriginOutcome, now: number): ClusterState {
-  if (outcome.kind === 'ok') return { cluster, copy: outcome.copy, confirmedAt: now, checkedAt: now, fault: null };
-  if (outcome.kind === 'missing' && !previous?.copy) return { cluster, copy: null, confirmedAt: now, checkedAt: now, fault: null };
+export function applyOutcome(
+  previous: ClusterState | undefined,
+  cluster: string,
+  outcome: OriginOutcome,
+  now: number,
+): ClusterState {
+  if (outcome.kind === 'ok')
+    return { cluster, copy: outcome.copy, confirmedAt: now, checkedAt: now, fault: null };
+  if (outcome.kind === 'missing' && !previous?.copy)
+    return { cluster, copy: null, confirmedAt: now, checkedAt: now, fault: null };
   return {
     cluster,
     copy: previous?.copy ?? null,
@@ -85,7 +92,8 @@ export function staleUntil(state: ClusterState, policy: FreshnessPolicy): number
 }
 
 const epochMs = z.number().int().nonnegative();
-const perDocument = <T extends z.ZodType>(schema: T) => z.object({ discovery: schema, jwks: schema });
+const perDocument = <T extends z.ZodType>(schema: T) =>
+  z.object({ discovery: schema, jwks: schema });
 
 /** The shape of a state read back from the shared cache; anything else there is ignored. */
 export const clusterStateSchema: z.ZodType<ClusterState> = z.object({

@@ -17,7 +17,11 @@ export interface ClusterStatus {
   warnings: string[];
 }
 
-export function clusterStatus(view: ClusterView, now: number, policy: FreshnessPolicy): ClusterStatus {
+export function clusterStatus(
+  view: ClusterView,
+  now: number,
+  policy: FreshnessPolicy,
+): ClusterStatus {
   const { state, verdict, docs } = view;
   const copy = state.copy;
   const warnings: string[] = [...(docs && verdict.kind === 'serve' ? docs.warnings : [])];
@@ -27,7 +31,9 @@ export function clusterStatus(view: ClusterView, now: number, policy: FreshnessP
         `is served until ${iso(staleUntil(state, policy))}, then the cluster ${state.fault.missing ? 'answers 404' : 'answers 502'} unless the origin recovers`,
     );
   } else if (state.fault) {
-    warnings.push(`not served: ${state.fault.reason}${copy ? ` and the last good copy is older than the stale limit (${Math.round(policy.maxStaleMs / 1000)} s)` : ''}`);
+    warnings.push(
+      `not served: ${state.fault.reason}${copy ? ` and the last good copy is older than the stale limit (${Math.round(policy.maxStaleMs / 1000)} s)` : ''}`,
+    );
   }
   if (copy && verdict.kind === 'serve' && copy.originIssuer !== view.issuer) {
     warnings.push(

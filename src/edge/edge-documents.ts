@@ -3,7 +3,14 @@ import type { DocumentSource } from '../issuer/document-source.js';
 import { publishCluster, type ClusterDocuments } from '../oidc/published.js';
 import type { Logger } from '../log/logger.js';
 import { isClusterId } from '../registry/cluster-id.js';
-import { applyOutcome, isDue, verdict, type ClusterState, type OriginCopy, type Verdict } from './cluster-state.js';
+import {
+  applyOutcome,
+  isDue,
+  verdict,
+  type ClusterState,
+  type OriginCopy,
+  type Verdict,
+} from './cluster-state.js';
 import type { FreshnessPolicy } from './config.js';
 import { evaluateOrigin } from './origin-copy.js';
 import { fetchOriginDocuments, type Fetcher } from './origin-fetch.js';
@@ -70,11 +77,15 @@ export class EdgeDocuments implements DocumentSource {
   async documents(cluster: string): Promise<ClusterDocuments | null> {
     if (!isClusterId(cluster)) return null;
     let entry = this.#entries.get(cluster);
-    if (!entry || isDue(entry.state, this.#now(), this.#options.policy)) entry = await this.#refresh(cluster, entry);
+    if (!entry || isDue(entry.state, this.#now(), this.#options.policy))
+      entry = await this.#refresh(cluster, entry);
     const decided = verdict(entry.state, this.#now(), this.#options.policy);
     if (decided.kind === 'serve') return entry.docs;
     if (decided.kind === 'not-found') return null;
-    throw new IdbridgeError('bad_gateway', `the edge cannot reach a good copy of cluster ${JSON.stringify(cluster)}: ${decided.reason}; it is served again as soon as its origin answers correctly`);
+    throw new IdbridgeError(
+      'bad_gateway',
+      `the edge cannot reach a good copy of cluster ${JSON.stringify(cluster)}: ${decided.reason}; it is served again as soon as its origin answers correctly`,
+    );
   }
 
   /**
@@ -83,7 +94,8 @@ export class EdgeDocuments implements DocumentSource {
    */
   peek(cluster: string): ClusterDocuments | undefined {
     const entry = this.#entries.get(cluster);
-    if (!entry?.docs || entry.state.fault || isDue(entry.state, this.#now(), this.#options.policy)) return undefined;
+    if (!entry?.docs || entry.state.fault || isDue(entry.state, this.#now(), this.#options.policy))
+      return undefined;
     return entry.docs;
   }
 
@@ -107,7 +119,10 @@ export class EdgeDocuments implements DocumentSource {
 
   /** Clusters this isolate holds a copy of (not ids that were merely asked for), in id order. */
   knownClusters(): string[] {
-    return [...this.#entries.values()].filter((entry) => entry.state.copy).map((entry) => entry.state.cluster).sort();
+    return [...this.#entries.values()]
+      .filter((entry) => entry.state.copy)
+      .map((entry) => entry.state.cluster)
+      .sort();
   }
 
   #issuer(cluster: string): string {
@@ -131,20 +146,40 @@ export class EdgeDocuments implements DocumentSource {
       return undefined;
     });
     if (sharedState && (!state || sharedState.checkedAt > state.checkedAt)) state = sharedState;
-    if (state && state !== current?.state && !isDue(state, this.#now(), policy)) return this.#remember(state, current);
+    if (state && state !== current?.state && !isDue(state, this.#now(), policy))
+      return this.#remember(state, current);
 
-    const fetched = await fetchOriginDocuments(this.#options.fetch, this.#options.origin, cluster, state?.copy?.etags, policy.originTimeoutMs);
-    const outcome = await evaluateOrigin(fetched, state?.copy ?? null, [this.#issuer(cluster), `${this.#options.origin.base}/${cluster}`], this.#now());
+    const fetched = await fetchOriginDocuments(
+      this.#options.fetch,
+      this.#options.origin,
+      cluster,
+      state?.copy?.etags,
+      policy.originTimeoutMs,
+    );
+    const outcome = await evaluateOrigin(
+      fetched,
+      state?.copy ?? null,
+      [this.#issuer(cluster), `${this.#options.origin.base}/${cluster}`],
+      this.#now(),
+    );
     const next = applyOutcome(state, cluster, outcome, this.#now());
     if (next.fault) {
       const decided = verdict(next, this.#now(), policy);
-      logger.warn('origin check failed', { cluster, reason: next.fault.reason, answering: decided.kind === 'serve' ? 'last good copy' : decided.kind });
+      logger.warn('origin check failed', {
+        cluster,
+        reason: next.fault.reason,
+        answering: decided.kind === 'serve' ? 'last good copy' : decided.kind,
+      });
     } else if (state?.fault) {
       logger.info('origin recovered', { cluster });
     }
     // Kept as long as it may be served stale; an absent cluster only for the fresh TTL.
     const ttl = (next.copy ? policy.maxStaleMs : policy.freshMs) / 1000;
-    await shared?.put(next, ttl).catch((err: unknown) => logger.warn('edge cache write failed', { cluster, error: (err as Error).name }));
+    await shared
+      ?.put(next, ttl)
+      .catch((err: unknown) =>
+        logger.warn('edge cache write failed', { cluster, error: (err as Error).name }),
+      );
     return this.#remember(next, current);
   }
 
@@ -153,14 +188,19 @@ export class EdgeDocuments implements DocumentSource {
     const entry = { state, docs };
     this.#entries.delete(state.cluster);
     this.#entries.set(state.cluster, entry);
-    while (this.#entries.size > this.#maxEntries) this.#entries.delete(this.#entries.keys().next().value as string);
+    while (this.#entries.size > this.#maxEntries)
+      this.#entries.delete(this.#entries.keys().next().value as string);
     return entry;
   }
 
   /** Serializes a copy once; a state that keeps the same keys keeps the same documents. */
-  async #publish(state: ClusterState, current: Entry | undefined): Promise<ClusterDocuments | null> {
+  async #publish(
+    state: ClusterState,
+    current: Entry | undefined,
+  ): Promise<ClusterDocuments | null> {
     if (!state.copy) return null;
-    if (current?.docs && current.state.copy && sameKeys(current.state.copy, state.copy)) return current.docs;
+    if (current?.docs && current.state.copy && sameKeys(current.state.copy, state.copy))
+      return current.docs;
     return publishCluster(state.cluster, this.#issuer(state.cluster), state.copy.keys);
   }
 }

@@ -21,13 +21,16 @@ export async function evaluateOrigin(
   if (discovery.status === 'missing' && jwks.status === 'missing') {
     return { kind: 'missing', reason: `the origin has no such cluster (HTTP ${jwks.httpStatus})` };
   }
-  const faults = (['discovery', 'jwks'] as const).flatMap((kind) => problem(kind, fetched[kind], previous));
+  const faults = (['discovery', 'jwks'] as const).flatMap((kind) =>
+    problem(kind, fetched[kind], previous),
+  );
   if (faults.length > 0) return { kind: 'fault', reason: faults.join('; ') };
 
   let originIssuer = previous?.originIssuer ?? '';
   if (discovery.status === 'ok') {
     const checked = checkDiscovery(discovery.text, acceptedIssuers);
-    if (typeof checked !== 'string') return { kind: 'fault', reason: `discovery document: ${checked.reason}` };
+    if (typeof checked !== 'string')
+      return { kind: 'fault', reason: `discovery document: ${checked.reason}` };
     originIssuer = checked;
   }
   let keys = previous?.keys ?? [];
@@ -36,14 +39,17 @@ export async function evaluateOrigin(
       keys = (await validateJwks(jwks.text)).keys;
     } catch (err) {
       // Whatever the origin sent, a refusal is a fault that keeps the last good copy, never a 500.
-      return { kind: 'fault', reason: `JWKS: ${err instanceof IdbridgeError ? err.message : `it could not be validated (${(err as Error).name})`}` };
+      return {
+        kind: 'fault',
+        reason: `JWKS: ${err instanceof IdbridgeError ? err.message : `it could not be validated (${(err as Error).name})`}`,
+      };
     }
   }
 
   const changed = (kind: DocumentKind) => fetched[kind].status === 'ok';
   const etag = (kind: DocumentKind) => {
     const result = fetched[kind];
-    return result.status === 'ok' ? result.etag : previous?.etags[kind] ?? null;
+    return result.status === 'ok' ? result.etag : (previous?.etags[kind] ?? null);
   };
   if (!changed('discovery') && !changed('jwks') && previous) return { kind: 'ok', copy: previous };
   return {
@@ -53,8 +59,8 @@ export async function evaluateOrigin(
       originIssuer,
       etags: { discovery: etag('discovery'), jwks: etag('jwks') },
       changedAt: {
-        discovery: changed('discovery') ? now : previous?.changedAt.discovery ?? now,
-        jwks: changed('jwks') ? now : previous?.changedAt.jwks ?? now,
+        discovery: changed('discovery') ? now : (previous?.changedAt.discovery ?? now),
+        jwks: changed('jwks') ? now : (previous?.changedAt.jwks ?? now),
       },
     },
   };
@@ -66,17 +72,24 @@ function problem(kind: DocumentKind, result: DocumentFetch, previous: OriginCopy
     case 'fault':
       return [`${name}: ${result.reason}`];
     case 'missing':
-      return [`${name}: the origin answers HTTP ${result.httpStatus} for it while it has the other document`];
+      return [
+        `${name}: the origin answers HTTP ${result.httpStatus} for it while it has the other document`,
+      ];
     case 'not-modified':
       // A 304 is an answer to our If-None-Match; without a copy to keep it means nothing.
-      return previous ? [] : [`${name}: the origin answered 304 Not Modified to an unconditional request`];
+      return previous
+        ? []
+        : [`${name}: the origin answered 304 Not Modified to an unconditional request`];
     case 'ok':
       return [];
   }
 }
 
 /** The discovery document's issuer if it is valid and names an accepted issuer; else why not. */
-export function checkDiscovery(text: string, acceptedIssuers: readonly string[]): string | { reason: string } {
+export function checkDiscovery(
+  text: string,
+  acceptedIssuers: readonly string[],
+): string | { reason: string } {
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -85,10 +98,14 @@ export function checkDiscovery(text: string, acceptedIssuers: readonly string[])
   }
   const judged = judgeDiscovery(value, { issuers: acceptedIssuers });
   if (!judged.document) {
-    return { reason: `not an OpenID provider configuration: ${describeIssues(findingsOf(judged, 'shape'), '(document)')}` };
+    return {
+      reason: `not an OpenID provider configuration: ${describeIssues(findingsOf(judged, 'shape'), '(document)')}`,
+    };
   }
   if (findingsOf(judged, 'issuer').length > 0) {
-    return { reason: `issuer ${JSON.stringify(judged.document.issuer.slice(0, 200))} is not this cluster's (expected ${acceptedIssuers.map((issuer) => JSON.stringify(issuer)).join(' or ')})` };
+    return {
+      reason: `issuer ${JSON.stringify(judged.document.issuer.slice(0, 200))} is not this cluster's (expected ${acceptedIssuers.map((issuer) => JSON.stringify(issuer)).join(' or ')})`,
+    };
   }
   return judged.document.issuer;
 }

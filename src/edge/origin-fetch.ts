@@ -26,22 +26,45 @@ export async function fetchOriginDocuments(
   timeoutMs: number,
 ): Promise<FetchedDocuments> {
   const signal = AbortSignal.timeout(timeoutMs);
-  const one = (kind: DocumentKind) => fetchDocument(fetcher, origin, originDocumentUrl(origin, cluster, kind), etags?.[kind] ?? null, signal, timeoutMs);
+  const one = (kind: DocumentKind) =>
+    fetchDocument(
+      fetcher,
+      origin,
+      originDocumentUrl(origin, cluster, kind),
+      etags?.[kind] ?? null,
+      signal,
+      timeoutMs,
+    );
   const [discovery, jwks] = await Promise.all([one('discovery'), one('jwks')]);
   return { discovery, jwks };
 }
 
-async function fetchDocument(fetcher: Fetcher, origin: Origin, url: string, etag: string | null, signal: AbortSignal, timeoutMs: number): Promise<DocumentFetch> {
+async function fetchDocument(
+  fetcher: Fetcher,
+  origin: Origin,
+  url: string,
+  etag: string | null,
+  signal: AbortSignal,
+  timeoutMs: number,
+): Promise<DocumentFetch> {
   let res: Response;
   try {
     res = await fetcher(url, {
-      headers: { accept: 'application/json, application/jwk-set+json', ...(etag ? { 'if-none-match': etag } : {}) },
+      headers: {
+        accept: 'application/json, application/jwk-set+json',
+        ...(etag ? { 'if-none-match': etag } : {}),
+      },
       // The origin's answer is checked before anything is served: never follow it elsewhere.
       redirect: 'manual',
       signal,
     });
   } catch (err) {
-    return { status: 'fault', reason: signal.aborted ? `the origin did not answer within ${timeoutMs} ms` : `the origin is unreachable (${describe(err)})` };
+    return {
+      status: 'fault',
+      reason: signal.aborted
+        ? `the origin did not answer within ${timeoutMs} ms`
+        : `the origin is unreachable (${describe(err)})`,
+    };
   }
   if (res.status === 304 && etag) {
     await discard(res);
@@ -57,10 +80,22 @@ async function fetchDocument(fetcher: Fetcher, origin: Origin, url: string, etag
   }
   try {
     const bytes = await readCapped(res, MAX_DOCUMENT_BYTES);
-    if (bytes === null) return { status: 'fault', reason: `the origin sent more than ${MAX_DOCUMENT_BYTES / 1024} KiB` };
-    return { status: 'ok', text: new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(bytes), etag: res.headers.get('etag') };
+    if (bytes === null)
+      return {
+        status: 'fault',
+        reason: `the origin sent more than ${MAX_DOCUMENT_BYTES / 1024} KiB`,
+      };
+    return {
+      status: 'ok',
+      text: new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(bytes),
+      etag: res.headers.get('etag'),
+    };
   } catch (err) {
-    if (signal.aborted) return { status: 'fault', reason: `the origin did not finish sending within ${timeoutMs} ms` };
+    if (signal.aborted)
+      return {
+        status: 'fault',
+        reason: `the origin did not finish sending within ${timeoutMs} ms`,
+      };
     return { status: 'fault', reason: `the origin's answer could not be read (${describe(err)})` };
   }
 }

@@ -25,17 +25,24 @@ export function parseOrigin(value: string, gcsUrl: string): Origin {
   const scheme = GCS_SCHEME.exec(value);
   if (scheme) {
     const location = parseBucketPath(value.slice(scheme[0].length));
-    if ('problem' in location) throw badOrigin(`${JSON.stringify(value.slice(0, 100))} ${location.problem}`);
+    if ('problem' in location)
+      throw badOrigin(`${JSON.stringify(value.slice(0, 100))} ${location.problem}`);
     return { kind: 'gcs', base: bucketPublicBase(gcsUrl, location) };
   }
   let url: URL;
   try {
     url = new URL(value);
   } catch {
-    throw badOrigin(`${JSON.stringify(value.slice(0, 100))} is neither an http(s) URL nor gcs://BUCKET/PREFIX`);
+    throw badOrigin(
+      `${JSON.stringify(value.slice(0, 100))} is neither an http(s) URL nor gcs://BUCKET/PREFIX`,
+    );
   }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw badOrigin('an origin URL must use https (http only for local testing)');
-  if (url.username || url.password) throw badOrigin('the origin URL must not contain credentials: the edge reads public documents only');
+  if (url.protocol !== 'https:' && url.protocol !== 'http:')
+    throw badOrigin('an origin URL must use https (http only for local testing)');
+  if (url.username || url.password)
+    throw badOrigin(
+      'the origin URL must not contain credentials: the edge reads public documents only',
+    );
   if (url.search || url.hash) throw badOrigin('the origin URL must not have a query or fragment');
   const base = url.href.replace(/\/+$/, '');
   return { kind: base.startsWith(`${gcsUrl}/`) ? 'gcs' : 'idbridge', base };
@@ -54,5 +61,8 @@ export function meansMissing(origin: Origin, status: number): boolean {
 }
 
 function badOrigin(why: string): IdbridgeError {
-  return new IdbridgeError('internal', `invalid Worker configuration: IDBRIDGE_ORIGIN: ${why}; set it to the base URL of an idbridge server (https://…) or to gcs://BUCKET/PREFIX`);
+  return new IdbridgeError(
+    'internal',
+    `invalid Worker configuration: IDBRIDGE_ORIGIN: ${why}; set it to the base URL of an idbridge server (https://…) or to gcs://BUCKET/PREFIX`,
+  );
 }

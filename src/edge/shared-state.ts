@@ -34,9 +34,15 @@ export function cacheApiStates(cache: () => EdgeCache, publicUrl: string): Share
       return parsed.success && parsed.data.cluster === cluster ? parsed.data : undefined;
     },
     async put(state, ttlSeconds) {
-      await cache().put(key(state.cluster), new Response(JSON.stringify(state), {
-        headers: { 'content-type': 'application/json', 'cache-control': `public, max-age=${Math.max(1, Math.ceil(ttlSeconds))}` },
-      }));
+      await cache().put(
+        key(state.cluster),
+        new Response(JSON.stringify(state), {
+          headers: {
+            'content-type': 'application/json',
+            'cache-control': `public, max-age=${Math.max(1, Math.ceil(ttlSeconds))}`,
+          },
+        }),
+      );
     },
   };
 }

@@ -19,7 +19,10 @@ export interface IssueFormat {
 }
 
 /** Each issue of a zod refusal as `{path, message}`, the `details` of an idbridge error. */
-export function zodDetails(error: { readonly issues: readonly SchemaIssue[] }, format: IssueFormat = {}): ErrorDetail[] {
+export function zodDetails(
+  error: { readonly issues: readonly SchemaIssue[] },
+  format: IssueFormat = {},
+): ErrorDetail[] {
   const issues = format.limit === undefined ? error.issues : error.issues.slice(0, format.limit);
   return issues.map((issue) => {
     const joined = [...(format.prefix ? [format.prefix] : []), ...issue.path.map(String)].join('.');

@@ -17,7 +17,12 @@ export function principalMember(projectNumber: string, pool: string, subject: st
 }
 
 /** `principalSet://…/attribute.NAME/VALUE`: every identity with that mapped attribute. */
-export function principalSetMember(projectNumber: string, pool: string, attribute: string, value: string): string {
+export function principalSetMember(
+  projectNumber: string,
+  pool: string,
+  attribute: string,
+  value: string,
+): string {
   return `principalSet://iam.googleapis.com/${poolName(projectNumber, pool)}/attribute.${attribute}/${value}`;
 }
 
@@ -25,8 +30,19 @@ export function federatedPrincipal(provider: WorkloadIdentityProvider, subject: 
   return principalMember(provider.projectNumber, provider.pool, subject);
 }
 
-export function createPoolCommand(projectNumber: string, pool: string, displayName: string): string[] {
-  return ['gcloud', 'iam', 'workload-identity-pools', 'create', poolName(projectNumber, pool), `--display-name=${displayName}`];
+export function createPoolCommand(
+  projectNumber: string,
+  pool: string,
+  displayName: string,
+): string[] {
+  return [
+    'gcloud',
+    'iam',
+    'workload-identity-pools',
+    'create',
+    poolName(projectNumber, pool),
+    `--display-name=${displayName}`,
+  ];
 }
 
 export interface OidcProviderSpec {
@@ -42,24 +58,63 @@ export interface OidcProviderSpec {
 
 export function createOidcProviderCommand(spec: OidcProviderSpec): string[] {
   return [
-    'gcloud', 'iam', 'workload-identity-pools', 'providers', 'create-oidc', `${poolName(spec.projectNumber, spec.pool)}/providers/${spec.provider}`,
+    'gcloud',
+    'iam',
+    'workload-identity-pools',
+    'providers',
+    'create-oidc',
+    `${poolName(spec.projectNumber, spec.pool)}/providers/${spec.provider}`,
     `--issuer-uri=${spec.issuerUri}`,
-    `--attribute-mapping=${Object.entries(spec.attributeMapping).map(([key, value]) => `${key}=${value}`).join(',')}`,
+    `--attribute-mapping=${Object.entries(spec.attributeMapping)
+      .map(([key, value]) => `${key}=${value}`)
+      .join(',')}`,
     ...(spec.attributeCondition ? [`--attribute-condition=${spec.attributeCondition}`] : []),
-    ...(spec.allowedAudiences?.length ? [`--allowed-audiences=${spec.allowedAudiences.join(',')}`] : []),
+    ...(spec.allowedAudiences?.length
+      ? [`--allowed-audiences=${spec.allowedAudiences.join(',')}`]
+      : []),
     ...(spec.displayName ? [`--display-name=${spec.displayName}`] : []),
   ];
 }
 
-export function describeProviderCommand(provider: WorkloadIdentityProvider, format?: string): string[] {
-  return ['gcloud', 'iam', 'workload-identity-pools', 'providers', 'describe', provider.path, ...(format ? [`--format=${format}`] : [])];
+export function describeProviderCommand(
+  provider: WorkloadIdentityProvider,
+  format?: string,
+): string[] {
+  return [
+    'gcloud',
+    'iam',
+    'workload-identity-pools',
+    'providers',
+    'describe',
+    provider.path,
+    ...(format ? [`--format=${format}`] : []),
+  ];
 }
 
-export function updateProviderIssuerCommand(provider: WorkloadIdentityProvider, issuerUri: string): string[] {
-  return ['gcloud', 'iam', 'workload-identity-pools', 'providers', 'update-oidc', provider.path, `--issuer-uri=${issuerUri}`];
+export function updateProviderIssuerCommand(
+  provider: WorkloadIdentityProvider,
+  issuerUri: string,
+): string[] {
+  return [
+    'gcloud',
+    'iam',
+    'workload-identity-pools',
+    'providers',
+    'update-oidc',
+    provider.path,
+    `--issuer-uri=${issuerUri}`,
+  ];
 }
 
 /** Lets `member` impersonate `serviceAccount` (what :generateAccessToken checks). */
 export function addWorkloadIdentityUserCommand(serviceAccount: string, member: string): string[] {
-  return ['gcloud', 'iam', 'service-accounts', 'add-iam-policy-binding', `projects/-/serviceAccounts/${serviceAccount}`, `--role=${WORKLOAD_IDENTITY_USER}`, `--member=${member}`];
+  return [
+    'gcloud',
+    'iam',
+    'service-accounts',
+    'add-iam-policy-binding',
+    `projects/-/serviceAccounts/${serviceAccount}`,
+    `--role=${WORKLOAD_IDENTITY_USER}`,
+    `--member=${member}`,
+  ];
 }

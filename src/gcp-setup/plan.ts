@@ -1,8 +1,22 @@
-import { GOOGLE_SUBJECT_MAX_BYTES, isResourceId, parseProvider, providerIdFor, isServiceAccountEmail, RESOURCE_ID_RULE, type WorkloadIdentityProvider } from '../credentials/credential-config.js';
+import {
+  GOOGLE_SUBJECT_MAX_BYTES,
+  isResourceId,
+  parseProvider,
+  providerIdFor,
+  isServiceAccountEmail,
+  RESOURCE_ID_RULE,
+  type WorkloadIdentityProvider,
+} from '../credentials/credential-config.js';
 import { serviceAccountSubjectSchema } from '../registry/record.js';
 import { IdbridgeError } from '../errors.js';
 import { transportOf } from '../net/loopback.js';
-import { addWorkloadIdentityUserCommand, createOidcProviderCommand, createPoolCommand, principalMember, principalSetMember } from './gcloud.js';
+import {
+  addWorkloadIdentityUserCommand,
+  createOidcProviderCommand,
+  createPoolCommand,
+  principalMember,
+  principalSetMember,
+} from './gcloud.js';
 import { shellCommand } from './shell.js';
 import { byteLength } from '../oidc/jwks.js';
 import { DNS_LABEL } from '../registry/cluster-id.js';
@@ -52,31 +66,53 @@ export interface GcpSetupPlan {
 
 function checkId(kind: string, value: string): void {
   if (!isResourceId(value)) {
-    throw new IdbridgeError('invalid_request', `${kind} id ${JSON.stringify(value.slice(0, 64))} is not valid: Google wants ${RESOURCE_ID_RULE}`);
+    throw new IdbridgeError(
+      'invalid_request',
+      `${kind} id ${JSON.stringify(value.slice(0, 64))} is not valid: Google wants ${RESOURCE_ID_RULE}`,
+    );
   }
 }
 
 export function gcpSetupPlan(input: GcpSetupInput): GcpSetupPlan {
   if (!/^\d{1,20}$/.test(input.projectNumber)) {
-    throw new IdbridgeError('invalid_request', `--project-number must be the project NUMBER (gcloud projects describe PROJECT_ID --format='value(projectNumber)'), not ${JSON.stringify(input.projectNumber.slice(0, 64))}`);
+    throw new IdbridgeError(
+      'invalid_request',
+      `--project-number must be the project NUMBER (gcloud projects describe PROJECT_ID --format='value(projectNumber)'), not ${JSON.stringify(input.projectNumber.slice(0, 64))}`,
+    );
   }
   const transport = transportOf(input.issuer);
-  if (transport.kind === 'invalid') throw new IdbridgeError('invalid_request', `--issuer: ${transport.reason}`);
+  if (transport.kind === 'invalid')
+    throw new IdbridgeError('invalid_request', `--issuer: ${transport.reason}`);
   const warnings: string[] = [];
-  if (transport.kind !== 'https') warnings.push(`the issuer ${input.issuer} is not HTTPS: Google STS fetches issuers over HTTPS only, so exchanges will fail until the issuer is served at an https:// URL`);
-  if (/\/$/.test(input.issuer)) warnings.push('the issuer ends with "/": it must equal the tokens\' iss byte for byte; idbridge and kube-apiserver issuers have no trailing slash');
+  if (transport.kind !== 'https')
+    warnings.push(
+      `the issuer ${input.issuer} is not HTTPS: Google STS fetches issuers over HTTPS only, so exchanges will fail until the issuer is served at an https:// URL`,
+    );
+  if (/\/$/.test(input.issuer))
+    warnings.push(
+      'the issuer ends with "/": it must equal the tokens\' iss byte for byte; idbridge and kube-apiserver issuers have no trailing slash',
+    );
   checkId('pool', input.pool);
   const clusterId = new URL(input.issuer).pathname.split('/').filter(Boolean).at(-1) ?? '';
   if (input.provider === undefined && !DNS_LABEL.test(clusterId)) {
-    throw new IdbridgeError('invalid_request', `cannot name the provider after the issuer's last path segment ${JSON.stringify(clusterId.slice(0, 64))}, which is not a cluster id: pass --provider ID (${RESOURCE_ID_RULE})`);
+    throw new IdbridgeError(
+      'invalid_request',
+      `cannot name the provider after the issuer's last path segment ${JSON.stringify(clusterId.slice(0, 64))}, which is not a cluster id: pass --provider ID (${RESOURCE_ID_RULE})`,
+    );
   }
   const providerId = input.provider ?? providerIdFor(clusterId);
   checkId('provider', providerId);
-  const provider = parseProvider(`projects/${input.projectNumber}/locations/global/workloadIdentityPools/${input.pool}/providers/${providerId}`);
+  const provider = parseProvider(
+    `projects/${input.projectNumber}/locations/global/workloadIdentityPools/${input.pool}/providers/${providerId}`,
+  );
 
   const steps: SetupStep[] = [];
   if (input.createPool !== false) {
-    steps.push({ title: 'The workload identity pool (once; skip this if it exists). Every provider in a pool shares its principals: a pool per trust domain.', argv: createPoolCommand(input.projectNumber, input.pool, 'idbridge') });
+    steps.push({
+      title:
+        'The workload identity pool (once; skip this if it exists). Every provider in a pool shares its principals: a pool per trust domain.',
+      argv: createPoolCommand(input.projectNumber, input.pool, 'idbridge'),
+    });
   }
   steps.push({
     title: `The OIDC provider for this cluster: Google fetches ${input.issuer}/.well-known/openid-configuration. google.subject is the token's sub (system:serviceaccount:NAMESPACE:NAME); namespace and ServiceAccount name become attributes for principalSet bindings.`,
@@ -92,22 +128,45 @@ export function gcpSetupPlan(input: GcpSetupInput): GcpSetupPlan {
 
   let member: string | undefined;
   if (input.kubeServiceAccount !== undefined && input.namespace === undefined) {
-    throw new IdbridgeError('invalid_request', '--kube-service-account needs --namespace: a ServiceAccount is named by namespace and name');
+    throw new IdbridgeError(
+      'invalid_request',
+      '--kube-service-account needs --namespace: a ServiceAccount is named by namespace and name',
+    );
   }
   if (input.namespace !== undefined) {
     if (input.kubeServiceAccount !== undefined) {
       const subject = `system:serviceaccount:${input.namespace}:${input.kubeServiceAccount}`;
-      if (!serviceAccountSubjectSchema.safeParse(subject).success) throw new IdbridgeError('invalid_request', `${subject} is not a valid ServiceAccount subject: namespace and name must be DNS names`);
-      if (byteLength(subject) > GOOGLE_SUBJECT_MAX_BYTES) throw new IdbridgeError('invalid_request', `${subject} is longer than the ${GOOGLE_SUBJECT_MAX_BYTES} bytes Google allows for google.subject; use shorter names`);
+      if (!serviceAccountSubjectSchema.safeParse(subject).success)
+        throw new IdbridgeError(
+          'invalid_request',
+          `${subject} is not a valid ServiceAccount subject: namespace and name must be DNS names`,
+        );
+      if (byteLength(subject) > GOOGLE_SUBJECT_MAX_BYTES)
+        throw new IdbridgeError(
+          'invalid_request',
+          `${subject} is longer than the ${GOOGLE_SUBJECT_MAX_BYTES} bytes Google allows for google.subject; use shorter names`,
+        );
       member = principalMember(input.projectNumber, input.pool, subject);
     } else {
-      if (!DNS_LABEL.test(input.namespace)) throw new IdbridgeError('invalid_request', `namespace ${JSON.stringify(input.namespace.slice(0, 64))} is not a DNS label`);
+      if (!DNS_LABEL.test(input.namespace))
+        throw new IdbridgeError(
+          'invalid_request',
+          `namespace ${JSON.stringify(input.namespace.slice(0, 64))} is not a DNS label`,
+        );
       member = principalSetMember(input.projectNumber, input.pool, 'namespace', input.namespace);
     }
   }
   if (input.serviceAccount !== undefined) {
-    if (!isServiceAccountEmail(input.serviceAccount)) throw new IdbridgeError('invalid_request', `${JSON.stringify(input.serviceAccount.slice(0, 254))} is not a Google service account email (NAME@PROJECT.iam.gserviceaccount.com)`);
-    if (!member) throw new IdbridgeError('invalid_request', '--service-account needs --namespace (and --kube-service-account) to say which workloads may impersonate it');
+    if (!isServiceAccountEmail(input.serviceAccount))
+      throw new IdbridgeError(
+        'invalid_request',
+        `${JSON.stringify(input.serviceAccount.slice(0, 254))} is not a Google service account email (NAME@PROJECT.iam.gserviceaccount.com)`,
+      );
+    if (!member)
+      throw new IdbridgeError(
+        'invalid_request',
+        '--service-account needs --namespace (and --kube-service-account) to say which workloads may impersonate it',
+      );
     steps.push({
       title: `Let ${member.startsWith('principalSet') ? `every ServiceAccount in namespace ${input.namespace}` : `the Kubernetes ServiceAccount ${input.namespace}/${input.kubeServiceAccount}`} impersonate ${input.serviceAccount}.`,
       argv: addWorkloadIdentityUserCommand(input.serviceAccount, member),
@@ -122,9 +181,19 @@ export function gcpSetupPlan(input: GcpSetupInput): GcpSetupPlan {
     'Inside the pod: idbridge whoami',
   ];
   if (!input.serviceAccount && member) {
-    next.unshift(`No service account: grant roles to the federated identity directly, e.g. gcloud projects add-iam-policy-binding PROJECT_ID --role=roles/storage.objectViewer --member=${member}`);
+    next.unshift(
+      `No service account: grant roles to the federated identity directly, e.g. gcloud projects add-iam-policy-binding PROJECT_ID --role=roles/storage.objectViewer --member=${member}`,
+    );
   }
-  return { provider, issuer: input.issuer, audience: tokenAudience, ...(member ? { member } : {}), steps, warnings, next };
+  return {
+    provider,
+    issuer: input.issuer,
+    audience: tokenAudience,
+    ...(member ? { member } : {}),
+    steps,
+    warnings,
+    next,
+  };
 }
 
 /** The plan as a shell script: comments say why, commands are copy-pasteable (and runnable as is). */

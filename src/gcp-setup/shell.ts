@@ -11,7 +11,10 @@ export function shellQuote(arg: string): string {
 }
 
 /** A command line: `--flag=value` keeps the flag bare and quotes the value alone. */
-export function shellCommand(argv: readonly string[], options: { multiline?: boolean } = {}): string {
+export function shellCommand(
+  argv: readonly string[],
+  options: { multiline?: boolean } = {},
+): string {
   const words = argv.map((arg) => {
     const flag = /^(--[a-z0-9-]+=)(.*)$/s.exec(arg);
     return flag ? `${flag[1]}${flag[2] === '' ? "''" : shellQuote(flag[2]!)}` : shellQuote(arg);

@@ -11,7 +11,11 @@ export interface StoreBreakerOptions {
 
 /** Marks an error as an outage the breaker saw, with the seconds a client should wait. */
 export class StoreOutageError extends IdbridgeError {
-  constructor(message: string, readonly retryAfterSeconds: number, options?: { cause?: unknown }) {
+  constructor(
+    message: string,
+    readonly retryAfterSeconds: number,
+    options?: { cause?: unknown },
+  ) {
     super('store_unavailable', message, [], { ...options, retryAfter: retryAfterSeconds });
   }
 }
@@ -50,10 +54,17 @@ export class StoreBreaker {
     return Math.max(1, Math.ceil((this.#openUntil - this.#now()) / 1000));
   }
 
-  async run<T>(what: string, call: () => Promise<T>, describe: (err: unknown) => IdbridgeError): Promise<T> {
+  async run<T>(
+    what: string,
+    call: () => Promise<T>,
+    describe: (err: unknown) => IdbridgeError,
+  ): Promise<T> {
     const probe = this.#outage !== undefined;
     if (probe && (this.#now() < this.#openUntil || this.#probing)) {
-      throw new StoreOutageError(`Cloud Storage failed a moment ago for ${what} (${this.#outage}); not asking it again for ${this.#retryAfterSeconds} s, retry then`, this.#retryAfterSeconds);
+      throw new StoreOutageError(
+        `Cloud Storage failed a moment ago for ${what} (${this.#outage}); not asking it again for ${this.#retryAfterSeconds} s, retry then`,
+        this.#retryAfterSeconds,
+      );
     }
     if (probe) this.#probing = true;
     try {
@@ -82,7 +93,16 @@ class StoreTimeout extends StoreOutageError {}
 function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new StoreTimeout(`Cloud Storage did not answer within ${ms} ms for ${what}; retry later`, 1)), ms);
+    timer = setTimeout(
+      () =>
+        reject(
+          new StoreTimeout(
+            `Cloud Storage did not answer within ${ms} ms for ${what}; retry later`,
+            1,
+          ),
+        ),
+      ms,
+    );
   });
   promise.catch(() => {});
   return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));

@@ -24,16 +24,41 @@ export function fromGcsError(err: unknown, what: string): IdbridgeError {
   const status = gcsStatus(err);
   if (status === 412) return new StoreConflictError(what);
   if (status === 401 || status === 403) {
-    return new IdbridgeError('store_unavailable', `Cloud Storage refused access to ${what} (${status}); grant this host's service account roles/storage.objectAdmin on the bucket`, [], { cause: err });
+    return new IdbridgeError(
+      'store_unavailable',
+      `Cloud Storage refused access to ${what} (${status}); grant this host's service account roles/storage.objectAdmin on the bucket`,
+      [],
+      { cause: err },
+    );
   }
   if (status === 404) {
-    return new IdbridgeError('store_unavailable', `Cloud Storage cannot find ${what}: check that the bucket exists (IDBRIDGE_STORE=gcs://BUCKET/PREFIX)`, [], { cause: err });
+    return new IdbridgeError(
+      'store_unavailable',
+      `Cloud Storage cannot find ${what}: check that the bucket exists (IDBRIDGE_STORE=gcs://BUCKET/PREFIX)`,
+      [],
+      { cause: err },
+    );
   }
   if (status === 400) {
     const detail = err instanceof Error ? err.message.split('\n')[0]!.slice(0, 200) : '';
-    const hint = /uniform bucket-level access/i.test(detail) ? ' — the bucket uses uniform bucket-level access: set IDBRIDGE_GCS_OBJECT_ACL=uniform' : '';
-    return new IdbridgeError('store_unavailable', `Cloud Storage refused a write to ${what}: ${detail}${hint}`, [], { cause: err });
+    const hint = /uniform bucket-level access/i.test(detail)
+      ? ' — the bucket uses uniform bucket-level access: set IDBRIDGE_GCS_OBJECT_ACL=uniform'
+      : '';
+    return new IdbridgeError(
+      'store_unavailable',
+      `Cloud Storage refused a write to ${what}: ${detail}${hint}`,
+      [],
+      { cause: err },
+    );
   }
-  const reason = status !== undefined ? `HTTP ${status}` : ((err as { code?: unknown } | null)?.code ?? (err instanceof Error ? err.name : 'error'));
-  return new IdbridgeError('store_unavailable', `Cloud Storage is not reachable for ${what} (${String(reason)}); retry later`, [], { cause: err });
+  const reason =
+    status !== undefined
+      ? `HTTP ${status}`
+      : ((err as { code?: unknown } | null)?.code ?? (err instanceof Error ? err.name : 'error'));
+  return new IdbridgeError(
+    'store_unavailable',
+    `Cloud Storage is not reachable for ${what} (${String(reason)}); retry later`,
+    [],
+    { cause: err },
+  );
 }

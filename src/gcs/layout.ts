@@ -33,7 +33,10 @@ export function gcsLayout(bucket: string, prefix: string): GcsLayout {
     record: (id) => `${recordsPrefix}${id}`,
     discovery: (id) => `${base}${id}${DISCOVERY_PATH}`,
     jwks: (id) => `${base}${id}${JWKS_PATH}`,
-    recordId: (name) => (name.startsWith(recordsPrefix) && !name.slice(recordsPrefix.length).includes('/') ? name.slice(recordsPrefix.length) : null),
+    recordId: (name) =>
+      name.startsWith(recordsPrefix) && !name.slice(recordsPrefix.length).includes('/')
+        ? name.slice(recordsPrefix.length)
+        : null,
     document: (name) => {
       if (!name.startsWith(base)) return null;
       const rest = name.slice(base.length);
@@ -64,7 +67,10 @@ export function parseBucketPath(path: string): BucketLocation | { problem: strin
   const match = BUCKET_PATH.exec(path);
   if (!match) return { problem: 'is not gcs://BUCKET/PREFIX with a valid bucket name' };
   const prefix = (match[2] ?? '').replace(/^\/+|\/+$/g, '');
-  if (prefix !== '' && prefix.split('/').some((part) => part === '' || part === '.' || part === '..')) {
+  if (
+    prefix !== '' &&
+    prefix.split('/').some((part) => part === '' || part === '.' || part === '..')
+  ) {
     return { problem: 'has an empty, "." or ".." segment in its prefix' };
   }
   return { bucket: match[1]!, prefix };
@@ -72,5 +78,9 @@ export function parseBucketPath(path: string): BucketLocation | { problem: strin
 
 /** The public URL of the bucket prefix under `gcsUrl` (https://storage.googleapis.com): a bucket-hosted issuer's base. */
 export function bucketPublicBase(gcsUrl: string, location: BucketLocation): string {
-  return [gcsUrl, location.bucket, ...(location.prefix === '' ? [] : location.prefix.split('/').map(encodeURIComponent))].join('/');
+  return [
+    gcsUrl,
+    location.bucket,
+    ...(location.prefix === '' ? [] : location.prefix.split('/').map(encodeURIComponent)),
+  ].join('/');
 }

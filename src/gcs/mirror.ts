@@ -2,7 +2,12 @@ import { createHash } from 'node:crypto';
 import type { Bucket, File, FileMetadata } from '@google-cloud/storage';
 import type { GcsOptions } from '../config/config.js';
 import { IdbridgeError } from '../errors.js';
-import { recordDocuments, type ClusterDocuments, type PublishedDocument, type PublishableRecord } from '../oidc/published.js';
+import {
+  recordDocuments,
+  type ClusterDocuments,
+  type PublishedDocument,
+  type PublishableRecord,
+} from '../oidc/published.js';
 import { fromGcsError, isNotFound, isPreconditionFailed } from './errors.js';
 import type { GcsLayout } from './layout.js';
 
@@ -45,7 +50,11 @@ export function md5Base64(body: Uint8Array): string {
 export function documentObjects(layout: GcsLayout, docs: ClusterDocuments): DocumentObject[] {
   return [
     { name: layout.jwks(docs.cluster), doc: docs.jwks, md5: md5Base64(docs.jwks.body) },
-    { name: layout.discovery(docs.cluster), doc: docs.discovery, md5: md5Base64(docs.discovery.body) },
+    {
+      name: layout.discovery(docs.cluster),
+      doc: docs.discovery,
+      md5: md5Base64(docs.discovery.body),
+    },
   ];
 }
 
@@ -62,18 +71,38 @@ export interface WriteDocumentOptions {
  * generation just read, so two writers never interleave: the loser re-reads and, if the document
  * now comes from a newer record, leaves it alone.
  */
-export async function writeDocument(bucket: Bucket, layout: GcsLayout, object: DocumentObject, options: WriteDocumentOptions): Promise<DocumentWrite> {
+export async function writeDocument(
+  bucket: Bucket,
+  layout: GcsLayout,
+  object: DocumentObject,
+  options: WriteDocumentOptions,
+): Promise<DocumentWrite> {
   const file = bucket.file(object.name);
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
     const current = await metadataOrNull(file, layout);
     if (current) {
       const owner = current.metadata?.[OWNER_KEY];
       if (options.owner === 'sync' && owner === 'registry') {
-        throw new IdbridgeError('permission_denied', `${layout.url(object.name)} is managed by an idbridge registry (IDBRIDGE_STORE=gcs://${layout.bucket}/${layout.prefix}); push with --api instead of writing the bucket directly`);
+        throw new IdbridgeError(
+          'permission_denied',
+          `${layout.url(object.name)} is managed by an idbridge registry (IDBRIDGE_STORE=gcs://${layout.bucket}/${layout.prefix}); push with --api instead of writing the bucket directly`,
+        );
       }
       const label = current.metadata?.[RECORD_GENERATION_KEY];
-      if (options.recordGeneration !== undefined && typeof label === 'string' && /^\d+$/.test(label) && BigInt(label) > BigInt(options.recordGeneration)) return 'superseded';
-      if (current.md5Hash === object.md5 && current.contentType === object.doc.headers['content-type'] && current.cacheControl === object.doc.headers['cache-control'] && owner === options.owner && current.metadata?.[PUBLICATION_KEY] === PUBLICATION_VERSION) {
+      if (
+        options.recordGeneration !== undefined &&
+        typeof label === 'string' &&
+        /^\d+$/.test(label) &&
+        BigInt(label) > BigInt(options.recordGeneration)
+      )
+        return 'superseded';
+      if (
+        current.md5Hash === object.md5 &&
+        current.contentType === object.doc.headers['content-type'] &&
+        current.cacheControl === object.doc.headers['cache-control'] &&
+        owner === options.owner &&
+        current.metadata?.[PUBLICATION_KEY] === PUBLICATION_VERSION
+      ) {
         return 'unchanged';
       }
     }
@@ -84,7 +113,13 @@ export async function writeDocument(bucket: Bucket, layout: GcsLayout, object: D
         metadata: {
           cacheControl: object.doc.headers['cache-control'],
           md5Hash: object.md5,
-          metadata: { [OWNER_KEY]: options.owner, [PUBLICATION_KEY]: PUBLICATION_VERSION, ...(options.recordGeneration !== undefined ? { [RECORD_GENERATION_KEY]: options.recordGeneration } : {}) },
+          metadata: {
+            [OWNER_KEY]: options.owner,
+            [PUBLICATION_KEY]: PUBLICATION_VERSION,
+            ...(options.recordGeneration !== undefined
+              ? { [RECORD_GENERATION_KEY]: options.recordGeneration }
+              : {}),
+          },
         },
         ...(options.acl === 'fine-grained' ? { predefinedAcl: 'publicRead' as const } : {}),
         preconditionOpts: { ifGenerationMatch: current?.generation ?? 0 },
@@ -94,11 +129,19 @@ export async function writeDocument(bucket: Bucket, layout: GcsLayout, object: D
       if (!isPreconditionFailed(err)) throw fromGcsError(err, layout.url(object.name));
     }
   }
-  throw new IdbridgeError('conflict', `${layout.url(object.name)} is being written by other writers right now; retry`);
+  throw new IdbridgeError(
+    'conflict',
+    `${layout.url(object.name)} is being written by other writers right now; retry`,
+  );
 }
 
 /** Writes both documents of a cluster; returns how many objects were written. */
-export async function writeClusterDocuments(bucket: Bucket, layout: GcsLayout, docs: ClusterDocuments, options: WriteDocumentOptions): Promise<number> {
+export async function writeClusterDocuments(
+  bucket: Bucket,
+  layout: GcsLayout,
+  docs: ClusterDocuments,
+  options: WriteDocumentOptions,
+): Promise<number> {
   let written = 0;
   for (const object of documentObjects(layout, docs)) {
     if ((await writeDocument(bucket, layout, object, options)) === 'written') written++;
@@ -107,7 +150,12 @@ export async function writeClusterDocuments(bucket: Bucket, layout: GcsLayout, d
 }
 
 /** Deletes a cluster's documents that `owner` wrote (never someone else's); returns how many. */
-export async function deleteClusterDocuments(bucket: Bucket, layout: GcsLayout, cluster: string, owner: DocumentOwner): Promise<number> {
+export async function deleteClusterDocuments(
+  bucket: Bucket,
+  layout: GcsLayout,
+  cluster: string,
+  owner: DocumentOwner,
+): Promise<number> {
   let deleted = 0;
   for (const name of [layout.discovery(cluster), layout.jwks(cluster)]) {
     const file = bucket.file(name);
@@ -135,7 +183,9 @@ export async function metadataOrNull(file: File, layout: GcsLayout): Promise<Fil
 }
 
 /** Reads a cluster's current record: the mirror's only view of the registry. */
-export type RecordReader = (id: string) => Promise<{ record: PublishableRecord; revision: string } | null>;
+export type RecordReader = (
+  id: string,
+) => Promise<{ record: PublishableRecord; revision: string } | null>;
 
 export interface ReconcileReport {
   records: number;
@@ -182,7 +232,12 @@ export class GcsMirror {
 
   /** Publishes a record generation's documents (or removes them when it publishes none). */
   async publish(id: string, docs: ClusterDocuments | null, generation: string): Promise<void> {
-    if (docs) await writeClusterDocuments(this.#bucket, this.#layout, docs, { owner: 'registry', acl: this.#acl, recordGeneration: generation });
+    if (docs)
+      await writeClusterDocuments(this.#bucket, this.#layout, docs, {
+        owner: 'registry',
+        acl: this.#acl,
+        recordGeneration: generation,
+      });
     else await deleteClusterDocuments(this.#bucket, this.#layout, id, 'registry');
   }
 
@@ -215,13 +270,16 @@ export class GcsMirror {
     }
     for (const [id, docs] of documents) {
       if (records.has(id)) continue;
-      const mine = [docs.jwks, docs.discovery].filter((m) => m?.metadata?.[OWNER_KEY] === 'registry');
+      const mine = [docs.jwks, docs.discovery].filter(
+        (m) => m?.metadata?.[OWNER_KEY] === 'registry',
+      );
       if (mine.length === 0) continue;
       const oldest = Math.min(...mine.map((m) => Date.parse(String(m!.updated))));
       if (this.#now() - oldest < ORPHAN_GRACE_MS) continue;
       // Re-check: the cluster may have been created since the listing.
       if (await read(id)) continue;
-      if ((await deleteClusterDocuments(this.#bucket, this.#layout, id, 'registry')) > 0) orphansDeleted.push(id);
+      if ((await deleteClusterDocuments(this.#bucket, this.#layout, id, 'registry')) > 0)
+        orphansDeleted.push(id);
     }
     return { records: records.size, republished, orphansDeleted };
   }
@@ -238,23 +296,38 @@ export class GcsMirror {
     await this.publish(id, docs, stored.revision);
     const labels = { [JWKS_MD5_KEY]: null, [DISCOVERY_MD5_KEY]: null, ...this.recordLabels(docs) };
     const current = listed.metadata ?? {};
-    if (String(listed.generation) !== stored.revision || Object.entries(labels).every(([key, value]) => (current[key] ?? null) === value)) return;
+    if (
+      String(listed.generation) !== stored.revision ||
+      Object.entries(labels).every(([key, value]) => (current[key] ?? null) === value)
+    )
+      return;
     const name = this.#layout.record(id);
     try {
-      await this.#bucket.file(name).setMetadata({ metadata: labels }, { ifGenerationMatch: stored.revision });
+      await this.#bucket
+        .file(name)
+        .setMetadata({ metadata: labels }, { ifGenerationMatch: stored.revision });
     } catch (err) {
       // A newer record was written meanwhile: it carries its own labels.
-      if (!isPreconditionFailed(err) && !isNotFound(err)) throw fromGcsError(err, this.#layout.url(name));
+      if (!isPreconditionFailed(err) && !isNotFound(err))
+        throw fromGcsError(err, this.#layout.url(name));
     }
   }
 
-  async #listPrefix(): Promise<{ records: Map<string, FileMetadata>; documents: Map<string, ListedDocuments> }> {
+  async #listPrefix(): Promise<{
+    records: Map<string, FileMetadata>;
+    documents: Map<string, ListedDocuments>;
+  }> {
     const records = new Map<string, FileMetadata>();
     const documents = new Map<string, ListedDocuments>();
     let pageToken: string | undefined;
     try {
       do {
-        const [files, next] = await this.#bucket.getFiles({ prefix: this.#layout.prefix === '' ? '' : `${this.#layout.prefix}/`, autoPaginate: false, maxResults: 1000, ...(pageToken ? { pageToken } : {}) });
+        const [files, next] = await this.#bucket.getFiles({
+          prefix: this.#layout.prefix === '' ? '' : `${this.#layout.prefix}/`,
+          autoPaginate: false,
+          maxResults: 1000,
+          ...(pageToken ? { pageToken } : {}),
+        });
         for (const file of files) {
           const id = this.#layout.recordId(file.name);
           if (id !== null) {
@@ -262,7 +335,11 @@ export class GcsMirror {
             continue;
           }
           const doc = this.#layout.document(file.name);
-          if (doc) documents.set(doc.cluster, { ...documents.get(doc.cluster), [doc.kind]: file.metadata });
+          if (doc)
+            documents.set(doc.cluster, {
+              ...documents.get(doc.cluster),
+              [doc.kind]: file.metadata,
+            });
         }
         pageToken = (next as { pageToken?: string } | null)?.pageToken;
       } while (pageToken);
@@ -284,6 +361,11 @@ function inLine(record: FileMetadata, docs: ListedDocuments | undefined): boolea
   const expectJwks = custom[JWKS_MD5_KEY];
   const expectDiscovery = custom[DISCOVERY_MD5_KEY];
   if (expectJwks === undefined) return !docs?.jwks && !docs?.discovery;
-  return [docs?.jwks, docs?.discovery].every((doc) => doc?.metadata?.[PUBLICATION_KEY] === PUBLICATION_VERSION) &&
-    docs?.jwks?.md5Hash === expectJwks && docs?.discovery?.md5Hash === expectDiscovery;
+  return (
+    [docs?.jwks, docs?.discovery].every(
+      (doc) => doc?.metadata?.[PUBLICATION_KEY] === PUBLICATION_VERSION,
+    ) &&
+    docs?.jwks?.md5Hash === expectJwks &&
+    docs?.discovery?.md5Hash === expectDiscovery
+  );
 }

@@ -16,10 +16,24 @@ export interface BearerRefusals {
  * The bearer token of an Authorization header, or the refusal hono's bearerAuth sends (401 with
  * a realm challenge, 400 invalid_request, 401 invalid_token), as a plain answer.
  */
-export function bearerOf(header: string | undefined, refusals: BearerRefusals): { token: string } | { refusal: PlainAnswer } {
-  if (!header) return { refusal: challenge(401, `Bearer realm="${refusals.realm.replace(/[\\"]/g, '\\$&')}"`, refusals.missing) };
-  const token = header.toLowerCase().startsWith('bearer') && header[6] === ' ' ? header.slice(7).trimStart() : '';
-  if (!token || !TOKEN.test(token)) return { refusal: challenge(400, 'Bearer error="invalid_request"', refusals.malformed) };
+export function bearerOf(
+  header: string | undefined,
+  refusals: BearerRefusals,
+): { token: string } | { refusal: PlainAnswer } {
+  if (!header)
+    return {
+      refusal: challenge(
+        401,
+        `Bearer realm="${refusals.realm.replace(/[\\"]/g, '\\$&')}"`,
+        refusals.missing,
+      ),
+    };
+  const token =
+    header.toLowerCase().startsWith('bearer') && header[6] === ' '
+      ? header.slice(7).trimStart()
+      : '';
+  if (!token || !TOKEN.test(token))
+    return { refusal: challenge(400, 'Bearer error="invalid_request"', refusals.malformed) };
   return { token };
 }
 
@@ -34,5 +48,9 @@ export async function sameToken(expected: string, token: string): Promise<boolea
 }
 
 function challenge(status: number, wwwAuthenticate: string, body: unknown): PlainAnswer {
-  return { status, headers: { 'www-authenticate': wwwAuthenticate, 'content-type': 'application/json' }, body: JSON.stringify(body) };
+  return {
+    status,
+    headers: { 'www-authenticate': wwwAuthenticate, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  };
 }

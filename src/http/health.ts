@@ -16,10 +16,15 @@ export function healthRoute(ready: () => Promise<void>): RouteDescriptor<'health
     methods: ['GET', 'HEAD'],
     bodyCap: 0,
     shape: 'idbridge',
-    decide: (request) => (request.params === 'healthz' ? json({ status: 'ok', version: VERSION }) : readiness(ready)),
-    tooLarge: () => jsonErrorAnswer(new IdbridgeError('payload_too_large', 'health checks take no body')),
+    decide: (request) =>
+      request.params === 'healthz' ? json({ status: 'ok', version: VERSION }) : readiness(ready),
+    tooLarge: () =>
+      jsonErrorAnswer(new IdbridgeError('payload_too_large', 'health checks take no body')),
     // readiness answers every failure itself; anything else is not the caller's to fix.
-    fail: () => jsonErrorAnswer(new IdbridgeError('internal', 'internal error; the server log has the details')),
+    fail: () =>
+      jsonErrorAnswer(
+        new IdbridgeError('internal', 'internal error; the server log has the details'),
+      ),
     fast: false,
   };
 }
@@ -31,12 +36,24 @@ async function readiness(ready: () => Promise<void>): Promise<PlainAnswer> {
   } catch (err) {
     const message = err instanceof IdbridgeError ? err.message : 'the store is not reachable';
     const retryAfter = retryAfterOf(err);
-    return jsonErrorAnswer(new IdbridgeError('not_ready', `not ready: ${message}`, [], retryAfter !== undefined ? { retryAfter } : {}), NO_STORE);
+    return jsonErrorAnswer(
+      new IdbridgeError(
+        'not_ready',
+        `not ready: ${message}`,
+        [],
+        retryAfter !== undefined ? { retryAfter } : {},
+      ),
+      NO_STORE,
+    );
   }
 }
 
 function json(body: unknown): PlainAnswer {
-  return { status: 200, headers: { 'content-type': 'application/json', ...NO_STORE }, body: JSON.stringify(body) };
+  return {
+    status: 200,
+    headers: { 'content-type': 'application/json', ...NO_STORE },
+    body: JSON.stringify(body),
+  };
 }
 
 /** The health routes as a hono app, generated from the descriptor. */

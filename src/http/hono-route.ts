@@ -1,10 +1,18 @@
 import type { Context, Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import { methodNotAllowed, preflightAnswer, type PlainAnswer, type RouteDescriptor } from './route.js';
+import {
+  methodNotAllowed,
+  preflightAnswer,
+  type PlainAnswer,
+  type RouteDescriptor,
+} from './route.js';
 
 /** A plain answer as a Web Response (hono drops the body of a HEAD). */
 export function webResponse(answer: PlainAnswer): Response {
-  return new Response(answer.body as ConstructorParameters<typeof Response>[0], { status: answer.status, headers: answer.headers });
+  return new Response(answer.body as ConstructorParameters<typeof Response>[0], {
+    status: answer.status,
+    headers: answer.headers,
+  });
 }
 
 /**
@@ -19,16 +27,32 @@ export function mountRoute<P>(app: Hono, route: RouteDescriptor<P>): void {
     if (params === null) return c.notFound();
     const body = route.bodyCap > 0 ? await c.req.text() : '';
     try {
-      return webResponse(await route.decide({ method: c.req.method, path: c.req.path, params, header: (name) => c.req.header(name), body, query: c.req.query() }));
+      return webResponse(
+        await route.decide({
+          method: c.req.method,
+          path: c.req.path,
+          params,
+          header: (name) => c.req.header(name),
+          body,
+          query: c.req.query(),
+        }),
+      );
     } catch (err) {
       return webResponse(route.fail(err, c.req.path));
     }
   };
   for (const path of route.paths) {
-    if (route.bodyCap > 0) app.on(methods, path, bodyLimit({ maxSize: route.bodyCap, onError: () => webResponse(route.tooLarge()) }), handler);
+    if (route.bodyCap > 0)
+      app.on(
+        methods,
+        path,
+        bodyLimit({ maxSize: route.bodyCap, onError: () => webResponse(route.tooLarge()) }),
+        handler,
+      );
     else app.on(methods, path, handler);
     const preflight = route.preflight && preflightAnswer(route as RouteDescriptor);
     if (preflight) app.options(path, () => webResponse(preflight));
-    if (route.methodHint !== undefined) app.all(path, (c) => webResponse(methodNotAllowed(route as RouteDescriptor, c.req.method)));
+    if (route.methodHint !== undefined)
+      app.all(path, (c) => webResponse(methodNotAllowed(route as RouteDescriptor, c.req.method)));
   }
 }

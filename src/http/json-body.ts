@@ -13,7 +13,15 @@ export function limitBody(maxBytes = MAX_API_BODY_BYTES): MiddlewareHandler {
   return bodyLimit({
     maxSize: maxBytes,
     // The unread rest of the body is still on the connection: close it rather than reuse it.
-    onError: (c) => errorResponse(c, new IdbridgeError('payload_too_large', `the request body is larger than ${maxBytes / 1024} KiB; send only the documents the endpoint asks for`), { connection: 'close' }),
+    onError: (c) =>
+      errorResponse(
+        c,
+        new IdbridgeError(
+          'payload_too_large',
+          `the request body is larger than ${maxBytes / 1024} KiB; send only the documents the endpoint asks for`,
+        ),
+        { connection: 'close' },
+      ),
   });
 }
 
@@ -23,10 +31,17 @@ export async function readJson<T extends z.ZodType>(c: Context, schema: T): Prom
 }
 
 /** The same checks on a body already read (hosts that read requests without hono). */
-export function parseJsonBody<T extends z.ZodType>(contentType: string | undefined, text: string, schema: T): z.infer<T> {
+export function parseJsonBody<T extends z.ZodType>(
+  contentType: string | undefined,
+  text: string,
+  schema: T,
+): z.infer<T> {
   const type = contentType ?? '';
   if (!/^application\/json\s*(;|$)/i.test(type)) {
-    throw new IdbridgeError('unsupported_media_type', `the body must be JSON sent with "Content-Type: application/json" (got ${JSON.stringify(type.slice(0, 60)) || 'none'})`);
+    throw new IdbridgeError(
+      'unsupported_media_type',
+      `the body must be JSON sent with "Content-Type: application/json" (got ${JSON.stringify(type.slice(0, 60)) || 'none'})`,
+    );
   }
   if (jsonTooDeep(text)) throw new IdbridgeError('invalid_request', TOO_DEEP_MESSAGE);
   let value: unknown;
@@ -35,12 +50,19 @@ export function parseJsonBody<T extends z.ZodType>(contentType: string | undefin
   } catch (err) {
     // V8's message quotes the input; keep only where it broke.
     const where = /position \d+/.exec((err as Error).message)?.[0];
-    throw new IdbridgeError('invalid_request', `the body is not valid JSON${where ? ` (at ${where})` : ''}; check quoting and commas`);
+    throw new IdbridgeError(
+      'invalid_request',
+      `the body is not valid JSON${where ? ` (at ${where})` : ''}; check quoting and commas`,
+    );
   }
   const parsed = schema.safeParse(value);
   if (!parsed.success) {
     const details = zodDetails(parsed.error, { root: '(body)' });
-    throw new IdbridgeError('invalid_request', `the body was refused: ${describeIssues(details)}`, details);
+    throw new IdbridgeError(
+      'invalid_request',
+      `the body was refused: ${describeIssues(details)}`,
+      details,
+    );
   }
   return parsed.data;
 }

@@ -11,9 +11,16 @@ export function metricsRoute(registry: Registry): RouteDescriptor<true> {
     methods: ['GET', 'HEAD'],
     bodyCap: 0,
     shape: 'idbridge',
-    decide: async () => ({ status: 200, headers: { 'content-type': registry.contentType, 'cache-control': 'no-store' }, body: await registry.metrics() }),
+    decide: async () => ({
+      status: 200,
+      headers: { 'content-type': registry.contentType, 'cache-control': 'no-store' },
+      body: await registry.metrics(),
+    }),
     tooLarge: () => jsonErrorAnswer(new IdbridgeError('payload_too_large', 'metrics take no body')),
-    fail: () => jsonErrorAnswer(new IdbridgeError('internal', 'internal error; the server log has the details')),
+    fail: () =>
+      jsonErrorAnswer(
+        new IdbridgeError('internal', 'internal error; the server log has the details'),
+      ),
     fast: false,
   };
 }

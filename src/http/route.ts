@@ -67,7 +67,11 @@ export function allowOf(route: RouteDescriptor): string {
 }
 
 /** A refusal in one wire shape: the one mapping per shape every generated answer goes through. */
-export function shapedError(shape: WireShape, err: IdbridgeError, headers: Record<string, string> = {}): PlainAnswer {
+export function shapedError(
+  shape: WireShape,
+  err: IdbridgeError,
+  headers: Record<string, string> = {},
+): PlainAnswer {
   if (shape === 'sts') return stsError(err, headers);
   if (shape === 'iam') return iamError(err, headers);
   return idbridgeAnswer(err, headers);
@@ -75,7 +79,14 @@ export function shapedError(shape: WireShape, err: IdbridgeError, headers: Recor
 
 /** The one 405 of every route, in its wire shape, with the `Allow` its methods make. */
 export function methodNotAllowed(route: RouteDescriptor, method: string): PlainAnswer {
-  return shapedError(route.shape, new IdbridgeError('method_not_allowed', `${truncate(method, 16)} is not allowed ${route.methodHint ?? 'here'}`), { allow: allowOf(route) });
+  return shapedError(
+    route.shape,
+    new IdbridgeError(
+      'method_not_allowed',
+      `${truncate(method, 16)} is not allowed ${route.methodHint ?? 'here'}`,
+    ),
+    { allow: allowOf(route) },
+  );
 }
 
 /** The CORS preflight of a route that has one: 204, `Allow` and the route's CORS headers. */
@@ -114,7 +125,11 @@ export function decodeSegment(segment: string): string {
 }
 
 /** The first fast route answering `method` on `path`, with its params. */
-export function findFastRoute(routes: readonly RouteDescriptor[], method: string, path: string): { route: RouteDescriptor; params: unknown } | undefined {
+export function findFastRoute(
+  routes: readonly RouteDescriptor[],
+  method: string,
+  path: string,
+): { route: RouteDescriptor; params: unknown } | undefined {
   for (const route of routes) {
     if (!route.fast || !route.methods.includes(method)) continue;
     const params = route.match(path);
@@ -124,28 +139,44 @@ export function findFastRoute(routes: readonly RouteDescriptor[], method: string
 }
 
 /** idbridge's JSON error shape as a plain answer (what errorResponse sends through hono). */
-export function jsonErrorAnswer(err: IdbridgeError, headers: Record<string, string> = {}): PlainAnswer {
+export function jsonErrorAnswer(
+  err: IdbridgeError,
+  headers: Record<string, string> = {},
+): PlainAnswer {
   const retryAfter = retryAfterSeconds(err);
   return {
     status: err.status,
-    headers: { 'content-type': 'application/json', ...(retryAfter !== undefined ? { 'retry-after': String(retryAfter) } : {}), ...headers },
+    headers: {
+      'content-type': 'application/json',
+      ...(retryAfter !== undefined ? { 'retry-after': String(retryAfter) } : {}),
+      ...headers,
+    },
     body: JSON.stringify(errorBody(err)),
   };
 }
 
 /** The 413 of an idbridge JSON route whose cap is `maxBytes`. */
 export function jsonTooLarge(maxBytes: number): PlainAnswer {
-  return jsonErrorAnswer(new IdbridgeError('payload_too_large', `the request body is larger than ${maxBytes / 1024} KiB; send only the documents the endpoint asks for`), { connection: 'close' });
+  return jsonErrorAnswer(
+    new IdbridgeError(
+      'payload_too_large',
+      `the request body is larger than ${maxBytes / 1024} KiB; send only the documents the endpoint asks for`,
+    ),
+    { connection: 'close' },
+  );
 }
 
 /** A thrown error on an idbridge JSON route, logged and answered as the apps' onError (handleError) does. */
 export function jsonFailure(logger: Logger): (err: unknown, path: string) => PlainAnswer {
   return (err, path) => {
     if (err instanceof IdbridgeError) {
-      if (err.status >= 500) logger.error('request failed', { code: err.code, error: err.message, path });
+      if (err.status >= 500)
+        logger.error('request failed', { code: err.code, error: err.message, path });
       return jsonErrorAnswer(err);
     }
     logger.error('unexpected error', { ...unexpectedErrorFields(err), path });
-    return jsonErrorAnswer(new IdbridgeError('internal', 'internal error; the server log has the details'));
+    return jsonErrorAnswer(
+      new IdbridgeError('internal', 'internal error; the server log has the details'),
+    );
   };
 }

@@ -10,7 +10,11 @@ export interface DocumentAnswer {
 
 const notModifiedHeaders = new WeakMap<PublishedDocument, Readonly<Record<string, string>>>();
 
-export function answerDocument(doc: PublishedDocument, method: string, ifNoneMatch: string | null | undefined): DocumentAnswer {
+export function answerDocument(
+  doc: PublishedDocument,
+  method: string,
+  ifNoneMatch: string | null | undefined,
+): DocumentAnswer {
   if (ifNoneMatch && etagMatches(ifNoneMatch, doc.etag)) {
     let headers = notModifiedHeaders.get(doc);
     if (!headers) {

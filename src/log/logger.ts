@@ -12,14 +12,19 @@ export interface Logger {
 const LEVELS: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
 /** A logger that renders lines and hands them to `write` (stdout, a buffer in tests, …). */
-export function createLogger(write: (line: string) => void, options: { level?: LogLevel; now?: () => Date } = {}): Logger {
+export function createLogger(
+  write: (line: string) => void,
+  options: { level?: LogLevel; now?: () => Date } = {},
+): Logger {
   const threshold = LEVELS[options.level ?? 'info'];
   const time = options.now ? () => options.now!().toISOString() : millisecondClock();
   const log = (level: LogLevel, msg: string, fields?: LogFields): void => {
     if (LEVELS[level] < threshold) return;
     // Built by hand around one JSON.stringify: this runs once per request on the hot path.
     const rest = fields ? JSON.stringify(fields) : '{}';
-    write(`{"time":"${time()}","level":"${level}","msg":${JSON.stringify(msg)}${rest.length > 2 ? `,${rest.slice(1)}` : '}'}\n`);
+    write(
+      `{"time":"${time()}","level":"${level}","msg":${JSON.stringify(msg)}${rest.length > 2 ? `,${rest.slice(1)}` : '}'}\n`,
+    );
   };
   return {
     log,

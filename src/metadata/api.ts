@@ -39,10 +39,17 @@ export type TokenNeed = { kind: 'access'; scopes: string[] } | { kind: 'id'; aud
 
 export type Decision = { answer: MetadataAnswer } | { need: TokenNeed };
 
-export const DEFAULT_SCOPES = ['https://www.googleapis.com/auth/cloud-platform', 'https://www.googleapis.com/auth/userinfo.email'];
+export const DEFAULT_SCOPES = [
+  'https://www.googleapis.com/auth/cloud-platform',
+  'https://www.googleapis.com/auth/userinfo.email',
+];
 
 /** Headers of every answer: clients check Metadata-Flavor on each one, /token included (gcp-metadata#215). */
-const COMMON = { 'metadata-flavor': 'Google', server: 'GKE Metadata Server', 'x-content-type-options': 'nosniff' } as const;
+const COMMON = {
+  'metadata-flavor': 'Google',
+  server: 'GKE Metadata Server',
+  'x-content-type-options': 'nosniff',
+} as const;
 const TEXT = { ...COMMON, 'content-type': 'application/text' } as const;
 const JSON_TYPE = { ...COMMON, 'content-type': 'application/json' } as const;
 /** Tokens must not be kept by anything in between. */
@@ -53,7 +60,11 @@ const SCOPE = /^[\x21-\x7e]{1,256}$/;
 const MAX_AUDIENCE_CHARS = 2048;
 const AUDIENCE = /^[\x21-\x7e]+$/;
 
-export function text(status: number, body: string, extra: Record<string, string> = {}): MetadataAnswer {
+export function text(
+  status: number,
+  body: string,
+  extra: Record<string, string> = {},
+): MetadataAnswer {
   return { status, headers: { ...TEXT, ...extra }, body };
 }
 
@@ -62,7 +73,11 @@ function json(value: unknown, extra: Record<string, string> = {}): MetadataAnswe
 }
 
 /** A refusal: one line that says what to fix, in the server's own text shape. */
-export function refusal(status: number, message: string, extra: Record<string, string> = {}): MetadataAnswer {
+export function refusal(
+  status: number,
+  message: string,
+  extra: Record<string, string> = {},
+): MetadataAnswer {
   return text(status, `${message}\n`, extra);
 }
 
@@ -85,7 +100,12 @@ function accountInfo(view: InstanceView): Record<string, unknown> {
 }
 
 function projectInfo(view: InstanceView): Record<string, unknown> {
-  return { ...(view.numericProjectId !== undefined ? { numericProjectId: Number(view.numericProjectId) } : {}), projectId: view.projectId };
+  return {
+    ...(view.numericProjectId !== undefined
+      ? { numericProjectId: Number(view.numericProjectId) }
+      : {}),
+    projectId: view.projectId,
+  };
 }
 
 function accountsInfo(view: InstanceView): Record<string, unknown> {
@@ -114,12 +134,18 @@ function tree(view: InstanceView, query: URLSearchParams): Directory {
     recursive: () => accountInfo(view),
     child: (name) => {
       switch (name) {
-        case 'aliases': return { leaf: () => listing(['default']) };
-        case 'email': return { leaf: () => text(200, emailOf(view)) };
-        case 'scopes': return { leaf: () => listing(DEFAULT_SCOPES) };
-        case 'token': return { leaf: () => tokenNeed(query) };
-        case 'identity': return { leaf: () => identityNeed(view, query) };
-        default: return undefined;
+        case 'aliases':
+          return { leaf: () => listing(['default']) };
+        case 'email':
+          return { leaf: () => text(200, emailOf(view)) };
+        case 'scopes':
+          return { leaf: () => listing(DEFAULT_SCOPES) };
+        case 'token':
+          return { leaf: () => tokenNeed(query) };
+        case 'identity':
+          return { leaf: () => identityNeed(view, query) };
+        default:
+          return undefined;
       }
     },
   });
@@ -132,19 +158,24 @@ function tree(view: InstanceView, query: URLSearchParams): Directory {
   const attributes: Directory = {
     entries: Object.keys(view.attributes).sort(),
     recursive: () => ({ ...view.attributes }),
-    child: (name) => (Object.hasOwn(view.attributes, name) ? { leaf: () => text(200, view.attributes[name]!) } : undefined),
+    child: (name) =>
+      Object.hasOwn(view.attributes, name)
+        ? { leaf: () => text(200, view.attributes[name]!) }
+        : undefined,
   };
   const instance: Directory = {
     entries: ['attributes/', 'service-accounts/'],
     recursive: () => instanceInfo(view),
-    child: (name) => (name === 'attributes' ? attributes : name === 'service-accounts' ? accounts : undefined),
+    child: (name) =>
+      name === 'attributes' ? attributes : name === 'service-accounts' ? accounts : undefined,
   };
   const project: Directory = {
     entries: [...(view.numericProjectId !== undefined ? ['numeric-project-id'] : []), 'project-id'],
     recursive: () => projectInfo(view),
     child: (name) => {
       if (name === 'project-id') return { leaf: () => text(200, view.projectId) };
-      if (name === 'numeric-project-id' && view.numericProjectId !== undefined) return { leaf: () => text(200, view.numericProjectId!) };
+      if (name === 'numeric-project-id' && view.numericProjectId !== undefined)
+        return { leaf: () => text(200, view.numericProjectId!) };
       return undefined;
     },
   };
@@ -152,31 +183,67 @@ function tree(view: InstanceView, query: URLSearchParams): Directory {
   const universe: Directory = {
     entries: ['universe-domain'],
     recursive: () => ({ universeDomain: view.universeDomain }),
-    child: (name) => (name === 'universe-domain' || name === 'universe_domain' ? { leaf: () => text(200, view.universeDomain) } : undefined),
+    child: (name) =>
+      name === 'universe-domain' || name === 'universe_domain'
+        ? { leaf: () => text(200, view.universeDomain) }
+        : undefined,
   };
   return {
     entries: ['instance/', 'project/', 'universe/'],
-    recursive: () => ({ instance: instanceInfo(view), project: projectInfo(view), universe: { universeDomain: view.universeDomain } }),
-    child: (name) => (name === 'instance' ? instance : name === 'project' ? project : name === 'universe' ? universe : undefined),
+    recursive: () => ({
+      instance: instanceInfo(view),
+      project: projectInfo(view),
+      universe: { universeDomain: view.universeDomain },
+    }),
+    child: (name) =>
+      name === 'instance'
+        ? instance
+        : name === 'project'
+          ? project
+          : name === 'universe'
+            ? universe
+            : undefined,
   };
 }
 
 function tokenNeed(query: URLSearchParams): MetadataAnswer | { need: TokenNeed } {
   const given = query.getAll('scopes').join(',');
-  const scopes = [...new Set(given.split(',').map((scope) => scope.trim()).filter((scope) => scope !== ''))];
-  if (scopes.length > MAX_SCOPES) return refusal(400, `at most ${MAX_SCOPES} scopes may be asked for; got ${scopes.length}`);
+  const scopes = [
+    ...new Set(
+      given
+        .split(',')
+        .map((scope) => scope.trim())
+        .filter((scope) => scope !== ''),
+    ),
+  ];
+  if (scopes.length > MAX_SCOPES)
+    return refusal(400, `at most ${MAX_SCOPES} scopes may be asked for; got ${scopes.length}`);
   const bad = scopes.find((scope) => !SCOPE.test(scope));
-  if (bad !== undefined) return refusal(400, `scope ${JSON.stringify(bad.slice(0, 80))} is not an OAuth scope: 1-256 printable characters without spaces, comma-separated in ?scopes=`);
+  if (bad !== undefined)
+    return refusal(
+      400,
+      `scope ${JSON.stringify(bad.slice(0, 80))} is not an OAuth scope: 1-256 printable characters without spaces, comma-separated in ?scopes=`,
+    );
   return { need: { kind: 'access', scopes: scopes.length > 0 ? scopes : DEFAULT_SCOPES } };
 }
 
-function identityNeed(view: InstanceView, query: URLSearchParams): MetadataAnswer | { need: TokenNeed } {
+function identityNeed(
+  view: InstanceView,
+  query: URLSearchParams,
+): MetadataAnswer | { need: TokenNeed } {
   // format and licenses are accepted and change nothing: the token is Google's generateIdToken answer.
   const audience = (query.get('audience') ?? '').trim();
   if (audience === '') return refusal(400, 'non-empty audience parameter required');
-  if (audience.length > MAX_AUDIENCE_CHARS || !AUDIENCE.test(audience)) return refusal(400, `audience must be 1-${MAX_AUDIENCE_CHARS} printable characters without spaces`);
+  if (audience.length > MAX_AUDIENCE_CHARS || !AUDIENCE.test(audience))
+    return refusal(
+      400,
+      `audience must be 1-${MAX_AUDIENCE_CHARS} printable characters without spaces`,
+    );
   if (view.googleServiceAccount === undefined) {
-    return refusal(404, `Your Kubernetes service account (${view.kubernetesServiceAccount}) is not annotated with a target Google service account, which is a requirement for retrieving Identity Tokens using Workload Identity. Please add the iam.gke.io/gcp-service-account=[GSA_NAME]@[PROJECT_ID].iam.gserviceaccount.com annotation to the Kubernetes service account (direct access cannot mint ID tokens).`);
+    return refusal(
+      404,
+      `Your Kubernetes service account (${view.kubernetesServiceAccount}) is not annotated with a target Google service account, which is a requirement for retrieving Identity Tokens using Workload Identity. Please add the iam.gke.io/gcp-service-account=[GSA_NAME]@[PROJECT_ID].iam.gserviceaccount.com annotation to the Kubernetes service account (direct access cannot mint ID tokens).`,
+    );
   }
   return { need: { kind: 'id', audience } };
 }
@@ -206,9 +273,21 @@ export type Gate = { answer: MetadataAnswer } | { metadata: true };
  * Metadata-Flavor. /healthz and /readyz are for kubelet, which sends no Metadata-Flavor.
  */
 export function gate(request: MetadataRequest, readiness: () => Readiness): Gate {
-  if (request.method !== 'GET') return { answer: refusal(405, `${request.method.slice(0, 16)} is not allowed: the metadata server answers GET only`, { allow: 'GET' }) };
+  if (request.method !== 'GET')
+    return {
+      answer: refusal(
+        405,
+        `${request.method.slice(0, 16)} is not allowed: the metadata server answers GET only`,
+        { allow: 'GET' },
+      ),
+    };
   if (header(request, 'x-forwarded-for') !== undefined) {
-    return { answer: refusal(403, 'requests with an X-Forwarded-For header are refused: the metadata server answers the pod itself, not a proxy relaying for someone else') };
+    return {
+      answer: refusal(
+        403,
+        'requests with an X-Forwarded-For header are refused: the metadata server answers the pod itself, not a proxy relaying for someone else',
+      ),
+    };
   }
   const { path } = request;
   if (path === '/') return { answer: text(200, 'computeMetadata/\n') };
@@ -217,7 +296,13 @@ export function gate(request: MetadataRequest, readiness: () => Readiness): Gate
     const state = readiness();
     return { answer: state.ready ? text(200, 'ok\n') : refusal(503, `not ready: ${state.reason}`) };
   }
-  if (path !== '/computeMetadata' && !path.startsWith('/computeMetadata/')) return { answer: refusal(404, `${path.slice(0, 200)} is not a metadata path; paths start with /computeMetadata/v1/`) };
+  if (path !== '/computeMetadata' && !path.startsWith('/computeMetadata/'))
+    return {
+      answer: refusal(
+        404,
+        `${path.slice(0, 200)} is not a metadata path; paths start with /computeMetadata/v1/`,
+      ),
+    };
   if (header(request, 'metadata-flavor')?.trim() !== 'Google') {
     return { answer: refusal(403, 'Missing required header "Metadata-Flavor": "Google"') };
   }
@@ -230,7 +315,8 @@ export function decideMetadata(request: MetadataRequest, view: InstanceView): De
   const query = new URLSearchParams(request.query);
   if (path === '/computeMetadata') return { answer: redirect(request) };
   if (path === '/computeMetadata/') return { answer: listing(['v1/']) };
-  if (path !== '/computeMetadata/v1' && !path.startsWith('/computeMetadata/v1/')) return { answer: notFound(path) };
+  if (path !== '/computeMetadata/v1' && !path.startsWith('/computeMetadata/v1/'))
+    return { answer: notFound(path) };
   const rest = path.slice('/computeMetadata/v1'.length);
   const segments = decodeSegments(rest.replace(/^\//, ''));
   if (!segments) return { answer: refusal(400, 'the path has a malformed percent-encoding') };
@@ -254,7 +340,11 @@ export function decideMetadata(request: MetadataRequest, view: InstanceView): De
 }
 
 /** gate() then decideMetadata(): every request's decision, for one pod. */
-export function decide(request: MetadataRequest, view: InstanceView, readiness: Readiness = { ready: true }): Decision {
+export function decide(
+  request: MetadataRequest,
+  view: InstanceView,
+  readiness: Readiness = { ready: true },
+): Decision {
   const gated = gate(request, () => readiness);
   return 'answer' in gated ? gated : decideMetadata(request, view);
 }
@@ -271,8 +361,7 @@ function notFound(path: string): MetadataAnswer {
 
 /** An access token obtained for a TokenNeed, or why not. */
 export type TokenResult =
-  | { ok: true; token: string; expiresAtMs: number }
-  | { ok: false; failure: TokenFailure };
+  { ok: true; token: string; expiresAtMs: number } | { ok: false; failure: TokenFailure };
 
 /** Why no token: the status to answer with and a message that says what to fix (never a token). */
 export interface TokenFailure {
@@ -285,7 +374,10 @@ export interface TokenFailure {
 export function tokenAnswer(result: TokenResult, nowMs: number): MetadataAnswer {
   if (!result.ok) return failureAnswer(result.failure);
   const expiresIn = Math.max(0, Math.floor((result.expiresAtMs - nowMs) / 1000));
-  return json({ access_token: result.token, expires_in: expiresIn, token_type: 'Bearer' }, NO_STORE);
+  return json(
+    { access_token: result.token, expires_in: expiresIn, token_type: 'Bearer' },
+    NO_STORE,
+  );
 }
 
 /** /identity: the raw JWT, no trailing newline. */
@@ -295,5 +387,11 @@ export function identityAnswer(result: TokenResult): MetadataAnswer {
 }
 
 export function failureAnswer(failure: TokenFailure): MetadataAnswer {
-  return refusal(failure.status, failure.message, failure.retryAfterSeconds !== undefined ? { 'retry-after': String(failure.retryAfterSeconds) } : {});
+  return refusal(
+    failure.status,
+    failure.message,
+    failure.retryAfterSeconds !== undefined
+      ? { 'retry-after': String(failure.retryAfterSeconds) }
+      : {},
+  );
 }

@@ -16,7 +16,9 @@ export interface PodIdentity {
   key: string;
 }
 
-export type IdentityAnswer = { ok: true; identity: PodIdentity } | { ok: false; status: 403 | 429 | 500 | 503; message: string };
+export type IdentityAnswer =
+  | { ok: true; identity: PodIdentity }
+  | { ok: false; status: 403 | 429 | 500 | 503; message: string };
 
 /** Sidecar mode: always the one pod. Node mode: the pod that owns the request's source address. */
 export interface IdentityResolver {

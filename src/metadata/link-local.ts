@@ -29,21 +29,44 @@ const runFile = (file: string, args: string[]) =>
   });
 
 /** Idempotent (`ip addr replace`): a restarted sidecar finds the address already there and carries on. */
-export async function setupLinkLocal(options: LinkLocalOptions = {}): Promise<{ address: string; port: number }> {
+export async function setupLinkLocal(
+  options: LinkLocalOptions = {},
+): Promise<{ address: string; port: number }> {
   const ip = options.ipCommand ?? 'ip';
   const device = options.device ?? 'lo';
   // scope host: the address answers only inside this pod and is never announced or routed.
-  const args = ['-4', 'addr', 'replace', `${LINK_LOCAL_ADDRESS}/32`, 'dev', device, 'scope', 'host'];
+  const args = [
+    '-4',
+    'addr',
+    'replace',
+    `${LINK_LOCAL_ADDRESS}/32`,
+    'dev',
+    device,
+    'scope',
+    'host',
+  ];
   try {
     await (options.run ?? runFile)(ip, args);
   } catch (err) {
     const e = err as NodeJS.ErrnoException & { stderr?: string };
     if (e.code === 'ENOENT') {
-      throw new IdbridgeError('invalid_request', `--link-local needs the "${ip}" command (iproute2) in the image, and it is not there; add iproute2 to the image or use the default loopback mode (GCE_METADATA_HOST)`, [], { cause: err });
+      throw new IdbridgeError(
+        'invalid_request',
+        `--link-local needs the "${ip}" command (iproute2) in the image, and it is not there; add iproute2 to the image or use the default loopback mode (GCE_METADATA_HOST)`,
+        [],
+        { cause: err },
+      );
     }
     const reason = (e.stderr ?? '').trim().split('\n')[0]?.slice(0, 200) || e.message.slice(0, 200);
-    const hint = /not permitted|denied/i.test(reason) ? '; the sidecar needs the NET_ADMIN capability (the webhook adds it for idbridge.dev/metadata-server: "link-local")' : '';
-    throw new IdbridgeError('invalid_request', `could not add ${LINK_LOCAL_ADDRESS}/32 to ${device}: ${reason}${hint}`, [], { cause: err });
+    const hint = /not permitted|denied/i.test(reason)
+      ? '; the sidecar needs the NET_ADMIN capability (the webhook adds it for idbridge.dev/metadata-server: "link-local")'
+      : '';
+    throw new IdbridgeError(
+      'invalid_request',
+      `could not add ${LINK_LOCAL_ADDRESS}/32 to ${device}: ${reason}${hint}`,
+      [],
+      { cause: err },
+    );
   }
   return { address: LINK_LOCAL_ADDRESS, port: LINK_LOCAL_PORT };
 }

@@ -12,11 +12,25 @@ import type { RunningNodeIdentity } from './node-identity.js';
  * with zod; each variable has a flag of the same meaning (NODE_FLAGS, for the CLI to register).
  */
 export const nodeEnvironmentSchema = z.object({
-  IDBRIDGE_METADATA_NODE_NAME: z.string({ error: 'is required in node mode: set it from the downward API (spec.nodeName)' })
+  IDBRIDGE_METADATA_NODE_NAME: z
+    .string({ error: 'is required in node mode: set it from the downward API (spec.nodeName)' })
     .regex(/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/, 'must be a Kubernetes node name'),
-  IDBRIDGE_METADATA_AUDIENCE: z.string({ error: 'is required in node mode: the provider, //iam.googleapis.com/projects/NUM/locations/global/workloadIdentityPools/POOL/providers/PROV' }),
-  IDBRIDGE_METADATA_TOKEN_URL: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL such as https://sts.googleapis.com/v1/token' }).default('https://sts.googleapis.com/v1/token'),
-  IDBRIDGE_METADATA_IAM_CREDENTIALS_URL: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL such as https://iamcredentials.googleapis.com' }).default('https://iamcredentials.googleapis.com'),
+  IDBRIDGE_METADATA_AUDIENCE: z.string({
+    error:
+      'is required in node mode: the provider, //iam.googleapis.com/projects/NUM/locations/global/workloadIdentityPools/POOL/providers/PROV',
+  }),
+  IDBRIDGE_METADATA_TOKEN_URL: z
+    .url({
+      protocol: /^https?$/,
+      error: 'must be an http(s) URL such as https://sts.googleapis.com/v1/token',
+    })
+    .default('https://sts.googleapis.com/v1/token'),
+  IDBRIDGE_METADATA_IAM_CREDENTIALS_URL: z
+    .url({
+      protocol: /^https?$/,
+      error: 'must be an http(s) URL such as https://iamcredentials.googleapis.com',
+    })
+    .default('https://iamcredentials.googleapis.com'),
   IDBRIDGE_METADATA_KUBECONFIG: z.string().optional(),
   IDBRIDGE_METADATA_TOKEN_EXPIRATION: z.coerce.number().int().min(600).max(86_400).default(3600),
 });
@@ -24,12 +38,36 @@ export const nodeEnvironmentSchema = z.object({
 export type NodeEnvironment = z.input<typeof nodeEnvironmentSchema>;
 
 export const NODE_FLAGS: Array<[flag: string, variable: keyof NodeEnvironment, help: string]> = [
-  ['--node-name <name>', 'IDBRIDGE_METADATA_NODE_NAME', 'node mode: this node (downward API spec.nodeName); only its pods are answered'],
-  ['--audience <provider>', 'IDBRIDGE_METADATA_AUDIENCE', 'node mode: the workload identity provider, the audience of the TokenRequest tokens'],
-  ['--token-url <url>', 'IDBRIDGE_METADATA_TOKEN_URL', 'node mode: STS or the broker (default https://sts.googleapis.com/v1/token)'],
-  ['--iam-credentials-url <url>', 'IDBRIDGE_METADATA_IAM_CREDENTIALS_URL', 'node mode: IAM Credentials or the broker (default https://iamcredentials.googleapis.com)'],
-  ['--kubeconfig <path>', 'IDBRIDGE_METADATA_KUBECONFIG', 'node mode: kubeconfig file (default: in-cluster configuration)'],
-  ['--token-expiration <seconds>', 'IDBRIDGE_METADATA_TOKEN_EXPIRATION', 'node mode: TokenRequest lifetime (default 3600)'],
+  [
+    '--node-name <name>',
+    'IDBRIDGE_METADATA_NODE_NAME',
+    'node mode: this node (downward API spec.nodeName); only its pods are answered',
+  ],
+  [
+    '--audience <provider>',
+    'IDBRIDGE_METADATA_AUDIENCE',
+    'node mode: the workload identity provider, the audience of the TokenRequest tokens',
+  ],
+  [
+    '--token-url <url>',
+    'IDBRIDGE_METADATA_TOKEN_URL',
+    'node mode: STS or the broker (default https://sts.googleapis.com/v1/token)',
+  ],
+  [
+    '--iam-credentials-url <url>',
+    'IDBRIDGE_METADATA_IAM_CREDENTIALS_URL',
+    'node mode: IAM Credentials or the broker (default https://iamcredentials.googleapis.com)',
+  ],
+  [
+    '--kubeconfig <path>',
+    'IDBRIDGE_METADATA_KUBECONFIG',
+    'node mode: kubeconfig file (default: in-cluster configuration)',
+  ],
+  [
+    '--token-expiration <seconds>',
+    'IDBRIDGE_METADATA_TOKEN_EXPIRATION',
+    'node mode: TokenRequest lifetime (default 3600)',
+  ],
 ];
 
 export interface NodeModeConfig {
@@ -42,7 +80,10 @@ export interface NodeModeConfig {
   tokenExpirationSeconds: number;
 }
 
-export function loadNodeModeConfig(env: Record<string, string | undefined>, overrides: Partial<Record<keyof NodeEnvironment, string>> = {}): NodeModeConfig {
+export function loadNodeModeConfig(
+  env: Record<string, string | undefined>,
+  overrides: Partial<Record<keyof NodeEnvironment, string>> = {},
+): NodeModeConfig {
   const parsed = parseEnvironment(nodeEnvironmentSchema, env, overrides);
   const problems = parsed.success ? [] : environmentProblems(parsed.error);
   let audience: string | undefined;
@@ -54,7 +95,11 @@ export function loadNodeModeConfig(env: Record<string, string | undefined>, over
       problems.push(`IDBRIDGE_METADATA_AUDIENCE: ${err.message}`);
     }
   }
-  if (problems.length > 0 || !parsed.data || !audience) throw new IdbridgeError('invalid_request', `invalid metadata server (node mode) configuration: ${problems.join('; ')}`);
+  if (problems.length > 0 || !parsed.data || !audience)
+    throw new IdbridgeError(
+      'invalid_request',
+      `invalid metadata server (node mode) configuration: ${problems.join('; ')}`,
+    );
   const e = parsed.data;
   return {
     nodeName: e.IDBRIDGE_METADATA_NODE_NAME,
@@ -67,9 +112,15 @@ export function loadNodeModeConfig(env: Record<string, string | undefined>, over
 }
 
 /** The node-mode composition for the `metadata-server` command: an IdentityResolver on live informers, handed to the metadata API server. */
-export async function startNodeMode(config: NodeModeConfig, logger: Logger): Promise<RunningNodeIdentity> {
+export async function startNodeMode(
+  config: NodeModeConfig,
+  logger: Logger,
+): Promise<RunningNodeIdentity> {
   // Loaded only in node mode: the sidecar (a per-pod price) never loads the Kubernetes client.
-  const [{ KubeConfig }, { startNodeIdentity }] = await Promise.all([import('@kubernetes/client-node'), import('./node-identity.js')]);
+  const [{ KubeConfig }, { startNodeIdentity }] = await Promise.all([
+    import('@kubernetes/client-node'),
+    import('./node-identity.js'),
+  ]);
   const kubeConfig = new KubeConfig();
   if (config.kubeconfig) kubeConfig.loadFromFile(config.kubeconfig);
   else kubeConfig.loadFromCluster();
@@ -77,12 +128,23 @@ export async function startNodeMode(config: NodeModeConfig, logger: Logger): Pro
 }
 
 /** What the API shows a pod in node mode: the cluster's project (as on GKE), the pod's own accounts. */
-export function nodeInstanceView(identity: PodIdentity, cluster: { projectId: string; numericProjectId?: string; universeDomain: string; attributes: Record<string, string> }): InstanceView {
-  const numericProjectId = cluster.numericProjectId ?? /\/projects\/(\d+)\//.exec(identity.audience)?.[1];
+export function nodeInstanceView(
+  identity: PodIdentity,
+  cluster: {
+    projectId: string;
+    numericProjectId?: string;
+    universeDomain: string;
+    attributes: Record<string, string>;
+  },
+): InstanceView {
+  const numericProjectId =
+    cluster.numericProjectId ?? /\/projects\/(\d+)\//.exec(identity.audience)?.[1];
   return {
     projectId: cluster.projectId,
     ...(numericProjectId !== undefined ? { numericProjectId } : {}),
-    ...(identity.googleServiceAccount !== undefined ? { googleServiceAccount: identity.googleServiceAccount } : {}),
+    ...(identity.googleServiceAccount !== undefined
+      ? { googleServiceAccount: identity.googleServiceAccount }
+      : {}),
     kubernetesServiceAccount: `${identity.namespace}/${identity.serviceAccount}`,
     universeDomain: cluster.universeDomain,
     attributes: cluster.attributes,

@@ -1,9 +1,20 @@
-import { CoreV1Api, ListWatch, Observable, Watch, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import {
+  CoreV1Api,
+  ListWatch,
+  Observable,
+  Watch,
+  type KubeConfig,
+  type V1Pod,
+} from '@kubernetes/client-node';
 import { isServiceAccountEmail } from '../credentials/credential-config.js';
 import { isIdbridgeError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import { GKE_SERVICE_ACCOUNT_ANNOTATION } from '../webhook/annotations.js';
-import { describeKubeError, ServiceAccountCache, type ServiceAccountSource } from '../webhook/service-accounts.js';
+import {
+  describeKubeError,
+  ServiceAccountCache,
+  type ServiceAccountSource,
+} from '../webhook/service-accounts.js';
 import type { IdentityAnswer, IdentityResolver, PodIdentity } from './identity.js';
 
 /**
@@ -115,16 +126,36 @@ export class NodeIdentityResolver implements IdentityResolver {
     const node = this.settings.nodeName;
     if (owners.length === 0) {
       // Before the first list, "no pod" may only mean "not loaded yet": clients retry a 503.
-      if (!this.synced()) return { ok: false, status: 503, message: `the pod list of node ${node} is not loaded yet; retry shortly` };
-      return { ok: false, status: 403, message: `no running pod on node ${node} has the address ${address}; node mode identifies pods by their own address (host processes and other nodes' pods are refused)` };
+      if (!this.synced())
+        return {
+          ok: false,
+          status: 503,
+          message: `the pod list of node ${node} is not loaded yet; retry shortly`,
+        };
+      return {
+        ok: false,
+        status: 403,
+        message: `no running pod on node ${node} has the address ${address}; node mode identifies pods by their own address (host processes and other nodes' pods are refused)`,
+      };
     }
     const hostNetwork = owners.find((pod) => pod.hostNetwork);
     if (hostNetwork) {
-      return { ok: false, status: 403, message: `${address} is the node's address, shared by host-network pods such as ${hostNetwork.namespace}/${hostNetwork.name}, which cannot be told apart; use the metadata server sidecar (idbridge.dev/metadata-server: "true") for host-network pods` };
+      return {
+        ok: false,
+        status: 403,
+        message: `${address} is the node's address, shared by host-network pods such as ${hostNetwork.namespace}/${hostNetwork.name}, which cannot be told apart; use the metadata server sidecar (idbridge.dev/metadata-server: "true") for host-network pods`,
+      };
     }
     if (owners.length > 1) {
-      const names = owners.slice(0, 3).map((pod) => `${pod.namespace}/${pod.name}`).join(', ');
-      return { ok: false, status: 403, message: `${owners.length} pods on node ${node} have the address ${address} (${names}${owners.length > 3 ? ', …' : ''}); refusing to guess which one is asking` };
+      const names = owners
+        .slice(0, 3)
+        .map((pod) => `${pod.namespace}/${pod.name}`)
+        .join(', ');
+      return {
+        ok: false,
+        status: 403,
+        message: `${owners.length} pods on node ${node} have the address ${address} (${names}${owners.length > 3 ? ', …' : ''}); refusing to guess which one is asking`,
+      };
     }
     const pod = owners[0]!;
     let sa;
@@ -134,10 +165,19 @@ export class NodeIdentityResolver implements IdentityResolver {
       if (!isIdbridgeError(err)) throw err;
       return { ok: false, status: 503, message: err.message };
     }
-    if (!sa) return { ok: false, status: 403, message: `ServiceAccount ${pod.namespace}/${pod.serviceAccount} of pod ${pod.namespace}/${pod.name} does not exist` };
+    if (!sa)
+      return {
+        ok: false,
+        status: 403,
+        message: `ServiceAccount ${pod.namespace}/${pod.serviceAccount} of pod ${pod.namespace}/${pod.name} does not exist`,
+      };
     const annotated = sa.annotations[GKE_SERVICE_ACCOUNT_ANNOTATION]?.trim();
     if (annotated !== undefined && !isServiceAccountEmail(annotated)) {
-      return { ok: false, status: 403, message: `ServiceAccount ${pod.namespace}/${pod.serviceAccount}: annotation ${GKE_SERVICE_ACCOUNT_ANNOTATION} ${JSON.stringify(annotated.slice(0, 120))} is not a Google service account email (NAME@PROJECT_ID.iam.gserviceaccount.com)` };
+      return {
+        ok: false,
+        status: 403,
+        message: `ServiceAccount ${pod.namespace}/${pod.serviceAccount}: annotation ${GKE_SERVICE_ACCOUNT_ANNOTATION} ${JSON.stringify(annotated.slice(0, 120))} is not a Google service account email (NAME@PROJECT_ID.iam.gserviceaccount.com)`,
+      };
     }
     const identity: PodIdentity = {
       namespace: pod.namespace,
@@ -168,7 +208,10 @@ export class TokenRequestSource implements PodTokenSource {
   private readonly cache = new Map<string, { token: string; renewAt: number } | Promise<string>>();
   private readonly now: () => number;
 
-  constructor(private readonly api: CoreV1Api, private readonly options: TokenRequestOptions) {
+  constructor(
+    private readonly api: CoreV1Api,
+    private readonly options: TokenRequestOptions,
+  ) {
     this.now = options.now ?? (() => Date.now());
   }
 
@@ -193,32 +236,48 @@ export class TokenRequestSource implements PodTokenSource {
     const timeoutMs = this.options.timeoutMs ?? 5000;
     let answer;
     try {
-      answer = await this.api.createNamespacedServiceAccountToken({
-        name: pod.serviceAccount,
-        namespace: pod.namespace,
-        body: {
-          apiVersion: 'authentication.k8s.io/v1',
-          kind: 'TokenRequest',
-          spec: { audiences: [this.options.audience], expirationSeconds, boundObjectRef: { apiVersion: 'v1', kind: 'Pod', name: pod.name, uid: pod.uid } },
-        },
-      }, {
-        middleware: [{
-          pre: (context) => {
-            context.setSignal(AbortSignal.timeout(timeoutMs));
-            return new Observable(Promise.resolve(context));
+      answer = await this.api.createNamespacedServiceAccountToken(
+        {
+          name: pod.serviceAccount,
+          namespace: pod.namespace,
+          body: {
+            apiVersion: 'authentication.k8s.io/v1',
+            kind: 'TokenRequest',
+            spec: {
+              audiences: [this.options.audience],
+              expirationSeconds,
+              boundObjectRef: { apiVersion: 'v1', kind: 'Pod', name: pod.name, uid: pod.uid },
+            },
           },
-          post: (response) => new Observable(Promise.resolve(response)),
-        }],
-        middlewareMergeStrategy: 'append',
-      });
+        },
+        {
+          middleware: [
+            {
+              pre: (context) => {
+                context.setSignal(AbortSignal.timeout(timeoutMs));
+                return new Observable(Promise.resolve(context));
+              },
+              post: (response) => new Observable(Promise.resolve(response)),
+            },
+          ],
+          middlewareMergeStrategy: 'append',
+        },
+      );
     } catch (err) {
       // Status and reason only: never the request, which the client logs with headers; so no cause.
       // eslint-disable-next-line preserve-caught-error
-      throw new Error(`TokenRequest for ${pod.namespace}/${pod.serviceAccount} (pod ${pod.name}) failed: ${describeKubeError(err)}; the metadata server needs create on serviceaccounts/token`);
+      throw new Error(
+        `TokenRequest for ${pod.namespace}/${pod.serviceAccount} (pod ${pod.name}) failed: ${describeKubeError(err)}; the metadata server needs create on serviceaccounts/token`,
+      );
     }
     const token = answer.status?.token;
-    if (!token) throw new Error(`TokenRequest for ${pod.namespace}/${pod.serviceAccount} answered without a token`);
-    const expiresAt = answer.status?.expirationTimestamp ? new Date(answer.status.expirationTimestamp).getTime() : issuedAt + expirationSeconds * 1000;
+    if (!token)
+      throw new Error(
+        `TokenRequest for ${pod.namespace}/${pod.serviceAccount} answered without a token`,
+      );
+    const expiresAt = answer.status?.expirationTimestamp
+      ? new Date(answer.status.expirationTimestamp).getTime()
+      : issuedAt + expirationSeconds * 1000;
     const renewAt = issuedAt + Math.max(0, expiresAt - issuedAt) * (this.options.refreshAt ?? 0.8);
     this.cache.set(pod.uid, { token, renewAt });
     return token;
@@ -254,15 +313,24 @@ export async function startNodeIdentity(options: NodeModeOptions): Promise<Runni
   let stopped = false;
   let retryTimer: NodeJS.Timeout | undefined;
   let retryDelay = options.retryDelaysMs?.initial ?? 1000;
-  const informer = new ListWatch<V1Pod>('/api/v1/pods', new Watch(options.kubeConfig), async () => {
-    const list = await api.listPodForAllNamespaces({ fieldSelector: selector });
-    synced = true;
-    retryDelay = options.retryDelaysMs?.initial ?? 1000;
-    return list;
-  }, false, undefined, selector);
+  const informer = new ListWatch<V1Pod>(
+    '/api/v1/pods',
+    new Watch(options.kubeConfig),
+    async () => {
+      const list = await api.listPodForAllNamespaces({ fieldSelector: selector });
+      synced = true;
+      retryDelay = options.retryDelaysMs?.initial ?? 1000;
+      return list;
+    },
+    false,
+    undefined,
+    selector,
+  );
   const tokens = new TokenRequestSource(api, {
     audience: options.audience,
-    ...(options.tokenExpirationSeconds ? { expirationSeconds: options.tokenExpirationSeconds } : {}),
+    ...(options.tokenExpirationSeconds
+      ? { expirationSeconds: options.tokenExpirationSeconds }
+      : {}),
     ...(options.now ? { now: options.now } : {}),
   });
   const upsert = (pod: V1Pod) => {
@@ -272,12 +340,16 @@ export async function startNodeIdentity(options: NodeModeOptions): Promise<Runni
   informer.on('add', upsert);
   informer.on('update', upsert);
   informer.on('delete', (pod) => {
-    if (pod.metadata?.namespace && pod.metadata.name) index.remove(pod.metadata.namespace, pod.metadata.name);
+    if (pod.metadata?.namespace && pod.metadata.name)
+      index.remove(pod.metadata.namespace, pod.metadata.name);
     if (pod.metadata?.uid) tokens.forget(pod.metadata.uid);
   });
   informer.on('error', (err: unknown) => {
     if (stopped) return;
-    options.logger.warn('pod watch failed; the address index may be stale until it resumes', { error: describeKubeError(err), retryInMs: retryDelay });
+    options.logger.warn('pod watch failed; the address index may be stale until it resumes', {
+      error: describeKubeError(err),
+      retryInMs: retryDelay,
+    });
     retryTimer = setTimeout(() => void informer.start().catch(() => {}), retryDelay);
     retryTimer.unref();
     retryDelay = Math.min(retryDelay * 2, options.retryDelaysMs?.max ?? 30_000);
@@ -289,7 +361,11 @@ export async function startNodeIdentity(options: NodeModeOptions): Promise<Runni
   });
   const resolver = new NodeIdentityResolver(options, index, serviceAccounts, tokens, () => synced);
   const starting = informer.start();
-  void serviceAccounts.start().catch((err: unknown) => options.logger.warn('ServiceAccount cache did not start', { error: describeKubeError(err) }));
+  void serviceAccounts
+    .start()
+    .catch((err: unknown) =>
+      options.logger.warn('ServiceAccount cache did not start', { error: describeKubeError(err) }),
+    );
   await starting.catch(() => {});
   return {
     pods: index,

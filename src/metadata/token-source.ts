@@ -69,11 +69,13 @@ export class TokenSource {
   constructor(options: TokenSourceOptions) {
     this.#upstream = options.upstream;
     this.#now = options.now ?? Date.now;
-    this.#schedule = options.schedule ?? ((fn, ms) => {
-      const timer = setTimeout(fn, ms);
-      timer.unref();
-      return () => clearTimeout(timer);
-    });
+    this.#schedule =
+      options.schedule ??
+      ((fn, ms) => {
+        const timer = setTimeout(fn, ms);
+        timer.unref();
+        return () => clearTimeout(timer);
+      });
     this.#maxEntries = options.maxEntries ?? 1_000;
     this.#refreshFraction = options.refreshFraction ?? 0.8;
     this.#lifetimeSeconds = options.lifetimeSeconds ?? 3600;
@@ -86,14 +88,24 @@ export class TokenSource {
     return this.#result(`${identity.key}\naccess\n${sorted.join(' ')}`, () =>
       identity.googleServiceAccount === undefined
         ? this.#exchange(identity, sorted)
-        : this.#impersonate(identity, identity.googleServiceAccount, sorted));
+        : this.#impersonate(identity, identity.googleServiceAccount, sorted),
+    );
   }
 
   /** An ID token for `audience`, minted as the identity's Google service account (includeEmail). */
   async idToken(identity: PodIdentity, audience: string): Promise<TokenResult> {
     const account = identity.googleServiceAccount;
-    if (account === undefined) return { ok: false, failure: { status: 404, message: 'direct access cannot mint ID tokens; name a Google service account' } };
-    return this.#result(`${identity.key}\nid\n${audience}`, () => this.#generateIdToken(identity, account, audience));
+    if (account === undefined)
+      return {
+        ok: false,
+        failure: {
+          status: 404,
+          message: 'direct access cannot mint ID tokens; name a Google service account',
+        },
+      };
+    return this.#result(`${identity.key}\nid\n${audience}`, () =>
+      this.#generateIdToken(identity, account, audience),
+    );
   }
 
   /** Entries held, for tests and metrics. */
@@ -125,7 +137,8 @@ export class TokenSource {
       this.#entries.delete(key);
       this.#entries.set(key, entry);
       entry.used = true;
-      if (entry.value && entry.value.expiresAtMs - this.#now() > MIN_REMAINING_MS) return Promise.resolve(entry.value);
+      if (entry.value && entry.value.expiresAtMs - this.#now() > MIN_REMAINING_MS)
+        return Promise.resolve(entry.value);
       if (entry.inflight) return entry.inflight;
     } else {
       entry = { used: true };
@@ -136,22 +149,29 @@ export class TokenSource {
   }
 
   /** `background`: a refresh nobody waits for; its token counts as unread until a request takes it. */
-  #fetch(key: string, entry: Entry, fetch: () => Promise<Token>, background = false): Promise<Token> {
-    const inflight = fetch().then(
-      (token) => {
-        entry.value = token;
-        entry.used = !background;
-        this.#scheduleRefresh(key, entry, fetch);
-        return token;
-      },
-      (err: unknown) => {
-        // Failures are not cached: the next request tries again.
-        if (!entry.value && this.#entries.get(key) === entry) this.#entries.delete(key);
-        throw err;
-      },
-    ).finally(() => {
-      if (entry.inflight === inflight) delete entry.inflight;
-    });
+  #fetch(
+    key: string,
+    entry: Entry,
+    fetch: () => Promise<Token>,
+    background = false,
+  ): Promise<Token> {
+    const inflight = fetch()
+      .then(
+        (token) => {
+          entry.value = token;
+          entry.used = !background;
+          this.#scheduleRefresh(key, entry, fetch);
+          return token;
+        },
+        (err: unknown) => {
+          // Failures are not cached: the next request tries again.
+          if (!entry.value && this.#entries.get(key) === entry) this.#entries.delete(key);
+          throw err;
+        },
+      )
+      .finally(() => {
+        if (entry.inflight === inflight) delete entry.inflight;
+      });
     entry.inflight = inflight;
     return inflight;
   }
@@ -167,14 +187,24 @@ export class TokenSource {
     if (this.#closed || !entry.value) return;
     const remaining = entry.value.expiresAtMs - this.#now();
     if (remaining <= MIN_REMAINING_MS) return;
-    entry.cancelRefresh = this.#schedule(() => {
-      delete entry.cancelRefresh;
-      if (this.#closed || this.#entries.get(key) !== entry || !entry.used || entry.inflight) return;
-      this.#fetch(key, entry, fetch, true).catch(() => {
-        const left = (entry.value?.expiresAtMs ?? 0) - this.#now();
-        if (left > MIN_REMAINING_MS) this.#scheduleRefresh(key, entry, fetch, Math.min(RETRY_REFRESH_MS, (left - MIN_REMAINING_MS) / 2));
-      });
-    }, Math.floor(delayMs ?? remaining * this.#refreshFraction));
+    entry.cancelRefresh = this.#schedule(
+      () => {
+        delete entry.cancelRefresh;
+        if (this.#closed || this.#entries.get(key) !== entry || !entry.used || entry.inflight)
+          return;
+        this.#fetch(key, entry, fetch, true).catch(() => {
+          const left = (entry.value?.expiresAtMs ?? 0) - this.#now();
+          if (left > MIN_REMAINING_MS)
+            this.#scheduleRefresh(
+              key,
+              entry,
+              fetch,
+              Math.min(RETRY_REFRESH_MS, (left - MIN_REMAINING_MS) / 2),
+            );
+        });
+      },
+      Math.floor(delayMs ?? remaining * this.#refreshFraction),
+    );
   }
 
   #evict(): void {
@@ -187,7 +217,9 @@ export class TokenSource {
 
   /** The federated token for `scopes` (cached itself, so impersonation and ID tokens share one exchange). */
   #federated(identity: PodIdentity, scopes: string[]): Promise<Token> {
-    return this.#get(`${identity.key}\nfederated\n${scopes.join(' ')}`, () => this.#exchange(identity, scopes));
+    return this.#get(`${identity.key}\nfederated\n${scopes.join(' ')}`, () =>
+      this.#exchange(identity, scopes),
+    );
   }
 
   async #exchange(identity: PodIdentity, scopes: string[]): Promise<Token> {
@@ -195,8 +227,13 @@ export class TokenSource {
     try {
       subjectToken = await identity.subjectToken();
     } catch (err) {
-      const message = err instanceof IdbridgeError || err instanceof Error ? err.message : String(err);
-      throw new TokenError({ status: 503, message: `the pod's ServiceAccount token cannot be read: ${message}`, retryAfterSeconds: 1 });
+      const message =
+        err instanceof IdbridgeError || err instanceof Error ? err.message : String(err);
+      throw new TokenError({
+        status: 503,
+        message: `the pod's ServiceAccount token cannot be read: ${message}`,
+        retryAfterSeconds: 1,
+      });
     }
     const body = new URLSearchParams({
       grant_type: TOKEN_EXCHANGE_GRANT,
@@ -206,11 +243,26 @@ export class TokenSource {
       subject_token: subjectToken,
       subject_token_type: JWT_TOKEN_TYPE,
     }).toString();
-    const answer = await this.#post(identity, 'token', identity.tokenUrl, 'application/x-www-form-urlencoded', body);
+    const answer = await this.#post(
+      identity,
+      'token',
+      identity.tokenUrl,
+      'application/x-www-form-urlencoded',
+      body,
+    );
     const accessToken = answer.json.access_token;
     const expiresIn = Number(answer.json.expires_in);
-    if (typeof accessToken !== 'string' || accessToken === '' || !Number.isFinite(expiresIn) || expiresIn <= 0) {
-      throw new TokenError({ status: 503, message: `${identity.tokenUrl} answered 200 without access_token and expires_in`, retryAfterSeconds: 1 });
+    if (
+      typeof accessToken !== 'string' ||
+      accessToken === '' ||
+      !Number.isFinite(expiresIn) ||
+      expiresIn <= 0
+    ) {
+      throw new TokenError({
+        status: 503,
+        message: `${identity.tokenUrl} answered 200 without access_token and expires_in`,
+        retryAfterSeconds: 1,
+      });
     }
     return { token: accessToken, expiresAtMs: this.#now() + expiresIn * 1000 };
   }
@@ -218,11 +270,22 @@ export class TokenSource {
   async #impersonate(identity: PodIdentity, account: string, scopes: string[]): Promise<Token> {
     const federated = await this.#federated(identity, [CLOUD_PLATFORM]);
     const url = `${identity.iamCredentialsUrl}/v1/projects/-/serviceAccounts/${encodeURIComponent(account)}:generateAccessToken`;
-    const answer = await this.#post(identity, 'generateAccessToken', url, 'application/json', JSON.stringify({ scope: scopes, lifetime: `${this.#lifetimeSeconds}s` }), federated.token);
+    const answer = await this.#post(
+      identity,
+      'generateAccessToken',
+      url,
+      'application/json',
+      JSON.stringify({ scope: scopes, lifetime: `${this.#lifetimeSeconds}s` }),
+      federated.token,
+    );
     const accessToken = answer.json.accessToken;
     const expiresAtMs = Date.parse(String(answer.json.expireTime));
     if (typeof accessToken !== 'string' || accessToken === '' || !Number.isFinite(expiresAtMs)) {
-      throw new TokenError({ status: 503, message: 'IAM Credentials answered 200 without accessToken and expireTime', retryAfterSeconds: 1 });
+      throw new TokenError({
+        status: 503,
+        message: 'IAM Credentials answered 200 without accessToken and expireTime',
+        retryAfterSeconds: 1,
+      });
     }
     return { token: accessToken, expiresAtMs };
   }
@@ -230,23 +293,51 @@ export class TokenSource {
   async #generateIdToken(identity: PodIdentity, account: string, audience: string): Promise<Token> {
     const federated = await this.#federated(identity, [CLOUD_PLATFORM]);
     const url = `${identity.iamCredentialsUrl}/v1/projects/-/serviceAccounts/${encodeURIComponent(account)}:generateIdToken`;
-    const answer = await this.#post(identity, 'generateIdToken', url, 'application/json', JSON.stringify({ audience, includeEmail: true }), federated.token);
+    const answer = await this.#post(
+      identity,
+      'generateIdToken',
+      url,
+      'application/json',
+      JSON.stringify({ audience, includeEmail: true }),
+      federated.token,
+    );
     const token = answer.json.token;
     const expiresAtMs = typeof token === 'string' ? jwtExpiryMs(token) : undefined;
     if (typeof token !== 'string' || expiresAtMs === undefined) {
-      throw new TokenError({ status: 503, message: 'IAM Credentials answered 200 without an ID token', retryAfterSeconds: 1 });
+      throw new TokenError({
+        status: 503,
+        message: 'IAM Credentials answered 200 without an ID token',
+        retryAfterSeconds: 1,
+      });
     }
     return { token, expiresAtMs };
   }
 
-  async #post(identity: PodIdentity, endpoint: UpstreamEndpoint, url: string, contentType: string, body: string, bearer?: string): Promise<UpstreamAnswer> {
+  async #post(
+    identity: PodIdentity,
+    endpoint: UpstreamEndpoint,
+    url: string,
+    contentType: string,
+    body: string,
+    bearer?: string,
+  ): Promise<UpstreamAnswer> {
     this.#onUpstream?.(endpoint);
     let answer: UpstreamAnswer;
     try {
-      answer = await this.#upstream.post({ endpoint, url, contentType, body, ...(bearer !== undefined ? { authorization: `Bearer ${bearer}` } : {}) });
+      answer = await this.#upstream.post({
+        endpoint,
+        url,
+        contentType,
+        body,
+        ...(bearer !== undefined ? { authorization: `Bearer ${bearer}` } : {}),
+      });
     } catch (err) {
       // Down, slow or garbled after the client's retries: a 503 the metadata clients retry.
-      throw new TokenError({ status: 503, message: err instanceof Error ? err.message : String(err), retryAfterSeconds: 1 });
+      throw new TokenError({
+        status: 503,
+        message: err instanceof Error ? err.message : String(err),
+        retryAfterSeconds: 1,
+      });
     }
     if (answer.status === 200) return answer;
     throw new TokenError(refusalOf(identity, endpoint, answer));
@@ -254,17 +345,33 @@ export class TokenSource {
 }
 
 /** Google's refusal in the metadata server's terms: the status clients act on and the fix. */
-export function refusalOf(identity: PodIdentity, endpoint: UpstreamEndpoint, answer: UpstreamAnswer): TokenFailure {
+export function refusalOf(
+  identity: PodIdentity,
+  endpoint: UpstreamEndpoint,
+  answer: UpstreamAnswer,
+): TokenFailure {
   const google = readGoogleError(answer.json);
   const said = `${google.code ? `${google.code}: ` : ''}${google.message}`.slice(0, 500);
   const who = `${identity.namespace}/${identity.serviceAccount}`;
   if (answer.status === 429) {
     const seconds = Number(answer.retryAfter);
-    return { status: 429, message: `Google is rate limiting token requests (${said}); retry later`, retryAfterSeconds: Number.isFinite(seconds) && seconds > 0 ? Math.ceil(seconds) : 1 };
+    return {
+      status: 429,
+      message: `Google is rate limiting token requests (${said}); retry later`,
+      retryAfterSeconds: Number.isFinite(seconds) && seconds > 0 ? Math.ceil(seconds) : 1,
+    };
   }
-  if (answer.status >= 500) return { status: 503, message: `Google answered ${answer.status} (${said}); retry`, retryAfterSeconds: 1 };
+  if (answer.status >= 500)
+    return {
+      status: 503,
+      message: `Google answered ${answer.status} (${said}); retry`,
+      retryAfterSeconds: 1,
+    };
   if (endpoint === 'token') {
-    return { status: answer.status === 401 || answer.status === 403 ? 403 : 400, message: `Google STS refused the ServiceAccount token of ${who} (${said}); check the provider's issuer, audience and attribute condition (idbridge doctor --token)` };
+    return {
+      status: answer.status === 401 || answer.status === 403 ? 403 : 400,
+      message: `Google STS refused the ServiceAccount token of ${who} (${said}); check the provider's issuer, audience and attribute condition (idbridge doctor --token)`,
+    };
   }
   if (answer.status === 403 && identity.googleServiceAccount !== undefined) {
     const member = `principal://iam.googleapis.com/${identity.audience.replace(/^\/\/iam\.googleapis\.com\//, '').replace(/\/providers\/[^/]+$/, '')}/subject/system:serviceaccount:${identity.namespace}:${identity.serviceAccount}`;
@@ -273,14 +380,20 @@ export function refusalOf(identity: PodIdentity, endpoint: UpstreamEndpoint, ans
       message: `Google refused to let ${who} act as ${identity.googleServiceAccount} (${said}). The Kubernetes ServiceAccount needs roles/iam.workloadIdentityUser on it: gcloud iam service-accounts add-iam-policy-binding ${identity.googleServiceAccount} --role=roles/iam.workloadIdentityUser --member=${member}`,
     };
   }
-  const status = answer.status === 401 || answer.status === 403 || answer.status === 404 ? answer.status : 400;
-  return { status, message: `Google IAM Credentials answered ${answer.status} for ${identity.googleServiceAccount ?? who} (${said})` };
+  const status =
+    answer.status === 401 || answer.status === 403 || answer.status === 404 ? answer.status : 400;
+  return {
+    status,
+    message: `Google IAM Credentials answered ${answer.status} for ${identity.googleServiceAccount ?? who} (${said})`,
+  };
 }
 
 /** `exp` of a JWT, in ms, without verifying it (Google's own answer, over TLS). */
 function jwtExpiryMs(token: string): number | undefined {
   try {
-    const payload = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as { exp?: unknown };
+    const payload = JSON.parse(
+      Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8'),
+    ) as { exp?: unknown };
     return typeof payload.exp === 'number' ? payload.exp * 1000 : undefined;
   } catch {
     return undefined;

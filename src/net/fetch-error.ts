@@ -5,7 +5,8 @@
  */
 export function describeFetchError(err: unknown, timeoutMs: number): string {
   const error = err as Error & { cause?: { code?: string; message?: string } };
-  if (error?.name === 'TimeoutError' || error?.name === 'AbortError') return `no answer within ${timeoutMs / 1000} s`;
+  if (error?.name === 'TimeoutError' || error?.name === 'AbortError')
+    return `no answer within ${timeoutMs / 1000} s`;
   const code = error?.cause?.code;
   const known: Record<string, string> = {
     ECONNREFUSED: 'connection refused (nothing listens there)',
@@ -15,13 +16,17 @@ export function describeFetchError(err: unknown, timeoutMs: number): string {
     ETIMEDOUT: 'the connection timed out',
     EHOSTUNREACH: 'the host is unreachable',
     CERT_HAS_EXPIRED: 'the TLS certificate has expired',
-    DEPTH_ZERO_SELF_SIGNED_CERT: 'the TLS certificate is self-signed (Google accepts only publicly trusted certificates)',
-    SELF_SIGNED_CERT_IN_CHAIN: 'the TLS chain contains a self-signed certificate (Google accepts only publicly trusted certificates)',
-    UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'the TLS chain is incomplete (serve the intermediate certificates)',
+    DEPTH_ZERO_SELF_SIGNED_CERT:
+      'the TLS certificate is self-signed (Google accepts only publicly trusted certificates)',
+    SELF_SIGNED_CERT_IN_CHAIN:
+      'the TLS chain contains a self-signed certificate (Google accepts only publicly trusted certificates)',
+    UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+      'the TLS chain is incomplete (serve the intermediate certificates)',
     ERR_TLS_CERT_ALTNAME_INVALID: 'the TLS certificate does not name this host',
   };
   if (code && known[code]) return known[code]!;
-  if (error?.cause?.message === 'bad port') return 'fetch refuses this port (a "bad port" in the Fetch standard); serve on 443';
+  if (error?.cause?.message === 'bad port')
+    return 'fetch refuses this port (a "bad port" in the Fetch standard); serve on 443';
   if (code) return `the connection failed (${code})`;
   if (error?.name === 'TypeError' && !error.cause) {
     return 'the request could not be built: a URL or a header value (a token) is invalid, e.g. it contains a line break';

@@ -4,7 +4,10 @@
  * `hostname` as URL gives it: IPv6 in brackets, already lower-cased and normalised.
  */
 export function isLoopbackHost(hostname: string): boolean {
-  const host = hostname.replace(/^\[(.*)\]$/, '$1').replace(/\.$/, '').toLowerCase();
+  const host = hostname
+    .replace(/^\[(.*)\]$/, '$1')
+    .replace(/\.$/, '')
+    .toLowerCase();
   if (host === 'localhost' || host.endsWith('.localhost')) return true;
   // WHATWG URL parsing has already turned 127.1, 0x7f.0.0.1 and friends into dotted decimal.
   if (/^\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host)) return host.startsWith('127.');
@@ -26,10 +29,17 @@ export function transportOf(value: string): TransportVerdict {
   try {
     url = new URL(value);
   } catch {
-    return { kind: 'invalid', reason: `${JSON.stringify(value.slice(0, 200))} is not an absolute URL` };
+    return {
+      kind: 'invalid',
+      reason: `${JSON.stringify(value.slice(0, 200))} is not an absolute URL`,
+    };
   }
   if (url.protocol === 'https:') return { kind: 'https' };
-  if (url.protocol !== 'http:') return { kind: 'invalid', reason: `${url.protocol} URLs are not fetched by Google; use https://` };
+  if (url.protocol !== 'http:')
+    return {
+      kind: 'invalid',
+      reason: `${url.protocol} URLs are not fetched by Google; use https://`,
+    };
   return isLoopbackHost(url.hostname) ? { kind: 'loopback-http' } : { kind: 'plain-http' };
 }
 

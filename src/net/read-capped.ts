@@ -2,7 +2,10 @@
  * A fetch Response's body, at most `limit` bytes: null once it declares or sends more (the rest
  * is not read). Web APIs only, so the Worker uses it too.
  */
-export async function readCapped(res: Pick<Response, 'headers' | 'body'>, limit: number): Promise<Uint8Array | null> {
+export async function readCapped(
+  res: Pick<Response, 'headers' | 'body'>,
+  limit: number,
+): Promise<Uint8Array | null> {
   if (Number(res.headers.get('content-length')) > limit) {
     await res.body?.cancel().catch(() => {});
     return null;

@@ -14,7 +14,10 @@ export interface DiscoveryDocument {
   id_token_signing_alg_values_supported: string[];
 }
 
-const url = z.string().max(2048).refine((value) => URL.canParse(value), 'must be an absolute URL');
+const url = z
+  .string()
+  .max(2048)
+  .refine((value) => URL.canParse(value), 'must be an absolute URL');
 
 /** What a kube-apiserver's /.well-known/openid-configuration must contain. */
 export const discoverySchema = z.looseObject({
@@ -63,29 +66,64 @@ export interface DiscoveryExpectations {
  * doctor all judge a discovery document here. It reports every finding; the first three refuse on
  * any error, doctor reports them all.
  */
-export function judgeDiscovery(input: unknown, expect: DiscoveryExpectations = {}): DiscoveryJudgement {
+export function judgeDiscovery(
+  input: unknown,
+  expect: DiscoveryExpectations = {},
+): DiscoveryJudgement {
   if (expect.maxBytes !== undefined && byteLength(JSON.stringify(input) ?? '') > expect.maxBytes) {
-    return { findings: [{ path: '', rule: 'size', severity: 'error', message: `the discovery document is larger than ${expect.maxBytes / 1024} KiB` }] };
+    return {
+      findings: [
+        {
+          path: '',
+          rule: 'size',
+          severity: 'error',
+          message: `the discovery document is larger than ${expect.maxBytes / 1024} KiB`,
+        },
+      ],
+    };
   }
   const findings: DiscoveryFinding[] = [];
-  const object = typeof input === 'object' && input !== null && !Array.isArray(input) ? (input as Record<string, unknown>) : {};
+  const object =
+    typeof input === 'object' && input !== null && !Array.isArray(input)
+      ? (input as Record<string, unknown>)
+      : {};
   for (const name of ['issuer', 'jwks_uri'] as const) {
     const value = object[name];
-    if (typeof value !== 'string' || !URL.canParse(value)) findings.push({ path: name, rule: 'required', severity: 'error', message: `no valid ${name}` });
+    if (typeof value !== 'string' || !URL.canParse(value))
+      findings.push({
+        path: name,
+        rule: 'required',
+        severity: 'error',
+        message: `no valid ${name}`,
+      });
   }
   const parsed = discoverySchema.safeParse(input);
   if (!parsed.success) {
-    for (const { path, message } of zodDetails(parsed.error)) findings.push({ path, rule: 'shape', severity: 'error', message });
+    for (const { path, message } of zodDetails(parsed.error))
+      findings.push({ path, rule: 'shape', severity: 'error', message });
   }
-  const issuer = typeof object.issuer === 'string' && URL.canParse(object.issuer) ? object.issuer : undefined;
+  const issuer =
+    typeof object.issuer === 'string' && URL.canParse(object.issuer) ? object.issuer : undefined;
   if (issuer !== undefined && expect.issuers !== undefined && !expect.issuers.includes(issuer)) {
-    findings.push({ path: 'issuer', rule: 'issuer', severity: 'error', message: `issuer ${JSON.stringify(issuer.slice(0, 200))} is not ${expect.issuers.map((i) => JSON.stringify(i)).join(' or ')}` });
+    findings.push({
+      path: 'issuer',
+      rule: 'issuer',
+      severity: 'error',
+      message: `issuer ${JSON.stringify(issuer.slice(0, 200))} is not ${expect.issuers.map((i) => JSON.stringify(i)).join(' or ')}`,
+    });
   }
-  return { findings, ...(parsed.success ? { document: parsed.data } : {}), ...(issuer !== undefined ? { issuer } : {}) };
+  return {
+    findings,
+    ...(parsed.success ? { document: parsed.data } : {}),
+    ...(issuer !== undefined ? { issuer } : {}),
+  };
 }
 
 /** The findings of one rule. */
-export function findingsOf(judgement: DiscoveryJudgement, rule: DiscoveryFinding['rule']): DiscoveryFinding[] {
+export function findingsOf(
+  judgement: DiscoveryJudgement,
+  rule: DiscoveryFinding['rule'],
+): DiscoveryFinding[] {
   return judgement.findings.filter((finding) => finding.rule === rule);
 }
 
@@ -94,24 +132,34 @@ export function findingsOf(judgement: DiscoveryJudgement, rule: DiscoveryFinding
  * issuer registered for the cluster, byte for byte, because Google STS compares them that way.
  */
 export function checkPushedDiscovery(input: unknown, registeredIssuer: string): DiscoveryDocument {
-  const judged = judgeDiscovery(input, { issuers: [registeredIssuer], maxBytes: MAX_DOCUMENT_BYTES });
+  const judged = judgeDiscovery(input, {
+    issuers: [registeredIssuer],
+    maxBytes: MAX_DOCUMENT_BYTES,
+  });
   if (findingsOf(judged, 'size').length > 0) {
-    throw new IdbridgeError('payload_too_large', `the discovery document is larger than ${MAX_DOCUMENT_BYTES / 1024} KiB; send the cluster's /.well-known/openid-configuration unchanged`);
+    throw new IdbridgeError(
+      'payload_too_large',
+      `the discovery document is larger than ${MAX_DOCUMENT_BYTES / 1024} KiB; send the cluster's /.well-known/openid-configuration unchanged`,
+    );
   }
   const shape = findingsOf(judged, 'shape');
   if (!judged.document) {
     throw new IdbridgeError(
       'invalid_discovery',
-      'the discovery document is not an OpenID provider configuration; send the body of the cluster\'s /.well-known/openid-configuration unchanged',
+      "the discovery document is not an OpenID provider configuration; send the body of the cluster's /.well-known/openid-configuration unchanged",
       shape.map(({ path, message }) => ({ path, message })),
     );
   }
-  if (findingsOf(judged, 'issuer').length > 0) throw issuerMismatch(judged.document.issuer, registeredIssuer);
+  if (findingsOf(judged, 'issuer').length > 0)
+    throw issuerMismatch(judged.document.issuer, registeredIssuer);
   return judged.document;
 }
 
 export function issuerMismatch(actual: string, registered: string): IdbridgeError {
-  const hint = actual.replace(/\/+$/, '') === registered ? ' (they differ only by a trailing slash, which is enough for Google STS to refuse every token)' : '';
+  const hint =
+    actual.replace(/\/+$/, '') === registered
+      ? ' (they differ only by a trailing slash, which is enough for Google STS to refuse every token)'
+      : '';
   return new IdbridgeError(
     'issuer_mismatch',
     `the cluster's issuer is ${JSON.stringify(actual)} but it is registered as ${JSON.stringify(registered)}${hint}: ` +

@@ -8,7 +8,10 @@ import { MAX_DOCUMENT_BYTES, MAX_KEYS, MAX_KID_LENGTH } from './limits.js';
 export type SigningAlgorithm = 'RS256' | 'ES256' | 'ES384' | 'ES512';
 
 /** Google STS verifies subject tokens signed with these only. */
-export const GOOGLE_ACCEPTED_ALGORITHMS = ['RS256', 'ES256'] as const satisfies readonly SigningAlgorithm[];
+export const GOOGLE_ACCEPTED_ALGORITHMS = [
+  'RS256',
+  'ES256',
+] as const satisfies readonly SigningAlgorithm[];
 export type GoogleAcceptedAlgorithm = (typeof GOOGLE_ACCEPTED_ALGORITHMS)[number];
 
 /**
@@ -18,10 +21,22 @@ export type GoogleAcceptedAlgorithm = (typeof GOOGLE_ACCEPTED_ALGORITHMS)[number
  */
 const storedBase64url = z.string().regex(/^[A-Za-z0-9_-]+$/);
 export const publicJwkSchema = z.union([
-  z.strictObject({ use: z.literal('sig'), kty: z.literal('RSA'), kid: z.string().min(1), alg: z.literal('RS256'), n: storedBase64url, e: storedBase64url }),
   z.strictObject({
-    use: z.literal('sig'), kty: z.literal('EC'), kid: z.string().min(1),
-    crv: z.enum(['P-256', 'P-384', 'P-521']), alg: z.enum(['ES256', 'ES384', 'ES512']), x: storedBase64url, y: storedBase64url,
+    use: z.literal('sig'),
+    kty: z.literal('RSA'),
+    kid: z.string().min(1),
+    alg: z.literal('RS256'),
+    n: storedBase64url,
+    e: storedBase64url,
+  }),
+  z.strictObject({
+    use: z.literal('sig'),
+    kty: z.literal('EC'),
+    kid: z.string().min(1),
+    crv: z.enum(['P-256', 'P-384', 'P-521']),
+    alg: z.enum(['ES256', 'ES384', 'ES512']),
+    x: storedBase64url,
+    y: storedBase64url,
   }),
 ]);
 export type PublicJwk = z.infer<typeof publicJwkSchema>;
@@ -41,21 +56,35 @@ const CURVE_ALGORITHM = { 'P-256': 'ES256', 'P-384': 'ES384', 'P-521': 'ES512' }
 
 /** The algorithm an EC key of curve `crv` signs with; undefined for a curve Kubernetes does not use. */
 export function curveAlgorithm(crv: unknown): SigningAlgorithm | undefined {
-  return typeof crv === 'string' && Object.hasOwn(CURVE_ALGORITHM, crv) ? CURVE_ALGORITHM[crv as keyof typeof CURVE_ALGORITHM] : undefined;
+  return typeof crv === 'string' && Object.hasOwn(CURVE_ALGORITHM, crv)
+    ? CURVE_ALGORITHM[crv as keyof typeof CURVE_ALGORITHM]
+    : undefined;
 }
 
-const base64url = z.string().min(1).max(2048).regex(/^[A-Za-z0-9_-]+$/, 'must be base64url without padding');
+const base64url = z
+  .string()
+  .min(1)
+  .max(2048)
+  .regex(/^[A-Za-z0-9_-]+$/, 'must be base64url without padding');
 
 const commonMembers = {
   kid: z.string().min(1, 'must not be empty').max(MAX_KID_LENGTH),
-  use: z.literal('sig', { error: 'must be "sig": only signing keys belong in an issuer JWKS' }).optional(),
-  key_ops: z.array(z.literal('verify', { error: 'only "verify" is allowed for a public signing key' })).optional(),
+  use: z
+    .literal('sig', { error: 'must be "sig": only signing keys belong in an issuer JWKS' })
+    .optional(),
+  key_ops: z
+    .array(z.literal('verify', { error: 'only "verify" is allowed for a public signing key' }))
+    .optional(),
 };
 
 const rsaKey = z.looseObject({
   kty: z.literal('RSA'),
   ...commonMembers,
-  alg: z.literal('RS256', { error: 'an RSA key of a Kubernetes issuer signs RS256; set alg to "RS256" or omit it' }).optional(),
+  alg: z
+    .literal('RS256', {
+      error: 'an RSA key of a Kubernetes issuer signs RS256; set alg to "RS256" or omit it',
+    })
+    .optional(),
   n: base64url,
   e: base64url.max(16),
 });
@@ -155,20 +184,26 @@ export function rsaKeyFlaw(n: string, e: string): string | undefined {
   const eValue = bytesToBigInt(exponent);
   if (eValue !== RSA_PUBLIC_EXPONENT || exponent[0] === 0) {
     const shown = eValue < 1n << 64n ? String(eValue) : `a ${exponent.length}-byte number`;
-    const why = eValue === 1n ? ': with e = 1 every signature is its own padded message, so ANYONE CAN FORGE TOKENS for this key'
-      : eValue === RSA_PUBLIC_EXPONENT ? ' with leading zero bytes; encode it as "AQAB"'
-      : '';
+    const why =
+      eValue === 1n
+        ? ': with e = 1 every signature is its own padded message, so ANYONE CAN FORGE TOKENS for this key'
+        : eValue === RSA_PUBLIC_EXPONENT
+          ? ' with leading zero bytes; encode it as "AQAB"'
+          : '';
     return `public exponent e is ${shown}${why}; only e = 65537 ("AQAB") is accepted, what kube-apiserver keys (OpenSSL, Go) always have — re-export the key from the cluster's /openid/v1/jwks, or generate a new one with openssl genpkey -algorithm RSA`;
   }
   if (modulus[0] === 0) {
-    return 'modulus n starts with a zero byte, so it is shorter than its encoded length; a JWK encodes n without leading zeros (RFC 7518 §6.3.1.1) — re-export the key from the cluster\'s /openid/v1/jwks';
+    return "modulus n starts with a zero byte, so it is shorter than its encoded length; a JWK encodes n without leading zeros (RFC 7518 §6.3.1.1) — re-export the key from the cluster's /openid/v1/jwks";
   }
   const nValue = bytesToBigInt(modulus);
-  if ((nValue & 1n) === 0n) return 'modulus n is even, so it is not a product of two large primes and anyone can factor it (and forge tokens); this is not a real RSA key';
+  if ((nValue & 1n) === 0n)
+    return 'modulus n is even, so it is not a product of two large primes and anyone can factor it (and forge tokens); this is not a real RSA key';
   const factor = smallFactor(nValue);
-  if (factor !== undefined) return `modulus n is divisible by ${factor}, so anyone can factor it and forge tokens; this is not a real RSA key — generate a new one with openssl genpkey -algorithm RSA`;
+  if (factor !== undefined)
+    return `modulus n is divisible by ${factor}, so anyone can factor it and forge tokens; this is not a real RSA key — generate a new one with openssl genpkey -algorithm RSA`;
   const root = isqrt(nValue);
-  if (root * root === nValue) return 'modulus n is a perfect square, so anyone can factor it and forge tokens; this is not a real RSA key — generate a new one with openssl genpkey -algorithm RSA';
+  if (root * root === nValue)
+    return 'modulus n is a perfect square, so anyone can factor it and forge tokens; this is not a real RSA key — generate a new one with openssl genpkey -algorithm RSA';
   return undefined;
 }
 
@@ -187,7 +222,9 @@ export interface WithheldKey {
  * Splits keys already on record (stored before the RSA rule existed, or held by a cache) into
  * those that may be served and trusted, and those withheld as unsafe.
  */
-export function partitionKeys<K extends PublicJwk>(keys: readonly K[]): { trusted: K[]; withheld: WithheldKey[] } {
+export function partitionKeys<K extends PublicJwk>(
+  keys: readonly K[],
+): { trusted: K[]; withheld: WithheldKey[] } {
   const trusted: K[] = [];
   const withheld: WithheldKey[] = [];
   for (const key of keys) {
@@ -203,21 +240,41 @@ export function withheldWarning(key: WithheldKey): string {
   return `key ${JSON.stringify(key.kid)} is on record but WITHHELD from the published JWKS and never trusted, because it is unsafe: ${key.reason}; remove it (an administrator replaces the keys with PUT /api/v1/clusters/{id}/keys) and rotate the cluster's signing key if the kube-apiserver used it`;
 }
 
-async function validateKey(raw: Record<string, unknown>, path: string): Promise<{ key?: PublicJwk; problems: ErrorDetail[] }> {
+async function validateKey(
+  raw: Record<string, unknown>,
+  path: string,
+): Promise<{ key?: PublicJwk; problems: ErrorDetail[] }> {
   const privateMembers = PRIVATE_MEMBERS.filter((m) => m in raw);
   if (raw.kty === 'oct' || 'k' in raw) {
-    return { problems: [{ path, message: 'symmetric ("oct") keys are secrets and never belong in a public JWKS; publish only the public half of an RSA or EC key' }] };
+    return {
+      problems: [
+        {
+          path,
+          message:
+            'symmetric ("oct") keys are secrets and never belong in a public JWKS; publish only the public half of an RSA or EC key',
+        },
+      ],
+    };
   }
   if (privateMembers.length > 0) {
     return {
-      problems: [{
-        path,
-        message: `contains private key material (${privateMembers.join(', ')}); publish only the public key — this key must now be treated as leaked and rotated`,
-      }],
+      problems: [
+        {
+          path,
+          message: `contains private key material (${privateMembers.join(', ')}); publish only the public key — this key must now be treated as leaked and rotated`,
+        },
+      ],
     };
   }
   if (raw.kty !== 'RSA' && raw.kty !== 'EC') {
-    return { problems: [{ path: `${path}.kty`, message: `key type ${JSON.stringify(raw.kty)} is not supported; use an RSA (2048+ bits) or EC P-256 signing key` }] };
+    return {
+      problems: [
+        {
+          path: `${path}.kty`,
+          message: `key type ${JSON.stringify(raw.kty)} is not supported; use an RSA (2048+ bits) or EC P-256 signing key`,
+        },
+      ],
+    };
   }
 
   let key: PublicJwk;
@@ -226,26 +283,62 @@ async function validateKey(raw: Record<string, unknown>, path: string): Promise<
     if (!parsed.success) return { problems: zodDetails(parsed.error, { prefix: path }) };
     const bits = rsaModulusBits(parsed.data.n);
     if (bits < MIN_RSA_BITS) {
-      return { problems: [{ path: `${path}.n`, message: `RSA key is ${bits} bits; at least ${MIN_RSA_BITS} bits are required` }] };
+      return {
+        problems: [
+          {
+            path: `${path}.n`,
+            message: `RSA key is ${bits} bits; at least ${MIN_RSA_BITS} bits are required`,
+          },
+        ],
+      };
     }
     const flaw = rsaKeyFlaw(parsed.data.n, parsed.data.e);
     if (flaw !== undefined) return { problems: [{ path, message: `unsafe RSA key: ${flaw}` }] };
-    key = { use: 'sig', kty: 'RSA', kid: parsed.data.kid, alg: 'RS256', n: parsed.data.n, e: parsed.data.e };
+    key = {
+      use: 'sig',
+      kty: 'RSA',
+      kid: parsed.data.kid,
+      alg: 'RS256',
+      n: parsed.data.n,
+      e: parsed.data.e,
+    };
   } else {
     const parsed = ecKey.safeParse(raw);
     if (!parsed.success) return { problems: zodDetails(parsed.error, { prefix: path }) };
     const alg = CURVE_ALGORITHM[parsed.data.crv];
     if (parsed.data.alg !== undefined && parsed.data.alg !== alg) {
-      return { problems: [{ path: `${path}.alg`, message: `curve ${parsed.data.crv} signs ${alg}, but alg says ${parsed.data.alg}` }] };
+      return {
+        problems: [
+          {
+            path: `${path}.alg`,
+            message: `curve ${parsed.data.crv} signs ${alg}, but alg says ${parsed.data.alg}`,
+          },
+        ],
+      };
     }
-    key = { use: 'sig', kty: 'EC', kid: parsed.data.kid, crv: parsed.data.crv, alg, x: parsed.data.x, y: parsed.data.y };
+    key = {
+      use: 'sig',
+      kty: 'EC',
+      kid: parsed.data.kid,
+      crv: parsed.data.crv,
+      alg,
+      x: parsed.data.x,
+      y: parsed.data.y,
+    };
   }
 
   try {
     // The real test of key material: the platform's crypto must accept it as a public key.
     await importJWK(key, key.alg);
   } catch {
-    return { problems: [{ path, message: `not a valid ${key.kty} public key (the key material does not import); re-export it from the cluster's /openid/v1/jwks` }] };
+    return {
+      problems: [
+        {
+          path,
+          message: `not a valid ${key.kty} public key (the key material does not import); re-export it from the cluster's /openid/v1/jwks`,
+        },
+      ],
+    };
   }
   return { key, problems: [] };
 }
@@ -260,7 +353,10 @@ export async function validateJwks(input: unknown): Promise<ValidatedJwks> {
     try {
       input = JSON.parse(input);
     } catch {
-      throw new IdbridgeError('invalid_jwks', 'the JWKS is not valid JSON; send the body of the cluster\'s /openid/v1/jwks unchanged');
+      throw new IdbridgeError(
+        'invalid_jwks',
+        "the JWKS is not valid JSON; send the body of the cluster's /openid/v1/jwks unchanged",
+      );
     }
   } else if (byteLength(JSON.stringify(input) ?? '') > MAX_DOCUMENT_BYTES) {
     throw tooLarge('JWKS');
@@ -269,7 +365,11 @@ export async function validateJwks(input: unknown): Promise<ValidatedJwks> {
   const shape = jwksShape.safeParse(input);
   if (!shape.success) {
     const details = zodDetails(shape.error);
-    throw new IdbridgeError('invalid_jwks', `the JWKS must be a JSON object {"keys": [...]} with 1 to ${MAX_KEYS} public keys: ${describeIssues(details, 'jwks')}`, details);
+    throw new IdbridgeError(
+      'invalid_jwks',
+      `the JWKS must be a JSON object {"keys": [...]} with 1 to ${MAX_KEYS} public keys: ${describeIssues(details, 'jwks')}`,
+      details,
+    );
   }
 
   const problems: ErrorDetail[] = [];
@@ -278,11 +378,17 @@ export async function validateJwks(input: unknown): Promise<ValidatedJwks> {
   for (const [i, raw] of shape.data.keys.entries()) {
     const path = `keys[${i}]`;
     if (typeof raw.kid !== 'string' || raw.kid === '') {
-      problems.push({ path: `${path}.kid`, message: 'every key needs a non-empty "kid": verifiers select the key by the token\'s kid' });
+      problems.push({
+        path: `${path}.kid`,
+        message: 'every key needs a non-empty "kid": verifiers select the key by the token\'s kid',
+      });
       continue;
     }
     if (seenKids.has(raw.kid)) {
-      problems.push({ path: `${path}.kid`, message: `kid ${JSON.stringify(raw.kid)} appears more than once; each key needs its own kid` });
+      problems.push({
+        path: `${path}.kid`,
+        message: `kid ${JSON.stringify(raw.kid)} appears more than once; each key needs its own kid`,
+      });
       continue;
     }
     seenKids.add(raw.kid);
@@ -291,7 +397,11 @@ export async function validateJwks(input: unknown): Promise<ValidatedJwks> {
     if (result.key) keys.push(result.key);
   }
   if (problems.length > 0) {
-    throw new IdbridgeError('invalid_jwks', `the JWKS was refused: ${describeIssues(problems)}`, problems);
+    throw new IdbridgeError(
+      'invalid_jwks',
+      `the JWKS was refused: ${describeIssues(problems)}`,
+      problems,
+    );
   }
   return { keys, warnings: keys.flatMap(keyWarnings) };
 }
@@ -299,7 +409,9 @@ export async function validateJwks(input: unknown): Promise<ValidatedJwks> {
 /** Warnings about a key that is valid but that Google STS will not accept. */
 export function keyWarnings(key: PublicJwk): string[] {
   if (googleAccepts(key.alg)) return [];
-  return [`key ${JSON.stringify(key.kid)} signs ${key.alg}, which Google STS refuses (RS256 and ES256 only): give the kube-apiserver an RSA or EC P-256 --service-account-signing-key-file`];
+  return [
+    `key ${JSON.stringify(key.kid)} signs ${key.alg}, which Google STS refuses (RS256 and ES256 only): give the kube-apiserver an RSA or EC P-256 --service-account-signing-key-file`,
+  ];
 }
 
 export function googleAccepts(alg: unknown): alg is GoogleAcceptedAlgorithm {
@@ -311,5 +423,8 @@ export function byteLength(text: string): number {
 }
 
 function tooLarge(what: string): IdbridgeError {
-  return new IdbridgeError('payload_too_large', `the ${what} is larger than ${MAX_DOCUMENT_BYTES / 1024} KiB; an issuer document is never that large — check that you are sending the right file`);
+  return new IdbridgeError(
+    'payload_too_large',
+    `the ${what} is larger than ${MAX_DOCUMENT_BYTES / 1024} KiB; an issuer document is never that large — check that you are sending the right file`,
+  );
 }

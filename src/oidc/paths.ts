@@ -5,7 +5,9 @@ export const JWKS_PATH = '/openid/v1/jwks';
 export type DocumentKind = 'discovery' | 'jwks';
 
 /** `/{cluster}/.well-known/openid-configuration` → {cluster, kind}; anything else → null. */
-export function matchDocumentPath(pathname: string): { cluster: string; kind: DocumentKind } | null {
+export function matchDocumentPath(
+  pathname: string,
+): { cluster: string; kind: DocumentKind } | null {
   const slash = pathname.indexOf('/', 1);
   if (pathname.charCodeAt(0) !== 47 /* / */ || slash < 2) return null;
   const rest = pathname.slice(slash);

@@ -1,6 +1,14 @@
 import { base64url } from 'jose';
 import { buildDiscovery } from './discovery.js';
-import { googleAccepts, keyWarnings, partitionKeys, withheldWarning, type PublicJwk, type SigningAlgorithm, type WithheldKey } from './jwks.js';
+import {
+  googleAccepts,
+  keyWarnings,
+  partitionKeys,
+  withheldWarning,
+  type PublicJwk,
+  type SigningAlgorithm,
+  type WithheldKey,
+} from './jwks.js';
 
 /**
  * How long verifiers and HTTP caches may keep a document. kube-apiserver uses an hour; idbridge
@@ -38,7 +46,10 @@ export interface ClusterDocuments {
   readonly warnings: readonly string[];
 }
 
-export async function publishDocument(value: unknown, contentType: string): Promise<PublishedDocument> {
+export async function publishDocument(
+  value: unknown,
+  contentType: string,
+): Promise<PublishedDocument> {
   const body = new TextEncoder().encode(JSON.stringify(value));
   const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', body));
   const etag = `"${base64url.encode(digest)}"`;
@@ -61,7 +72,11 @@ export async function publishDocument(value: unknown, contentType: string): Prom
  * publishes through here, so a key that fails the RSA rule (one stored before the rule existed)
  * is withheld from every served document and flagged in the warnings.
  */
-export async function publishCluster(cluster: string, issuer: string, keys: readonly PublicJwk[]): Promise<ClusterDocuments> {
+export async function publishCluster(
+  cluster: string,
+  issuer: string,
+  keys: readonly PublicJwk[],
+): Promise<ClusterDocuments> {
   const { trusted, withheld } = partitionKeys(keys);
   const [discovery, jwks] = await Promise.all([
     publishDocument(buildDiscovery(issuer, trusted), DISCOVERY_CONTENT_TYPE),
@@ -72,7 +87,11 @@ export async function publishCluster(cluster: string, issuer: string, keys: read
     issuer,
     discovery,
     jwks,
-    keys: trusted.map((key) => ({ kid: key.kid, alg: key.alg, googleAccepts: googleAccepts(key.alg) })),
+    keys: trusted.map((key) => ({
+      kid: key.kid,
+      alg: key.alg,
+      googleAccepts: googleAccepts(key.alg),
+    })),
     withheld,
     warnings: [...withheld.map(withheldWarning), ...trusted.flatMap(keyWarnings)],
   };
@@ -90,6 +109,13 @@ export interface PublishableRecord {
  * published then: no keys yet, or only keys withheld by the RSA rule).
  */
 export async function recordDocuments(record: PublishableRecord): Promise<ClusterDocuments | null> {
-  const docs = record.keys.length === 0 ? null : await publishCluster(record.id, record.issuer, record.keys.map((key) => key.jwk));
+  const docs =
+    record.keys.length === 0
+      ? null
+      : await publishCluster(
+          record.id,
+          record.issuer,
+          record.keys.map((key) => key.jwk),
+        );
   return docs && docs.keys.length > 0 ? docs : null;
 }

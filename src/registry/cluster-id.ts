@@ -2,8 +2,25 @@ import { z } from 'zod';
 
 /** Path segments idbridge routes use (or may use) at the top level; no cluster may take them. */
 export const RESERVED_CLUSTER_IDS: ReadonlySet<string> = new Set([
-  'api', 'v1', 'v2', 'healthz', 'readyz', 'livez', 'metrics', 'status', 'admin', 'static', 'assets',
-  'debug', 'internal', 'openid', 'well-known', 'computemetadata', 'token', 'mutate-v1-pod', 'favicon',
+  'api',
+  'v1',
+  'v2',
+  'healthz',
+  'readyz',
+  'livez',
+  'metrics',
+  'status',
+  'admin',
+  'static',
+  'assets',
+  'debug',
+  'internal',
+  'openid',
+  'well-known',
+  'computemetadata',
+  'token',
+  'mutate-v1-pod',
+  'favicon',
 ]);
 
 /** RFC 1123 label: what Kubernetes namespaces and idbridge cluster ids are. */
@@ -14,15 +31,19 @@ export const clusterIdSchema = z
   .string({ error: 'the cluster id must be a string' })
   .superRefine((value, ctx) => {
     if (!DNS_LABEL.test(value)) {
-      const hint = value.toLowerCase() !== value && DNS_LABEL.test(value.toLowerCase())
-        ? `; use ${JSON.stringify(value.toLowerCase())}`
-        : '';
+      const hint =
+        value.toLowerCase() !== value && DNS_LABEL.test(value.toLowerCase())
+          ? `; use ${JSON.stringify(value.toLowerCase())}`
+          : '';
       ctx.addIssue({
         code: 'custom',
         message: `cluster id ${JSON.stringify(value.slice(0, 80))} is not a DNS label: 1-63 characters of a-z, 0-9 and "-", starting and ending with a letter or digit${hint}`,
       });
     } else if (RESERVED_CLUSTER_IDS.has(value)) {
-      ctx.addIssue({ code: 'custom', message: `cluster id ${JSON.stringify(value)} is reserved for idbridge's own routes; choose another name` });
+      ctx.addIssue({
+        code: 'custom',
+        message: `cluster id ${JSON.stringify(value)} is reserved for idbridge's own routes; choose another name`,
+      });
     }
   });
 

@@ -1,5 +1,12 @@
 import { join } from 'node:path';
-import { ownerOfLegacyLock, ownerOfName, ownerState, ownerTag, nonce, type Owner } from './file-owner.js';
+import {
+  ownerOfLegacyLock,
+  ownerOfName,
+  ownerState,
+  ownerTag,
+  nonce,
+  type Owner,
+} from './file-owner.js';
 import type { FileStoreFs } from './file-store-fs.js';
 
 /**
@@ -69,7 +76,10 @@ async function releaseLock(fs: FileStoreFs, path: string, ownerFile: string): Pr
  * Breaks the lock at `path` if every owner in it is stale; true if the caller should try again at
  * once (broken, or already free). Also used at start to remove the locks of dead writers.
  */
-export async function breakIfStale(path: string, options: Omit<LockOptions, 'waitMs'>): Promise<boolean> {
+export async function breakIfStale(
+  path: string,
+  options: Omit<LockOptions, 'waitMs'>,
+): Promise<boolean> {
   const { fs } = options;
   let entries: string[];
   try {
@@ -89,7 +99,10 @@ export async function breakIfStale(path: string, options: Omit<LockOptions, 'wai
 }
 
 /** A lock file of an earlier version (`PID\n` in a regular file). unlink never removes a new lock directory. */
-async function breakLegacyLock(path: string, options: Omit<LockOptions, 'waitMs'>): Promise<boolean> {
+async function breakLegacyLock(
+  path: string,
+  options: Omit<LockOptions, 'waitMs'>,
+): Promise<boolean> {
   const text = await options.fs.readFile(path, 'utf8').catch(() => null);
   if (text === null) return true;
   if (!(await isStale(path, ownerOfLegacyLock(text), options))) return false;
@@ -98,10 +111,17 @@ async function breakLegacyLock(path: string, options: Omit<LockOptions, 'waitMs'
 }
 
 /** Dead owners are stale at once; owners this host cannot judge (or none at all) once old enough. */
-export async function isStale(path: string, owner: Owner | null, options: Omit<LockOptions, 'waitMs'>): Promise<boolean> {
+export async function isStale(
+  path: string,
+  owner: Owner | null,
+  options: Omit<LockOptions, 'waitMs'>,
+): Promise<boolean> {
   const state = owner ? await ownerState(owner, options.me) : 'unknown';
   if (state !== 'unknown') return state === 'dead';
-  const modified = await options.fs.stat(path).then((s) => s.mtimeMs, () => null);
+  const modified = await options.fs.stat(path).then(
+    (s) => s.mtimeMs,
+    () => null,
+  );
   return modified === null || options.now() - modified > options.unknownOwnerStaleMs;
 }
 

@@ -29,7 +29,8 @@ const LEGACY_TAG = /\.json(?:\.lock)?\.(\d{1,10})\.[0-9a-f]{8,12}\.tmp$/;
 /** The owner a name carries (see ownerTag), or null when it carries none. */
 export function ownerOfName(name: string): Owner | null {
   const tagged = TAG.exec(name);
-  if (tagged) return { pid: Number(tagged[1]), start: tagged[2]!, ns: tagged[3]!, token: tagged[4]! };
+  if (tagged)
+    return { pid: Number(tagged[1]), start: tagged[2]!, ns: tagged[3]!, token: tagged[4]! };
   const legacy = LEGACY_TAG.exec(name);
   return legacy ? legacyOwner(Number(legacy[1])) : null;
 }
@@ -51,7 +52,10 @@ export function currentOwner(): Promise<Owner> {
   self ??= (async () => ({
     pid: process.pid,
     start: (await processStart(process.pid)) ?? 'x',
-    ns: await readlink('/proc/self/ns/pid').then((link) => /\[(\d+)\]/.exec(link)?.[1] ?? 'x', () => 'x'),
+    ns: await readlink('/proc/self/ns/pid').then(
+      (link) => /\[(\d+)\]/.exec(link)?.[1] ?? 'x',
+      () => 'x',
+    ),
     token: randomBytes(8).toString('hex'),
   }))();
   return self;

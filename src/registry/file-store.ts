@@ -2,7 +2,14 @@ import { watch } from 'node:fs';
 import { join } from 'node:path';
 import { IdbridgeError, StoreConflictError } from '../errors.js';
 import { isClusterId } from './cluster-id.js';
-import { acquireLock, breakIfStale, isStale, LockBusyError, type HeldLock, type LockOptions } from './file-lock.js';
+import {
+  acquireLock,
+  breakIfStale,
+  isStale,
+  LockBusyError,
+  type HeldLock,
+  type LockOptions,
+} from './file-lock.js';
 import { currentOwner, nonce, ownerOfName, ownerTag, type Owner } from './file-owner.js';
 import { nodeFs, type FileStoreFs } from './file-store-fs.js';
 import { clusterRecordSchema, type ClusterRecord } from './record.js';
@@ -56,7 +63,11 @@ export class FileStore implements ClusterStore {
   }
 
   #path(id: string): string {
-    if (!isClusterId(id)) throw new IdbridgeError('invalid_cluster_id', `cluster id ${JSON.stringify(id.slice(0, 80))} is not a valid DNS label`);
+    if (!isClusterId(id))
+      throw new IdbridgeError(
+        'invalid_cluster_id',
+        `cluster id ${JSON.stringify(id.slice(0, 80))} is not a valid DNS label`,
+      );
     return join(this.#dir, `${id}.json`);
   }
 
@@ -66,7 +77,13 @@ export class FileStore implements ClusterStore {
   }
 
   get #lockOptions(): LockOptions {
-    return { fs: this.#fs, me: this.#me, now: this.#now, unknownOwnerStaleMs: UNKNOWN_OWNER_STALE_MS, waitMs: LOCK_WAIT_MS };
+    return {
+      fs: this.#fs,
+      me: this.#me,
+      now: this.#now,
+      unknownOwnerStaleMs: UNKNOWN_OWNER_STALE_MS,
+      waitMs: LOCK_WAIT_MS,
+    };
   }
 
   async get(id: string): Promise<StoredRecord | null> {
@@ -82,7 +99,12 @@ export class FileStore implements ClusterStore {
     try {
       record = clusterRecordSchema.parse(JSON.parse(text));
     } catch (err) {
-      throw new IdbridgeError('internal', `the record file ${path} is not a valid cluster record; restore it from backup or delete it`, [], { cause: err });
+      throw new IdbridgeError(
+        'internal',
+        `the record file ${path} is not a valid cluster record; restore it from backup or delete it`,
+        [],
+        { cause: err },
+      );
     }
     return { record, revision: String(record.version) };
   }
@@ -92,7 +114,8 @@ export class FileStore implements ClusterStore {
     clusterRecordSchema.parse(record); // never write what could not be read back
     return this.#withLock(path, async () => {
       const current = await this.get(record.id);
-      if ((current?.revision ?? null) !== ifRevision) throw new StoreConflictError(`cluster ${record.id}`);
+      if ((current?.revision ?? null) !== ifRevision)
+        throw new StoreConflictError(`cluster ${record.id}`);
       const contents = `${JSON.stringify(record, null, 2)}\n`;
       this.#lastWriteBytes = Buffer.byteLength(contents);
       await this.#writeAtomically(path, contents);
@@ -105,14 +128,21 @@ export class FileStore implements ClusterStore {
     return this.#withLock(path, async () => {
       const current = await this.get(id);
       if (!current) return false;
-      if (ifRevision !== undefined && current.revision !== ifRevision) throw new StoreConflictError(`cluster ${id}`);
-      await this.#fs.unlink(path).catch((err) => { throw unavailable(`cannot delete ${path}`, err); });
+      if (ifRevision !== undefined && current.revision !== ifRevision)
+        throw new StoreConflictError(`cluster ${id}`);
+      await this.#fs.unlink(path).catch((err) => {
+        throw unavailable(`cannot delete ${path}`, err);
+      });
       return true;
     });
   }
 
   async list({ after, limit }: { after?: string; limit: number }): Promise<ListPage> {
-    const ids = (await this.#fs.readdir(this.#dir).catch((err) => { throw unavailable(`cannot list ${this.#dir}`, err); }))
+    const ids = (
+      await this.#fs.readdir(this.#dir).catch((err) => {
+        throw unavailable(`cannot list ${this.#dir}`, err);
+      })
+    )
       .filter((name) => name.endsWith('.json'))
       .map((name) => name.slice(0, -'.json'.length))
       .filter((id) => isClusterId(id) && (after === undefined || id > after))
@@ -146,7 +176,9 @@ export class FileStore implements ClusterStore {
    * Not fsynced: ENOSPC and EROFS show at write and close, and the probe is unlinked at once.
    */
   async ping(): Promise<void> {
-    await this.#fs.stat(this.#dir).catch((err) => { throw unavailable(`the data directory ${this.#dir} is not accessible`, err); });
+    await this.#fs.stat(this.#dir).catch((err) => {
+      throw unavailable(`the data directory ${this.#dir} is not accessible`, err);
+    });
     const probe = this.#tempName(join(this.#dir, '.readyz'));
     const bytes = Math.min(MAX_PROBE_BYTES, Math.max(MIN_PROBE_BYTES, this.#lastWriteBytes));
     try {
@@ -163,7 +195,8 @@ export class FileStore implements ClusterStore {
     try {
       lock = await acquireLock(`${path}.lock`, this.#lockOptions);
     } catch (err) {
-      if (err instanceof LockBusyError) throw new StoreConflictError(`cluster record ${path} (locked by another writer)`);
+      if (err instanceof LockBusyError)
+        throw new StoreConflictError(`cluster record ${path} (locked by another writer)`);
       throw unavailable(`cannot lock ${path}`, err);
     }
     try {
@@ -184,7 +217,10 @@ export class FileStore implements ClusterStore {
       try {
         if (name.endsWith('.lock')) {
           await breakIfStale(path, this.#lockOptions);
-        } else if (name.endsWith('.tmp') && (await isStale(path, ownerOfName(name), this.#lockOptions))) {
+        } else if (
+          name.endsWith('.tmp') &&
+          (await isStale(path, ownerOfName(name), this.#lockOptions))
+        ) {
           await this.#fs.rm(path, { recursive: true, force: true });
         }
       } catch {
@@ -217,7 +253,11 @@ export class FileStore implements ClusterStore {
   }
 
   /** Creates `path` (it must not exist) with `contents`; the caller removes it if this throws. */
-  async #writeFile(path: string, contents: string | Buffer, { sync }: { sync: boolean }): Promise<void> {
+  async #writeFile(
+    path: string,
+    contents: string | Buffer,
+    { sync }: { sync: boolean },
+  ): Promise<void> {
     const handle = await this.#fs.open(path, 'wx', 0o600);
     try {
       await handle.writeFile(contents);
@@ -232,5 +272,10 @@ export class FileStore implements ClusterStore {
 
 function unavailable(message: string, cause: unknown): IdbridgeError {
   const code = (cause as NodeJS.ErrnoException | undefined)?.code;
-  return new IdbridgeError('store_unavailable', `${message}${code ? ` (${code})` : ''}; check the data directory's permissions and free space`, [], { cause });
+  return new IdbridgeError(
+    'store_unavailable',
+    `${message}${code ? ` (${code})` : ''}; check the data directory's permissions and free space`,
+    [],
+    { cause },
+  );
 }

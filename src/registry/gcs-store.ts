@@ -63,8 +63,17 @@ export class GcsStore implements ClusterStore {
     this.#acl = options.acl;
     this.#onBackgroundError = options.onBackgroundError ?? (() => {});
     this.#now = options.now ?? Date.now;
-    this.#mirror = new GcsMirror({ bucket: this.#bucket, layout: this.layout, acl: this.#acl, now: this.#now });
-    this.#breaker = new StoreBreaker({ timeoutMs: options.timeoutMs ?? DEFAULT_GCS_TIMEOUT_MS, failFastMs: options.failFastMs ?? DEFAULT_GCS_FAIL_FAST_MS, now: this.#now });
+    this.#mirror = new GcsMirror({
+      bucket: this.#bucket,
+      layout: this.layout,
+      acl: this.#acl,
+      now: this.#now,
+    });
+    this.#breaker = new StoreBreaker({
+      timeoutMs: options.timeoutMs ?? DEFAULT_GCS_TIMEOUT_MS,
+      failFastMs: options.failFastMs ?? DEFAULT_GCS_FAIL_FAST_MS,
+      now: this.#now,
+    });
     const every = options.reconcileEveryMs ?? 0;
     if (every > 0) {
       this.#timer = setInterval(() => void this.#reconcileInBackground(), every);
@@ -86,58 +95,95 @@ export class GcsStore implements ClusterStore {
   }
 
   #recordFile(id: string): File {
-    if (!isClusterId(id)) throw new IdbridgeError('invalid_cluster_id', `cluster id ${JSON.stringify(id.slice(0, 80))} is not a valid DNS label`);
+    if (!isClusterId(id))
+      throw new IdbridgeError(
+        'invalid_cluster_id',
+        `cluster id ${JSON.stringify(id.slice(0, 80))} is not a valid DNS label`,
+      );
     return this.#bucket.file(this.layout.record(id));
   }
 
   async get(id: string): Promise<StoredRecord | null> {
     const file = this.#recordFile(id);
     const where = this.layout.url(file.name);
-    const downloaded = await this.#breaker.run(where, () => downloadWithGeneration(file).catch((err: unknown) => {
-      if (isNotFound(err)) return null;
-      throw err;
-    }), (err) => fromGcsError(err, where));
+    const downloaded = await this.#breaker.run(
+      where,
+      () =>
+        downloadWithGeneration(file).catch((err: unknown) => {
+          if (isNotFound(err)) return null;
+          throw err;
+        }),
+      (err) => fromGcsError(err, where),
+    );
     if (!downloaded) return null;
     const { body, generation } = downloaded;
     let record: ClusterRecord;
     try {
       record = clusterRecordSchema.parse(JSON.parse(body.toString('utf8')));
     } catch (err) {
-      throw new IdbridgeError('internal', `${this.layout.url(file.name)} is not a valid cluster record; restore an earlier generation of it or delete it`, [], { cause: err });
+      throw new IdbridgeError(
+        'internal',
+        `${this.layout.url(file.name)} is not a valid cluster record; restore an earlier generation of it or delete it`,
+        [],
+        { cause: err },
+      );
     }
-    if (record.id !== id) throw new IdbridgeError('internal', `${this.layout.url(file.name)} holds the record of ${JSON.stringify(record.id)}; restore the right record or delete it`);
+    if (record.id !== id)
+      throw new IdbridgeError(
+        'internal',
+        `${this.layout.url(file.name)} holds the record of ${JSON.stringify(record.id)}; restore the right record or delete it`,
+      );
     return { record, revision: generation };
   }
 
   async put(record: ClusterRecord, ifRevision: string | null): Promise<StoredRecord> {
     const file = this.#recordFile(record.id);
     const docs = await this.#mirror.documentsOf(record);
-    await this.#breaker.run(`cluster ${record.id}`, () => file.save(`${JSON.stringify(record)}\n`, {
-        resumable: false,
-        contentType: 'application/json',
-        metadata: {
-          cacheControl: 'no-store',
-          metadata: this.#mirror.recordLabels(docs),
-        },
-        ...(this.#acl === 'fine-grained' ? { predefinedAcl: 'private' as const } : {}),
-        // 0: create only if absent.
-        preconditionOpts: { ifGenerationMatch: ifRevision ?? 0 },
-      }), (err) => fromGcsError(err, `cluster ${record.id}`));
+    await this.#breaker.run(
+      `cluster ${record.id}`,
+      () =>
+        file.save(`${JSON.stringify(record)}\n`, {
+          resumable: false,
+          contentType: 'application/json',
+          metadata: {
+            cacheControl: 'no-store',
+            metadata: this.#mirror.recordLabels(docs),
+          },
+          ...(this.#acl === 'fine-grained' ? { predefinedAcl: 'private' as const } : {}),
+          // 0: create only if absent.
+          preconditionOpts: { ifGenerationMatch: ifRevision ?? 0 },
+        }),
+      (err) => fromGcsError(err, `cluster ${record.id}`),
+    );
     const generation = String((file.metadata as FileMetadata).generation);
     await this.#mirror.publish(record.id, docs, generation).catch((err) => {
       // The record is written and is the truth: answer success, repair the documents shortly.
       this.#onBackgroundError(`publishing the documents of cluster ${record.id}`, err);
-      setTimeout(() => void this.repair(record.id).catch((again) => this.#onBackgroundError(`repairing the documents of cluster ${record.id}`, again)), 5_000).unref();
+      setTimeout(
+        () =>
+          void this.repair(record.id).catch((again) =>
+            this.#onBackgroundError(`repairing the documents of cluster ${record.id}`, again),
+          ),
+        5_000,
+      ).unref();
     });
     return { record, revision: generation };
   }
 
   async delete(id: string, ifRevision?: string): Promise<boolean> {
     const file = this.#recordFile(id);
-    const deleted = await this.#breaker.run(`cluster ${id}`, () => file.delete(ifRevision !== undefined ? { ifGenerationMatch: ifRevision } : {}).then(() => true, (err: unknown) => {
-      if (isNotFound(err)) return false;
-      throw err;
-    }), (err) => fromGcsError(err, `cluster ${id}`));
+    const deleted = await this.#breaker.run(
+      `cluster ${id}`,
+      () =>
+        file.delete(ifRevision !== undefined ? { ifGenerationMatch: ifRevision } : {}).then(
+          () => true,
+          (err: unknown) => {
+            if (isNotFound(err)) return false;
+            throw err;
+          },
+        ),
+      (err) => fromGcsError(err, `cluster ${id}`),
+    );
     if (!deleted) return false;
     await this.#mirror.remove(id).catch((err) => {
       this.#onBackgroundError(`deleting the documents of cluster ${id}`, err);
@@ -150,7 +196,9 @@ export class GcsStore implements ClusterStore {
     const page = ids.slice(0, limit);
     const records: StoredRecord[] = [];
     for (let i = 0; i < page.length; i += LIST_CONCURRENCY) {
-      const batch = await Promise.all(page.slice(i, i + LIST_CONCURRENCY).map((id) => this.get(id)));
+      const batch = await Promise.all(
+        page.slice(i, i + LIST_CONCURRENCY).map((id) => this.get(id)),
+      );
       for (const stored of batch) if (stored) records.push(stored); // deleted since the listing: skip
     }
     return ids.length > limit ? { records, next: page.at(-1)! } : { records };
@@ -158,7 +206,16 @@ export class GcsStore implements ClusterStore {
 
   async ping(): Promise<void> {
     const where = `gs://${this.layout.bucket}`;
-    await this.#breaker.run(where, () => this.#bucket.getFiles({ prefix: this.layout.recordsPrefix, maxResults: 1, autoPaginate: false }), (err) => fromGcsError(err, where));
+    await this.#breaker.run(
+      where,
+      () =>
+        this.#bucket.getFiles({
+          prefix: this.layout.recordsPrefix,
+          maxResults: 1,
+          autoPaginate: false,
+        }),
+      (err) => fromGcsError(err, where),
+    );
   }
 
   /** Rewrites one cluster's documents from its current record (or removes them if it is gone). */
@@ -181,7 +238,11 @@ export class GcsStore implements ClusterStore {
 
   #listIds(after: string | undefined, want: number): Promise<string[]> {
     const where = `gs://${this.layout.bucket}/${this.layout.recordsPrefix}`;
-    return this.#breaker.run(where, () => this.#listIdsOnce(after, want), (err) => fromGcsError(err, where));
+    return this.#breaker.run(
+      where,
+      () => this.#listIdsOnce(after, want),
+      (err) => fromGcsError(err, where),
+    );
   }
 
   async #listIdsOnce(after: string | undefined, want: number): Promise<string[]> {
@@ -220,7 +281,12 @@ function downloadWithGeneration(file: File): Promise<{ body: Buffer; generation:
       .on('error', reject)
       .on('end', () => {
         if (!generation || !/^\d+$/.test(generation)) {
-          reject(new IdbridgeError('store_unavailable', `Cloud Storage sent ${file.name} without its generation; the store cannot compare-and-swap without it`));
+          reject(
+            new IdbridgeError(
+              'store_unavailable',
+              `Cloud Storage sent ${file.name} without its generation; the store cannot compare-and-swap without it`,
+            ),
+          );
           return;
         }
         resolve({ body: Buffer.concat(chunks), generation });

@@ -23,7 +23,8 @@ export class MemoryStore implements ClusterStore {
   async delete(id: string, ifRevision?: string): Promise<boolean> {
     const current = this.#records.get(id);
     if (!current) return false;
-    if (ifRevision !== undefined && String(current.version) !== ifRevision) throw new StoreConflictError(`cluster ${id}`);
+    if (ifRevision !== undefined && String(current.version) !== ifRevision)
+      throw new StoreConflictError(`cluster ${id}`);
     return this.#records.delete(id);
   }
 

@@ -36,7 +36,10 @@ export interface OpenStoreOptions {
 /** How often the GCS store reconciles its public documents with its records. */
 const GCS_RECONCILE_EVERY_MS = 5 * 60_000;
 
-export async function openStore(value: string, options: OpenStoreOptions = {}): Promise<ClusterStore> {
+export async function openStore(
+  value: string,
+  options: OpenStoreOptions = {},
+): Promise<ClusterStore> {
   const location = parseStoreLocation(value);
   switch (location.kind) {
     case 'memory':
@@ -46,7 +49,10 @@ export async function openStore(value: string, options: OpenStoreOptions = {}): 
       return FileStore.open(location.dir);
     }
     case 'gcs': {
-      const [{ GcsStore }, { createStorage }] = await Promise.all([import('./gcs-store.js'), import('../gcs/client.js')]);
+      const [{ GcsStore }, { createStorage }] = await Promise.all([
+        import('./gcs-store.js'),
+        import('../gcs/client.js'),
+      ]);
       const gcs = options.gcs ?? { objectAcl: 'fine-grained' };
       return GcsStore.open({
         storage: createStorage(gcs),
@@ -63,5 +69,8 @@ export async function openStore(value: string, options: OpenStoreOptions = {}): 
 }
 
 function badStore(value: string): IdbridgeError {
-  return new IdbridgeError('invalid_request', `IDBRIDGE_STORE=${JSON.stringify(value.slice(0, 100))} is not a store; use file:DIR, memory: or gcs://BUCKET/PREFIX`);
+  return new IdbridgeError(
+    'invalid_request',
+    `IDBRIDGE_STORE=${JSON.stringify(value.slice(0, 100))} is not a store; use file:DIR, memory: or gcs://BUCKET/PREFIX`,
+  );
 }

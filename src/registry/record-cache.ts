@@ -51,7 +51,11 @@ export class RecordCache<T> {
   readonly #onRefreshError: (cluster: string, err: unknown) => void;
   readonly #unwatch: (() => void) | undefined;
 
-  constructor(store: ClusterStore, derive: (stored: StoredRecord | null) => T | Promise<T>, options: RecordCacheOptions<T> = {}) {
+  constructor(
+    store: ClusterStore,
+    derive: (stored: StoredRecord | null) => T | Promise<T>,
+    options: RecordCacheOptions<T> = {},
+  ) {
     this.#store = store;
     this.#derive = derive;
     this.#revalidateAfterMs = options.revalidateAfterMs ?? (store.watch ? 5 * 60_000 : 5_000);
@@ -116,8 +120,10 @@ export class RecordCache<T> {
     const loading: Promise<T> = (async () => {
       const stored = await this.#store.get(cluster);
       const revision = stored?.revision ?? null;
-      const value = previous && previous.revision === revision ? previous.value : await this.#derive(stored);
-      if ((this.#epochs.get(cluster) ?? 0) === epoch) this.#remember(cluster, this.#entry(value, revision));
+      const value =
+        previous && previous.revision === revision ? previous.value : await this.#derive(stored);
+      if ((this.#epochs.get(cluster) ?? 0) === epoch)
+        this.#remember(cluster, this.#entry(value, revision));
       return value;
     })().finally(() => {
       if (this.#inflight.get(cluster) === loading) this.#inflight.delete(cluster);
@@ -128,7 +134,12 @@ export class RecordCache<T> {
 
   #entry(value: T, revision: string | null): Entry<T> {
     const loadedAt = this.#now();
-    return { value, revision, loadedAt, refreshAt: loadedAt + this.#revalidateAfterMs * (1 + Math.random() / 4) };
+    return {
+      value,
+      revision,
+      loadedAt,
+      refreshAt: loadedAt + this.#revalidateAfterMs * (1 + Math.random() / 4),
+    };
   }
 
   #remember(cluster: string, entry: Entry<T>): void {
@@ -147,6 +158,12 @@ export class RecordCache<T> {
  * process, so each record is read (and the store watched) once. A record without keys is not
  * served stale: it cannot verify or publish anything, and its first keys should show at once.
  */
-export function clusterRecords(store: ClusterStore, options: Omit<RecordCacheOptions<ClusterRecord | null>, 'serveStale'> = {}): RecordCache<ClusterRecord | null> {
-  return new RecordCache(store, (stored) => stored?.record ?? null, { ...options, serveStale: (record) => record !== null && record.keys.length > 0 });
+export function clusterRecords(
+  store: ClusterStore,
+  options: Omit<RecordCacheOptions<ClusterRecord | null>, 'serveStale'> = {},
+): RecordCache<ClusterRecord | null> {
+  return new RecordCache(store, (stored) => stored?.record ?? null, {
+    ...options,
+    serveStale: (record) => record !== null && record.keys.length > 0,
+  });
 }

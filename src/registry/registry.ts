@@ -79,7 +79,10 @@ export class ClusterRegistry {
       issuer: this.issuerFor(input.id),
       syncSubject: input.syncSubject,
       keys: jwks.map((jwk) => ({ jwk, firstSeen: now, lastSeen: now })),
-      keyEvents: jwks.length > 0 ? [{ at: now, source: 'registration', added: jwks.map((k) => k.kid), removed: [] }] : [],
+      keyEvents:
+        jwks.length > 0
+          ? [{ at: now, source: 'registration', added: jwks.map((k) => k.kid), removed: [] }]
+          : [],
       ...(input.broker ? { broker: input.broker } : {}),
       createdAt: now,
       updatedAt: now,
@@ -89,7 +92,10 @@ export class ClusterRegistry {
       await this.store.put(record, null);
     } catch (err) {
       if (err instanceof StoreConflictError) {
-        throw new IdbridgeError('cluster_exists', `cluster ${JSON.stringify(input.id)} is already registered; update it (PATCH) or delete it first`);
+        throw new IdbridgeError(
+          'cluster_exists',
+          `cluster ${JSON.stringify(input.id)} is already registered; update it (PATCH) or delete it first`,
+        );
       }
       throw err;
     }
@@ -107,14 +113,22 @@ export class ClusterRegistry {
     return this.store.list(options);
   }
 
-  async update(id: string, update: ClusterUpdate, options: WriteOptions = {}): Promise<ClusterRecord> {
-    const { record } = await this.mutate(id, (current) => {
-      const next: ClusterRecord = { ...current };
-      if (update.syncSubject !== undefined) next.syncSubject = update.syncSubject;
-      if (update.broker === null) delete next.broker;
-      else if (update.broker !== undefined) next.broker = update.broker;
-      return JSON.stringify(next) === JSON.stringify(current) ? null : next;
-    }, options);
+  async update(
+    id: string,
+    update: ClusterUpdate,
+    options: WriteOptions = {},
+  ): Promise<ClusterRecord> {
+    const { record } = await this.mutate(
+      id,
+      (current) => {
+        const next: ClusterRecord = { ...current };
+        if (update.syncSubject !== undefined) next.syncSubject = update.syncSubject;
+        if (update.broker === null) delete next.broker;
+        else if (update.broker !== undefined) next.broker = update.broker;
+        return JSON.stringify(next) === JSON.stringify(current) ? null : next;
+      },
+      options,
+    );
     return record;
   }
 
@@ -147,15 +161,23 @@ export class ClusterRegistry {
     options: WriteOptions & { check?: (current: ClusterRecord) => void } = {},
   ): Promise<KeysResult> {
     let outcome = { added: [] as string[], removed: [] as string[] };
-    const { record, changed } = await this.mutate(id, (current) => {
-      options.check?.(current);
-      const now = this.#now().toISOString();
-      const change = mergeKeys(current.keys, jwks.keys, now);
-      outcome = change;
-      if (!change.changed) return null;
-      const event = { at: now, source, added: change.added, removed: change.removed };
-      return { ...current, keys: change.keys, keyEvents: [...current.keyEvents, event].slice(-MAX_KEY_EVENTS) };
-    }, options);
+    const { record, changed } = await this.mutate(
+      id,
+      (current) => {
+        options.check?.(current);
+        const now = this.#now().toISOString();
+        const change = mergeKeys(current.keys, jwks.keys, now);
+        outcome = change;
+        if (!change.changed) return null;
+        const event = { at: now, source, added: change.added, removed: change.removed };
+        return {
+          ...current,
+          keys: change.keys,
+          keyEvents: [...current.keyEvents, event].slice(-MAX_KEY_EVENTS),
+        };
+      },
+      options,
+    );
     return { record, ...outcome, changed, warnings: jwks.keys.flatMap(keyWarnings) };
   }
 
@@ -175,7 +197,12 @@ export class ClusterRegistry {
       checkVersion(stored.record, options);
       const next = change(stored.record);
       if (next === null) return { record: stored.record, changed: false };
-      const record: ClusterRecord = { ...next, id, version: stored.record.version + 1, updatedAt: this.#now().toISOString() };
+      const record: ClusterRecord = {
+        ...next,
+        id,
+        version: stored.record.version + 1,
+        updatedAt: this.#now().toISOString(),
+      };
       try {
         await this.store.put(record, stored.revision);
       } catch (err) {
@@ -204,7 +231,7 @@ export function kubeApiserverFlags(issuer: string): { flags: string[]; notes: st
     notes: [
       'Put the new --service-account-issuer first: the first issuer signs new tokens. Keep the current issuer as a second --service-account-issuer flag until every old token has expired, so running workloads keep working.',
       'Without --api-audiences the apiserver accepts only the first issuer as the audience of its own API tokens; list the audiences in use today so in-cluster clients keep authenticating.',
-      'The issuer must match byte for byte (no trailing slash): Google STS compares it with the token\'s iss exactly.',
+      "The issuer must match byte for byte (no trailing slash): Google STS compares it with the token's iss exactly.",
     ],
   };
 }
@@ -219,7 +246,10 @@ function checkVersion(record: ClusterRecord, options: WriteOptions): void {
 }
 
 function notFound(id: string): IdbridgeError {
-  return new IdbridgeError('cluster_not_found', `no cluster ${JSON.stringify(id)} is registered; list clusters with GET /api/v1/clusters or register it with POST /api/v1/clusters`);
+  return new IdbridgeError(
+    'cluster_not_found',
+    `no cluster ${JSON.stringify(id)} is registered; list clusters with GET /api/v1/clusters or register it with POST /api/v1/clusters`,
+  );
 }
 
 /**
@@ -234,5 +264,8 @@ async function backoff(attempt: number): Promise<void> {
 }
 
 function busy(id: string): IdbridgeError {
-  return new IdbridgeError('conflict', `cluster ${JSON.stringify(id)} is being changed by other writers right now; retry the request`);
+  return new IdbridgeError(
+    'conflict',
+    `cluster ${JSON.stringify(id)} is being changed by other writers right now; retry the request`,
+  );
 }

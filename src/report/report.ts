@@ -34,7 +34,22 @@ export function exitCode(checks: readonly Check[]): number {
   return EXIT[outcome(checks)];
 }
 
-export const pass = (id: string, summary: string, extra: Partial<Check> = {}): Check => ({ id, verdict: 'pass', summary, ...extra });
-export const warn = (id: string, summary: string, fix: string, extra: Partial<Check> = {}): Check => ({ id, verdict: 'warn', summary, fix, ...extra });
-export const fail = (id: string, summary: string, fix: string, extra: Partial<Check> = {}): Check => ({ id, verdict: 'fail', summary, fix, ...extra });
+export const pass = (id: string, summary: string, extra: Partial<Check> = {}): Check => ({
+  id,
+  verdict: 'pass',
+  summary,
+  ...extra,
+});
+export const warn = (
+  id: string,
+  summary: string,
+  fix: string,
+  extra: Partial<Check> = {},
+): Check => ({ id, verdict: 'warn', summary, fix, ...extra });
+export const fail = (
+  id: string,
+  summary: string,
+  fix: string,
+  extra: Partial<Check> = {},
+): Check => ({ id, verdict: 'fail', summary, fix, ...extra });
 export const skip = (id: string, summary: string): Check => ({ id, verdict: 'skip', summary });

@@ -42,14 +42,23 @@ export class ApiTarget implements SyncTarget {
     try {
       res = await this.#fetch(this.description, {
         method: 'PUT',
-        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: 'application/json' },
+        headers: {
+          authorization: `Bearer ${token}`,
+          'content-type': 'application/json',
+          accept: 'application/json',
+        },
         body: JSON.stringify({ jwks: served.jwks, discovery: served.discovery }),
         signal: AbortSignal.timeout(this.#options.timeoutMs ?? 15_000),
       });
       text = await res.text();
     } catch (err) {
       const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name;
-      throw new SyncFailure('unavailable', `cannot reach the registration API at ${new URL(this.#options.apiUrl).origin} (${cause})`, true, { cause: err });
+      throw new SyncFailure(
+        'unavailable',
+        `cannot reach the registration API at ${new URL(this.#options.apiUrl).origin} (${cause})`,
+        true,
+        { cause: err },
+      );
     }
     let body: unknown;
     try {
@@ -73,11 +82,17 @@ export class ApiTarget implements SyncTarget {
     if (res.status === 200 || !message) {
       // A proxy's error page, or something else that is not idbridge's API.
       const retryable = res.status === 200 || res.status === 429 || res.status >= 500;
-      throw new SyncFailure(retryable ? 'unavailable' : 'refused', `${said} with a body that is not idbridge's JSON; check that --api is the registration API's base URL`, retryable);
+      throw new SyncFailure(
+        retryable ? 'unavailable' : 'refused',
+        `${said} with a body that is not idbridge's JSON; check that --api is the registration API's base URL`,
+        retryable,
+      );
     }
-    if (res.status === 409 || res.status === 429 || res.status >= 500) throw new SyncFailure('unavailable', `${said}: ${message}`, true);
+    if (res.status === 409 || res.status === 429 || res.status >= 500)
+      throw new SyncFailure('unavailable', `${said}: ${message}`, true);
     // The cluster's own documents were refused: fix the cluster, not the sync job.
-    if (code === 'issuer_mismatch' || code === 'invalid_jwks' || code === 'invalid_discovery') throw new SyncFailure('documents', `${said}: ${message}`, false);
+    if (code === 'issuer_mismatch' || code === 'invalid_jwks' || code === 'invalid_discovery')
+      throw new SyncFailure('documents', `${said}: ${message}`, false);
     throw new SyncFailure('refused', `${said}: ${message}`, false);
   }
 }
@@ -88,15 +103,32 @@ async function readToken(path: string): Promise<string> {
     token = (await readFile(path, 'utf8')).trim();
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new SyncFailure('config', `cannot read the token file ${path} (${code ?? 'error'}): mount a projected ServiceAccount token whose audience is the API's IDBRIDGE_SYNC_AUDIENCE there (infra/k8s/sync does)`, false, { cause: err });
+    throw new SyncFailure(
+      'config',
+      `cannot read the token file ${path} (${code ?? 'error'}): mount a projected ServiceAccount token whose audience is the API's IDBRIDGE_SYNC_AUDIENCE there (infra/k8s/sync does)`,
+      false,
+      { cause: err },
+    );
   }
   if (!/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/.test(token)) {
-    throw new SyncFailure('config', `the token file ${path} does not hold a JWT; point --token-file at the projected ServiceAccount token`, false);
+    throw new SyncFailure(
+      'config',
+      `the token file ${path} does not hold a JWT; point --token-file at the projected ServiceAccount token`,
+      false,
+    );
   }
   return token;
 }
 
-function isOutcome(body: unknown): body is { changed: boolean; added: string[]; removed: string[]; warnings?: unknown[]; cluster?: { version?: unknown } } {
+function isOutcome(body: unknown): body is {
+  changed: boolean;
+  added: string[];
+  removed: string[];
+  warnings?: unknown[];
+  cluster?: { version?: unknown };
+} {
   const b = body as Record<string, unknown> | undefined;
-  return !!b && typeof b.changed === 'boolean' && Array.isArray(b.added) && Array.isArray(b.removed);
+  return (
+    !!b && typeof b.changed === 'boolean' && Array.isArray(b.added) && Array.isArray(b.removed)
+  );
 }

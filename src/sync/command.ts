@@ -30,7 +30,10 @@ const duration = (flag: string, minMs: number) =>
   z.string().transform((text, ctx) => {
     const ms = parseDuration(text);
     if (ms === null || ms < minMs) {
-      ctx.addIssue({ code: 'custom', message: `${flag} must be a duration of at least ${minMs / 1000}s, like 30s, 5m or 1h` });
+      ctx.addIssue({
+        code: 'custom',
+        message: `${flag} must be a duration of at least ${minMs / 1000}s, like 30s, 5m or 1h`,
+      });
       return z.NEVER;
     }
     return ms;
@@ -38,25 +41,77 @@ const duration = (flag: string, minMs: number) =>
 
 export const flagsSchema = z
   .object({
-    api: baseUrl('--api').optional().meta({ description: 'base URL of the registration API; `https://` (plain `http://` only to 127.0.0.1/localhost: the token must not cross a network unencrypted)', defaultText: 'required (or `--target`)' }),
+    api: baseUrl('--api').optional().meta({
+      description:
+        'base URL of the registration API; `https://` (plain `http://` only to 127.0.0.1/localhost: the token must not cross a network unencrypted)',
+      defaultText: 'required (or `--target`)',
+    }),
     // Absent is its own message: "must be a string" does not say that --cluster was left out.
-    cluster: z.string({ error: '--cluster ID is required: the cluster id registered with idbridge (idbridge clusters list)' }).pipe(clusterIdSchema).meta({ description: 'the cluster\'s registered id', defaultText: 'required' }),
-    tokenFile: z.string().min(1, 'must not be empty').optional().meta({ description: 'projected ServiceAccount token with the API\'s `IDBRIDGE_SYNC_AUDIENCE`; read again for every push (kubelet rotates it)', defaultText: 'required with `--api`' }),
-    kubeconfig: z.string().min(1, 'must not be empty').optional().meta({ description: 'how to reach the kube-apiserver; also `KUBECONFIG`', defaultText: 'in-cluster ServiceAccount' }),
-    once: z.boolean().default(false).meta({ description: 'one cycle and exit (CronJob)', defaultText: 'off: `--interval 5m`' }),
-    interval: duration('--interval', 10_000).optional().meta({ description: 'a cycle every `D` ± 10 % jitter (Deployment)', defaultText: '`5m`' }),
-    target: z.string().optional().meta({ description: 'write the public documents straight into the bucket layout instead of pushing to an API', defaultText: '—' }),
-    issuer: baseUrl('--issuer').optional().meta({ description: 'the registered issuer, checked against the cluster\'s discovery document before pushing', defaultText: 'the API checks it; with `--target`: the bucket URL' }),
+    cluster: z
+      .string({
+        error:
+          '--cluster ID is required: the cluster id registered with idbridge (idbridge clusters list)',
+      })
+      .pipe(clusterIdSchema)
+      .meta({ description: "the cluster's registered id", defaultText: 'required' }),
+    tokenFile: z.string().min(1, 'must not be empty').optional().meta({
+      description:
+        "projected ServiceAccount token with the API's `IDBRIDGE_SYNC_AUDIENCE`; read again for every push (kubelet rotates it)",
+      defaultText: 'required with `--api`',
+    }),
+    kubeconfig: z.string().min(1, 'must not be empty').optional().meta({
+      description: 'how to reach the kube-apiserver; also `KUBECONFIG`',
+      defaultText: 'in-cluster ServiceAccount',
+    }),
+    once: z
+      .boolean()
+      .default(false)
+      .meta({ description: 'one cycle and exit (CronJob)', defaultText: 'off: `--interval 5m`' }),
+    interval: duration('--interval', 10_000)
+      .optional()
+      .meta({ description: 'a cycle every `D` ± 10 % jitter (Deployment)', defaultText: '`5m`' }),
+    target: z.string().optional().meta({
+      description:
+        'write the public documents straight into the bucket layout instead of pushing to an API',
+      defaultText: '—',
+    }),
+    issuer: baseUrl('--issuer').optional().meta({
+      description:
+        "the registered issuer, checked against the cluster's discovery document before pushing",
+      defaultText: 'the API checks it; with `--target`: the bucket URL',
+    }),
     attempts: z.coerce.number().int().min(1).max(20).default(5).describe('tries per step'),
-    backoff: duration('--backoff', 1).optional().meta({ description: 'first retry delay, doubled each retry up to 60 s, full jitter', defaultText: '`1s`' }),
+    backoff: duration('--backoff', 1).optional().meta({
+      description: 'first retry delay, doubled each retry up to 60 s, full jitter',
+      defaultText: '`1s`',
+    }),
   })
   .superRefine((flags, ctx) => {
-    if (flags.api && flags.target) ctx.addIssue({ code: 'custom', message: 'use either --api (push to the registration API) or --target gcs://BUCKET/PREFIX (write the bucket), not both' });
-    if (!flags.api && !flags.target) ctx.addIssue({ code: 'custom', message: '--api URL is required (or --target gcs://BUCKET/PREFIX to write a bucket directly)' });
+    if (flags.api && flags.target)
+      ctx.addIssue({
+        code: 'custom',
+        message:
+          'use either --api (push to the registration API) or --target gcs://BUCKET/PREFIX (write the bucket), not both',
+      });
+    if (!flags.api && !flags.target)
+      ctx.addIssue({
+        code: 'custom',
+        message:
+          '--api URL is required (or --target gcs://BUCKET/PREFIX to write a bucket directly)',
+      });
     const insecure = flags.api ? secretTransportProblem('--api', flags.api) : null;
     if (insecure) ctx.addIssue({ code: 'custom', message: insecure });
-    if (flags.api && !flags.tokenFile) ctx.addIssue({ code: 'custom', message: '--token-file is required with --api: the projected ServiceAccount token the API verifies' });
-    if (flags.once && flags.interval !== undefined) ctx.addIssue({ code: 'custom', message: 'use either --once (CronJob) or --interval D (Deployment), not both' });
+    if (flags.api && !flags.tokenFile)
+      ctx.addIssue({
+        code: 'custom',
+        message:
+          '--token-file is required with --api: the projected ServiceAccount token the API verifies',
+      });
+    if (flags.once && flags.interval !== undefined)
+      ctx.addIssue({
+        code: 'custom',
+        message: 'use either --once (CronJob) or --interval D (Deployment), not both',
+      });
   });
 
 export type SyncOptions = z.output<typeof flagsSchema>;
@@ -66,8 +121,15 @@ export function parseSyncFlags(flags: SyncFlags): SyncOptions {
   const parsed = flagsSchema.safeParse({ ...flags, once: flags.once === true });
   if (!parsed.success) {
     // A message that already names its flag is shown alone.
-    const flag = (_: string, issue: SchemaIssue) => (issue.path.length > 0 && !issue.message.includes('--') ? `--${kebab(String(issue.path[0]))}` : '');
-    throw new SyncFailure('config', describeIssues(zodDetails(parsed.error, { name: flag })), false);
+    const flag = (_: string, issue: SchemaIssue) =>
+      issue.path.length > 0 && !issue.message.includes('--')
+        ? `--${kebab(String(issue.path[0]))}`
+        : '';
+    throw new SyncFailure(
+      'config',
+      describeIssues(zodDetails(parsed.error, { name: flag })),
+      false,
+    );
   }
   return parsed.data;
 }
@@ -93,41 +155,80 @@ export async function runSyncCommand(
     const config = loadConfig(env);
     logger = createLogger(io.stdout, { level: config.logLevel });
     const kubeconfig = options.kubeconfig ?? env.KUBECONFIG;
-    if (kubeconfig?.includes(':')) throw new SyncFailure('config', 'KUBECONFIG lists several files; pass the one to use with --kubeconfig', false);
-    source = new KubeIssuerSource(loadKubeConfig({ ...(kubeconfig ? { kubeconfig } : {}), inCluster: !!env.KUBERNETES_SERVICE_HOST }));
+    if (kubeconfig?.includes(':'))
+      throw new SyncFailure(
+        'config',
+        'KUBECONFIG lists several files; pass the one to use with --kubeconfig',
+        false,
+      );
+    source = new KubeIssuerSource(
+      loadKubeConfig({
+        ...(kubeconfig ? { kubeconfig } : {}),
+        inCluster: !!env.KUBERNETES_SERVICE_HOST,
+      }),
+    );
     let expectedIssuer = options.issuer;
     if (options.target !== undefined) {
       const location = parseTarget(options.target);
       // Loaded only here: the storage client is large and the API target does not need it.
-      const [{ GcsTarget }, { createStorage }] = await Promise.all([import('./gcs-target.js'), import('../gcs/client.js')]);
+      const [{ GcsTarget }, { createStorage }] = await Promise.all([
+        import('./gcs-target.js'),
+        import('../gcs/client.js'),
+      ]);
       expectedIssuer ??= GcsTarget.bucketIssuer(location.bucket, location.prefix, options.cluster);
-      target = new GcsTarget({ storage: createStorage(config.gcs, 'caller'), bucket: location.bucket, prefix: location.prefix, cluster: options.cluster, issuer: expectedIssuer, acl: config.gcs.objectAcl });
+      target = new GcsTarget({
+        storage: createStorage(config.gcs, 'caller'),
+        bucket: location.bucket,
+        prefix: location.prefix,
+        cluster: options.cluster,
+        issuer: expectedIssuer,
+        acl: config.gcs.objectAcl,
+      });
     } else {
-      target = new ApiTarget({ apiUrl: options.api!, cluster: options.cluster, tokenFile: options.tokenFile! });
+      target = new ApiTarget({
+        apiUrl: options.api!,
+        cluster: options.cluster,
+        tokenFile: options.tokenFile!,
+      });
     }
     schedule = {
       once: options.once,
       intervalMs: options.interval ?? DEFAULT_INTERVAL_MS,
       jitter: 0.1,
       repushAfterMs: REPUSH_AFTER_MS,
-      retry: { attempts: options.attempts, initialMs: options.backoff ?? 1_000, maxMs: Math.max(60_000, options.backoff ?? 0) },
+      retry: {
+        attempts: options.attempts,
+        initialMs: options.backoff ?? 1_000,
+        maxMs: Math.max(60_000, options.backoff ?? 0),
+      },
       ...(expectedIssuer ? { expectedIssuer } : {}),
     };
   } catch (err) {
-    const failure = err instanceof SyncFailure ? err : new SyncFailure('config', err instanceof Error ? err.message : String(err), false);
+    const failure =
+      err instanceof SyncFailure
+        ? err
+        : new SyncFailure('config', err instanceof Error ? err.message : String(err), false);
     io.stderr(`idbridge sync: ${failure.message}`);
     return failure.exitCode;
   }
-  logger.info('sync starting', { server: source.server, target: target.description, mode: schedule.once ? 'once' : `every ${schedule.intervalMs} ms` });
-  return runSync(schedule, {
-    source,
-    target,
-    logger,
-    sleep: (ms) => sleep(ms, io.signal),
-    random: Math.random,
-    now: Date.now,
-    ...(io.signal ? { signal: io.signal } : {}),
-  }, io.stderr);
+  logger.info('sync starting', {
+    server: source.server,
+    target: target.description,
+    mode: schedule.once ? 'once' : `every ${schedule.intervalMs} ms`,
+  });
+  return runSync(
+    schedule,
+    {
+      source,
+      target,
+      logger,
+      sleep: (ms) => sleep(ms, io.signal),
+      random: Math.random,
+      now: Date.now,
+      ...(io.signal ? { signal: io.signal } : {}),
+    },
+    io.stderr,
+  );
 }
 
 function parseTarget(value: string): { bucket: string; prefix: string } {
@@ -137,7 +238,12 @@ function parseTarget(value: string): { bucket: string; prefix: string } {
   } catch {
     location = undefined;
   }
-  if (location?.kind !== 'gcs') throw new SyncFailure('config', `--target ${JSON.stringify(value.slice(0, 100))} is not a bucket location; use gcs://BUCKET/PREFIX`, false);
+  if (location?.kind !== 'gcs')
+    throw new SyncFailure(
+      'config',
+      `--target ${JSON.stringify(value.slice(0, 100))} is not a bucket location; use gcs://BUCKET/PREFIX`,
+      false,
+    );
   return location;
 }
 

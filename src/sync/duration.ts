@@ -5,6 +5,7 @@ export function parseDuration(text: string): number | null {
   const trimmed = text.trim();
   if (!/^(\d+(ms|s|m|h))+$/.test(trimmed)) return null;
   let total = 0;
-  for (const [, amount, unit] of trimmed.matchAll(/(\d+)(ms|s|m|h)/g)) total += Number(amount) * UNITS[unit!]!;
+  for (const [, amount, unit] of trimmed.matchAll(/(\d+)(ms|s|m|h)/g))
+    total += Number(amount) * UNITS[unit!]!;
   return total;
 }

@@ -32,7 +32,9 @@ export class GcsTarget implements SyncTarget {
   constructor(options: GcsTargetOptions) {
     this.#options = options;
     this.#layout = gcsLayout(options.bucket, options.prefix);
-    this.description = this.#layout.url(`${options.prefix ? `${options.prefix}/` : ''}${options.cluster}/`);
+    this.description = this.#layout.url(
+      `${options.prefix ? `${options.prefix}/` : ''}${options.cluster}/`,
+    );
   }
 
   /** The issuer a bucket serves cluster `c` under when its public URL is the issuer. */
@@ -41,16 +43,29 @@ export class GcsTarget implements SyncTarget {
   }
 
   async publish(checked: CheckedDocuments): Promise<PublishOutcome> {
-    const docs = await publishCluster(this.#options.cluster, this.#options.issuer, checked.jwks.keys);
+    const docs = await publishCluster(
+      this.#options.cluster,
+      this.#options.issuer,
+      checked.jwks.keys,
+    );
     let written: number;
     try {
-      written = await writeClusterDocuments(this.#options.storage.bucket(this.#options.bucket), this.#layout, docs, { owner: 'sync', acl: this.#options.acl });
+      written = await writeClusterDocuments(
+        this.#options.storage.bucket(this.#options.bucket),
+        this.#layout,
+        docs,
+        { owner: 'sync', acl: this.#options.acl },
+      );
     } catch (err) {
       if (!(err instanceof IdbridgeError)) throw err;
-      if (err.code === 'permission_denied') throw new SyncFailure('refused', err.message, false, { cause: err });
+      if (err.code === 'permission_denied')
+        throw new SyncFailure('refused', err.message, false, { cause: err });
       const status = gcsStatus(err.cause);
-      const retryable = err.code === 'conflict' || status === undefined || status === 429 || status >= 500;
-      throw new SyncFailure(retryable ? 'unavailable' : 'refused', err.message, retryable, { cause: err });
+      const retryable =
+        err.code === 'conflict' || status === undefined || status === 429 || status >= 500;
+      throw new SyncFailure(retryable ? 'unavailable' : 'refused', err.message, retryable, {
+        cause: err,
+      });
     }
     return { changed: written > 0, added: [], removed: [], warnings: checked.jwks.warnings };
   }

@@ -13,7 +13,11 @@ export interface BackoffPolicy {
  * Capped exponential backoff with full jitter: the delay before retry `n` (0-based) is uniform in
  * [0, min(maxMs, initialMs · 2^n)], so many clusters retrying at once spread out.
  */
-export function backoffDelay(retry: number, policy: BackoffPolicy, random: () => number = Math.random): number {
+export function backoffDelay(
+  retry: number,
+  policy: BackoffPolicy,
+  random: () => number = Math.random,
+): number {
   const ceiling = Math.min(policy.maxMs, policy.initialMs * 2 ** Math.min(retry, 30));
   return Math.floor(random() * ceiling);
 }
@@ -26,7 +30,11 @@ export interface RetryHooks {
 }
 
 /** Runs `action` until it succeeds, fails for good, or runs out of attempts (the last failure is thrown). */
-export async function withRetries<T>(action: () => Promise<T>, policy: BackoffPolicy, hooks: RetryHooks): Promise<T> {
+export async function withRetries<T>(
+  action: () => Promise<T>,
+  policy: BackoffPolicy,
+  hooks: RetryHooks,
+): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await action();

@@ -44,24 +44,46 @@ interface LastPush {
  * the apiserver is down or answers garbage), then publish them (retried on outages and conflicts).
  * Nothing is published unless the checks passed.
  */
-export async function syncCycle(schedule: SyncSchedule, deps: SyncDeps, last?: LastPush): Promise<CycleResult> {
+export async function syncCycle(
+  schedule: SyncSchedule,
+  deps: SyncDeps,
+  last?: LastPush,
+): Promise<CycleResult> {
   const hooks = {
     sleep: deps.sleep,
     random: deps.random,
     onRetry: (failure: SyncFailure, attempt: number, delayMs: number) =>
-      deps.logger.warn('sync attempt failed; retrying', { attempt, of: schedule.retry.attempts, retryInMs: delayMs, error: failure.message }),
+      deps.logger.warn('sync attempt failed; retrying', {
+        attempt,
+        of: schedule.retry.attempts,
+        retryInMs: delayMs,
+        error: failure.message,
+      }),
   };
-  const { served, checked } = await withRetries(async () => {
-    const served = await deps.source.read();
-    return { served, checked: await checkServedDocuments(served, schedule.expectedIssuer) };
-  }, schedule.retry, hooks);
-  if (last && last.digest === checked.digest && deps.now() - last.at < schedule.repushAfterMs) return { pushed: false, checked };
-  const outcome = await withRetries(() => deps.target.publish(checked, served), schedule.retry, hooks);
+  const { served, checked } = await withRetries(
+    async () => {
+      const served = await deps.source.read();
+      return { served, checked: await checkServedDocuments(served, schedule.expectedIssuer) };
+    },
+    schedule.retry,
+    hooks,
+  );
+  if (last && last.digest === checked.digest && deps.now() - last.at < schedule.repushAfterMs)
+    return { pushed: false, checked };
+  const outcome = await withRetries(
+    () => deps.target.publish(checked, served),
+    schedule.retry,
+    hooks,
+  );
   return { pushed: true, checked, outcome };
 }
 
 /** Runs `idbridge sync` to completion (once) or until `signal` aborts (interval); resolves to the exit code. */
-export async function runSync(schedule: SyncSchedule, deps: SyncDeps, report: (line: string) => void): Promise<number> {
+export async function runSync(
+  schedule: SyncSchedule,
+  deps: SyncDeps,
+  report: (line: string) => void,
+): Promise<number> {
   let last: LastPush | undefined;
   for (;;) {
     try {
@@ -71,8 +93,14 @@ export async function runSync(schedule: SyncSchedule, deps: SyncDeps, report: (l
       if (schedule.once) return SYNC_EXIT_CODES.ok;
     } catch (err) {
       const failure = err instanceof SyncFailure ? err : undefined;
-      const message = failure ? failure.message : `unexpected error: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`;
-      deps.logger.error('sync failed', { kind: failure?.kind ?? 'internal', error: message, target: deps.target.description });
+      const message = failure
+        ? failure.message
+        : `unexpected error: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`;
+      deps.logger.error('sync failed', {
+        kind: failure?.kind ?? 'internal',
+        error: message,
+        target: deps.target.description,
+      });
       // A configuration error will not fix itself: exit so the pod's restarts make it visible.
       if (schedule.once || failure?.kind === 'config') {
         report(`idbridge sync: ${message}`);
@@ -87,18 +115,25 @@ export async function runSync(schedule: SyncSchedule, deps: SyncDeps, report: (l
 }
 
 function logResult(logger: Logger, target: SyncTarget, result: CycleResult): void {
-  const base = { issuer: result.checked.issuer, keys: result.checked.jwks.keys.map((k) => k.kid), target: target.description };
+  const base = {
+    issuer: result.checked.issuer,
+    keys: result.checked.jwks.keys.map((k) => k.kid),
+    target: target.description,
+  };
   if (!result.pushed) {
     logger.info('sync: documents unchanged since the last push; nothing pushed', base);
     return;
   }
   const { outcome } = result;
-  logger.info(outcome.changed ? 'sync: published new keys' : 'sync: already up to date; nothing written', {
-    ...base,
-    changed: outcome.changed,
-    added: outcome.added,
-    removed: outcome.removed,
-    ...(outcome.version !== undefined ? { version: outcome.version } : {}),
-  });
+  logger.info(
+    outcome.changed ? 'sync: published new keys' : 'sync: already up to date; nothing written',
+    {
+      ...base,
+      changed: outcome.changed,
+      added: outcome.added,
+      removed: outcome.removed,
+      ...(outcome.version !== undefined ? { version: outcome.version } : {}),
+    },
+  );
   for (const warning of outcome.warnings) logger.warn('sync: warning', { warning });
 }

@@ -21,7 +21,9 @@ export interface FromBase64Options {
 const FOREIGN = { base64: ['-', '_'], base64url: ['+', '/'] } as const;
 const ALPHABET_CHAR = { base64: /^[A-Za-z0-9+/]$/, base64url: /^[A-Za-z0-9_-]$/ } as const;
 const WHITESPACE = new Set(['\t', '\n', '\f', '\r', ' ']);
-const VALUES = new Map([...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789'].map((c, i) => [c, i]));
+const VALUES = new Map(
+  [...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789'].map((c, i) => [c, i]),
+);
 
 function hasWhitespace(input: string): boolean {
   for (const char of WHITESPACE) if (input.includes(char)) return true;
@@ -30,17 +32,28 @@ function hasWhitespace(input: string): boolean {
 
 /** Installs `Uint8Array.fromBase64` unless the runtime already has it. Returns whether it did. */
 export function installFromBase64(): boolean {
-  if (typeof (Uint8Array as unknown as { fromBase64?: unknown }).fromBase64 === 'function') return false;
-  Object.defineProperty(Uint8Array, 'fromBase64', { value: fromBase64, writable: true, configurable: true, enumerable: false });
+  if (typeof (Uint8Array as unknown as { fromBase64?: unknown }).fromBase64 === 'function')
+    return false;
+  Object.defineProperty(Uint8Array, 'fromBase64', {
+    value: fromBase64,
+    writable: true,
+    configurable: true,
+    enumerable: false,
+  });
   return true;
 }
 
 export function fromBase64(input: unknown, options?: FromBase64Options): Uint8Array {
   if (typeof input !== 'string') throw new TypeError('Uint8Array.fromBase64 expects a string');
   const alphabet = options?.alphabet ?? 'base64';
-  if (alphabet !== 'base64' && alphabet !== 'base64url') throw new TypeError('alphabet must be "base64" or "base64url"');
+  if (alphabet !== 'base64' && alphabet !== 'base64url')
+    throw new TypeError('alphabet must be "base64" or "base64url"');
   const lastChunkHandling = options?.lastChunkHandling ?? 'loose';
-  if (lastChunkHandling !== 'loose' && lastChunkHandling !== 'strict' && lastChunkHandling !== 'stop-before-partial') {
+  if (
+    lastChunkHandling !== 'loose' &&
+    lastChunkHandling !== 'strict' &&
+    lastChunkHandling !== 'stop-before-partial'
+  ) {
     throw new TypeError('lastChunkHandling must be "loose", "strict" or "stop-before-partial"');
   }
   // The common case (what a JWS segment is): alphabet characters only, no padding, no spaces.
@@ -60,15 +73,26 @@ export function fromBase64(input: unknown, options?: FromBase64Options): Uint8Ar
  * A final chunk of one character is never valid; of two or three, it is decoded in loose mode
  * (extra bits ignored), refused in strict mode, left out in stop-before-partial mode.
  */
-function decodeClean(text: string, alphabet: Alphabet, lastChunkHandling: LastChunkHandling, padded: boolean): Uint8Array | null {
+function decodeClean(
+  text: string,
+  alphabet: Alphabet,
+  lastChunkHandling: LastChunkHandling,
+  padded: boolean,
+): Uint8Array | null {
   const rest = text.length % 4;
   let usable = text;
   if (rest !== 0 && !padded) {
     if (lastChunkHandling === 'stop-before-partial') usable = text.slice(0, text.length - rest);
     else if (rest === 1) throw new SyntaxError('the base64 input ends with a lone character');
-    else if (lastChunkHandling === 'strict') throw new SyntaxError('the base64 input is missing its padding');
+    else if (lastChunkHandling === 'strict')
+      throw new SyntaxError('the base64 input is missing its padding');
   }
-  if (lastChunkHandling === 'strict' && (rest === 2 || rest === 3) && padded && overflowBits(text, rest) !== 0) {
+  if (
+    lastChunkHandling === 'strict' &&
+    (rest === 2 || rest === 3) &&
+    padded &&
+    overflowBits(text, rest) !== 0
+  ) {
     throw new SyntaxError('the base64 input has non-zero bits after its last byte');
   }
   // Buffer.alloc, not Buffer.from: its own ArrayBuffer, never a slice of Buffer's shared pool.
@@ -92,7 +116,11 @@ function normalize(char: string): string {
  * The specification's reading of anything else: whitespace skipped, `=` allowed only to pad
  * the last chunk (two or three characters) to four, and nothing but whitespace after it.
  */
-function canonical(input: string, alphabet: Alphabet, lastChunkHandling: LastChunkHandling): [string, Alphabet, LastChunkHandling, boolean] {
+function canonical(
+  input: string,
+  alphabet: Alphabet,
+  lastChunkHandling: LastChunkHandling,
+): [string, Alphabet, LastChunkHandling, boolean] {
   let text = '';
   for (let i = 0; i < input.length; i++) {
     const char = input[i]!;
@@ -112,10 +140,12 @@ function canonical(input: string, alphabet: Alphabet, lastChunkHandling: LastChu
       }
       if (chunk + padding === 4) return [text, alphabet, lastChunkHandling, true];
       // "AA=" without its second "=": a partial chunk, which only stop-before-partial tolerates.
-      if (lastChunkHandling === 'stop-before-partial') return [text.slice(0, text.length - chunk), alphabet, lastChunkHandling, false];
+      if (lastChunkHandling === 'stop-before-partial')
+        return [text.slice(0, text.length - chunk), alphabet, lastChunkHandling, false];
       throw new SyntaxError('incomplete base64 padding');
     }
-    if (!ALPHABET_CHAR[alphabet].test(char)) throw new SyntaxError(`character ${JSON.stringify(char)} is not in the ${alphabet} alphabet`);
+    if (!ALPHABET_CHAR[alphabet].test(char))
+      throw new SyntaxError(`character ${JSON.stringify(char)} is not in the ${alphabet} alphabet`);
     text += char;
   }
   return [text, alphabet, lastChunkHandling, false];

@@ -1,6 +1,11 @@
 import { base64url, compactVerify, errors, importJWK, type CryptoKey, type JWTPayload } from 'jose';
 import { IdbridgeError } from '../errors.js';
-import { firstError, GOOGLE_RULES, VERIFIER_CLAIM_RULES, type TokenFailure } from './google-rules.js';
+import {
+  firstError,
+  GOOGLE_RULES,
+  VERIFIER_CLAIM_RULES,
+  type TokenFailure,
+} from './google-rules.js';
 import { kubernetesClaims } from './kube-claims.js';
 import { keyFlaw, type GoogleAcceptedAlgorithm, type PublicJwk } from '../oidc/jwks.js';
 import { sameKey } from '../registry/keys.js';
@@ -9,7 +14,10 @@ import type { ClusterRecord, KeyEntry } from '../registry/record.js';
 export type { TokenFailure } from './google-rules.js';
 
 export class TokenError extends IdbridgeError {
-  constructor(readonly failure: TokenFailure, message: string) {
+  constructor(
+    readonly failure: TokenFailure,
+    message: string,
+  ) {
     super('unauthenticated', message);
   }
 }
@@ -69,9 +77,16 @@ export function unverifiedClaims(token: string): UnverifiedClaims {
   checkShape(token);
   const payload = decodeSegment(token.slice(token.indexOf('.') + 1, token.lastIndexOf('.')));
   if (payload === null) {
-    throw new TokenError('malformed', 'the token is not a JWT (three base64url parts with a JSON header and payload); send the projected ServiceAccount token file unchanged');
+    throw new TokenError(
+      'malformed',
+      'the token is not a JWT (three base64url parts with a JSON header and payload); send the projected ServiceAccount token file unchanged',
+    );
   }
-  if (typeof payload.iss !== 'string' || payload.iss === '') throw new TokenError('malformed', 'the token has no "iss" claim; a Kubernetes ServiceAccount token always has one');
+  if (typeof payload.iss !== 'string' || payload.iss === '')
+    throw new TokenError(
+      'malformed',
+      'the token has no "iss" claim; a Kubernetes ServiceAccount token always has one',
+    );
   return { token, payload, iss: payload.iss };
 }
 
@@ -88,9 +103,16 @@ export function unverifiedIssuer(token: string): string {
 }
 
 function checkShape(token: string): void {
-  if (token.length > MAX_TOKEN_BYTES) throw new TokenError('too_large', `the token is larger than ${MAX_TOKEN_BYTES / 1024} KiB; a ServiceAccount token is about 1 KiB — check what is being sent`);
+  if (token.length > MAX_TOKEN_BYTES)
+    throw new TokenError(
+      'too_large',
+      `the token is larger than ${MAX_TOKEN_BYTES / 1024} KiB; a ServiceAccount token is about 1 KiB — check what is being sent`,
+    );
   if (!COMPACT_JWT.test(token)) {
-    throw new TokenError('malformed', 'the token is not a compact JWT (header.payload.signature in base64url); send the projected ServiceAccount token file unchanged');
+    throw new TokenError(
+      'malformed',
+      'the token is not a compact JWT (header.payload.signature in base64url); send the projected ServiceAccount token file unchanged',
+    );
   }
 }
 
@@ -110,8 +132,12 @@ function checkNoCritical(header: Record<string, unknown>): void {
 /** A base64url JSON object, or null when the segment is anything else. */
 function decodeSegment(segment: string | Uint8Array): Record<string, unknown> | null {
   try {
-    const value: unknown = JSON.parse(utf8.decode(typeof segment === 'string' ? base64url.decode(segment) : segment));
-    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : null;
+    const value: unknown = JSON.parse(
+      utf8.decode(typeof segment === 'string' ? base64url.decode(segment) : segment),
+    );
+    return typeof value === 'object' && value !== null && !Array.isArray(value)
+      ? (value as Record<string, unknown>)
+      : null;
   } catch {
     return null;
   }
@@ -132,7 +158,10 @@ interface ImportedKey {
 }
 
 /** One options object per algorithm, shared by all verifications. */
-const JOSE_OPTIONS: Record<SubjectTokenAlgorithm, { algorithms: string[] }> = { RS256: { algorithms: ['RS256'] }, ES256: { algorithms: ['ES256'] } };
+const JOSE_OPTIONS: Record<SubjectTokenAlgorithm, { algorithms: string[] }> = {
+  RS256: { algorithms: ['RS256'] },
+  ES256: { algorithms: ['ES256'] },
+};
 
 /**
  * Verifies a Kubernetes ServiceAccount token against the keys on record for its cluster: the
@@ -148,23 +177,42 @@ export class SubjectTokenVerifier {
   readonly #clusters = new Map<string, ImportedKeys>();
   readonly #headers = new Map<string, Readonly<Record<string, unknown>>>();
 
-  async verify(token: string, record: ClusterRecord, options: VerifyOptions): Promise<VerifiedToken> {
+  async verify(
+    token: string,
+    record: ClusterRecord,
+    options: VerifyOptions,
+  ): Promise<VerifiedToken> {
     const { alg, kid } = this.checkHeader(token);
     const imported = typeof kid === 'string' ? this.#keysOf(record).byKid.get(kid) : undefined;
     if (!imported) {
-      throw new TokenError('unknown_key', `the token's key id ${JSON.stringify(String(kid ?? '')).slice(0, 80)} is not among cluster ${record.id}'s published keys; publish the new key (idbridge sync) before the kube-apiserver signs with it`);
+      throw new TokenError(
+        'unknown_key',
+        `the token's key id ${JSON.stringify(String(kid ?? '')).slice(0, 80)} is not among cluster ${record.id}'s published keys; publish the new key (idbridge sync) before the kube-apiserver signs with it`,
+      );
     }
-    if (imported.alg !== alg) throw new TokenError('unknown_key', `no key of cluster ${record.id} matches the token's key id and algorithm ${alg}`);
+    if (imported.alg !== alg)
+      throw new TokenError(
+        'unknown_key',
+        `no key of cluster ${record.id} matches the token's key id and algorithm ${alg}`,
+      );
 
     let verifiedBytes: Uint8Array;
     try {
-      ({ payload: verifiedBytes } = await compactVerify(token, imported.ready ?? (await imported.key), JOSE_OPTIONS[alg]));
+      ({ payload: verifiedBytes } = await compactVerify(
+        token,
+        imported.ready ?? (await imported.key),
+        JOSE_OPTIONS[alg],
+      ));
     } catch (err) {
       throw translate(err, record);
     }
     // Exactly one payload is judged: the bytes jose verified, never a copy decoded beforehand.
     const payload = decodeSegment(verifiedBytes);
-    if (payload === null) throw new TokenError('malformed', 'the token payload is not a JSON object; a Kubernetes ServiceAccount token carries JSON claims');
+    if (payload === null)
+      throw new TokenError(
+        'malformed',
+        'the token payload is not a JSON object; a Kubernetes ServiceAccount token carries JSON claims',
+      );
     return checkClaims(payload as JWTPayload, record, options, kid as string, alg);
   }
 
@@ -176,7 +224,11 @@ export class SubjectTokenVerifier {
   checkHeader(token: string): { alg: SubjectTokenAlgorithm; kid: unknown } {
     checkShape(token);
     const header = this.#header(token.slice(0, token.indexOf('.')));
-    if (header === null) throw new TokenError('malformed', 'the token header is not base64url JSON; send the projected ServiceAccount token file unchanged');
+    if (header === null)
+      throw new TokenError(
+        'malformed',
+        'the token header is not base64url JSON; send the projected ServiceAccount token file unchanged',
+      );
     checkNoCritical(header);
     const refused = GOOGLE_RULES.alg({}, header, { issuer: '', now: 0, skewSeconds: 0 });
     if (refused) throw new TokenError(refused.failure, refused.refusal);
@@ -189,7 +241,8 @@ export class SubjectTokenVerifier {
     if (cached) return cached;
     const header = decodeSegment(segment);
     if (header === null || segment.length > MAX_CACHED_HEADER_LENGTH) return header;
-    if (this.#headers.size >= MAX_CACHED_HEADERS) this.#headers.delete(this.#headers.keys().next().value as string);
+    if (this.#headers.size >= MAX_CACHED_HEADERS)
+      this.#headers.delete(this.#headers.keys().next().value as string);
     this.#headers.set(segment, Object.freeze(header));
     return header;
   }
@@ -205,35 +258,59 @@ export class SubjectTokenVerifier {
       // A key stored before the RSA rule existed and failing it (e.g. e = 1, forgeable) verifies nothing.
       if (keyFlaw(jwk) !== undefined) continue;
       const previous = cached?.byKid.get(jwk.kid);
-      byKid.set(jwk.kid, previous && sameKey(previous.jwk, jwk) ? previous : importKey(jwk, jwk.alg));
+      byKid.set(
+        jwk.kid,
+        previous && sameKey(previous.jwk, jwk) ? previous : importKey(jwk, jwk.alg),
+      );
     }
     const keys: ImportedKeys = { entries: record.keys, byKid };
     this.#clusters.delete(record.id);
     this.#clusters.set(record.id, keys);
-    if (this.#clusters.size > MAX_CACHED_CLUSTERS) this.#clusters.delete(this.#clusters.keys().next().value as string);
+    if (this.#clusters.size > MAX_CACHED_CLUSTERS)
+      this.#clusters.delete(this.#clusters.keys().next().value as string);
     return keys;
   }
 }
 
 function sameKeyList(a: readonly KeyEntry[], b: readonly KeyEntry[]): boolean {
-  return a === b || (a.length === b.length && a.every((entry, i) => entry.jwk === b[i]!.jwk || sameKey(entry.jwk, b[i]!.jwk)));
+  return (
+    a === b ||
+    (a.length === b.length &&
+      a.every((entry, i) => entry.jwk === b[i]!.jwk || sameKey(entry.jwk, b[i]!.jwk)))
+  );
 }
 
 function importKey(jwk: PublicJwk, alg: SubjectTokenAlgorithm): ImportedKey {
   const imported: ImportedKey = { jwk, alg, key: importJWK({ ...jwk }, alg) as Promise<CryptoKey> };
   // A key the platform cannot import fails the tokens signed with it, not the process.
-  imported.key.then((key) => { imported.ready = key; }, () => {});
+  imported.key.then(
+    (key) => {
+      imported.ready = key;
+    },
+    () => {},
+  );
   return imported;
 }
 
-function checkClaims(payload: JWTPayload, record: ClusterRecord, options: VerifyOptions, kid: string, alg: SubjectTokenAlgorithm): VerifiedToken {
-  const refused = firstError(VERIFIER_CLAIM_RULES, payload, {}, {
-    issuer: record.issuer,
-    now: Math.floor((options.now ?? Date.now)() / 1000),
-    skewSeconds: options.clockSkewSeconds ?? 60,
-    audiences: options.audiences,
-    ...(options.subject !== undefined ? { subject: options.subject } : {}),
-  });
+function checkClaims(
+  payload: JWTPayload,
+  record: ClusterRecord,
+  options: VerifyOptions,
+  kid: string,
+  alg: SubjectTokenAlgorithm,
+): VerifiedToken {
+  const refused = firstError(
+    VERIFIER_CLAIM_RULES,
+    payload,
+    {},
+    {
+      issuer: record.issuer,
+      now: Math.floor((options.now ?? Date.now)() / 1000),
+      skewSeconds: options.clockSkewSeconds ?? 60,
+      audiences: options.audiences,
+      ...(options.subject !== undefined ? { subject: options.subject } : {}),
+    },
+  );
   if (refused) throw new TokenError(refused.failure, refused.refusal);
   const { sub, aud, exp, iat } = payload;
   const audiences = typeof aud === 'string' ? [aud] : (aud as string[]);
@@ -253,10 +330,27 @@ function checkClaims(payload: JWTPayload, record: ClusterRecord, options: Verify
 }
 
 function translate(err: unknown, record: ClusterRecord): TokenError {
-  if (err instanceof errors.JWSSignatureVerificationFailed) return new TokenError('bad_signature', `the token's signature does not verify with cluster ${record.id}'s key of that id; the token was altered or signed by another key`);
-  if (err instanceof errors.JOSEAlgNotAllowed) return new TokenError('unsupported_algorithm', 'the token is signed with an algorithm other than RS256 or ES256');
-  if (err instanceof errors.JOSENotSupported) return new TokenError('unknown_key', `cluster ${record.id}'s key of that id cannot be used to verify the token`);
-  if (err instanceof errors.JOSEError) return new TokenError('malformed', 'the token could not be parsed as a signed JWT');
-  if (err instanceof TypeError) return new TokenError('unknown_key', `cluster ${record.id}'s key of that id could not be imported for verification`);
+  if (err instanceof errors.JWSSignatureVerificationFailed)
+    return new TokenError(
+      'bad_signature',
+      `the token's signature does not verify with cluster ${record.id}'s key of that id; the token was altered or signed by another key`,
+    );
+  if (err instanceof errors.JOSEAlgNotAllowed)
+    return new TokenError(
+      'unsupported_algorithm',
+      'the token is signed with an algorithm other than RS256 or ES256',
+    );
+  if (err instanceof errors.JOSENotSupported)
+    return new TokenError(
+      'unknown_key',
+      `cluster ${record.id}'s key of that id cannot be used to verify the token`,
+    );
+  if (err instanceof errors.JOSEError)
+    return new TokenError('malformed', 'the token could not be parsed as a signed JWT');
+  if (err instanceof TypeError)
+    return new TokenError(
+      'unknown_key',
+      `cluster ${record.id}'s key of that id could not be imported for verification`,
+    );
   return new TokenError('malformed', 'the token could not be verified');
 }

@@ -9,16 +9,28 @@ import { z } from 'zod';
 export const ADMISSION_API_VERSION = 'admission.k8s.io/v1';
 
 export const admissionReviewEnvelope = z.object({
-  apiVersion: z.literal(ADMISSION_API_VERSION, { error: `apiVersion must be ${ADMISSION_API_VERSION}; list "v1" in the MutatingWebhookConfiguration's admissionReviewVersions` }),
+  apiVersion: z.literal(ADMISSION_API_VERSION, {
+    error: `apiVersion must be ${ADMISSION_API_VERSION}; list "v1" in the MutatingWebhookConfiguration's admissionReviewVersions`,
+  }),
   kind: z.literal('AdmissionReview', { error: 'kind must be AdmissionReview' }),
-  request: z.looseObject({
-    uid: z.string({ error: 'request.uid must be a string' }).min(1, 'request.uid is empty').max(256, 'request.uid is longer than 256 characters'),
-  }, { error: 'request must be an object (an AdmissionReview sent by kube-apiserver)' }),
+  request: z.looseObject(
+    {
+      uid: z
+        .string({ error: 'request.uid must be a string' })
+        .min(1, 'request.uid is empty')
+        .max(256, 'request.uid is longer than 256 characters'),
+    },
+    { error: 'request must be an object (an AdmissionReview sent by kube-apiserver)' },
+  ),
 });
 
 const stringMap = z.record(z.string(), z.string()).nullish();
 
-const envVar = z.looseObject({ name: z.string(), value: z.string().nullish(), valueFrom: z.unknown().optional() });
+const envVar = z.looseObject({
+  name: z.string(),
+  value: z.string().nullish(),
+  valueFrom: z.unknown().optional(),
+});
 const volumeMount = z.looseObject({ name: z.string(), mountPath: z.string() });
 export const containerSchema = z.looseObject({
   name: z.string().min(1),
@@ -27,12 +39,14 @@ export const containerSchema = z.looseObject({
 });
 
 export const podSchema = z.looseObject({
-  metadata: z.looseObject({
-    name: z.string().nullish(),
-    generateName: z.string().nullish(),
-    annotations: stringMap,
-    labels: stringMap,
-  }).nullish(),
+  metadata: z
+    .looseObject({
+      name: z.string().nullish(),
+      generateName: z.string().nullish(),
+      annotations: stringMap,
+      labels: stringMap,
+    })
+    .nullish(),
   spec: z.looseObject({
     serviceAccountName: z.string().nullish(),
     serviceAccount: z.string().nullish(),
@@ -81,9 +95,15 @@ export interface JsonPatchOperation {
 
 /** Kubernetes shows warnings to users; long ones are cut so they stay readable. */
 const MAX_WARNING_LENGTH = 240;
-const clip = (warnings: string[]) => warnings.map((w) => (w.length > MAX_WARNING_LENGTH ? `${w.slice(0, MAX_WARNING_LENGTH - 1)}…` : w));
+const clip = (warnings: string[]) =>
+  warnings.map((w) =>
+    w.length > MAX_WARNING_LENGTH ? `${w.slice(0, MAX_WARNING_LENGTH - 1)}…` : w,
+  );
 
-export function allowed(uid: string, options: { patch?: JsonPatchOperation[]; warnings?: string[] } = {}): AdmissionReviewResponse {
+export function allowed(
+  uid: string,
+  options: { patch?: JsonPatchOperation[]; warnings?: string[] } = {},
+): AdmissionReviewResponse {
   const response: AdmissionResponseBody = { uid, allowed: true };
   if (options.patch && options.patch.length > 0) {
     response.patchType = 'JSONPatch';
@@ -93,11 +113,21 @@ export function allowed(uid: string, options: { patch?: JsonPatchOperation[]; wa
   return { apiVersion: ADMISSION_API_VERSION, kind: 'AdmissionReview', response };
 }
 
-export function denied(uid: string, code: 400 | 403 | 404, message: string, warnings: string[] = []): AdmissionReviewResponse {
+export function denied(
+  uid: string,
+  code: 400 | 403 | 404,
+  message: string,
+  warnings: string[] = [],
+): AdmissionReviewResponse {
   const reason = code === 400 ? 'BadRequest' : code === 403 ? 'Forbidden' : 'NotFound';
   return {
     apiVersion: ADMISSION_API_VERSION,
     kind: 'AdmissionReview',
-    response: { uid, allowed: false, status: { code, message, reason }, ...(warnings.length > 0 ? { warnings: clip(warnings) } : {}) },
+    response: {
+      uid,
+      allowed: false,
+      status: { code, message, reason },
+      ...(warnings.length > 0 ? { warnings: clip(warnings) } : {}),
+    },
   };
 }

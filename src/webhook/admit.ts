@@ -35,11 +35,21 @@ export interface Admission {
  * the ServiceAccount cannot be read: the HTTP layer answers 5xx and the MutatingWebhookConfiguration's
  * failurePolicy decides, as for any webhook outage.
  */
-export async function admit(request: { uid: string } & Record<string, unknown>, options: AdmitOptions): Promise<Admission> {
+export async function admit(
+  request: { uid: string } & Record<string, unknown>,
+  options: AdmitOptions,
+): Promise<Admission> {
   const uid = request.uid;
   const parsed = admissionRequestSchema.safeParse(request);
   if (!parsed.success) {
-    return { outcome: 'denied', review: denied(uid, 400, `malformed AdmissionReview: ${describeIssues(zodDetails(parsed.error, { prefix: 'request', limit: 5 }))}`) };
+    return {
+      outcome: 'denied',
+      review: denied(
+        uid,
+        400,
+        `malformed AdmissionReview: ${describeIssues(zodDetails(parsed.error, { prefix: 'request', limit: 5 }))}`,
+      ),
+    };
   }
   const req = parsed.data;
   // Only pod creation is mutated; anything else the configuration routes here passes untouched.
@@ -48,16 +58,33 @@ export async function admit(request: { uid: string } & Record<string, unknown>, 
   }
   const pod = podSchema.safeParse(req.object);
   if (!pod.success) {
-    return { outcome: 'denied', review: denied(uid, 400, `malformed pod in the AdmissionReview: ${describeIssues(zodDetails(pod.error, { prefix: 'request.object', limit: 5 }))}`) };
+    return {
+      outcome: 'denied',
+      review: denied(
+        uid,
+        400,
+        `malformed pod in the AdmissionReview: ${describeIssues(zodDetails(pod.error, { prefix: 'request.object', limit: 5 }))}`,
+      ),
+    };
   }
   const namespace = req.namespace ?? '';
-  if (!namespace) return { outcome: 'denied', review: denied(uid, 400, 'malformed AdmissionReview: request.namespace is missing for a pod') };
+  if (!namespace)
+    return {
+      outcome: 'denied',
+      review: denied(uid, 400, 'malformed AdmissionReview: request.namespace is missing for a pod'),
+    };
 
   const metadata = pod.data.metadata;
-  const podName = metadata?.name || (metadata?.generateName ? `${metadata.generateName}*` : '(unnamed)');
+  const podName =
+    metadata?.name || (metadata?.generateName ? `${metadata.generateName}*` : '(unnamed)');
   const serviceAccountName = pod.data.spec.serviceAccountName || pod.data.spec.serviceAccount || '';
-  const subject = { namespace, pod: podName, ...(serviceAccountName ? { serviceAccount: serviceAccountName } : {}) };
-  if (metadata?.labels?.[OPT_OUT_LABEL] === 'false') return { outcome: 'skipped', review: allowed(uid), subject };
+  const subject = {
+    namespace,
+    pod: podName,
+    ...(serviceAccountName ? { serviceAccount: serviceAccountName } : {}),
+  };
+  if (metadata?.labels?.[OPT_OUT_LABEL] === 'false')
+    return { outcome: 'skipped', review: allowed(uid), subject };
   // Mirror (static) pods have no ServiceAccount and cannot mount projected tokens.
   if (!serviceAccountName) return { outcome: 'skipped', review: allowed(uid), subject };
 
@@ -68,11 +95,20 @@ export async function admit(request: { uid: string } & Record<string, unknown>, 
   const serviceAccount = await options.serviceAccounts.get(namespace, serviceAccountName);
   if (!serviceAccount) {
     const message = `ServiceAccount ${namespace}/${serviceAccountName} not found, so no Google credentials were injected; create it (kubectl create serviceaccount -n ${namespace} ${serviceAccountName}) and recreate the pod`;
-    if (options.missingServiceAccount === 'deny') return { outcome: 'denied', review: denied(uid, 403, message), subject };
-    return { outcome: 'missing_service_account', review: allowed(uid, { warnings: [message] }), subject };
+    if (options.missingServiceAccount === 'deny')
+      return { outcome: 'denied', review: denied(uid, 403, message), subject };
+    return {
+      outcome: 'missing_service_account',
+      review: allowed(uid, { warnings: [message] }),
+      subject,
+    };
   }
 
-  const resolution = resolveInjection({ serviceAccount, podAnnotations: metadata?.annotations ?? {}, defaults: options.defaults });
+  const resolution = resolveInjection({
+    serviceAccount,
+    podAnnotations: metadata?.annotations ?? {},
+    defaults: options.defaults,
+  });
   if (resolution.kind === 'none') return { outcome: 'skipped', review: allowed(uid), subject };
   if (resolution.kind === 'invalid') {
     return { outcome: 'denied', review: denied(uid, 400, resolution.problems.join('; ')), subject };
@@ -83,8 +119,21 @@ export async function admit(request: { uid: string } & Record<string, unknown>, 
     podAnnotations: metadata?.annotations ?? {},
     os: podOs(pod.data),
   });
-  if (metadataServer.kind === 'invalid') return { outcome: 'denied', review: denied(uid, 400, metadataServer.problem), subject };
-  const { patch, warnings } = mutatePod(pod.data, resolution.plan, options.mutation, metadataServer.kind === 'plan' ? metadataServer.plan : undefined);
+  if (metadataServer.kind === 'invalid')
+    return { outcome: 'denied', review: denied(uid, 400, metadataServer.problem), subject };
+  const { patch, warnings } = mutatePod(
+    pod.data,
+    resolution.plan,
+    options.mutation,
+    metadataServer.kind === 'plan' ? metadataServer.plan : undefined,
+  );
   if (patch.length === 0) return { outcome: 'unchanged', review: allowed(uid), subject };
-  return { outcome: 'mutated', review: allowed(uid, { patch, warnings: [...resolution.warnings, ...metadataServer.warnings, ...warnings] }), subject };
+  return {
+    outcome: 'mutated',
+    review: allowed(uid, {
+      patch,
+      warnings: [...resolution.warnings, ...metadataServer.warnings, ...warnings],
+    }),
+    subject,
+  };
 }

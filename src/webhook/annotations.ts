@@ -111,12 +111,20 @@ const INJECTION_MODES = new Set(['gcloud', 'gcloud-init', 'direct']);
 /** Whether a ServiceAccount asks for credentials at all (any trigger annotation). */
 export function requestsInjection(annotations: Record<string, string>, prefix: string): boolean {
   const keys = compatibleAnnotations(prefix);
-  return keys.provider in annotations || keys.serviceAccountEmail in annotations ||
-    GKE_SERVICE_ACCOUNT_ANNOTATION in annotations || IDBRIDGE_ANNOTATIONS.directAccess in annotations;
+  return (
+    keys.provider in annotations ||
+    keys.serviceAccountEmail in annotations ||
+    GKE_SERVICE_ACCOUNT_ANNOTATION in annotations ||
+    IDBRIDGE_ANNOTATIONS.directAccess in annotations
+  );
 }
 
 /** Resolves the annotations of a pod and its ServiceAccount into a plan, or says what to fix. */
-export function resolveInjection({ serviceAccount, podAnnotations, defaults }: ResolveInput): Resolution {
+export function resolveInjection({
+  serviceAccount,
+  podAnnotations,
+  defaults,
+}: ResolveInput): Resolution {
   const prefix = defaults.annotationPrefix;
   const sa = serviceAccount.annotations;
   if (!requestsInjection(sa, prefix)) return { kind: 'none' };
@@ -127,7 +135,8 @@ export function resolveInjection({ serviceAccount, podAnnotations, defaults }: R
   const where = `ServiceAccount ${serviceAccount.namespace}/${serviceAccount.name}`;
   const fix = (key: string, example: string) =>
     `fix it with: kubectl annotate serviceaccount -n ${serviceAccount.namespace} ${serviceAccount.name} --overwrite ${key}=${example}`;
-  const show = (value: string) => JSON.stringify(value.length > 120 ? `${value.slice(0, 120)}…` : value);
+  const show = (value: string) =>
+    JSON.stringify(value.length > 120 ? `${value.slice(0, 120)}…` : value);
 
   // Provider: the ServiceAccount's, else the cluster default (GKE-style annotations).
   let provider: WorkloadIdentityProvider | undefined;
@@ -138,48 +147,71 @@ export function resolveInjection({ serviceAccount, podAnnotations, defaults }: R
     } catch (err) {
       if (!isIdbridgeError(err)) throw err;
       const hint = providerHint(providerValue);
-      problems.push(`${where}: annotation ${keys.provider} ${show(providerValue)} is not a workload identity provider;${hint ? ` ${hint}` : ''} ${fix(keys.provider, 'projects/PROJECT_NUMBER/locations/global/workloadIdentityPools/POOL/providers/PROVIDER')}`);
+      problems.push(
+        `${where}: annotation ${keys.provider} ${show(providerValue)} is not a workload identity provider;${hint ? ` ${hint}` : ''} ${fix(keys.provider, 'projects/PROJECT_NUMBER/locations/global/workloadIdentityPools/POOL/providers/PROVIDER')}`,
+      );
     }
   } else if (defaults.provider) {
     provider = defaults.provider;
   } else {
-    problems.push(`${where} asks for Google credentials but names no workload identity provider and the webhook has no default; annotate it with ${keys.provider} (${fix(keys.provider, 'projects/PROJECT_NUMBER/locations/global/workloadIdentityPools/POOL/providers/PROVIDER')}) or start the webhook with --default-provider`);
+    problems.push(
+      `${where} asks for Google credentials but names no workload identity provider and the webhook has no default; annotate it with ${keys.provider} (${fix(keys.provider, 'projects/PROJECT_NUMBER/locations/global/workloadIdentityPools/POOL/providers/PROVIDER')}) or start the webhook with --default-provider`,
+    );
   }
 
   // Google service account: the GCP webhook's annotation or GKE's; both must agree.
   const compatibleEmail = sa[keys.serviceAccountEmail];
   const gkeEmail = sa[GKE_SERVICE_ACCOUNT_ANNOTATION];
   let email: string | undefined;
-  for (const [key, value] of [[keys.serviceAccountEmail, compatibleEmail], [GKE_SERVICE_ACCOUNT_ANNOTATION, gkeEmail]] as const) {
+  for (const [key, value] of [
+    [keys.serviceAccountEmail, compatibleEmail],
+    [GKE_SERVICE_ACCOUNT_ANNOTATION, gkeEmail],
+  ] as const) {
     if (value === undefined) continue;
     if (!isServiceAccountEmail(value.trim())) {
-      problems.push(`${where}: annotation ${key} ${show(value)} is not a Google service account email; ${fix(key, 'NAME@PROJECT_ID.iam.gserviceaccount.com')}`);
+      problems.push(
+        `${where}: annotation ${key} ${show(value)} is not a Google service account email; ${fix(key, 'NAME@PROJECT_ID.iam.gserviceaccount.com')}`,
+      );
     } else {
       email ??= value.trim();
     }
   }
-  if (compatibleEmail !== undefined && gkeEmail !== undefined && compatibleEmail.trim() !== gkeEmail.trim()) {
-    problems.push(`${where}: annotations ${keys.serviceAccountEmail} and ${GKE_SERVICE_ACCOUNT_ANNOTATION} name different Google service accounts; remove one of them`);
+  if (
+    compatibleEmail !== undefined &&
+    gkeEmail !== undefined &&
+    compatibleEmail.trim() !== gkeEmail.trim()
+  ) {
+    problems.push(
+      `${where}: annotations ${keys.serviceAccountEmail} and ${GKE_SERVICE_ACCOUNT_ANNOTATION} name different Google service accounts; remove one of them`,
+    );
   }
 
   const direct = sa[IDBRIDGE_ANNOTATIONS.directAccess];
   let directAccess = false;
   if (direct !== undefined) {
     if (direct !== 'true' && direct !== 'false') {
-      problems.push(`${where}: annotation ${IDBRIDGE_ANNOTATIONS.directAccess} ${show(direct)} must be "true" or "false"; ${fix(IDBRIDGE_ANNOTATIONS.directAccess, 'true')}`);
+      problems.push(
+        `${where}: annotation ${IDBRIDGE_ANNOTATIONS.directAccess} ${show(direct)} must be "true" or "false"; ${fix(IDBRIDGE_ANNOTATIONS.directAccess, 'true')}`,
+      );
     }
     directAccess = direct === 'true';
   }
   if (directAccess && (compatibleEmail !== undefined || gkeEmail !== undefined)) {
-    problems.push(`${where}: ${IDBRIDGE_ANNOTATIONS.directAccess}: "true" grants the Kubernetes identity itself, yet a Google service account to impersonate is also annotated; remove one of them`);
+    problems.push(
+      `${where}: ${IDBRIDGE_ANNOTATIONS.directAccess}: "true" grants the Kubernetes identity itself, yet a Google service account to impersonate is also annotated; remove one of them`,
+    );
   }
   if (!directAccess && compatibleEmail === undefined && gkeEmail === undefined && provider) {
-    problems.push(`${where} names a workload identity provider but no Google service account; annotate ${keys.serviceAccountEmail}=NAME@PROJECT_ID.iam.gserviceaccount.com to impersonate one, or ${IDBRIDGE_ANNOTATIONS.directAccess}="true" for direct principal access`);
+    problems.push(
+      `${where} names a workload identity provider but no Google service account; annotate ${keys.serviceAccountEmail}=NAME@PROJECT_ID.iam.gserviceaccount.com to impersonate one, or ${IDBRIDGE_ANNOTATIONS.directAccess}="true" for direct principal access`,
+    );
   }
 
   const mode = sa[keys.injectionMode];
   if (mode !== undefined && !INJECTION_MODES.has(mode)) {
-    problems.push(`${where}: annotation ${keys.injectionMode} ${show(mode)} must be "direct" or "gcloud"; ${fix(keys.injectionMode, 'direct')}`);
+    problems.push(
+      `${where}: annotation ${keys.injectionMode} ${show(mode)} must be "direct" or "gcloud"; ${fix(keys.injectionMode, 'direct')}`,
+    );
   }
 
   // Audience: pod > ServiceAccount > default. ServiceAccounts written for the GCP webhook keep
@@ -189,27 +221,43 @@ export function resolveInjection({ serviceAccount, podAnnotations, defaults }: R
   const saAudience = sa[keys.audience];
   const explicitAudience = podAudience ?? saAudience;
   if (explicitAudience !== undefined && !AUDIENCE.test(explicitAudience)) {
-    const from = podAudience !== undefined ? `pod annotation ${keys.audience}` : `${where}: annotation ${keys.audience}`;
-    problems.push(`${from} ${show(explicitAudience)} must be 1-256 printable characters without spaces, e.g. ${GCP_WEBHOOK_DEFAULT_AUDIENCE} or the provider's //iam.googleapis.com/… name`);
+    const from =
+      podAudience !== undefined
+        ? `pod annotation ${keys.audience}`
+        : `${where}: annotation ${keys.audience}`;
+    problems.push(
+      `${from} ${show(explicitAudience)} must be 1-256 printable characters without spaces, e.g. ${GCP_WEBHOOK_DEFAULT_AUDIENCE} or the provider's //iam.googleapis.com/… name`,
+    );
   }
-  const audience = explicitAudience ?? defaults.audience ??
-    (providerValue !== undefined ? GCP_WEBHOOK_DEFAULT_AUDIENCE : provider?.audience ?? '');
+  const audience =
+    explicitAudience ??
+    defaults.audience ??
+    (providerValue !== undefined ? GCP_WEBHOOK_DEFAULT_AUDIENCE : (provider?.audience ?? ''));
 
   // Projected token lifetime: pod > ServiceAccount > default, clamped to what works.
   let expirationSeconds = defaults.tokenExpirationSeconds;
-  for (const [source, value] of [[`${where}: annotation`, sa[keys.tokenExpiration]], ['pod annotation', podAnnotations[keys.tokenExpiration]]] as const) {
+  for (const [source, value] of [
+    [`${where}: annotation`, sa[keys.tokenExpiration]],
+    ['pod annotation', podAnnotations[keys.tokenExpiration]],
+  ] as const) {
     if (value === undefined) continue;
     if (!/^\d{1,12}$/.test(value.trim()) || Number(value) === 0) {
-      problems.push(`${source} ${keys.tokenExpiration} ${show(value)} must be a whole number of seconds, e.g. 86400`);
+      problems.push(
+        `${source} ${keys.tokenExpiration} ${show(value)} must be a whole number of seconds, e.g. 86400`,
+      );
     } else {
       expirationSeconds = Number(value);
     }
   }
   if (expirationSeconds < MIN_TOKEN_EXPIRATION_SECONDS) {
-    warnings.push(`${keys.tokenExpiration} ${expirationSeconds}s raised to ${MIN_TOKEN_EXPIRATION_SECONDS}s, the Kubernetes minimum`);
+    warnings.push(
+      `${keys.tokenExpiration} ${expirationSeconds}s raised to ${MIN_TOKEN_EXPIRATION_SECONDS}s, the Kubernetes minimum`,
+    );
     expirationSeconds = MIN_TOKEN_EXPIRATION_SECONDS;
   } else if (expirationSeconds > MAX_TOKEN_EXPIRATION_SECONDS) {
-    warnings.push(`${keys.tokenExpiration} ${expirationSeconds}s lowered to ${MAX_TOKEN_EXPIRATION_SECONDS}s: Google STS refuses tokens valid 48h or more`);
+    warnings.push(
+      `${keys.tokenExpiration} ${expirationSeconds}s lowered to ${MAX_TOKEN_EXPIRATION_SECONDS}s: Google STS refuses tokens valid 48h or more`,
+    );
     expirationSeconds = MAX_TOKEN_EXPIRATION_SECONDS;
   }
 
@@ -218,8 +266,12 @@ export function resolveInjection({ serviceAccount, podAnnotations, defaults }: R
   const lifetime = sa[IDBRIDGE_ANNOTATIONS.tokenLifetime];
   if (lifetime !== undefined) {
     const seconds = /^\d{1,6}$/.test(lifetime.trim()) ? Number(lifetime) : NaN;
-    if (!(seconds >= MIN_IMPERSONATION_LIFETIME_SECONDS && seconds <= MAX_IMPERSONATION_LIFETIME_SECONDS)) {
-      problems.push(`${where}: annotation ${IDBRIDGE_ANNOTATIONS.tokenLifetime} ${show(lifetime)} must be whole seconds from ${MIN_IMPERSONATION_LIFETIME_SECONDS} to ${MAX_IMPERSONATION_LIFETIME_SECONDS} (IAM Credentials' range); ${fix(IDBRIDGE_ANNOTATIONS.tokenLifetime, '3600')}`);
+    if (!(
+      seconds >= MIN_IMPERSONATION_LIFETIME_SECONDS && seconds <= MAX_IMPERSONATION_LIFETIME_SECONDS
+    )) {
+      problems.push(
+        `${where}: annotation ${IDBRIDGE_ANNOTATIONS.tokenLifetime} ${show(lifetime)} must be whole seconds from ${MIN_IMPERSONATION_LIFETIME_SECONDS} to ${MAX_IMPERSONATION_LIFETIME_SECONDS} (IAM Credentials' range); ${fix(IDBRIDGE_ANNOTATIONS.tokenLifetime, '3600')}`,
+      );
     } else {
       tokenLifetimeSeconds = seconds;
     }
@@ -230,12 +282,18 @@ export function resolveInjection({ serviceAccount, podAnnotations, defaults }: R
   let brokerUrl: string | undefined;
   if (tokenUrlValue !== undefined) {
     const parsed = parseTokenUrl(tokenUrlValue);
-    if ('problem' in parsed) problems.push(`${where}: annotation ${IDBRIDGE_ANNOTATIONS.tokenUrl} ${show(tokenUrlValue)} ${parsed.problem}; ${fix(IDBRIDGE_ANNOTATIONS.tokenUrl, 'https://BROKER/v1/token')}`);
+    if ('problem' in parsed)
+      problems.push(
+        `${where}: annotation ${IDBRIDGE_ANNOTATIONS.tokenUrl} ${show(tokenUrlValue)} ${parsed.problem}; ${fix(IDBRIDGE_ANNOTATIONS.tokenUrl, 'https://BROKER/v1/token')}`,
+      );
     else brokerUrl = parsed.base;
   } else {
     brokerUrl = defaults.brokerUrl;
   }
-  if (brokerUrl?.startsWith('http:')) warnings.push(`token_url ${brokerUrl}/v1/token is plain http: subject tokens cross the network unencrypted`);
+  if (brokerUrl?.startsWith('http:'))
+    warnings.push(
+      `token_url ${brokerUrl}/v1/token is plain http: subject tokens cross the network unencrypted`,
+    );
 
   // Project: idbridge's key > the GCP webhook's > the service account's own project.
   let project: string | undefined;
@@ -243,7 +301,9 @@ export function resolveInjection({ serviceAccount, podAnnotations, defaults }: R
     const value = sa[key];
     if (value === undefined) continue;
     if (!PROJECT.test(value.trim())) {
-      problems.push(`${where}: annotation ${key} ${show(value)} is not a Google Cloud project id; ${fix(key, 'my-project-id')}`);
+      problems.push(
+        `${where}: annotation ${key} ${show(value)} is not a Google Cloud project id; ${fix(key, 'my-project-id')}`,
+      );
     } else {
       project ??= value.trim();
     }
@@ -271,7 +331,10 @@ export function resolveInjection({ serviceAccount, podAnnotations, defaults }: R
 /** `a,b; c` → ["a", "b", "c"]: the GCP webhook splits on commas, some manifests use semicolons. */
 export function parseSkipContainers(value: string | undefined): string[] {
   if (!value) return [];
-  return value.split(/[,;]/).map((name) => name.trim()).filter((name) => name.length > 0);
+  return value
+    .split(/[,;]/)
+    .map((name) => name.trim())
+    .filter((name) => name.length > 0);
 }
 
 /** A broker token_url: absolute http(s), no credentials, query or fragment, ending in /v1/token. */
@@ -282,9 +345,11 @@ export function parseTokenUrl(value: string): { base: string } | { problem: stri
   } catch {
     return { problem: 'is not an absolute URL' };
   }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') return { problem: 'must be an https URL' };
+  if (url.protocol !== 'https:' && url.protocol !== 'http:')
+    return { problem: 'must be an https URL' };
   if (url.username || url.password) return { problem: 'must not contain credentials' };
   if (url.search || url.hash) return { problem: 'must not have a query or fragment' };
-  if (!url.pathname.endsWith('/v1/token')) return { problem: 'must end in /v1/token (the STS path the broker serves, as Google does)' };
+  if (!url.pathname.endsWith('/v1/token'))
+    return { problem: 'must end in /v1/token (the STS path the broker serves, as Google does)' };
   return { base: `${url.origin}${url.pathname.slice(0, -'/v1/token'.length)}` };
 }

@@ -1,6 +1,12 @@
 import { Hono } from 'hono';
 import { IdbridgeError } from '../errors.js';
-import { errorBody, errorResponse, handleError, truncate, unexpectedErrorFields } from '../http/errors.js';
+import {
+  errorBody,
+  errorResponse,
+  handleError,
+  truncate,
+  unexpectedErrorFields,
+} from '../http/errors.js';
 import { healthRoutes } from '../http/health.js';
 import { mountRoute } from '../http/hono-route.js';
 import { parseJsonBody } from '../http/json-body.js';
@@ -26,7 +32,11 @@ export interface WebhookAppOptions {
  * shape (4xx for what kube-apiserver sent wrong, 5xx when the ServiceAccount could not be read,
  * where the failurePolicy decides). Shared by the hono route and the host's direct path.
  */
-export async function answerReview(contentType: string | undefined, text: string, options: WebhookAppOptions): Promise<{ status: number; body: unknown }> {
+export async function answerReview(
+  contentType: string | undefined,
+  text: string,
+  options: WebhookAppOptions,
+): Promise<{ status: number; body: unknown }> {
   const { metrics, logger } = options;
   const start = performance.now();
   try {
@@ -35,16 +45,27 @@ export async function answerReview(contentType: string | undefined, text: string
     const seconds = (performance.now() - start) / 1000;
     metrics.admissions.inc({ outcome: result.outcome });
     metrics.latency.observe({ outcome: result.outcome }, seconds);
-    logger.info('admission', { uid: review.request.uid.slice(0, 64), outcome: result.outcome, ...result.subject, ms: Math.round(seconds * 100_000) / 100 });
+    logger.info('admission', {
+      uid: review.request.uid.slice(0, 64),
+      outcome: result.outcome,
+      ...result.subject,
+      ms: Math.round(seconds * 100_000) / 100,
+    });
     return { status: 200, body: result.review };
   } catch (err) {
     metrics.admissions.inc({ outcome: 'error' });
     metrics.latency.observe({ outcome: 'error' }, (performance.now() - start) / 1000);
     if (!(err instanceof IdbridgeError)) {
       logger.error('admission failed unexpectedly', unexpectedErrorFields(err));
-      return { status: 500, body: errorBody(new IdbridgeError('internal', 'internal error; the webhook log has the details')) };
+      return {
+        status: 500,
+        body: errorBody(
+          new IdbridgeError('internal', 'internal error; the webhook log has the details'),
+        ),
+      };
     }
-    if (err.status >= 500) logger.warn('admission failed; the failurePolicy decides', { error: err.message });
+    if (err.status >= 500)
+      logger.warn('admission failed; the failurePolicy decides', { error: err.message });
     return { status: err.status, body: errorBody(err) };
   }
 }
@@ -61,7 +82,11 @@ export function admissionRoute(options: WebhookAppOptions): RouteDescriptor<true
     shape: 'idbridge',
     decide: async (request) => {
       const answer = await answerReview(request.header('content-type'), request.body, options);
-      return { status: answer.status, headers: { 'content-type': 'application/json' }, body: JSON.stringify(answer.body) };
+      return {
+        status: answer.status,
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(answer.body),
+      };
     },
     tooLarge: () => jsonTooLarge(MAX_REVIEW_BYTES),
     fail: jsonFailure(options.logger),
@@ -70,20 +95,37 @@ export function admissionRoute(options: WebhookAppOptions): RouteDescriptor<true
 }
 
 /** The webhook's small hono app: the admission route, health, readiness and metrics. */
-export function createWebhookApp(options: WebhookAppOptions, route: RouteDescriptor<true> = admissionRoute(options)): Hono {
+export function createWebhookApp(
+  options: WebhookAppOptions,
+  route: RouteDescriptor<true> = admissionRoute(options),
+): Hono {
   const app = new Hono();
 
   mountRoute(app, route);
 
-  app.route('/', healthRoutes(async () => {
-    if (!options.admit.serviceAccounts.ready()) {
-      throw new IdbridgeError('not_ready', 'the ServiceAccount cache has not completed its first list from the Kubernetes API');
-    }
-  }));
+  app.route(
+    '/',
+    healthRoutes(async () => {
+      if (!options.admit.serviceAccounts.ready()) {
+        throw new IdbridgeError(
+          'not_ready',
+          'the ServiceAccount cache has not completed its first list from the Kubernetes API',
+        );
+      }
+    }),
+  );
 
   mountRoute(app, metricsRoute(options.metrics.registry));
 
-  app.notFound((c) => errorResponse(c, new IdbridgeError('not_found', `no route ${c.req.method} ${truncate(c.req.path)}; the webhook serves POST ${MUTATE_PATH}, GET /healthz, /readyz and /metrics`)));
+  app.notFound((c) =>
+    errorResponse(
+      c,
+      new IdbridgeError(
+        'not_found',
+        `no route ${c.req.method} ${truncate(c.req.path)}; the webhook serves POST ${MUTATE_PATH}, GET /healthz, /readyz and /metrics`,
+      ),
+    ),
+  );
   app.onError(handleError(options.logger));
   return app;
 }

@@ -18,7 +18,8 @@ export function isNamespaceName(name: string): boolean {
 
 /** What is wrong with a pod's namespace or ServiceAccount name, as Kubernetes would put it, or null. */
 export function serviceAccountRefProblem(namespace: string, name: string): string | null {
-  const shown = (value: string) => JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value);
+  const shown = (value: string) =>
+    JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value);
   if (!isNamespaceName(namespace)) {
     return `request.namespace ${shown(namespace)} is not a valid namespace name (a lowercase RFC 1123 DNS label of at most 63 characters)`;
   }

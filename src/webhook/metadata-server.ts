@@ -33,8 +33,7 @@ export interface MetadataServerSettings {
 }
 
 export type MetadataServerPlan =
-  | { kind: 'sidecar'; image: string; linkLocal: boolean }
-  | { kind: 'node' };
+  { kind: 'sidecar'; image: string; linkLocal: boolean } | { kind: 'node' };
 
 export type MetadataChoice =
   | { kind: 'none'; warnings: string[] }
@@ -49,15 +48,26 @@ export interface ChoiceInput {
 }
 
 /** The annotation (pod > ServiceAccount) chooses, unless the webhook says never; the flag decides for pods that say nothing. */
-export function chooseMetadataServer({ settings, serviceAccount, podAnnotations, os }: ChoiceInput): MetadataChoice {
+export function chooseMetadataServer({
+  settings,
+  serviceAccount,
+  podAnnotations,
+  os,
+}: ChoiceInput): MetadataChoice {
   if (settings.mode === 'never') return { kind: 'none', warnings: [] };
   const fromPod = podAnnotations[METADATA_SERVER_ANNOTATION];
   const raw = fromPod ?? serviceAccount.annotations[METADATA_SERVER_ANNOTATION];
   let value: AnnotationValue | undefined;
   if (raw !== undefined) {
     if (!(ANNOTATION_VALUES as readonly string[]).includes(raw)) {
-      const where = fromPod !== undefined ? 'pod annotation' : `ServiceAccount ${serviceAccount.namespace}/${serviceAccount.name}: annotation`;
-      return { kind: 'invalid', problem: `${where} ${METADATA_SERVER_ANNOTATION} ${JSON.stringify(raw.slice(0, 40))} must be "true", "false", "link-local" or "node"` };
+      const where =
+        fromPod !== undefined
+          ? 'pod annotation'
+          : `ServiceAccount ${serviceAccount.namespace}/${serviceAccount.name}: annotation`;
+      return {
+        kind: 'invalid',
+        problem: `${where} ${METADATA_SERVER_ANNOTATION} ${JSON.stringify(raw.slice(0, 40))} must be "true", "false", "link-local" or "node"`,
+      };
     }
     value = raw as AnnotationValue;
   } else if (settings.mode === 'always') {
@@ -69,22 +79,42 @@ export function chooseMetadataServer({ settings, serviceAccount, podAnnotations,
 
   // The sidecar image is Linux-only and the DaemonSet runs on Linux nodes: Windows pods keep the credential files.
   if (os === 'windows') {
-    return { kind: 'none', warnings: [`no metadata server for a Windows pod (${value === 'node' ? 'the node DaemonSet runs on Linux nodes' : 'the sidecar image is Linux-only'}); it keeps the credential file (GOOGLE_APPLICATION_CREDENTIALS)`] };
+    return {
+      kind: 'none',
+      warnings: [
+        `no metadata server for a Windows pod (${value === 'node' ? 'the node DaemonSet runs on Linux nodes' : 'the sidecar image is Linux-only'}); it keeps the credential file (GOOGLE_APPLICATION_CREDENTIALS)`,
+      ],
+    };
   }
   if (value === 'node') return { kind: 'plan', plan: { kind: 'node' }, warnings: [] };
   if (!settings.image) {
-    return { kind: 'invalid', problem: `${METADATA_SERVER_ANNOTATION}: "${value}" asks for a metadata server sidecar, but the webhook has no image for it; start the webhook with --metadata-server-image IMAGE (its own image)` };
+    return {
+      kind: 'invalid',
+      problem: `${METADATA_SERVER_ANNOTATION}: "${value}" asks for a metadata server sidecar, but the webhook has no image for it; start the webhook with --metadata-server-image IMAGE (its own image)`,
+    };
   }
-  return { kind: 'plan', plan: { kind: 'sidecar', image: settings.image, linkLocal: value === 'link-local' }, warnings: [] };
+  return {
+    kind: 'plan',
+    plan: { kind: 'sidecar', image: settings.image, linkLocal: value === 'link-local' },
+    warnings: [],
+  };
 }
 
 /** GCE_METADATA_HOST (Go, Python), GCE_METADATA_ROOT (gcloud), GCE_METADATA_IP (Node, Python's ping): one address for all. */
 export function metadataEnv(plan: MetadataServerPlan): V1EnvVar[] {
-  const address = plan.kind === 'node' ? `$(${HOST_IP_VARIABLE}):${METADATA_PORT}` : `${METADATA_SIDECAR_HOST}:${METADATA_PORT}`;
+  const address =
+    plan.kind === 'node'
+      ? `$(${HOST_IP_VARIABLE}):${METADATA_PORT}`
+      : `${METADATA_SIDECAR_HOST}:${METADATA_PORT}`;
   const env: V1EnvVar[] = [];
   // Dependent variables may only refer to variables listed before them.
-  if (plan.kind === 'node') env.push({ name: HOST_IP_VARIABLE, valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: 'status.hostIP' } } });
-  for (const name of ['GCE_METADATA_HOST', 'GCE_METADATA_ROOT', 'GCE_METADATA_IP']) env.push({ name, value: address });
+  if (plan.kind === 'node')
+    env.push({
+      name: HOST_IP_VARIABLE,
+      valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: 'status.hostIP' } },
+    });
+  for (const name of ['GCE_METADATA_HOST', 'GCE_METADATA_ROOT', 'GCE_METADATA_IP'])
+    env.push({ name, value: address });
   return env;
 }
 
@@ -92,7 +122,9 @@ export function metadataEnv(plan: MetadataServerPlan): V1EnvVar[] {
 const READY_CHECK = `fetch('http://${METADATA_SIDECAR_HOST}:${METADATA_PORT}/readyz').then((r)=>process.exit(r.ok?0:1),()=>process.exit(1))`;
 
 /** The native sidecar: starts before every other container (later ones wait for its startup probe) and never holds a Job open. */
-export function metadataSidecar(plan: Extract<MetadataServerPlan, { kind: 'sidecar' }>): V1Container {
+export function metadataSidecar(
+  plan: Extract<MetadataServerPlan, { kind: 'sidecar' }>,
+): V1Container {
   const paths = LAYOUTS.linux;
   const probe = { exec: { command: ['node', '-e', READY_CHECK] } };
   return {
@@ -100,9 +132,12 @@ export function metadataSidecar(plan: Extract<MetadataServerPlan, { kind: 'sidec
     image: plan.image,
     args: [
       'metadata-server',
-      '--credential-config', paths.configFile,
-      '--host', METADATA_SIDECAR_HOST,
-      '--port', String(METADATA_PORT),
+      '--credential-config',
+      paths.configFile,
+      '--host',
+      METADATA_SIDECAR_HOST,
+      '--port',
+      String(METADATA_PORT),
       ...(plan.linkLocal ? ['--link-local'] : []),
     ],
     restartPolicy: 'Always',
@@ -111,9 +146,22 @@ export function metadataSidecar(plan: Extract<MetadataServerPlan, { kind: 'sidec
     // The server itself stays near 40 MiB; the limit leaves room for a probe's node process.
     resources: { requests: { cpu: '10m', memory: '48Mi' }, limits: { memory: '128Mi' } },
     securityContext: plan.linkLocal
-      // `ip addr add` needs CAP_NET_ADMIN and port 80 CAP_NET_BIND_SERVICE; Kubernetes grants added capabilities to root processes only.
-      ? { runAsNonRoot: false, runAsUser: 0, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'], add: ['NET_ADMIN', 'NET_BIND_SERVICE'] } }
-      : { runAsNonRoot: true, runAsUser: 65532, runAsGroup: 65532, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } },
+      ? // `ip addr add` needs CAP_NET_ADMIN and port 80 CAP_NET_BIND_SERVICE; Kubernetes grants added capabilities to root processes only.
+        {
+          runAsNonRoot: false,
+          runAsUser: 0,
+          readOnlyRootFilesystem: true,
+          allowPrivilegeEscalation: false,
+          capabilities: { drop: ['ALL'], add: ['NET_ADMIN', 'NET_BIND_SERVICE'] },
+        }
+      : {
+          runAsNonRoot: true,
+          runAsUser: 65532,
+          runAsGroup: 65532,
+          readOnlyRootFilesystem: true,
+          allowPrivilegeEscalation: false,
+          capabilities: { drop: ['ALL'] },
+        },
     volumeMounts: [
       { name: TOKEN_VOLUME, mountPath: paths.tokenDir, readOnly: true },
       { name: CONFIG_VOLUME, mountPath: paths.configDir, readOnly: true },

@@ -2,7 +2,12 @@ import type { V1Container, V1EnvVar, V1Volume, V1VolumeMount } from '@kubernetes
 import { externalAccountConfig } from '../credentials/credential-config.js';
 import type { ContainerView, JsonPatchOperation, PodView } from './admission-review.js';
 import { compatibleAnnotations, type InjectionPlan } from './annotations.js';
-import { METADATA_SIDECAR_NAME, metadataEnv, metadataSidecar, type MetadataServerPlan } from './metadata-server.js';
+import {
+  METADATA_SIDECAR_NAME,
+  metadataEnv,
+  metadataSidecar,
+  type MetadataServerPlan,
+} from './metadata-server.js';
 
 /**
  * The pod mutation, as a pure function: a pod as received and a resolved plan in, the smallest
@@ -67,15 +72,19 @@ export function podOs(pod: PodView): PodOs {
 
 /** The credential configuration the pod's libraries read, as the annotation's value. */
 export function renderCredentialConfig(plan: InjectionPlan, os: PodOs): string {
-  return JSON.stringify(externalAccountConfig({
-    provider: plan.provider,
-    tokenPath: LAYOUTS[os].tokenFile,
-    ...(plan.serviceAccountEmail ? { serviceAccountEmail: plan.serviceAccountEmail } : {}),
-    ...(plan.serviceAccountEmail && plan.tokenLifetimeSeconds !== undefined ? { tokenLifetimeSeconds: plan.tokenLifetimeSeconds } : {}),
-    ...(plan.brokerUrl ? { stsUrl: plan.brokerUrl, iamCredentialsUrl: plan.brokerUrl } : {}),
-    universeDomain: plan.universeDomain,
-    format: 'text',
-  }));
+  return JSON.stringify(
+    externalAccountConfig({
+      provider: plan.provider,
+      tokenPath: LAYOUTS[os].tokenFile,
+      ...(plan.serviceAccountEmail ? { serviceAccountEmail: plan.serviceAccountEmail } : {}),
+      ...(plan.serviceAccountEmail && plan.tokenLifetimeSeconds !== undefined
+        ? { tokenLifetimeSeconds: plan.tokenLifetimeSeconds }
+        : {}),
+      ...(plan.brokerUrl ? { stsUrl: plan.brokerUrl, iamCredentialsUrl: plan.brokerUrl } : {}),
+      universeDomain: plan.universeDomain,
+      format: 'text',
+    }),
+  );
 }
 
 export function desiredVolumes(plan: InjectionPlan, settings: MutationSettings): V1Volume[] {
@@ -84,14 +93,27 @@ export function desiredVolumes(plan: InjectionPlan, settings: MutationSettings):
     {
       name: TOKEN_VOLUME,
       projected: {
-        sources: [{ serviceAccountToken: { audience: plan.audience, expirationSeconds: plan.expirationSeconds, path: TOKEN_FILE_NAME } }],
+        sources: [
+          {
+            serviceAccountToken: {
+              audience: plan.audience,
+              expirationSeconds: plan.expirationSeconds,
+              path: TOKEN_FILE_NAME,
+            },
+          },
+        ],
         defaultMode: settings.fileMode,
       },
     },
     {
       name: CONFIG_VOLUME,
       downwardAPI: {
-        items: [{ path: CONFIG_FILE_NAME, fieldRef: { apiVersion: 'v1', fieldPath: `metadata.annotations['${annotation}']` } }],
+        items: [
+          {
+            path: CONFIG_FILE_NAME,
+            fieldRef: { apiVersion: 'v1', fieldPath: `metadata.annotations['${annotation}']` },
+          },
+        ],
         defaultMode: settings.fileMode,
       },
     },
@@ -116,7 +138,11 @@ export function desiredEnv(plan: InjectionPlan, os: PodOs): V1EnvVar[] {
     { name: 'CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE', value: paths.configFile },
     { name: 'CLOUDSDK_CONFIG', value: paths.sdkConfigDir },
   ];
-  if (plan.project) env.push({ name: 'GOOGLE_CLOUD_PROJECT', value: plan.project }, { name: 'CLOUDSDK_CORE_PROJECT', value: plan.project });
+  if (plan.project)
+    env.push(
+      { name: 'GOOGLE_CLOUD_PROJECT', value: plan.project },
+      { name: 'CLOUDSDK_CORE_PROJECT', value: plan.project },
+    );
   if (plan.region) env.push({ name: 'CLOUDSDK_COMPUTE_REGION', value: plan.region });
   return env;
 }
@@ -136,12 +162,24 @@ export function covers(actual: unknown, wanted: unknown): boolean {
   if (wanted === null || typeof wanted !== 'object') return actual === wanted;
   if (actual === null || typeof actual !== 'object') return false;
   if (Array.isArray(wanted)) {
-    return Array.isArray(actual) && actual.length === wanted.length && wanted.every((item, i) => covers(actual[i], item));
+    return (
+      Array.isArray(actual) &&
+      actual.length === wanted.length &&
+      wanted.every((item, i) => covers(actual[i], item))
+    );
   }
-  return Object.entries(wanted).every(([key, value]) => value === undefined || covers((actual as Record<string, unknown>)[key], value));
+  return Object.entries(wanted).every(
+    ([key, value]) =>
+      value === undefined || covers((actual as Record<string, unknown>)[key], value),
+  );
 }
 
-export function mutatePod(pod: PodView, plan: InjectionPlan, settings: MutationSettings, metadata?: MetadataServerPlan): MutationResult {
+export function mutatePod(
+  pod: PodView,
+  plan: InjectionPlan,
+  settings: MutationSettings,
+  metadata?: MetadataServerPlan,
+): MutationResult {
   const patch: JsonPatchOperation[] = [];
   const warnings: string[] = [];
   const os = podOs(pod);
@@ -150,18 +188,32 @@ export function mutatePod(pod: PodView, plan: InjectionPlan, settings: MutationS
   // 1. The configuration, in the annotation the downwardAPI volume reads.
   const config = renderCredentialConfig(plan, os);
   if (!pod.metadata) {
-    patch.push({ op: 'add', path: '/metadata', value: { annotations: { [annotationKey]: config } } });
+    patch.push({
+      op: 'add',
+      path: '/metadata',
+      value: { annotations: { [annotationKey]: config } },
+    });
   } else if (!pod.metadata.annotations) {
     patch.push({ op: 'add', path: '/metadata/annotations', value: { [annotationKey]: config } });
   } else if (pod.metadata.annotations[annotationKey] !== config) {
-    patch.push({ op: 'add', path: pointer('metadata', 'annotations', annotationKey), value: config });
+    patch.push({
+      op: 'add',
+      path: pointer('metadata', 'annotations', annotationKey),
+      value: config,
+    });
   }
 
   // 2. Volumes, by name.
-  mergeByName(patch, ['spec', 'volumes'], pod.spec.volumes, desiredVolumes(plan, settings), (existing, wanted, index) => {
-    warnings.push(`volume ${wanted.name} replaced by the credential volume of the same name`);
-    patch.push({ op: 'replace', path: pointer('spec', 'volumes', index), value: wanted });
-  });
+  mergeByName(
+    patch,
+    ['spec', 'volumes'],
+    pod.spec.volumes,
+    desiredVolumes(plan, settings),
+    (existing, wanted, index) => {
+      warnings.push(`volume ${wanted.name} replaced by the credential volume of the same name`);
+      patch.push({ op: 'replace', path: pointer('spec', 'volumes', index), value: wanted });
+    },
+  );
 
   // 3. Every container, init container and native sidecar not skipped.
   const skip = new Set(plan.skipContainers);
@@ -172,11 +224,25 @@ export function mutatePod(pod: PodView, plan: InjectionPlan, settings: MutationS
     (pod.spec[field] ?? []).forEach((container, index) => {
       seen.add(container.name);
       // The metadata server sidecar is this webhook's own (already complete) container.
-      if (skip.has(container.name) || (field === 'initContainers' && container.name === METADATA_SIDECAR_NAME)) return;
-      mutateContainer(patch, warnings, ['spec', field, index], container, mounts, env, settings.overwriteEnv);
+      if (
+        skip.has(container.name) ||
+        (field === 'initContainers' && container.name === METADATA_SIDECAR_NAME)
+      )
+        return;
+      mutateContainer(
+        patch,
+        warnings,
+        ['spec', field, index],
+        container,
+        mounts,
+        env,
+        settings.overwriteEnv,
+      );
     });
   }
-  for (const name of skip) if (!seen.has(name)) warnings.push(`skip-containers names "${name}", which this pod does not have`);
+  for (const name of skip)
+    if (!seen.has(name))
+      warnings.push(`skip-containers names "${name}", which this pod does not have`);
 
   // 4. Last, so the index shift does not move what the operations above point at.
   if (metadata?.kind === 'sidecar') addSidecar(patch, warnings, pod, metadataSidecar(metadata));
@@ -184,7 +250,12 @@ export function mutatePod(pod: PodView, plan: InjectionPlan, settings: MutationS
 }
 
 /** First among init containers, so regular init containers already find the metadata server. */
-function addSidecar(patch: JsonPatchOperation[], warnings: string[], pod: PodView, sidecar: V1Container): void {
+function addSidecar(
+  patch: JsonPatchOperation[],
+  warnings: string[],
+  pod: PodView,
+  sidecar: V1Container,
+): void {
   const existing = pod.spec.initContainers ?? [];
   const index = existing.findIndex((c) => c.name === sidecar.name);
   if (index >= 0) {
@@ -194,7 +265,8 @@ function addSidecar(patch: JsonPatchOperation[], warnings: string[], pod: PodVie
     }
     return;
   }
-  if (!pod.spec.initContainers) patch.push({ op: 'add', path: '/spec/initContainers', value: [sidecar] });
+  if (!pod.spec.initContainers)
+    patch.push({ op: 'add', path: '/spec/initContainers', value: [sidecar] });
   else patch.push({ op: 'add', path: '/spec/initContainers/0', value: sidecar });
 }
 
@@ -213,10 +285,13 @@ function mutateContainer(
   for (const mount of mounts) {
     const index = existingMounts.findIndex((m) => m.name === mount.name);
     if (index >= 0) {
-      if (!covers(existingMounts[index], mount)) patch.push({ op: 'replace', path: `${base}/volumeMounts/${index}`, value: mount });
+      if (!covers(existingMounts[index], mount))
+        patch.push({ op: 'replace', path: `${base}/volumeMounts/${index}`, value: mount });
     } else if (existingMounts.some((m) => m.mountPath === mount.mountPath)) {
       // Two mounts at one path make the pod invalid: the user's own mount wins.
-      warnings.push(`container ${container.name} already mounts something at ${mount.mountPath}; ${mount.name} not mounted there`);
+      warnings.push(
+        `container ${container.name} already mounts something at ${mount.mountPath}; ${mount.name} not mounted there`,
+      );
     } else {
       addMounts.push(mount);
     }
@@ -237,7 +312,11 @@ function mutateContainer(
     if (variable.valueFrom !== undefined && covers(current, variable)) continue;
     if (overwriteEnv) {
       patch.push({ op: 'replace', path: `${base}/env/${index}`, value: variable });
-    } else if (variable.name === 'GOOGLE_APPLICATION_CREDENTIALS' || variable.name === 'CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE' || variable.name === 'GCE_METADATA_HOST') {
+    } else if (
+      variable.name === 'GOOGLE_APPLICATION_CREDENTIALS' ||
+      variable.name === 'CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE' ||
+      variable.name === 'GCE_METADATA_HOST'
+    ) {
       warnings.push(`container ${container.name} keeps its own ${variable.name}`);
     }
   }
@@ -262,7 +341,12 @@ function mergeByName<T extends { name: string }>(
 }
 
 /** One `add` of the whole list when the field is absent, else one `add …/-` per item. */
-function appendAll(patch: JsonPatchOperation[], path: string, existing: unknown[] | null | undefined, items: unknown[]): void {
+function appendAll(
+  patch: JsonPatchOperation[],
+  path: string,
+  existing: unknown[] | null | undefined,
+  items: unknown[],
+): void {
   if (items.length === 0) return;
   if (!existing) {
     patch.push({ op: 'add', path, value: items });

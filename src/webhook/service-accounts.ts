@@ -1,4 +1,13 @@
-import { ApiException, CoreV1Api, makeInformer, Observable, type Informer, type KubeConfig, type ObjectCache, type V1ServiceAccount } from '@kubernetes/client-node';
+import {
+  ApiException,
+  CoreV1Api,
+  makeInformer,
+  Observable,
+  type Informer,
+  type KubeConfig,
+  type ObjectCache,
+  type V1ServiceAccount,
+} from '@kubernetes/client-node';
 import { IdbridgeError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import { isNamespaceName, isServiceAccountName } from './kube-names.js';
@@ -48,7 +57,10 @@ export class ServiceAccountCache implements ServiceAccountSource {
   private retryDelay: number;
   private starting: Promise<void> | undefined;
 
-  constructor(kubeConfig: KubeConfig, private readonly options: ServiceAccountCacheOptions) {
+  constructor(
+    kubeConfig: KubeConfig,
+    private readonly options: ServiceAccountCacheOptions,
+  ) {
     this.api = kubeConfig.makeApiClient(CoreV1Api);
     const list = async () => {
       const result = await this.api.listServiceAccountForAllNamespaces();
@@ -61,10 +73,13 @@ export class ServiceAccountCache implements ServiceAccountSource {
     // The informer stops on errors other than a timeout or 410 Gone: start it again, later.
     this.informer.on('error', (err: unknown) => {
       if (this.stopped) return;
-      this.options.logger.warn('ServiceAccount watch failed; lookups fall back to live GETs until it resumes', {
-        error: describeKubeError(err),
-        retryInMs: this.retryDelay,
-      });
+      this.options.logger.warn(
+        'ServiceAccount watch failed; lookups fall back to live GETs until it resumes',
+        {
+          error: describeKubeError(err),
+          retryInMs: this.retryDelay,
+        },
+      );
       this.retryTimer = setTimeout(() => void this.start(), this.retryDelay);
       this.retryTimer.unref();
       this.retryDelay = Math.min(this.retryDelay * 2, this.options.retryDelaysMs?.max ?? 30_000);
@@ -84,22 +99,30 @@ export class ServiceAccountCache implements ServiceAccountSource {
   async get(namespace: string, name: string): Promise<ServiceAccountInfo | undefined> {
     // The client percent-encodes path segments, but "." and ".." survive encoding: never send them.
     if (!isNamespaceName(namespace) || !isServiceAccountName(name)) {
-      throw new IdbridgeError('invalid_request', `${JSON.stringify(`${namespace}/${name}`.slice(0, 120))} is not a valid namespace/ServiceAccount name; nothing was looked up`);
+      throw new IdbridgeError(
+        'invalid_request',
+        `${JSON.stringify(`${namespace}/${name}`.slice(0, 120))} is not a valid namespace/ServiceAccount name; nothing was looked up`,
+      );
     }
     const cached = this.informer.get(name, namespace);
     if (cached) return info(cached, namespace, name);
     const timeoutMs = this.options.lookupTimeoutMs ?? 3000;
     try {
-      const sa = await this.api.readNamespacedServiceAccount({ name, namespace }, {
-        middleware: [{
-          pre: (context) => {
-            context.setSignal(AbortSignal.timeout(timeoutMs));
-            return new Observable(Promise.resolve(context));
-          },
-          post: (response) => new Observable(Promise.resolve(response)),
-        }],
-        middlewareMergeStrategy: 'append',
-      });
+      const sa = await this.api.readNamespacedServiceAccount(
+        { name, namespace },
+        {
+          middleware: [
+            {
+              pre: (context) => {
+                context.setSignal(AbortSignal.timeout(timeoutMs));
+                return new Observable(Promise.resolve(context));
+              },
+              post: (response) => new Observable(Promise.resolve(response)),
+            },
+          ],
+          middlewareMergeStrategy: 'append',
+        },
+      );
       this.options.onMiss?.('found');
       return info(sa, namespace, name);
     } catch (err) {
@@ -108,7 +131,8 @@ export class ServiceAccountCache implements ServiceAccountSource {
         return undefined;
       }
       this.options.onMiss?.('error');
-      const timedOut = (err as Error)?.name === 'TimeoutError' || (err as Error)?.name === 'AbortError';
+      const timedOut =
+        (err as Error)?.name === 'TimeoutError' || (err as Error)?.name === 'AbortError';
       throw new IdbridgeError(
         timedOut ? 'gateway_timeout' : 'bad_gateway',
         `could not read ServiceAccount ${namespace}/${name} from the Kubernetes API (${timedOut ? `no answer within ${timeoutMs} ms` : describeKubeError(err)}); ` +

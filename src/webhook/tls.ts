@@ -29,7 +29,10 @@ export async function loadTlsMaterial(files: TlsFiles): Promise<TlsMaterial> {
   try {
     [cert, key] = await Promise.all([readFile(files.certFile), readFile(files.keyFile)]);
   } catch (err) {
-    throw new IdbridgeError('invalid_request', `cannot read the serving certificate or key (${(err as NodeJS.ErrnoException).code ?? 'error'}: ${(err as NodeJS.ErrnoException).path ?? ''}); check --tls-cert-file and --tls-key-file`);
+    throw new IdbridgeError(
+      'invalid_request',
+      `cannot read the serving certificate or key (${(err as NodeJS.ErrnoException).code ?? 'error'}: ${(err as NodeJS.ErrnoException).path ?? ''}); check --tls-cert-file and --tls-key-file`,
+    );
   }
   let parsed: X509Certificate;
   try {
@@ -37,13 +40,25 @@ export async function loadTlsMaterial(files: TlsFiles): Promise<TlsMaterial> {
     createSecureContext({ cert, key });
   } catch (err) {
     // Node's messages name the problem ("key values mismatch", "bad base64 decode"), never key bytes.
-    throw new IdbridgeError('invalid_request', `${files.certFile} and ${files.keyFile} are not a usable certificate and key: ${(err as Error).message}`);
+    throw new IdbridgeError(
+      'invalid_request',
+      `${files.certFile} and ${files.keyFile} are not a usable certificate and key: ${(err as Error).message}`,
+    );
   }
   const digest = createHash('sha256').update(cert).update('\0').update(key).digest('hex');
-  return { cert, key, digest, notAfter: parsed.validTo, subject: parsed.subject.replace(/\n/g, ', ') };
+  return {
+    cert,
+    key,
+    digest,
+    notAfter: parsed.validTo,
+    subject: parsed.subject.replace(/\n/g, ', '),
+  };
 }
 
-export function secureContextOptions(material: TlsMaterial, minVersion: TlsMinVersion): SecureContextOptions {
+export function secureContextOptions(
+  material: TlsMaterial,
+  minVersion: TlsMinVersion,
+): SecureContextOptions {
   return { cert: material.cert, key: material.key, minVersion };
 }
 
@@ -76,7 +91,10 @@ export class CertificateReloader {
   }
 
   start(): void {
-    for (const dir of new Set([dirname(this.options.files.certFile), dirname(this.options.files.keyFile)])) {
+    for (const dir of new Set([
+      dirname(this.options.files.certFile),
+      dirname(this.options.files.keyFile),
+    ])) {
       try {
         const watcher = watch(dir, () => this.soon());
         watcher.on('error', () => {});
@@ -109,14 +127,19 @@ export class CertificateReloader {
     try {
       next = await loadTlsMaterial(this.options.files);
     } catch (err) {
-      this.options.logger.warn('serving certificate not reloaded; keeping the current one', { error: (err as Error).message });
+      this.options.logger.warn('serving certificate not reloaded; keeping the current one', {
+        error: (err as Error).message,
+      });
       this.options.onResult?.('failed');
       return;
     }
     if (next.digest === this.current.digest) return;
     this.options.apply(next);
     this.current = next;
-    this.options.logger.info('serving certificate reloaded', { subject: next.subject, notAfter: next.notAfter });
+    this.options.logger.info('serving certificate reloaded', {
+      subject: next.subject,
+      notAfter: next.notAfter,
+    });
     this.options.onResult?.('reloaded');
   }
 

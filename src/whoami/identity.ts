@@ -35,6 +35,9 @@ export function kubeIdentity(token: string): KubeIdentity | undefined {
 }
 
 export function describeKubeIdentity(identity: KubeIdentity): string {
-  const who = identity.namespace && identity.serviceAccount ? `ServiceAccount ${identity.namespace}/${identity.serviceAccount}` : identity.subject ?? '(no subject)';
+  const who =
+    identity.namespace && identity.serviceAccount
+      ? `ServiceAccount ${identity.namespace}/${identity.serviceAccount}`
+      : (identity.subject ?? '(no subject)');
   return `${who}${identity.pod ? `, pod ${identity.pod}` : ''}`;
 }

@@ -12,11 +12,22 @@ const TOKEN = 'keys-route-admin-token-0123456789';
 async function keysOn() {
   const registry = new ClusterRegistry(new MemoryStore(), { publicUrl: 'https://issuer.example' });
   await registry.create({ id: 'c1', syncSubject: DEFAULT_SYNC_SUBJECT });
-  const route = keysRoute({ registry, adminToken: TOKEN, syncAudience: 'idbridge-sync', logger: silentLogger });
+  const route = keysRoute({
+    registry,
+    adminToken: TOKEN,
+    syncAudience: 'idbridge-sync',
+    logger: silentLogger,
+  });
   return async (headers: Record<string, string>, body = '') => {
     const path = '/api/v1/clusters/c1/keys';
     try {
-      return await route.decide({ method: 'PUT', path, params: route.match(path)!, header: (name) => headers[name], body });
+      return await route.decide({
+        method: 'PUT',
+        path,
+        params: route.match(path)!,
+        header: (name) => headers[name],
+        body,
+      });
     } catch (err) {
       return route.fail(err, path);
     }
@@ -32,14 +43,22 @@ describe('the keys push as a descriptor: decided without hono', () => {
     const wrong = await put({ authorization: 'Bearer not-a-jwt' });
     expect(wrong.status).toBe(401);
     expect(wrong.headers['www-authenticate']).toBe('Bearer error="invalid_token"');
-    expect(JSON.parse(wrong.body as string).error.message).toContain('neither a ServiceAccount token nor the admin token');
+    expect(JSON.parse(wrong.body as string).error.message).toContain(
+      'neither a ServiceAccount token nor the admin token',
+    );
   });
 
-  it('takes the admin token\'s upload and answers the new version as its ETag', async () => {
+  it("takes the admin token's upload and answers the new version as its ETag", async () => {
     const put = await keysOn();
-    const answer = await put({ authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, JSON.stringify({ jwks: jwksOf(generateClusterKey('ES256')) }));
+    const answer = await put(
+      { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      JSON.stringify({ jwks: jwksOf(generateClusterKey('ES256')) }),
+    );
     expect(answer.status).toBe(200);
     expect(answer.headers.etag).toBe('"2"');
-    expect(JSON.parse(answer.body as string)).toMatchObject({ changed: true, added: [expect.any(String)] });
+    expect(JSON.parse(answer.body as string)).toMatchObject({
+      changed: true,
+      added: [expect.any(String)],
+    });
   });
 });

@@ -34,20 +34,30 @@ describe('Coalescer', () => {
     const coalescer = new Coalescer<number>();
     let calls = 0;
     let release!: (value: number) => void;
-    const first = coalescer.run('k', () => { calls++; return new Promise<number>((resolve) => { release = resolve; }); });
-    const second = coalescer.run('k', async () => { calls++; return 0; });
+    const first = coalescer.run('k', () => {
+      calls++;
+      return new Promise<number>((resolve) => {
+        release = resolve;
+      });
+    });
+    const second = coalescer.run('k', async () => {
+      calls++;
+      return 0;
+    });
     expect([first.shared, second.shared]).toEqual([false, true]);
     release(42);
     expect(await Promise.all([first.result, second.result])).toEqual([42, 42]);
     expect(calls).toBe(1);
-    const failing = coalescer.run('k', async () => { throw new Error('down'); });
+    const failing = coalescer.run('k', async () => {
+      throw new Error('down');
+    });
     await expect(failing.result).rejects.toThrow('down');
     expect(coalescer.size).toBe(0);
   });
 });
 
 describe('RateLimiter', () => {
-  it('allows a minute\'s budget at once, then one call per refill interval, and says how long to wait', () => {
+  it("allows a minute's budget at once, then one call per refill interval, and says how long to wait", () => {
     let now = 0;
     const limiter = new RateLimiter({ perMinute: 6, now: () => now });
     for (let i = 0; i < 6; i++) {

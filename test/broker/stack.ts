@@ -1,9 +1,19 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { externalAccountConfig, parseProvider, type WorkloadIdentityProvider } from '../../src/credentials/credential-config.js';
+import {
+  externalAccountConfig,
+  parseProvider,
+  type WorkloadIdentityProvider,
+} from '../../src/credentials/credential-config.js';
 import type { BrokerPolicy } from '../../src/registry/record.js';
 import { principalFor, startFakeGoogle, type FakeGoogle } from '../fakes/google.js';
-import { generateClusterKey, jwksOf, signKubeToken, type ClusterKey, type KubeTokenOptions } from '../support/keys.js';
+import {
+  generateClusterKey,
+  jwksOf,
+  signKubeToken,
+  type ClusterKey,
+  type KubeTokenOptions,
+} from '../support/keys.js';
 import { startServe, tempDir, type ServeHarness } from '../support/serve.js';
 
 export const SERVICE_ACCOUNT = 'app@proj.iam.gserviceaccount.com';
@@ -33,48 +43,89 @@ export interface BrokerStack {
 }
 
 /** Fake Google ← idbridge serve (broker + issuer) ← clients, all on loopback; cluster c1 registered. */
-export async function startBrokerStack(options: { env?: Record<string, string>; delayMs?: number; policy?: BrokerPolicy } = {}): Promise<BrokerStack> {
+export async function startBrokerStack(
+  options: { env?: Record<string, string>; delayMs?: number; policy?: BrokerPolicy } = {},
+): Promise<BrokerStack> {
   const dir = await tempDir('idbridge-broker-');
-  const provider = parseProvider('projects/123456/locations/global/workloadIdentityPools/idbridge/providers/cluster-c1');
-  const google = await startFakeGoogle({ ...(options.delayMs !== undefined ? { delayMs: options.delayMs } : {}) });
-  const serve = await startServe({ IDBRIDGE_STS_URL: google.url, IDBRIDGE_IAMCREDENTIALS_URL: google.url, ...options.env });
+  const provider = parseProvider(
+    'projects/123456/locations/global/workloadIdentityPools/idbridge/providers/cluster-c1',
+  );
+  const google = await startFakeGoogle({
+    ...(options.delayMs !== undefined ? { delayMs: options.delayMs } : {}),
+  });
+  const serve = await startServe({
+    IDBRIDGE_STS_URL: google.url,
+    IDBRIDGE_IAMCREDENTIALS_URL: google.url,
+    ...options.env,
+  });
   const key = generateClusterKey('RS256');
   const issuerOf = (cluster: string) => `${serve.url}/${cluster}`;
   const fakeProvider = { path: provider.path, issuerUri: issuerOf('c1') };
   google.providers.push(fakeProvider);
-  google.serviceAccounts.push({ email: SERVICE_ACCOUNT, workloadIdentityUsers: [principalFor(fakeProvider, WORKLOAD_SUBJECT)] });
-
-  const admin = (method: string, path: string, body?: unknown) => fetch(`${serve.url}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${serve.adminToken}`, 'content-type': 'application/json' },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+  google.serviceAccounts.push({
+    email: SERVICE_ACCOUNT,
+    workloadIdentityUsers: [principalFor(fakeProvider, WORKLOAD_SUBJECT)],
   });
+
+  const admin = (method: string, path: string, body?: unknown) =>
+    fetch(`${serve.url}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${serve.adminToken}`, 'content-type': 'application/json' },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    });
   const registerCluster = async (id: string, keys: ClusterKey[], broker?: BrokerPolicy) => {
-    const res = await admin('POST', '/api/v1/clusters', { id, jwks: jwksOf(...keys), ...(broker ? { broker } : {}) });
+    const res = await admin('POST', '/api/v1/clusters', {
+      id,
+      jwks: jwksOf(...keys),
+      ...(broker ? { broker } : {}),
+    });
     if (res.status !== 201) throw new Error(`register ${id}: ${res.status} ${await res.text()}`);
   };
   await registerCluster('c1', [key], options.policy);
 
   let files = 0;
   return {
-    serve, google, provider, key, dir: dir.path, issuerOf,
-    token: (o = {}, signer = key) => signKubeToken(signer, { issuer: issuerOf('c1'), audience: provider.audience, namespace: 'apps', serviceAccount: 'web', ...o }),
+    serve,
+    google,
+    provider,
+    key,
+    dir: dir.path,
+    issuerOf,
+    token: (o = {}, signer = key) =>
+      signKubeToken(signer, {
+        issuer: issuerOf('c1'),
+        audience: provider.audience,
+        namespace: 'apps',
+        serviceAccount: 'web',
+        ...o,
+      }),
     async credentialConfig(name, token, serviceAccountEmail) {
       const tokenPath = join(dir.path, `${name}-token-${files++}`);
       await writeFile(tokenPath, token);
       const path = join(dir.path, `${name}.json`);
-      const config = externalAccountConfig({ provider, tokenPath, stsUrl: serve.url, iamCredentialsUrl: serve.url, format: 'text', ...(serviceAccountEmail ? { serviceAccountEmail } : {}) });
+      const config = externalAccountConfig({
+        provider,
+        tokenPath,
+        stsUrl: serve.url,
+        iamCredentialsUrl: serve.url,
+        format: 'text',
+        ...(serviceAccountEmail ? { serviceAccountEmail } : {}),
+      });
       await writeFile(path, JSON.stringify(config));
       return path;
     },
     registerCluster,
     admin,
-    exchange: (fields, headers = {}) => fetch(`${serve.url}/v1/token`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
-      body: new URLSearchParams(fields).toString(),
-    }),
-    auditLines: () => serve.logs.map((line) => JSON.parse(line) as Record<string, unknown>).filter((entry) => entry.msg === 'broker exchange'),
+    exchange: (fields, headers = {}) =>
+      fetch(`${serve.url}/v1/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+        body: new URLSearchParams(fields).toString(),
+      }),
+    auditLines: () =>
+      serve.logs
+        .map((line) => JSON.parse(line) as Record<string, unknown>)
+        .filter((entry) => entry.msg === 'broker exchange'),
     tokenForm: (subjectToken, extra = {}) => ({
       grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
       audience: provider.audience,

@@ -16,7 +16,11 @@ describe('idbridge clusters against idbridge serve', () => {
 
   /** The CLI with the server's URL and admin token in the environment, as an operator runs it. */
   async function cli(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
-    const result = await runCli(['clusters', ...args], { IDBRIDGE_API_URL: server.url, IDBRIDGE_ADMIN_TOKEN: server.adminToken, ...env });
+    const result = await runCli(['clusters', ...args], {
+      IDBRIDGE_API_URL: server.url,
+      IDBRIDGE_ADMIN_TOKEN: server.adminToken,
+      ...env,
+    });
     outputs.push(result);
     return result;
   }
@@ -33,7 +37,8 @@ describe('idbridge clusters against idbridge serve', () => {
   });
   afterAll(async () => {
     // Whatever happened, the admin token never appeared in any output.
-    for (const { stdout, stderr } of outputs) expect(`${stdout}${stderr}`).not.toContain(server.adminToken);
+    for (const { stdout, stderr } of outputs)
+      expect(`${stdout}${stderr}`).not.toContain(server.adminToken);
     await server?.close();
     await dir?.remove();
   });
@@ -43,17 +48,31 @@ describe('idbridge clusters against idbridge serve', () => {
     expect(result.code, result.stderr).toBe(0);
     expect(result.stdout).toContain('Registered cluster c1.');
     expect(result.stdout).toContain(`  --service-account-issuer=${server.url}/c1\n`);
-    expect(result.stdout).toContain(`  --service-account-jwks-uri=${server.url}/c1/openid/v1/jwks\n`);
-    expect(result.stdout).toMatch(/Next steps:\n  1\. Set the kube-apiserver flags above and restart it\./);
+    expect(result.stdout).toContain(
+      `  --service-account-jwks-uri=${server.url}/c1/openid/v1/jwks\n`,
+    );
+    expect(result.stdout).toMatch(
+      /Next steps:\n  1\. Set the kube-apiserver flags above and restart it\./,
+    );
     expect(result.stdout).toContain(`idbridge doctor --cluster c1 --api ${server.url}`);
     expect(result.stdout).toContain(key.kid);
   });
 
-  it('create without keys says to upload them; --json is the API\'s answer', async () => {
-    const result = await cli(['create', 'c2', '--sync-subject', 'system:serviceaccount:ops:sync', '--json']);
+  it("create without keys says to upload them; --json is the API's answer", async () => {
+    const result = await cli([
+      'create',
+      'c2',
+      '--sync-subject',
+      'system:serviceaccount:ops:sync',
+      '--json',
+    ]);
     expect(result.code, result.stderr).toBe(0);
     const body = JSON.parse(result.stdout);
-    expect(body.cluster).toMatchObject({ id: 'c2', syncSubject: 'system:serviceaccount:ops:sync', keys: [] });
+    expect(body.cluster).toMatchObject({
+      id: 'c2',
+      syncSubject: 'system:serviceaccount:ops:sync',
+      keys: [],
+    });
     expect(body.kubeApiserver.flags[0]).toBe(`--service-account-issuer=${server.url}/c2`);
     expect(body.next.join(' ')).toMatch(/Upload the cluster's current keys/);
   });
@@ -74,20 +93,47 @@ describe('idbridge clusters against idbridge serve', () => {
     expect(text.stdout).toMatch(new RegExp(`${key.kid}\\s+RS256\\s+RSA`));
     expect(text.stdout).toMatch(/Recent key changes:\n.*\n.*registration/);
     const json = JSON.parse((await cli(['get', 'c1', '--json'])).stdout);
-    expect(json.cluster).toMatchObject({ id: 'c1', version: 1, jwksUrl: `${server.url}/c1/openid/v1/jwks` });
+    expect(json.cluster).toMatchObject({
+      id: 'c1',
+      version: 1,
+      jwksUrl: `${server.url}/c1/openid/v1/jwks`,
+    });
   });
 
   it('update changes the sync subject, then replaces the keys, conditionally', async () => {
-    const subject = await cli(['update', 'c1', '--sync-subject', 'system:serviceaccount:idbridge:sync', '--if-version', '1']);
+    const subject = await cli([
+      'update',
+      'c1',
+      '--sync-subject',
+      'system:serviceaccount:idbridge:sync',
+      '--if-version',
+      '1',
+    ]);
     expect(subject.code, subject.stderr).toBe(0);
     expect(subject.stdout).toBe('Updated cluster c1 (version 2).\n');
-    const stale = await cli(['update', 'c1', '--jwks', await file('next.json', jwksOf(key, next)), '--if-version', '1']);
+    const stale = await cli([
+      'update',
+      'c1',
+      '--jwks',
+      await file('next.json', jwksOf(key, next)),
+      '--if-version',
+      '1',
+    ]);
     expect(stale.code).toBe(2);
     expect(stale.stderr).toMatch(/^idbridge: cluster "c1" is at version 2, not 1/);
-    const keys = await cli(['update', 'c1', '--jwks', join(dir.path, 'next.json'), '--if-version', '2']);
+    const keys = await cli([
+      'update',
+      'c1',
+      '--jwks',
+      join(dir.path, 'next.json'),
+      '--if-version',
+      '2',
+    ]);
     expect(keys.code, keys.stderr).toBe(0);
     expect(keys.stdout).toContain(`keys added: ${next.kid}; removed: none (version 3)`);
-    const served = await (await fetch(`${server.url}/c1/openid/v1/jwks`)).json() as { keys: Array<{ kid: string }> };
+    const served = (await (await fetch(`${server.url}/c1/openid/v1/jwks`)).json()) as {
+      keys: Array<{ kid: string }>;
+    };
     expect(served.keys.map((k) => k.kid).sort()).toEqual([key.kid, next.kid].sort());
   });
 
@@ -103,18 +149,58 @@ describe('idbridge clusters against idbridge serve', () => {
 
   // Each refusal is its own process: they run side by side.
   it.concurrent.each([
-    ['a wrong admin token', ['list'], { IDBRIDGE_ADMIN_TOKEN: 'wrong-token-abcdefghijklmnop' }, /admin token is wrong/],
-    ['no admin token', ['list'], { IDBRIDGE_ADMIN_TOKEN: '' }, /no admin token: set IDBRIDGE_ADMIN_TOKEN/],
-    ['a cluster id that is not a DNS label', ['create', 'Bad_Id'], {}, /cluster id "Bad_Id" is not a DNS label/],
+    [
+      'a wrong admin token',
+      ['list'],
+      { IDBRIDGE_ADMIN_TOKEN: 'wrong-token-abcdefghijklmnop' },
+      /admin token is wrong/,
+    ],
+    [
+      'no admin token',
+      ['list'],
+      { IDBRIDGE_ADMIN_TOKEN: '' },
+      /no admin token: set IDBRIDGE_ADMIN_TOKEN/,
+    ],
+    [
+      'a cluster id that is not a DNS label',
+      ['create', 'Bad_Id'],
+      {},
+      /cluster id "Bad_Id" is not a DNS label/,
+    ],
     ['a reserved id', ['create', 'api'], {}, /reserved/],
-    ['a JWKS file that is not JSON', ['create', 'c3', '--jwks', '/dev/null'], {}, /--jwks: \/dev\/null is not JSON .*kubectl get --raw/],
-    ['a JWKS file that does not exist', ['create', 'c3', '--jwks', '/nonexistent/jwks.json'], {}, /cannot read \/nonexistent\/jwks\.json: ENOENT/],
-    ['a bad sync subject', ['create', 'c3', '--sync-subject', 'admin'], {}, /syncSubject: must be a ServiceAccount subject/],
+    [
+      'a JWKS file that is not JSON',
+      ['create', 'c3', '--jwks', '/dev/null'],
+      {},
+      /--jwks: \/dev\/null is not JSON .*kubectl get --raw/,
+    ],
+    [
+      'a JWKS file that does not exist',
+      ['create', 'c3', '--jwks', '/nonexistent/jwks.json'],
+      {},
+      /cannot read \/nonexistent\/jwks\.json: ENOENT/,
+    ],
+    [
+      'a bad sync subject',
+      ['create', 'c3', '--sync-subject', 'admin'],
+      {},
+      /syncSubject: must be a ServiceAccount subject/,
+    ],
     ['an update with nothing to change', ['update', 'c1'], {}, /nothing to update/],
-    ['--if-version that is not a number', ['delete', 'c1', '--if-version', 'latest'], {}, /--if-version must be a version number/],
+    [
+      '--if-version that is not a number',
+      ['delete', 'c1', '--if-version', 'latest'],
+      {},
+      /--if-version must be a version number/,
+    ],
     ['an unknown flag', ['list', '--colour'], {}, /unknown option '--colour'/],
     ['a missing argument', ['get'], {}, /missing required argument 'id'/],
-    ['plain http to another host', ['list'], { IDBRIDGE_API_URL: 'http://idbridge.internal:8787' }, /plain http outside this machine/],
+    [
+      'plain http to another host',
+      ['list'],
+      { IDBRIDGE_API_URL: 'http://idbridge.internal:8787' },
+      /plain http outside this machine/,
+    ],
   ])('refuses %s with exit 2 and a message on stderr', async (_name, args, env, message) => {
     const result = await cli(args, env);
     expect(result.code).toBe(2);
@@ -123,8 +209,17 @@ describe('idbridge clusters against idbridge serve', () => {
     expect(result.stderr).not.toContain('wrong-token-abcdefghijklmnop');
   });
 
-  it('the API refusing a JWKS with private key material: exit 2, the API\'s message, nothing stored', async () => {
-    const leaked = { keys: [{ ...(key.privateKey.export({ format: 'jwk' }) as object), kid: 'leaked', use: 'sig', alg: 'RS256' }] };
+  it("the API refusing a JWKS with private key material: exit 2, the API's message, nothing stored", async () => {
+    const leaked = {
+      keys: [
+        {
+          ...(key.privateKey.export({ format: 'jwk' }) as object),
+          kid: 'leaked',
+          use: 'sig',
+          alg: 'RS256',
+        },
+      ],
+    };
     const result = await cli(['create', 'c3', '--jwks', await file('leaked.json', leaked)]);
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(/private key material/);
@@ -136,7 +231,9 @@ describe('idbridge clusters against idbridge serve', () => {
     const api = `http://127.0.0.1:${await freePort()}`;
     const result = await cli(['list'], { IDBRIDGE_API_URL: api });
     expect(result.code).toBe(1);
-    expect(result.stderr).toBe(`idbridge: cannot reach the registration API at ${api}: connection refused (nothing listens there)\n`);
+    expect(result.stderr).toBe(
+      `idbridge: cannot reach the registration API at ${api}: connection refused (nothing listens there)\n`,
+    );
   });
 
   it('the client follows pages until the last one', async () => {

@@ -3,7 +3,12 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addWorkloadIdentityUserCommand, principalMember } from '../../src/gcp-setup/gcloud.js';
-import { ATTRIBUTE_MAPPING, gcpSetupPlan, RECOMMENDED_CONDITION, renderPlan } from '../../src/gcp-setup/plan.js';
+import {
+  ATTRIBUTE_MAPPING,
+  gcpSetupPlan,
+  RECOMMENDED_CONDITION,
+  renderPlan,
+} from '../../src/gcp-setup/plan.js';
 import { shellCommand, shellQuote } from '../../src/gcp-setup/shell.js';
 import { startFakeIamAdmin, type FakeIamAdmin } from '../fakes/iam-admin.js';
 import { runCli } from '../support/cli.js';
@@ -12,23 +17,37 @@ import { tempDir } from '../support/serve.js';
 const SA = 'app@proj.iam.gserviceaccount.com';
 
 /** Runs a script with bash and the installed gcloud, its IAM API pointed at the fake. */
-async function runWithGcloud(script: string, iam: FakeIamAdmin, dir: string): Promise<{ code: number; stdout: string; stderr: string }> {
+async function runWithGcloud(
+  script: string,
+  iam: FakeIamAdmin,
+  dir: string,
+): Promise<{ code: number; stdout: string; stderr: string }> {
   const tokenFile = join(dir, 'access-token');
   await writeFile(tokenFile, 'ya29.operator-token');
   return new Promise((resolve) => {
-    execFile('bash', ['-euo', 'pipefail', '-c', script], {
-      env: {
-        PATH: process.env.PATH ?? '/usr/bin:/bin',
-        HOME: dir,
-        CLOUDSDK_CONFIG: join(dir, 'gcloud'),
-        CLOUDSDK_CORE_DISABLE_PROMPTS: '1',
-        CLOUDSDK_COMPONENT_MANAGER_DISABLE_UPDATE_CHECK: '1',
-        CLOUDSDK_CORE_DISABLE_USAGE_REPORTING: '1',
-        CLOUDSDK_API_ENDPOINT_OVERRIDES_IAM: `${iam.url}/`,
-        CLOUDSDK_AUTH_ACCESS_TOKEN_FILE: tokenFile,
+    execFile(
+      'bash',
+      ['-euo', 'pipefail', '-c', script],
+      {
+        env: {
+          PATH: process.env.PATH ?? '/usr/bin:/bin',
+          HOME: dir,
+          CLOUDSDK_CONFIG: join(dir, 'gcloud'),
+          CLOUDSDK_CORE_DISABLE_PROMPTS: '1',
+          CLOUDSDK_COMPONENT_MANAGER_DISABLE_UPDATE_CHECK: '1',
+          CLOUDSDK_CORE_DISABLE_USAGE_REPORTING: '1',
+          CLOUDSDK_API_ENDPOINT_OVERRIDES_IAM: `${iam.url}/`,
+          CLOUDSDK_AUTH_ACCESS_TOKEN_FILE: tokenFile,
+        },
+        timeout: 120_000,
       },
-      timeout: 120_000,
-    }, (error, stdout, stderr) => resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr }));
+      (error, stdout, stderr) =>
+        resolve({
+          code: error ? (typeof error.code === 'number' ? error.code : 1) : 0,
+          stdout,
+          stderr,
+        }),
+    );
   });
 }
 
@@ -39,13 +58,24 @@ describe('shell quoting of printed commands', () => {
     ['with space', "'with space'"],
     ["assertion['x']", '"assertion[\'x\']"'],
     ["it's $HOME", "'it'\\''s $HOME'"],
-    ['a"b', '\'a"b\''],
+    ['a"b', "'a\"b'"],
   ])('%j → %s', (arg, quoted) => expect(shellQuote(arg)).toBe(quoted));
 
   it('bash reads every quoted argument back unchanged', async () => {
-    const args = ['plain', 'with space', "assertion['kubernetes.io']['namespace']", "it's $HOME `x` \\ \"q\" !", 'tab\there', ''];
+    const args = [
+      'plain',
+      'with space',
+      "assertion['kubernetes.io']['namespace']",
+      'it\'s $HOME `x` \\ "q" !',
+      'tab\there',
+      '',
+    ];
     const echoed = await new Promise<string>((resolve, reject) => {
-      execFile('bash', ['-c', `printf '%s\\0' ${args.map(shellQuote).join(' ')}`], (error, stdout) => (error ? reject(error) : resolve(stdout)));
+      execFile(
+        'bash',
+        ['-c', `printf '%s\\0' ${args.map(shellQuote).join(' ')}`],
+        (error, stdout) => (error ? reject(error) : resolve(stdout)),
+      );
     });
     expect(echoed.split('\0').slice(0, -1)).toEqual(args);
   });
@@ -64,59 +94,118 @@ describe('idbridge gcp-setup: the printed commands, run by gcloud against a fake
   });
 
   it('creates the pool, the OIDC provider and the binding exactly as planned', async () => {
-    const cli = await runCli(['gcp-setup', '--project-number=123456', '--issuer=https://edge.example.com/cluster-c1', `--service-account=${SA}`, '--namespace=apps', '--kube-service-account=web']);
+    const cli = await runCli([
+      'gcp-setup',
+      '--project-number=123456',
+      '--issuer=https://edge.example.com/cluster-c1',
+      `--service-account=${SA}`,
+      '--namespace=apps',
+      '--kube-service-account=web',
+    ]);
     expect(cli.code, cli.stderr).toBe(0);
     const result = await runWithGcloud(cli.stdout, iam, dir.path);
     expect(result.code, result.stderr).toBe(0);
     expect(result.stderr).toMatch(/Created workload identity pool \[idbridge\]/);
     expect(result.stderr).toMatch(/Created workload identity pool provider \[cluster-c1\]/);
 
-    expect(iam.pools.get('projects/123456/locations/global/workloadIdentityPools/idbridge')).toMatchObject({ displayName: 'idbridge' });
-    const provider = iam.providers.get('projects/123456/locations/global/workloadIdentityPools/idbridge/providers/cluster-c1');
+    expect(
+      iam.pools.get('projects/123456/locations/global/workloadIdentityPools/idbridge'),
+    ).toMatchObject({ displayName: 'idbridge' });
+    const provider = iam.providers.get(
+      'projects/123456/locations/global/workloadIdentityPools/idbridge/providers/cluster-c1',
+    );
     expect(provider).toMatchObject({
       oidc: { issuerUri: 'https://edge.example.com/cluster-c1' },
       attributeMapping: ATTRIBUTE_MAPPING,
       attributeCondition: RECOMMENDED_CONDITION,
     });
     expect(provider!.oidc.allowedAudiences).toBeUndefined();
-    expect(iam.policies.get(SA)?.bindings).toEqual([{
-      role: 'roles/iam.workloadIdentityUser',
-      members: ['principal://iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/idbridge/subject/system:serviceaccount:apps:web'],
-    }]);
+    expect(iam.policies.get(SA)?.bindings).toEqual([
+      {
+        role: 'roles/iam.workloadIdentityUser',
+        members: [
+          'principal://iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/idbridge/subject/system:serviceaccount:apps:web',
+        ],
+      },
+    ]);
   });
 
   it('a namespace-wide binding uses principalSet on attribute.namespace; a custom condition survives quoting', async () => {
-    const condition = "assertion['kubernetes.io']['namespace'] in ['team-a', 'team-b'] && assertion.sub != 'x'";
-    const plan = gcpSetupPlan({ projectNumber: '123456', pool: 'idbridge', issuer: 'https://edge.example.com/c-two', provider: 'c-two', serviceAccount: 'team@proj.iam.gserviceaccount.com', namespace: 'team-a', attributeCondition: condition, createPool: false });
+    const condition =
+      "assertion['kubernetes.io']['namespace'] in ['team-a', 'team-b'] && assertion.sub != 'x'";
+    const plan = gcpSetupPlan({
+      projectNumber: '123456',
+      pool: 'idbridge',
+      issuer: 'https://edge.example.com/c-two',
+      provider: 'c-two',
+      serviceAccount: 'team@proj.iam.gserviceaccount.com',
+      namespace: 'team-a',
+      attributeCondition: condition,
+      createPool: false,
+    });
     expect(plan.steps).toHaveLength(2);
     const result = await runWithGcloud(renderPlan(plan), iam, dir.path);
     expect(result.code, result.stderr).toBe(0);
-    expect(iam.providers.get('projects/123456/locations/global/workloadIdentityPools/idbridge/providers/c-two')?.attributeCondition).toBe(condition);
-    expect(iam.policies.get('team@proj.iam.gserviceaccount.com')?.bindings[0]?.members).toEqual(['principalSet://iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/idbridge/attribute.namespace/team-a']);
+    expect(
+      iam.providers.get(
+        'projects/123456/locations/global/workloadIdentityPools/idbridge/providers/c-two',
+      )?.attributeCondition,
+    ).toBe(condition);
+    expect(iam.policies.get('team@proj.iam.gserviceaccount.com')?.bindings[0]?.members).toEqual([
+      'principalSet://iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/idbridge/attribute.namespace/team-a',
+    ]);
   });
 
   it('the binding command whoami prints for PERMISSION_DENIED is one gcloud runs', async () => {
     const member = principalMember('123456', 'idbridge', 'system:serviceaccount:apps:worker');
-    const result = await runWithGcloud(shellCommand(addWorkloadIdentityUserCommand('other@proj.iam.gserviceaccount.com', member)), iam, dir.path);
+    const result = await runWithGcloud(
+      shellCommand(addWorkloadIdentityUserCommand('other@proj.iam.gserviceaccount.com', member)),
+      iam,
+      dir.path,
+    );
     expect(result.code, result.stderr).toBe(0);
-    expect(iam.policies.get('other@proj.iam.gserviceaccount.com')?.bindings).toEqual([{ role: 'roles/iam.workloadIdentityUser', members: [member] }]);
+    expect(iam.policies.get('other@proj.iam.gserviceaccount.com')?.bindings).toEqual([
+      { role: 'roles/iam.workloadIdentityUser', members: [member] },
+    ]);
   });
 });
 
 describe('idbridge gcp-setup input', () => {
-  const base = ['gcp-setup', '--project-number=123456', '--issuer=https://edge.example.com/cluster-c1'];
+  const base = [
+    'gcp-setup',
+    '--project-number=123456',
+    '--issuer=https://edge.example.com/cluster-c1',
+  ];
   it.each([
-    [['gcp-setup', '--project-number=my-project', '--issuer=https://e.example/c1a'], /project NUMBER/],
+    [
+      ['gcp-setup', '--project-number=my-project', '--issuer=https://e.example/c1a'],
+      /project NUMBER/,
+    ],
     // Issue #11: c1 is no longer refused (it becomes idbridge-c1); a last segment that is no cluster id still is.
-    [['gcp-setup', '--project-number=1', '--issuer=https://e.example/C_1'], /cannot name the provider .*"C_1".*--provider/],
+    [
+      ['gcp-setup', '--project-number=1', '--issuer=https://e.example/C_1'],
+      /cannot name the provider .*"C_1".*--provider/,
+    ],
     [[...base, '--pool=gcp-reserved'], /pool id "gcp-reserved" is not valid/],
     [[...base, '--kube-service-account=web'], /needs --namespace/],
     [[...base, `--service-account=${SA}`], /needs --namespace/],
-    [[...base, '--service-account=bob@example.com', '--namespace=apps'], /not a Google service account email/],
-    [[...base, '--namespace=Apps', '--kube-service-account=web'], /not a valid ServiceAccount subject/],
+    [
+      [...base, '--service-account=bob@example.com', '--namespace=apps'],
+      /not a Google service account email/,
+    ],
+    [
+      [...base, '--namespace=Apps', '--kube-service-account=web'],
+      /not a valid ServiceAccount subject/,
+    ],
     [[...base, '--namespace=apps', `--kube-service-account=${'x'.repeat(120)}`], /127 bytes/],
-    [['gcp-setup', '--project-number=1', '--issuer=edge.example.com/c1'], /--issuer: .*not an absolute URL/],
-    [['gcp-setup', '--issuer=https://e.example/cluster'], /required option '--project-number <number>'/],
+    [
+      ['gcp-setup', '--project-number=1', '--issuer=edge.example.com/c1'],
+      /--issuer: .*not an absolute URL/,
+    ],
+    [
+      ['gcp-setup', '--issuer=https://e.example/cluster'],
+      /required option '--project-number <number>'/,
+    ],
   ])('%j is refused', async (args, message) => {
     const result = await runCli(args);
     expect(result.code).toBe(2);
@@ -125,16 +214,26 @@ describe('idbridge gcp-setup input', () => {
   });
 
   it('warns in the script about an issuer Google cannot fetch', async () => {
-    const result = await runCli(['gcp-setup', '--project-number=1', '--issuer=http://127.0.0.1:8787/cluster-c1']);
+    const result = await runCli([
+      'gcp-setup',
+      '--project-number=1',
+      '--issuer=http://127.0.0.1:8787/cluster-c1',
+    ]);
     expect(result.code).toBe(0);
-    expect(result.stdout).toMatch(/# WARNING: the issuer http:\/\/127\.0\.0\.1:8787\/cluster-c1 is not HTTPS/);
+    expect(result.stdout).toMatch(
+      /# WARNING: the issuer http:\/\/127\.0\.0\.1:8787\/cluster-c1 is not HTTPS/,
+    );
   });
 
   it('--json gives the commands as argument arrays', async () => {
     const result = await runCli([...base, '--namespace=apps', '--json']);
     const plan = JSON.parse(result.stdout);
-    expect(plan.audience).toBe('//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/idbridge/providers/cluster-c1');
-    expect(plan.member).toBe('principalSet://iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/idbridge/attribute.namespace/apps');
+    expect(plan.audience).toBe(
+      '//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/idbridge/providers/cluster-c1',
+    );
+    expect(plan.member).toBe(
+      'principalSet://iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/idbridge/attribute.namespace/apps',
+    );
     expect(plan.steps[1].argv).toContain('--issuer-uri=https://edge.example.com/cluster-c1');
   });
 });

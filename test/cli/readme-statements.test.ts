@@ -24,19 +24,28 @@ function section(text: string, heading: string): string {
 
 /** The map of a gcloud --attribute-mapping=k=v,k=v value, with the CEL quotes normalised. */
 function mapping(value: string): Record<string, string> {
-  return Object.fromEntries(value.split(',').map((pair) => {
-    const at = pair.indexOf('=');
-    return [pair.slice(0, at), pair.slice(at + 1).replace(/"/g, "'")];
-  }));
+  return Object.fromEntries(
+    value.split(',').map((pair) => {
+      const at = pair.indexOf('=');
+      return [pair.slice(0, at), pair.slice(at + 1).replace(/"/g, "'")];
+    }),
+  );
 }
 
 /** Issue #11, item 9: README statements that were wrong, held true by a test. */
 describe('README statements', () => {
-  it('the Broker section\'s provider is the one gcp-setup prints for the same issuer', async () => {
+  it("the Broker section's provider is the one gcp-setup prints for the same issuer", async () => {
     const broker = section(await page('docs/broker.md'), '## Broker');
     const shown = /--attribute-mapping='([^']+)'/.exec(broker)?.[1];
-    const plan = gcpSetupPlan({ projectNumber: '123456789', pool: 'idbridge', issuer: 'https://edge.example.com/c1' });
-    const printed = plan.steps.flatMap((step) => step.argv).find((arg) => arg.startsWith('--attribute-mapping='))!.slice('--attribute-mapping='.length);
+    const plan = gcpSetupPlan({
+      projectNumber: '123456789',
+      pool: 'idbridge',
+      issuer: 'https://edge.example.com/c1',
+    });
+    const printed = plan.steps
+      .flatMap((step) => step.argv)
+      .find((arg) => arg.startsWith('--attribute-mapping='))!
+      .slice('--attribute-mapping='.length);
     expect(mapping(shown!)).toEqual(mapping(printed));
     expect(broker).toContain(`providers create-oidc ${plan.provider.provider} `);
   });
@@ -47,12 +56,23 @@ describe('README statements', () => {
     const server = await startServe();
     try {
       const res = await fetch(`${server.url}/api/v1/clusters`, {
-        method: 'POST', headers: { authorization: `Bearer ${server.adminToken}`, 'content-type': 'application/json' }, body: JSON.stringify({ id: 'Bad_Id', jwks: jwksOf(generateClusterKey()) }),
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${server.adminToken}`,
+          'content-type': 'application/json',
+        },
+        body: JSON.stringify({ id: 'Bad_Id', jwks: jwksOf(generateClusterKey()) }),
       });
       expect(res.status).toBe(400);
-      expect(((await res.json()) as { error: { code: string } }).error.code).toBe('invalid_request');
-      const path = await fetch(`${server.url}/api/v1/clusters/Bad_Id`, { headers: { authorization: `Bearer ${server.adminToken}` } });
-      expect(((await path.json()) as { error: { code: string } }).error.code).toBe('invalid_cluster_id');
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe(
+        'invalid_request',
+      );
+      const path = await fetch(`${server.url}/api/v1/clusters/Bad_Id`, {
+        headers: { authorization: `Bearer ${server.adminToken}` },
+      });
+      expect(((await path.json()) as { error: { code: string } }).error.code).toBe(
+        'invalid_cluster_id',
+      );
     } finally {
       await server.close();
     }
@@ -61,6 +81,8 @@ describe('README statements', () => {
   it('no longer claims the provider id is the cluster id, and the wrangler dev origin has its own data dir', async () => {
     const text = await allDocs();
     expect(text).not.toMatch(/provider id defaults to the cluster id/);
-    expect(section(await page('docs/edge.md'), '### `wrangler dev` against a local origin')).toMatch(/IDBRIDGE_STORE=file:\.\/data-edge /);
+    expect(
+      section(await page('docs/edge.md'), '### `wrangler dev` against a local origin'),
+    ).toMatch(/IDBRIDGE_STORE=file:\.\/data-edge /);
   });
 });

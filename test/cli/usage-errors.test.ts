@@ -13,12 +13,42 @@ describe('CLI usage errors', () => {
   it.each([
     [['frobnicate'], /^idbridge: unknown command 'frobnicate'/, 'frobnicate'],
     [['clusters', 'list', '--bogus'], /^idbridge: unknown option '--bogus'/, '--bogus'],
-    [['gcp-setup', '--issuer=https://e.example/c1'], /^idbridge: required option '--project-number <number>' not specified/, '--project-number'],
+    [
+      ['gcp-setup', '--issuer=https://e.example/c1'],
+      /^idbridge: required option '--project-number <number>' not specified/,
+      '--project-number',
+    ],
     [['serve', '--port', '99999'], /^idbridge: invalid configuration: --port \(PORT\): /, '--port'],
-    [['serve', '--tls', 'sometimes'], /^idbridge: invalid configuration: --tls \(IDBRIDGE_TLS\): /, '--tls'],
-    [['clusters', 'list', '--api', 'notaurl', '--admin-token', 'usage-test-token-0123456789'], /^idbridge: --api: "notaurl" is not an absolute URL/, '--api'],
-    [['sync', '--api', 'http://127.0.0.1:1', '--token-file', '/t'], /^idbridge sync: --cluster ID is required/, '--cluster'],
-    [['sync', '--cluster', 'c1', '--api', 'http://127.0.0.1:1', '--token-file', '/t', '--interval', 'soon'], /^idbridge sync: --interval must be a duration/, '--interval'],
+    [
+      ['serve', '--tls', 'sometimes'],
+      /^idbridge: invalid configuration: --tls \(IDBRIDGE_TLS\): /,
+      '--tls',
+    ],
+    [
+      ['clusters', 'list', '--api', 'notaurl', '--admin-token', 'usage-test-token-0123456789'],
+      /^idbridge: --api: "notaurl" is not an absolute URL/,
+      '--api',
+    ],
+    [
+      ['sync', '--api', 'http://127.0.0.1:1', '--token-file', '/t'],
+      /^idbridge sync: --cluster ID is required/,
+      '--cluster',
+    ],
+    [
+      [
+        'sync',
+        '--cluster',
+        'c1',
+        '--api',
+        'http://127.0.0.1:1',
+        '--token-file',
+        '/t',
+        '--interval',
+        'soon',
+      ],
+      /^idbridge sync: --interval must be a duration/,
+      '--interval',
+    ],
   ])('%j → exit 2, one line naming the flag', async (args, firstLine, flag) => {
     const result = await runCli(args);
     expect(result.code).toBe(2);
@@ -30,7 +60,15 @@ describe('CLI usage errors', () => {
   });
 
   it('sync checks its flags before it reads the kubeconfig', async () => {
-    const result = await runCli(['sync', '--kubeconfig', '/nonexistent/kubeconfig', '--api', 'http://127.0.0.1:1', '--token-file', '/t']);
+    const result = await runCli([
+      'sync',
+      '--kubeconfig',
+      '/nonexistent/kubeconfig',
+      '--api',
+      'http://127.0.0.1:1',
+      '--token-file',
+      '/t',
+    ]);
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(/--cluster ID is required/);
     expect(result.stderr).not.toMatch(/kubeconfig/);
@@ -44,7 +82,11 @@ describe('CLI usage errors', () => {
     try {
       const result = await runCli(['serve', '--port', String(port), '--store', `file:${dir}`]);
       expect(result.code).toBe(2);
-      expect(result.stderr.trimEnd().split('\n')).toEqual([expect.stringMatching(new RegExp(`^idbridge: port ${port} on 127\\.0\\.0\\.1 is already in use.*--port`))]);
+      expect(result.stderr.trimEnd().split('\n')).toEqual([
+        expect.stringMatching(
+          new RegExp(`^idbridge: port ${port} on 127\\.0\\.0\\.1 is already in use.*--port`),
+        ),
+      ]);
       expect(result.stderr).not.toMatch(/admin token/);
       expect(await readdir(dir)).toEqual([]);
     } finally {

@@ -10,7 +10,12 @@ export interface ApiHost {
 }
 
 export interface ApiClient {
-  call(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; headers: Headers; json: any }>;
+  call(
+    method: string,
+    path: string,
+    body?: unknown,
+    headers?: Record<string, string>,
+  ): Promise<{ status: number; headers: Headers; json: any }>;
   /** Every cluster, as the list endpoint shows them: proof that a refused request changed nothing. */
   snapshot(): Promise<unknown>;
 }
@@ -19,8 +24,14 @@ export function apiClient(host: ApiHost): ApiClient {
   const call: ApiClient['call'] = async (method, path, body, headers = {}) => {
     const res = await fetch(`${host.url}${path}`, {
       method,
-      headers: { authorization: `Bearer ${host.adminToken}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
-      ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
+      headers: {
+        authorization: `Bearer ${host.adminToken}`,
+        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+        ...headers,
+      },
+      ...(body !== undefined
+        ? { body: typeof body === 'string' ? body : JSON.stringify(body) }
+        : {}),
     });
     const text = await res.text();
     return { status: res.status, headers: res.headers, json: text ? JSON.parse(text) : null };
@@ -31,7 +42,10 @@ export function apiClient(host: ApiHost): ApiClient {
       const pages: unknown[] = [];
       let token: string | undefined;
       do {
-        const page = await call('GET', `/api/v1/clusters?limit=500${token ? `&pageToken=${token}` : ''}`);
+        const page = await call(
+          'GET',
+          `/api/v1/clusters?limit=500${token ? `&pageToken=${token}` : ''}`,
+        );
         expect(page.status).toBe(200);
         pages.push(...page.json.clusters);
         token = page.json.nextPageToken;
@@ -56,17 +70,30 @@ export function describeAdminApiContract(hostName: string, start: () => Promise<
     });
 
     it('creates a cluster and tells the operator the kube-apiserver flags', async () => {
-      const res = await api.call('POST', '/api/v1/clusters', { id: 'api-c1', syncSubject: 'system:serviceaccount:idbridge-sync:sync', jwks: jwksOf(key) });
+      const res = await api.call('POST', '/api/v1/clusters', {
+        id: 'api-c1',
+        syncSubject: 'system:serviceaccount:idbridge-sync:sync',
+        jwks: jwksOf(key),
+      });
       expect(res.status).toBe(201);
       expect(res.headers.get('location')).toBe('/api/v1/clusters/api-c1');
       const issuer = `${host.publicUrl}/api-c1`;
-      expect(res.json.cluster).toMatchObject({ id: 'api-c1', issuer, syncSubject: 'system:serviceaccount:idbridge-sync:sync', version: 1 });
-      expect(res.json.cluster.keys).toEqual([expect.objectContaining({ kid: key.kid, alg: 'RS256' })]);
-      expect(res.json.kubeApiserver.flags).toEqual(expect.arrayContaining([
-        `--service-account-issuer=${issuer}`,
-        `--service-account-jwks-uri=${issuer}/openid/v1/jwks`,
-        expect.stringMatching(/^--api-audiences=/),
-      ]));
+      expect(res.json.cluster).toMatchObject({
+        id: 'api-c1',
+        issuer,
+        syncSubject: 'system:serviceaccount:idbridge-sync:sync',
+        version: 1,
+      });
+      expect(res.json.cluster.keys).toEqual([
+        expect.objectContaining({ kid: key.kid, alg: 'RS256' }),
+      ]);
+      expect(res.json.kubeApiserver.flags).toEqual(
+        expect.arrayContaining([
+          `--service-account-issuer=${issuer}`,
+          `--service-account-jwks-uri=${issuer}/openid/v1/jwks`,
+          expect.stringMatching(/^--api-audiences=/),
+        ]),
+      );
       const published = await fetch(`${host.url}/api-c1/openid/v1/jwks`);
       expect(await published.json()).toEqual(jwksOf(key));
     });
@@ -88,12 +115,16 @@ export function describeAdminApiContract(hostName: string, start: () => Promise<
     });
 
     it('lists clusters in pages', async () => {
-      for (const id of ['page-a', 'page-b', 'page-c', 'page-d']) expect((await api.call('POST', '/api/v1/clusters', { id })).status).toBe(201);
+      for (const id of ['page-a', 'page-b', 'page-c', 'page-d'])
+        expect((await api.call('POST', '/api/v1/clusters', { id })).status).toBe(201);
       const seen: string[] = [];
       let token: string | undefined;
       let pages = 0;
       do {
-        const res = await api.call('GET', `/api/v1/clusters?limit=2${token ? `&pageToken=${token}` : ''}`);
+        const res = await api.call(
+          'GET',
+          `/api/v1/clusters?limit=2${token ? `&pageToken=${token}` : ''}`,
+        );
         expect(res.status).toBe(200);
         expect(res.json.clusters.length).toBeLessThanOrEqual(2);
         seen.push(...res.json.clusters.map((c: { id: string }) => c.id));
@@ -101,18 +132,35 @@ export function describeAdminApiContract(hostName: string, start: () => Promise<
         pages++;
       } while (token);
       expect(seen).toEqual([...seen].sort());
-      expect(seen).toEqual(expect.arrayContaining(['api-c1', 'page-a', 'page-b', 'page-c', 'page-d']));
+      expect(seen).toEqual(
+        expect.arrayContaining(['api-c1', 'page-a', 'page-b', 'page-c', 'page-d']),
+      );
       expect(pages).toBeGreaterThanOrEqual(3);
     });
 
     it('updates a cluster, honouring If-Match', async () => {
-      const res = await api.call('PATCH', '/api/v1/clusters/page-a', { syncSubject: 'system:serviceaccount:ops:syncer' }, { 'if-match': '"1"' });
+      const res = await api.call(
+        'PATCH',
+        '/api/v1/clusters/page-a',
+        { syncSubject: 'system:serviceaccount:ops:syncer' },
+        { 'if-match': '"1"' },
+      );
       expect(res.status).toBe(200);
-      expect(res.json.cluster).toMatchObject({ syncSubject: 'system:serviceaccount:ops:syncer', version: 2 });
-      const stale = await api.call('PATCH', '/api/v1/clusters/page-a', { syncSubject: 'system:serviceaccount:ops:other' }, { 'if-match': '"1"' });
+      expect(res.json.cluster).toMatchObject({
+        syncSubject: 'system:serviceaccount:ops:syncer',
+        version: 2,
+      });
+      const stale = await api.call(
+        'PATCH',
+        '/api/v1/clusters/page-a',
+        { syncSubject: 'system:serviceaccount:ops:other' },
+        { 'if-match': '"1"' },
+      );
       expect(stale.status).toBe(412);
       expect(stale.json.error.message).toMatch(/version 2, not 1/);
-      const policy = await api.call('PATCH', '/api/v1/clusters/page-a', { broker: { subjects: ['system:serviceaccount:team-a:*'] } });
+      const policy = await api.call('PATCH', '/api/v1/clusters/page-a', {
+        broker: { subjects: ['system:serviceaccount:team-a:*'] },
+      });
       expect(policy.json.cluster.broker).toEqual({ subjects: ['system:serviceaccount:team-a:*'] });
     });
 

@@ -22,15 +22,34 @@ export interface IssuerHost {
 }
 
 /** A raw request, so paths reach the server exactly as written (fetch would normalize them). */
-export function rawRequest(base: string, path: string, options: { method?: string; headers?: Record<string, string> } = {}): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
+export function rawRequest(
+  base: string,
+  path: string,
+  options: { method?: string; headers?: Record<string, string> } = {},
+): Promise<{
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}> {
   const url = new URL(base);
   return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: url.hostname, port: url.port, path, method: options.method ?? 'GET', headers: options.headers }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk) => { body += chunk; });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-    });
+    const req = httpRequest(
+      {
+        host: url.hostname,
+        port: url.port,
+        path,
+        method: options.method ?? 'GET',
+        headers: options.headers,
+      },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk) => {
+          body += chunk;
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+      },
+    );
     req.on('error', reject);
     req.end();
   });
@@ -75,11 +94,16 @@ export function describeIssuerContract(hostName: string, start: () => Promise<Is
       expect(res.headers.get('content-type')).toBe('application/jwk-set+json');
       const body = (await res.json()) as { keys: Record<string, unknown>[] };
       expect(body.keys).toEqual([rsa.jwk, ec.jwk]);
-      for (const key of body.keys) for (const member of ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k']) expect(key).not.toHaveProperty(member);
+      for (const key of body.keys)
+        for (const member of ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k'])
+          expect(key).not.toHaveProperty(member);
     });
 
     it('sends cache, CORS and validator headers on both documents', async () => {
-      for (const path of [`/${cluster}/.well-known/openid-configuration`, `/${cluster}/openid/v1/jwks`]) {
+      for (const path of [
+        `/${cluster}/.well-known/openid-configuration`,
+        `/${cluster}/openid/v1/jwks`,
+      ]) {
         const res = await get(path);
         expect(res.headers.get('cache-control')).toMatch(/^public, max-age=\d+/);
         expect(res.headers.get('access-control-allow-origin')).toBe('*');
@@ -103,19 +127,26 @@ export function describeIssuerContract(hostName: string, start: () => Promise<Is
       const first = await get(`/${cluster}/openid/v1/jwks`);
       const etag = first.headers.get('etag')!;
       for (const candidate of [etag, `W/${etag}`, `"nope", ${etag}`, '*']) {
-        const res = await get(`/${cluster}/openid/v1/jwks`, { headers: { 'if-none-match': candidate } });
+        const res = await get(`/${cluster}/openid/v1/jwks`, {
+          headers: { 'if-none-match': candidate },
+        });
         expect(res.status, candidate).toBe(304);
         expect(res.headers.get('etag')).toBe(etag);
         expect(res.headers.get('cache-control')).toMatch(/max-age/);
         expect((await res.arrayBuffer()).byteLength).toBe(0);
       }
-      const stale = await get(`/${cluster}/openid/v1/jwks`, { headers: { 'if-none-match': '"something-else"' } });
+      const stale = await get(`/${cluster}/openid/v1/jwks`, {
+        headers: { 'if-none-match': '"something-else"' },
+      });
       expect(stale.status).toBe(200);
     });
 
     it('refuses every method but GET, HEAD and OPTIONS with 405 and Allow', async () => {
       for (const method of ['POST', 'PUT', 'DELETE', 'PATCH']) {
-        const res = await get(`/${cluster}/openid/v1/jwks`, { method, body: method === 'DELETE' ? null : '{}' });
+        const res = await get(`/${cluster}/openid/v1/jwks`, {
+          method,
+          body: method === 'DELETE' ? null : '{}',
+        });
         expect(res.status, method).toBe(405);
         expect(res.headers.get('allow')).toBe('GET, HEAD, OPTIONS');
         const body = (await res.json()) as { error: { code: string; message: string } };
@@ -147,7 +178,9 @@ export function describeIssuerContract(hostName: string, start: () => Promise<Is
         if (res.status === 200) {
           // URLs normalize dot segments (also as %2e%2e, per the WHATWG URL standard); a server
           // that does must then serve exactly the real document.
-          expect(path, `only dot-segment normalization may yield 200: ${path}`).toMatch(/\/(\.\.|%2e%2e)\//i);
+          expect(path, `only dot-segment normalization may yield 200: ${path}`).toMatch(
+            /\/(\.\.|%2e%2e)\//i,
+          );
           expect(JSON.parse(res.body)).toEqual(jwksOf(rsa, ec));
         } else {
           expect(res.status, path).toBeGreaterThanOrEqual(400);
@@ -167,20 +200,38 @@ export function describeIssuerContract(hostName: string, start: () => Promise<Is
       // openid-client checks that the discovered issuer equals the URL it was asked for, so it can
       // only run where requests go to the public URL itself.
       if (host.url === host.publicUrl) {
-        const config = await oidc.discovery(new URL(issuer), 'idbridge-contract', undefined, undefined, { execute: [oidc.allowInsecureRequests] });
+        const config = await oidc.discovery(
+          new URL(issuer),
+          'idbridge-contract',
+          undefined,
+          undefined,
+          { execute: [oidc.allowInsecureRequests] },
+        );
         expect(config.serverMetadata().issuer).toBe(issuer);
         expect(config.serverMetadata().jwks_uri).toBe(`${issuer}/openid/v1/jwks`);
       }
 
       const jwks = createRemoteJWKSet(new URL(`${host.url}/${cluster}/openid/v1/jwks`));
       for (const key of [rsa, ec]) {
-        const token = await signKubeToken(key, { issuer, audience: 'sts.googleapis.com', namespace: 'apps', serviceAccount: 'web' });
-        const { payload, protectedHeader } = await jwtVerify(token, jwks, { issuer, audience: 'sts.googleapis.com', algorithms: ['RS256', 'ES256'] });
+        const token = await signKubeToken(key, {
+          issuer,
+          audience: 'sts.googleapis.com',
+          namespace: 'apps',
+          serviceAccount: 'web',
+        });
+        const { payload, protectedHeader } = await jwtVerify(token, jwks, {
+          issuer,
+          audience: 'sts.googleapis.com',
+          algorithms: ['RS256', 'ES256'],
+        });
         expect(payload.sub).toBe('system:serviceaccount:apps:web');
         expect(protectedHeader.kid).toBe(key.kid);
       }
       const stranger = generateClusterKey('RS256');
-      const forged = await signKubeToken({ ...stranger, kid: rsa.kid }, { issuer, audience: 'sts.googleapis.com' });
+      const forged = await signKubeToken(
+        { ...stranger, kid: rsa.kid },
+        { issuer, audience: 'sts.googleapis.com' },
+      );
       await expect(jwtVerify(forged, jwks, { issuer })).rejects.toThrow(/signature/);
     });
 
@@ -191,9 +242,13 @@ export function describeIssuerContract(hostName: string, start: () => Promise<Is
       const after = await get(`/${cluster}/openid/v1/jwks`);
       expect(after.headers.get('etag')).not.toBe(before.headers.get('etag'));
       expect((await after.json()) as object).toEqual(jwksOf(rsa, next));
-      const conditional = await get(`/${cluster}/openid/v1/jwks`, { headers: { 'if-none-match': before.headers.get('etag')! } });
+      const conditional = await get(`/${cluster}/openid/v1/jwks`, {
+        headers: { 'if-none-match': before.headers.get('etag')! },
+      });
       expect(conditional.status).toBe(200);
-      const discovery = (await (await get(`/${cluster}/.well-known/openid-configuration`)).json()) as { id_token_signing_alg_values_supported: string[] };
+      const discovery = (await (
+        await get(`/${cluster}/.well-known/openid-configuration`)
+      ).json()) as { id_token_signing_alg_values_supported: string[] };
       expect(discovery.id_token_signing_alg_values_supported).toEqual(['RS256']);
     });
   });

@@ -67,8 +67,13 @@ export function describeStoreContract(name: string, open: () => Promise<StoreUnd
       const first = await store.put(record('c1'), null);
       const second = await store.put(record('c1', 2, [rsa, ec]), first.revision);
       expect(second.revision).not.toBe(first.revision);
-      await expect(store.put(record('c1', 3, [ec]), first.revision)).rejects.toBeInstanceOf(StoreConflictError);
-      expect(await store.get('c1')).toEqual({ record: record('c1', 2, [rsa, ec]), revision: second.revision });
+      await expect(store.put(record('c1', 3, [ec]), first.revision)).rejects.toBeInstanceOf(
+        StoreConflictError,
+      );
+      expect(await store.get('c1')).toEqual({
+        record: record('c1', 2, [rsa, ec]),
+        revision: second.revision,
+      });
     });
 
     it('deletes honouring the revision, and says whether there was anything to delete', async () => {
@@ -99,7 +104,9 @@ export function describeStoreContract(name: string, open: () => Promise<StoreUnd
       const all = await store.list({ limit: 10 });
       expect(all.next).toBeUndefined();
       for (const stored of all.records) expect(await store.get(stored.record.id)).toEqual(stored);
-      expect((await store.list({ after: 'ab', limit: 10 })).records.map((stored) => stored.record.id)).toEqual(['b']);
+      expect(
+        (await store.list({ after: 'ab', limit: 10 })).records.map((stored) => stored.record.id),
+      ).toEqual(['b']);
     });
 
     it('hands out copies: changing a record read back changes nothing stored', async () => {

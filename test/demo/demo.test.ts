@@ -6,11 +6,18 @@ import { REPO_ROOT } from '../support/serve.js';
 /** Issue #11, item 6: `npm run demo` (its built script; `npm test` builds) runs the loop end to end and exits 0 by itself. */
 describe('npm run demo', () => {
   it('registers, syncs, rotates a key and shows the JWKS follow, then exits 0', async () => {
-    const child = spawn(process.execPath, [join(REPO_ROOT, 'dist/src/demo/run.js')], { env: { PATH: process.env.PATH ?? '' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [join(REPO_ROOT, 'dist/src/demo/run.js')], {
+      env: { PATH: process.env.PATH ?? '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString(); });
-    child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
     const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
     expect(stderr).toBe('');
     expect(code).toBe(0);

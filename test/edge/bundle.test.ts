@@ -1,7 +1,12 @@
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { WRANGLER_BIN, WRANGLER_ENV, workerBundle, type WorkerBundle } from '../support/edge-worker.js';
+import {
+  WRANGLER_BIN,
+  WRANGLER_ENV,
+  workerBundle,
+  type WorkerBundle,
+} from '../support/edge-worker.js';
 import { generateClusterKey, jwksOf } from '../support/keys.js';
 import { freePort } from '../support/net.js';
 import { REPO_ROOT, startServe, tempDir, type ServeHarness } from '../support/serve.js';
@@ -18,7 +23,9 @@ describe('edge Worker bundle (wrangler deploy --dry-run)', () => {
   it('bundles offline, far under the free-plan size limit', () => {
     expect(bundle.bytes).toBeGreaterThan(10_000);
     expect(bundle.gzipBytes).toBeLessThan(FREE_PLAN_GZIP_LIMIT / 8);
-    console.info(`edge Worker bundle: ${(bundle.bytes / 1024).toFixed(1)} KiB, ${(bundle.gzipBytes / 1024).toFixed(1)} KiB gzip`);
+    console.info(
+      `edge Worker bundle: ${(bundle.bytes / 1024).toFixed(1)} KiB, ${(bundle.gzipBytes / 1024).toFixed(1)} KiB gzip`,
+    );
   });
 
   it('pulls in nothing from Node: no node: modules, none of the file store', async () => {
@@ -30,7 +37,12 @@ describe('edge Worker bundle (wrangler deploy --dry-run)', () => {
   it('declares a compatibility date and the documented variables in wrangler.toml', () => {
     expect(bundle.compatibilityDate).toMatch(/^\d{4}-\d{2}-\d{2}$/);
     expect(Object.keys(bundle.vars).sort()).toEqual([
-      'IDBRIDGE_EDGE_FRESH_SECONDS', 'IDBRIDGE_EDGE_MAX_STALE_SECONDS', 'IDBRIDGE_ORIGIN', 'IDBRIDGE_ORIGIN_TIMEOUT_MS', 'IDBRIDGE_PUBLIC_URL', 'IDBRIDGE_STATUS_CLUSTERS',
+      'IDBRIDGE_EDGE_FRESH_SECONDS',
+      'IDBRIDGE_EDGE_MAX_STALE_SECONDS',
+      'IDBRIDGE_ORIGIN',
+      'IDBRIDGE_ORIGIN_TIMEOUT_MS',
+      'IDBRIDGE_PUBLIC_URL',
+      'IDBRIDGE_STATUS_CLUSTERS',
     ]);
   });
 });
@@ -63,12 +75,36 @@ describe('wrangler dev against a local origin', () => {
     expect(created.status).toBe(201);
 
     // As docs/edge.md says to run it; detached so the whole process group (workerd too) stops.
-    const child = spawn(process.execPath, [
-      WRANGLER_BIN, 'dev', '--ip', '127.0.0.1', '--port', String(port), '--persist-to', state.path, '--show-interactive-dev-session=false',
-      '--inspector-ip', '127.0.0.1', '--inspector-port', String(inspectorPort),
-      '--var', `IDBRIDGE_PUBLIC_URL:${publicUrl}`, '--var', `IDBRIDGE_ORIGIN:${origin.url}`,
-    ], { cwd: REPO_ROOT, env: WRANGLER_ENV, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-    stop = () => { try { process.kill(-child.pid!, 'SIGTERM'); } catch { /* already gone */ } };
+    const child = spawn(
+      process.execPath,
+      [
+        WRANGLER_BIN,
+        'dev',
+        '--ip',
+        '127.0.0.1',
+        '--port',
+        String(port),
+        '--persist-to',
+        state.path,
+        '--show-interactive-dev-session=false',
+        '--inspector-ip',
+        '127.0.0.1',
+        '--inspector-port',
+        String(inspectorPort),
+        '--var',
+        `IDBRIDGE_PUBLIC_URL:${publicUrl}`,
+        '--var',
+        `IDBRIDGE_ORIGIN:${origin.url}`,
+      ],
+      { cwd: REPO_ROOT, env: WRANGLER_ENV, stdio: ['ignore', 'pipe', 'pipe'], detached: true },
+    );
+    stop = () => {
+      try {
+        process.kill(-child.pid!, 'SIGTERM');
+      } catch {
+        /* already gone */
+      }
+    };
     let output = '';
     const ready = new Promise<void>((resolve, reject) => {
       const read = (chunk: Buffer) => {
@@ -77,7 +113,9 @@ describe('wrangler dev against a local origin', () => {
       };
       child.stdout!.on('data', read);
       child.stderr!.on('data', read);
-      child.once('exit', (code) => reject(new Error(`wrangler dev exited with ${code}:\n${output}`)));
+      child.once('exit', (code) =>
+        reject(new Error(`wrangler dev exited with ${code}:\n${output}`)),
+      );
     });
     await ready;
 
@@ -85,7 +123,9 @@ describe('wrangler dev against a local origin', () => {
     expect(jwks.status).toBe(200);
     expect(jwks.headers.get('content-type')).toBe('application/jwk-set+json');
     expect(await jwks.json()).toEqual(jwksOf(key));
-    const discovery = (await (await fetch(`${publicUrl}/dev-c1/.well-known/openid-configuration`)).json()) as { issuer: string };
+    const discovery = (await (
+      await fetch(`${publicUrl}/dev-c1/.well-known/openid-configuration`)
+    ).json()) as { issuer: string };
     expect(discovery.issuer).toBe(`${publicUrl}/dev-c1`);
   }, 60_000);
 });

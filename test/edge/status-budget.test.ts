@@ -26,11 +26,18 @@ describe('edge status page: origin fetches per request', () => {
         fetches++;
         const { pathname } = new URL(input);
         const cluster = pathname.split('/')[1]!;
-        const body = pathname.endsWith('/openid/v1/jwks') ? jwksOf(key) : buildDiscovery(`${publicUrl}/${cluster}`, [key.jwk]);
+        const body = pathname.endsWith('/openid/v1/jwks')
+          ? jwksOf(key)
+          : buildDiscovery(`${publicUrl}/${cluster}`, [key.jwk]);
         return Response.json(body, { headers: { etag: `"${cluster}"` } });
       },
     });
-    const app = createEdgeApp({ documents, logger: silentLogger, statusClusters: ids, originKind: origin.kind });
+    const app = createEdgeApp({
+      documents,
+      logger: silentLogger,
+      statusClusters: ids,
+      originKind: origin.kind,
+    });
 
     const first = await (await app.request('/')).text();
     expect(fetches).toBe(40);

@@ -8,7 +8,16 @@ import { startScriptedOrigin, type ScriptedOrigin } from '../support/scripted-or
 import { tempDir } from '../support/serve.js';
 
 const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const CHROMIUM_FLAGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 
 describe('edge Worker in workerd: status page in headless Chromium', () => {
   let origin: ScriptedOrigin;
@@ -22,7 +31,9 @@ describe('edge Worker in workerd: status page in headless Chromium', () => {
 
   beforeAll(async () => {
     if (!existsSync(CHROMIUM)) {
-      throw new Error(`Chromium is not installed at ${CHROMIUM}; the status page test needs it: apt-get install -y chromium (bash .ci/run installs it)`);
+      throw new Error(
+        `Chromium is not installed at ${CHROMIUM}; the status page test needs it: apt-get install -y chromium (bash .ci/run installs it)`,
+      );
     }
     origin = await startScriptedOrigin({ delayMs: 0 });
     const port = await freePort();
@@ -31,18 +42,33 @@ describe('edge Worker in workerd: status page in headless Chromium', () => {
     ec384 = generateClusterKey('ES384');
     origin.publish('web', jwksOf(rsa, ec384), publicUrl);
     origin.publish('legacy', jwksOf(rsa), publicUrl);
-    edge = await startEdgeWorker({ IDBRIDGE_PUBLIC_URL: publicUrl, IDBRIDGE_ORIGIN: origin.url, IDBRIDGE_EDGE_FRESH_SECONDS: '0', IDBRIDGE_STATUS_CLUSTERS: 'web' }, { port });
+    edge = await startEdgeWorker(
+      {
+        IDBRIDGE_PUBLIC_URL: publicUrl,
+        IDBRIDGE_ORIGIN: origin.url,
+        IDBRIDGE_EDGE_FRESH_SECONDS: '0',
+        IDBRIDGE_STATUS_CLUSTERS: 'web',
+      },
+      { port },
+    );
 
     // "legacy" is served once, then its origin breaks: the edge keeps serving its last good copy.
     expect((await fetch(`${edge.url}/legacy/openid/v1/jwks`)).status).toBe(200);
     origin.fail('legacy', 'status-500');
 
     profile = await tempDir('idbridge-chromium-');
-    browser = await chromium.launchPersistentContext(profile.path, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_FLAGS });
+    browser = await chromium.launchPersistentContext(profile.path, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: CHROMIUM_FLAGS,
+    });
     page = await browser.newPage();
     page.setDefaultTimeout(5000);
     // Script errors and CSP violations; a 404 page being a 404 is what the test asks for.
-    page.on('console', (message) => { if (message.type() === 'error' && !message.text().startsWith('Failed to load resource')) problems.push(message.text()); });
+    page.on('console', (message) => {
+      if (message.type() === 'error' && !message.text().startsWith('Failed to load resource'))
+        problems.push(message.text());
+    });
     page.on('pageerror', (err) => problems.push(err.message));
   });
   afterAll(async () => {
@@ -64,8 +90,12 @@ describe('edge Worker in workerd: status page in headless Chromium', () => {
       [rsa.kid, 'RS256', 'accepted'],
       [ec384.kid, 'ES384', 'refused'],
     ]);
-    expect(await web.locator('.jwks-changed time').getAttribute('datetime')).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/);
-    expect(await web.locator('.warnings').innerText()).toContain('signs ES384, which Google STS refuses');
+    expect(await web.locator('.jwks-changed time').getAttribute('datetime')).toMatch(
+      /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/,
+    );
+    expect(await web.locator('.warnings').innerText()).toContain(
+      'signs ES384, which Google STS refuses',
+    );
     const box = await web.boundingBox();
     expect(box!.width).toBeGreaterThan(200);
     expect(box!.height).toBeGreaterThan(100);
@@ -76,7 +106,9 @@ describe('edge Worker in workerd: status page in headless Chromium', () => {
     const legacy = page.locator('#cluster-legacy');
     expect(await legacy.locator('.badge').innerText()).toBe('serving a stale copy');
     expect(await legacy.getAttribute('class')).toContain('serving-stale');
-    expect(await legacy.locator('.warnings').innerText()).toMatch(/serving a stale copy: the origin failed .*HTTP 500.* is served until \d{4}-/);
+    expect(await legacy.locator('.warnings').innerText()).toMatch(
+      /serving a stale copy: the origin failed .*HTTP 500.* is served until \d{4}-/,
+    );
   });
 
   it('shows one cluster at /{cluster} and answers an unknown or hostile one with a 404 page that runs nothing', async () => {
@@ -85,10 +117,16 @@ describe('edge Worker in workerd: status page in headless Chromium', () => {
     expect(await page.locator('section.cluster').count()).toBe(1);
     expect(await page.locator('#cluster-web table.keys').isVisible()).toBe(true);
 
-    for (const path of ['/no-such-cluster', '/%3Cscript%3Ealert(1)%3C%2Fscript%3E', '/%22%3E%3Cimg%20src%3Dx%20onerror%3Dalert(1)%3E']) {
+    for (const path of [
+      '/no-such-cluster',
+      '/%3Cscript%3Ealert(1)%3C%2Fscript%3E',
+      '/%22%3E%3Cimg%20src%3Dx%20onerror%3Dalert(1)%3E',
+    ]) {
       const res = await page.goto(`${edge.url}${path}`);
       expect(res?.status(), path).toBe(404);
-      expect(await page.locator('p.empty').innerText()).toMatch(/^No cluster ".*" is published here/);
+      expect(await page.locator('p.empty').innerText()).toMatch(
+        /^No cluster ".*" is published here/,
+      );
       expect(await page.locator('script, img').count()).toBe(0);
     }
     expect(problems).toEqual([]);

@@ -26,10 +26,20 @@ describe('edge status page as a descriptor', () => {
 
   it('decides a plain HTML answer with its headers: 200 for the overview, 404 for an unknown cluster', async () => {
     const route = emptyEdge();
-    const request = (path: string) => ({ method: 'GET', path, params: route.match(path)!, header: () => undefined, body: '' });
+    const request = (path: string) => ({
+      method: 'GET',
+      path,
+      params: route.match(path)!,
+      header: () => undefined,
+      body: '',
+    });
     const overview = await route.decide(request('/'));
     expect(overview.status).toBe(200);
-    expect(overview.headers).toMatchObject({ 'content-type': 'text/html; charset=UTF-8', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
+    expect(overview.headers).toMatchObject({
+      'content-type': 'text/html; charset=UTF-8',
+      'cache-control': 'no-store',
+      'x-content-type-options': 'nosniff',
+    });
     expect(overview.body).toMatch(/^<!doctype html>/);
     const unknown = await route.decide(request('/nope'));
     expect(unknown.status).toBe(404);

@@ -24,16 +24,31 @@ describe('edge: RSA keys that fail the RSA rule', () => {
 
   function edge(fetch: (input: string) => Promise<Response>, shared?: ClusterState) {
     const documents = new EdgeDocuments({
-      origin, publicUrl, policy, logger: silentLogger, now: () => now, fetch,
+      origin,
+      publicUrl,
+      policy,
+      logger: silentLogger,
+      now: () => now,
+      fetch,
       ...(shared ? { shared: { get: async () => shared, put: async () => {} } } : {}),
     });
-    return createEdgeApp({ documents, logger: silentLogger, statusClusters: ['c1'], originKind: origin.kind, now: () => now });
+    return createEdgeApp({
+      documents,
+      logger: silentLogger,
+      statusClusters: ['c1'],
+      originKind: origin.kind,
+      now: () => now,
+    });
   }
 
   it('refuses an origin answer that carries an e = 1 key, and says why on the status page', async () => {
     const app = edge(async (input) => {
       const { pathname } = new URL(input);
-      return Response.json(pathname.endsWith('/openid/v1/jwks') ? { keys: [good.jwk, forgeable] } : buildDiscovery(`${publicUrl}/c1`, [good.jwk]));
+      return Response.json(
+        pathname.endsWith('/openid/v1/jwks')
+          ? { keys: [good.jwk, forgeable] }
+          : buildDiscovery(`${publicUrl}/c1`, [good.jwk]),
+      );
     });
     const jwks = await app.request('/c1/openid/v1/jwks');
     expect(jwks.status).toBe(502);
@@ -45,18 +60,27 @@ describe('edge: RSA keys that fail the RSA rule', () => {
   it('serves a copy that already holds an e = 1 key with that key withheld, and flags it', async () => {
     const cached: ClusterState = {
       cluster: 'c1',
-      copy: { keys: [good.jwk, forgeable], originIssuer: `${publicUrl}/c1`, etags: { discovery: '"d"', jwks: '"j"' }, changedAt: { discovery: now - 5000, jwks: now - 5000 } },
+      copy: {
+        keys: [good.jwk, forgeable],
+        originIssuer: `${publicUrl}/c1`,
+        etags: { discovery: '"d"', jwks: '"j"' },
+        changedAt: { discovery: now - 5000, jwks: now - 5000 },
+      },
       confirmedAt: now - 5000,
       checkedAt: now - 5000,
       fault: null,
     };
     // The origin is down, so the edge serves the copy its location already holds.
-    const app = edge(async () => { throw new TypeError('fetch failed'); }, cached);
+    const app = edge(async () => {
+      throw new TypeError('fetch failed');
+    }, cached);
     const jwks = await app.request('/c1/openid/v1/jwks');
     expect(jwks.status).toBe(200);
     expect(await jwks.json()).toEqual(jwksOf(good));
     const page = await (await app.request('/c1')).text();
-    expect(page).toMatch(/key &quot;forgeable&quot; is on record but WITHHELD from the published JWKS and never trusted, because it is unsafe: public exponent e is 1/);
+    expect(page).toMatch(
+      /key &quot;forgeable&quot; is on record but WITHHELD from the published JWKS and never trusted, because it is unsafe: public exponent e is 1/,
+    );
     expect(page).toContain(good.kid);
   });
 });

@@ -2,7 +2,14 @@ import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { describeIssue, describeIssues, zodDetails } from '../../src/errors/zod.js';
 
-const schema = z.object({ a: z.string(), b: z.object({ c: z.number() }), d: z.boolean(), e: z.string(), f: z.string(), g: z.string() });
+const schema = z.object({
+  a: z.string(),
+  b: z.object({ c: z.number() }),
+  d: z.boolean(),
+  e: z.string(),
+  f: z.string(),
+  g: z.string(),
+});
 const error = schema.safeParse({ b: { c: 'x' } }).error!;
 const whole = schema.safeParse([]).error!;
 
@@ -16,10 +23,16 @@ describe('the one zod-issue formatter', () => {
   });
 
   it('names an issue about the whole value by `root`, in the details or only in the message', () => {
-    expect(zodDetails(whole)).toEqual([{ path: '', message: 'Invalid input: expected object, received array' }]);
+    expect(zodDetails(whole)).toEqual([
+      { path: '', message: 'Invalid input: expected object, received array' },
+    ]);
     expect(zodDetails(whole, { root: '(body)' })[0]!.path).toBe('(body)');
-    expect(describeIssues(zodDetails(whole), 'jwks')).toBe('jwks: Invalid input: expected object, received array');
-    expect(describeIssues(zodDetails(whole))).toBe('Invalid input: expected object, received array');
+    expect(describeIssues(zodDetails(whole), 'jwks')).toBe(
+      'jwks: Invalid input: expected object, received array',
+    );
+    expect(describeIssues(zodDetails(whole))).toBe(
+      'Invalid input: expected object, received array',
+    );
   });
 
   it('lets a caller name paths as the user typed them, and shows a nameless issue by its message', () => {
@@ -28,6 +41,8 @@ describe('the one zod-issue formatter', () => {
       '--a (A): Invalid input: expected string, received undefined',
       'Invalid input: expected number, received string',
     ]);
-    expect(describeIssues(zodDetails(error, { limit: 2 }))).toBe('a: Invalid input: expected string, received undefined; b.c: Invalid input: expected number, received string');
+    expect(describeIssues(zodDetails(error, { limit: 2 }))).toBe(
+      'a: Invalid input: expected string, received undefined; b.c: Invalid input: expected number, received string',
+    );
   });
 });

@@ -17,7 +17,13 @@ export interface FakeGcs {
   stats(): FakeGcsStats;
   resetStats(): void;
   /** The next `count` requests that match `when` (default: all) fail with `status` (and `body`). */
-  fail(options: { status: number; count?: number; when?: (req: FaultMatch) => boolean; body?: string; contentType?: string }): void;
+  fail(options: {
+    status: number;
+    count?: number;
+    when?: (req: FaultMatch) => boolean;
+    body?: string;
+    contentType?: string;
+  }): void;
   /** The next `count` matching requests get no answer at all (a GCS front end that stalls) until close. */
   hang(options?: { count?: number; when?: (req: FaultMatch) => boolean }): void;
   /** Delay every request by this many milliseconds (0: none). */
@@ -59,7 +65,13 @@ interface StoredObject {
   timeCreated: string;
   updated: string;
   /** The object's ACL on fine-grained buckets: who besides the owner may read it. */
-  acl: 'private' | 'projectPrivate' | 'publicRead' | 'authenticatedRead' | 'bucketOwnerRead' | 'bucketOwnerFullControl';
+  acl:
+    | 'private'
+    | 'projectPrivate'
+    | 'publicRead'
+    | 'authenticatedRead'
+    | 'bucketOwnerRead'
+    | 'bucketOwnerFullControl';
 }
 
 interface Bucket {
@@ -83,12 +95,27 @@ interface Upload {
   received: number;
 }
 
-const PREDEFINED_ACLS = new Set(['authenticatedRead', 'bucketOwnerFullControl', 'bucketOwnerRead', 'private', 'projectPrivate', 'publicRead']);
-const PUBLIC_READ_ROLES = new Set(['roles/storage.objectViewer', 'roles/storage.legacyObjectReader']);
+const PREDEFINED_ACLS = new Set([
+  'authenticatedRead',
+  'bucketOwnerFullControl',
+  'bucketOwnerRead',
+  'private',
+  'projectPrivate',
+  'publicRead',
+]);
+const PUBLIC_READ_ROLES = new Set([
+  'roles/storage.objectViewer',
+  'roles/storage.legacyObjectReader',
+]);
 const MAX_LIST_RESULTS = 1000;
 
 class GcsError extends Error {
-  constructor(readonly status: number, message: string, readonly reason: string, readonly extra: Record<string, string> = {}) {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly reason: string,
+    readonly extra: Record<string, string> = {},
+  ) {
     super(message);
   }
 }
@@ -96,7 +123,14 @@ class GcsError extends Error {
 export async function startFakeGcs(): Promise<FakeGcs> {
   const buckets = new Map<string, Bucket>();
   const uploads = new Map<string, Upload>();
-  const faults: Array<{ status: number; remaining: number; when: (req: FaultMatch) => boolean; body?: string; contentType?: string; hang?: true }> = [];
+  const faults: Array<{
+    status: number;
+    remaining: number;
+    when: (req: FaultMatch) => boolean;
+    body?: string;
+    contentType?: string;
+    hang?: true;
+  }> = [];
   let counters = emptyStats();
   let latencyMs = 0;
   let lastGeneration = 0;
@@ -146,7 +180,10 @@ export async function startFakeGcs(): Promise<FakeGcs> {
     updated: bucket.timeCreated,
     metageneration: '1',
     etag: 'CAE=',
-    iamConfiguration: { uniformBucketLevelAccess: { enabled: bucket.uniform }, bucketPolicyOnly: { enabled: bucket.uniform } },
+    iamConfiguration: {
+      uniformBucketLevelAccess: { enabled: bucket.uniform },
+      bucketPolicyOnly: { enabled: bucket.uniform },
+    },
   });
 
   /** Generation and metageneration preconditions of the JSON API, checked against the live object. */
@@ -156,39 +193,98 @@ export async function startFakeGcs(): Promise<FakeGcs> {
     const ifMetagenerationMatch = params.get('ifMetagenerationMatch');
     const failed = (location: string): GcsError => {
       counters.preconditionFailures++;
-      return new GcsError(412, 'At least one of the pre-conditions you specified did not hold.', 'conditionNotMet', { locationType: 'header', location });
+      return new GcsError(
+        412,
+        'At least one of the pre-conditions you specified did not hold.',
+        'conditionNotMet',
+        { locationType: 'header', location },
+      );
     };
     if (ifGenerationMatch !== null) {
-      if (!/^\d+$/.test(ifGenerationMatch)) throw new GcsError(400, `Invalid argument for ifGenerationMatch: ${ifGenerationMatch.slice(0, 40)}`, 'invalid');
+      if (!/^\d+$/.test(ifGenerationMatch))
+        throw new GcsError(
+          400,
+          `Invalid argument for ifGenerationMatch: ${ifGenerationMatch.slice(0, 40)}`,
+          'invalid',
+        );
       const live = current?.generation ?? '0';
       if (live !== ifGenerationMatch) throw failed('If-Match');
     }
-    if (ifGenerationNotMatch !== null && (current?.generation ?? '0') === ifGenerationNotMatch) throw failed('If-None-Match');
-    if (ifMetagenerationMatch !== null && (!current || String(current.metageneration) !== ifMetagenerationMatch)) throw failed('If-Metageneration-Match');
+    if (ifGenerationNotMatch !== null && (current?.generation ?? '0') === ifGenerationNotMatch)
+      throw failed('If-None-Match');
+    if (
+      ifMetagenerationMatch !== null &&
+      (!current || String(current.metageneration) !== ifMetagenerationMatch)
+    )
+      throw failed('If-Metageneration-Match');
   };
 
-  const insertObject = (bucket: Bucket, name: string, params: URLSearchParams, metadata: Record<string, unknown>, contentType: string, data: Buffer): StoredObject => {
+  const insertObject = (
+    bucket: Bucket,
+    name: string,
+    params: URLSearchParams,
+    metadata: Record<string, unknown>,
+    contentType: string,
+    data: Buffer,
+  ): StoredObject => {
     if (!name) throw new GcsError(400, 'Required', 'required');
-    if (Buffer.byteLength(name) > 1024 || name.includes('\n') || name.includes('\r') || name === '.' || name === '..') throw new GcsError(400, 'The specified object name is not valid.', 'invalid');
+    if (
+      Buffer.byteLength(name) > 1024 ||
+      name.includes('\n') ||
+      name.includes('\r') ||
+      name === '.' ||
+      name === '..'
+    )
+      throw new GcsError(400, 'The specified object name is not valid.', 'invalid');
     const predefinedAcl = params.get('predefinedAcl');
     if (predefinedAcl !== null) {
-      if (!PREDEFINED_ACLS.has(predefinedAcl)) throw new GcsError(400, `Invalid argument for predefinedAcl: ${predefinedAcl.slice(0, 40)}`, 'invalid');
+      if (!PREDEFINED_ACLS.has(predefinedAcl))
+        throw new GcsError(
+          400,
+          `Invalid argument for predefinedAcl: ${predefinedAcl.slice(0, 40)}`,
+          'invalid',
+        );
       if (bucket.uniform) {
-        throw new GcsError(400, 'Cannot insert legacy ACL for an object when uniform bucket-level access is enabled. Read more at https://cloud.google.com/storage/docs/uniform-bucket-level-access', 'invalid');
+        throw new GcsError(
+          400,
+          'Cannot insert legacy ACL for an object when uniform bucket-level access is enabled. Read more at https://cloud.google.com/storage/docs/uniform-bucket-level-access',
+          'invalid',
+        );
       }
     }
     const md5Hash = createHash('md5').update(data).digest('base64');
     const crc32c = crc32cBase64(data);
     // The client may send the hashes it computed; GCS refuses the upload when they do not match.
-    if (typeof metadata.md5Hash === 'string' && metadata.md5Hash !== md5Hash) throw new GcsError(400, 'Provided MD5 hash "' + metadata.md5Hash + '" doesn\'t match calculated MD5 hash "' + md5Hash + '".', 'invalid');
-    if (typeof metadata.crc32c === 'string' && metadata.crc32c !== crc32c) throw new GcsError(400, 'Provided CRC32C "' + metadata.crc32c + '" doesn\'t match calculated CRC32C "' + crc32c + '".', 'invalid');
+    if (typeof metadata.md5Hash === 'string' && metadata.md5Hash !== md5Hash)
+      throw new GcsError(
+        400,
+        'Provided MD5 hash "' +
+          metadata.md5Hash +
+          '" doesn\'t match calculated MD5 hash "' +
+          md5Hash +
+          '".',
+        'invalid',
+      );
+    if (typeof metadata.crc32c === 'string' && metadata.crc32c !== crc32c)
+      throw new GcsError(
+        400,
+        'Provided CRC32C "' +
+          metadata.crc32c +
+          '" doesn\'t match calculated CRC32C "' +
+          crc32c +
+          '".',
+        'invalid',
+      );
     const current = bucket.objects.get(name);
     checkPreconditions(params, current);
     const now = new Date().toISOString();
     const object: StoredObject = {
       name,
       data,
-      contentType: (typeof metadata.contentType === 'string' && metadata.contentType) || contentType || 'application/octet-stream',
+      contentType:
+        (typeof metadata.contentType === 'string' && metadata.contentType) ||
+        contentType ||
+        'application/octet-stream',
       generation: nextGeneration(),
       metageneration: 1,
       md5Hash,
@@ -197,7 +293,9 @@ export async function startFakeGcs(): Promise<FakeGcs> {
       updated: now,
       acl: (predefinedAcl as StoredObject['acl'] | null) ?? 'projectPrivate',
       ...(typeof metadata.cacheControl === 'string' ? { cacheControl: metadata.cacheControl } : {}),
-      ...(metadata.metadata && typeof metadata.metadata === 'object' ? { metadata: stringValues(metadata.metadata as Record<string, unknown>) } : {}),
+      ...(metadata.metadata && typeof metadata.metadata === 'object'
+        ? { metadata: stringValues(metadata.metadata as Record<string, unknown>) }
+        : {}),
     };
     if (!current) bucket.names.splice(lowerBound(bucket.names, name), 0, name);
     bucket.objects.set(name, object);
@@ -223,11 +321,27 @@ export async function startFakeGcs(): Promise<FakeGcs> {
     if (path === '/storage/v1/b' && method === 'POST') {
       const body = parseJson(await readBody(req));
       const name = typeof body.name === 'string' ? body.name : '';
-      if (!/^[a-z0-9][-_.a-z0-9]{1,221}[a-z0-9]$/.test(name)) throw new GcsError(400, 'Invalid bucket name', 'invalid');
-      if (!params.get('project')) throw new GcsError(400, 'Required parameter: project', 'required');
-      if (buckets.has(name)) throw new GcsError(409, 'Your previous request to create the named bucket succeeded and you already own it.', 'conflict');
-      const iam = body.iamConfiguration as { uniformBucketLevelAccess?: { enabled?: boolean } } | undefined;
-      const bucket: Bucket = { name, uniform: iam?.uniformBucketLevelAccess?.enabled === true, timeCreated: new Date().toISOString(), objects: new Map(), names: [], iamBindings: [], iamEtag: 1 };
+      if (!/^[a-z0-9][-_.a-z0-9]{1,221}[a-z0-9]$/.test(name))
+        throw new GcsError(400, 'Invalid bucket name', 'invalid');
+      if (!params.get('project'))
+        throw new GcsError(400, 'Required parameter: project', 'required');
+      if (buckets.has(name))
+        throw new GcsError(
+          409,
+          'Your previous request to create the named bucket succeeded and you already own it.',
+          'conflict',
+        );
+      const iam = body.iamConfiguration as
+        { uniformBucketLevelAccess?: { enabled?: boolean } } | undefined;
+      const bucket: Bucket = {
+        name,
+        uniform: iam?.uniformBucketLevelAccess?.enabled === true,
+        timeCreated: new Date().toISOString(),
+        objects: new Map(),
+        names: [],
+        iamBindings: [],
+        iamEtag: 1,
+      };
       buckets.set(name, bucket);
       return sendJson(res, 200, bucketResource(bucket));
     }
@@ -236,7 +350,8 @@ export async function startFakeGcs(): Promise<FakeGcs> {
       const bucket = bucketOf(decodeURIComponent(match[1]!));
       if (method === 'GET') return sendJson(res, 200, bucketResource(bucket));
       if (method === 'DELETE') {
-        if (bucket.objects.size > 0) throw new GcsError(409, 'The bucket you tried to delete is not empty.', 'conflict');
+        if (bucket.objects.size > 0)
+          throw new GcsError(409, 'The bucket you tried to delete is not empty.', 'conflict');
         buckets.delete(bucket.name);
         return sendEmpty(res, 204);
       }
@@ -247,12 +362,20 @@ export async function startFakeGcs(): Promise<FakeGcs> {
       const bucket = bucketOf(decodeURIComponent(match[1]!));
       if (method === 'PUT') {
         const body = parseJson(await readBody(req));
-        bucket.iamBindings = Array.isArray(body.bindings) ? (body.bindings as Bucket['iamBindings']) : [];
+        bucket.iamBindings = Array.isArray(body.bindings)
+          ? (body.bindings as Bucket['iamBindings'])
+          : [];
         bucket.iamEtag++;
       } else if (method !== 'GET') {
         throw new GcsError(405, 'Method not allowed', 'methodNotAllowed');
       }
-      return sendJson(res, 200, { kind: 'storage#policy', resourceId: `projects/_/buckets/${bucket.name}`, version: 1, etag: Buffer.from(String(bucket.iamEtag)).toString('base64'), bindings: bucket.iamBindings });
+      return sendJson(res, 200, {
+        kind: 'storage#policy',
+        resourceId: `projects/_/buckets/${bucket.name}`,
+        version: 1,
+        etag: Buffer.from(String(bucket.iamEtag)).toString('base64'),
+        bindings: bucket.iamBindings,
+      });
     }
 
     // Uploads: media, multipart and resumable, as the client library sends them.
@@ -261,18 +384,33 @@ export async function startFakeGcs(): Promise<FakeGcs> {
       const bucket = bucketOf(decodeURIComponent(match[1]!));
       const uploadType = params.get('uploadType');
       const uploadId = params.get('upload_id');
-      if (uploadType === 'resumable' && uploadId !== null) return continueResumable(req, res, uploadId);
+      if (uploadType === 'resumable' && uploadId !== null)
+        return continueResumable(req, res, uploadId);
       if (method !== 'POST') throw new GcsError(405, 'Method not allowed', 'methodNotAllowed');
       const body = await readBody(req);
       if (uploadType === 'media') {
-        const object = insertObject(bucket, params.get('name') ?? '', params, {}, req.headers['content-type'] ?? '', body);
+        const object = insertObject(
+          bucket,
+          params.get('name') ?? '',
+          params,
+          {},
+          req.headers['content-type'] ?? '',
+          body,
+        );
         return sendJson(res, 200, objectResource(bucket, object));
       }
       if (uploadType === 'multipart') {
         const parts = parseMultipartRelated(req.headers['content-type'] ?? '', body);
         const metadata = parseJson(parts[0]!.body);
         const name = typeof metadata.name === 'string' ? metadata.name : (params.get('name') ?? '');
-        const object = insertObject(bucket, name, params, metadata, parts[1]!.contentType, parts[1]!.body);
+        const object = insertObject(
+          bucket,
+          name,
+          params,
+          metadata,
+          parts[1]!.contentType,
+          parts[1]!.body,
+        );
         return sendJson(res, 200, objectResource(bucket, object));
       }
       if (uploadType === 'resumable') {
@@ -289,7 +427,10 @@ export async function startFakeGcs(): Promise<FakeGcs> {
           chunks: [],
           received: 0,
         });
-        res.writeHead(200, { location: `${baseUrl}/upload/storage/v1/b/${bucket.name}/o?uploadType=resumable&name=${encodeURIComponent(name)}&upload_id=${id}`, 'content-length': '0' });
+        res.writeHead(200, {
+          location: `${baseUrl}/upload/storage/v1/b/${bucket.name}/o?uploadType=resumable&name=${encodeURIComponent(name)}&upload_id=${id}`,
+          'content-length': '0',
+        });
         res.end();
         return;
       }
@@ -364,7 +505,12 @@ export async function startFakeGcs(): Promise<FakeGcs> {
     const endOffset = params.get('endOffset');
     const maxResultsParam = params.get('maxResults');
     const maxResults = maxResultsParam === null ? MAX_LIST_RESULTS : Number(maxResultsParam);
-    if (!Number.isInteger(maxResults) || maxResults < 1) throw new GcsError(400, `Invalid argument for maxResults: ${String(maxResultsParam).slice(0, 20)}`, 'invalid');
+    if (!Number.isInteger(maxResults) || maxResults < 1)
+      throw new GcsError(
+        400,
+        `Invalid argument for maxResults: ${String(maxResultsParam).slice(0, 20)}`,
+        'invalid',
+      );
     const pageToken = params.get('pageToken');
     let after: string | undefined;
     if (pageToken !== null) {
@@ -375,7 +521,10 @@ export async function startFakeGcs(): Promise<FakeGcs> {
       }
     }
     // Start at the first name that can qualify; names are kept sorted.
-    let start = lowerBound(bucket.names, [prefix, startOffset ?? ''].reduce((a, b) => (a > b ? a : b)));
+    let start = lowerBound(
+      bucket.names,
+      [prefix, startOffset ?? ''].reduce((a, b) => (a > b ? a : b)),
+    );
     if (after !== undefined) start = Math.max(start, lowerBound(bucket.names, after));
     const names: string[] = [];
     for (let i = start; i < bucket.names.length; i++) {
@@ -407,10 +556,15 @@ export async function startFakeGcs(): Promise<FakeGcs> {
     };
   };
 
-  async function continueResumable(req: IncomingMessage, res: ServerResponse, id: string): Promise<void> {
+  async function continueResumable(
+    req: IncomingMessage,
+    res: ServerResponse,
+    id: string,
+  ): Promise<void> {
     const upload = uploads.get(id);
     if (!upload) throw new GcsError(404, 'No such upload', 'notFound');
-    if (req.method !== 'PUT' && req.method !== 'POST') throw new GcsError(405, 'Method not allowed', 'methodNotAllowed');
+    if (req.method !== 'PUT' && req.method !== 'POST')
+      throw new GcsError(405, 'Method not allowed', 'methodNotAllowed');
     const body = await readBody(req);
     const range = String(req.headers['content-range'] ?? '');
     // "bytes */*" or "bytes */N": a status query; "bytes A-B/N" or "bytes A-B/*": a chunk.
@@ -420,7 +574,12 @@ export async function startFakeGcs(): Promise<FakeGcs> {
     if (query) {
       if (query[1] !== '*') total = Number(query[1]);
     } else if (chunk) {
-      if (Number(chunk[1]) !== upload.received) throw new GcsError(400, `Invalid request. The content range start ${chunk[1]} does not match the bytes received ${upload.received}.`, 'invalid');
+      if (Number(chunk[1]) !== upload.received)
+        throw new GcsError(
+          400,
+          `Invalid request. The content range start ${chunk[1]} does not match the bytes received ${upload.received}.`,
+          'invalid',
+        );
       upload.chunks.push(body);
       upload.received += body.byteLength;
       // "A-*": the client streams the rest in this request, so it ends the upload.
@@ -436,10 +595,20 @@ export async function startFakeGcs(): Promise<FakeGcs> {
     if (total !== undefined && upload.received >= total) {
       uploads.delete(id);
       const bucket = bucketOf(upload.bucket);
-      const object = insertObject(bucket, upload.name, upload.params, upload.metadata, upload.contentType, Buffer.concat(upload.chunks));
+      const object = insertObject(
+        bucket,
+        upload.name,
+        upload.params,
+        upload.metadata,
+        upload.contentType,
+        Buffer.concat(upload.chunks),
+      );
       return sendJson(res, 200, objectResource(bucket, object));
     }
-    res.writeHead(308, { ...(upload.received > 0 ? { range: `bytes=0-${upload.received - 1}` } : {}), 'content-length': '0' });
+    res.writeHead(308, {
+      ...(upload.received > 0 ? { range: `bytes=0-${upload.received - 1}` } : {}),
+      'content-length': '0',
+    });
     res.end();
   }
 
@@ -447,19 +616,44 @@ export async function startFakeGcs(): Promise<FakeGcs> {
   function handlePublicRead(req: IncomingMessage, res: ServerResponse, url: URL): void {
     const method = req.method ?? 'GET';
     const slash = url.pathname.indexOf('/', 1);
-    const bucketName = decodeURIComponent(slash === -1 ? url.pathname.slice(1) : url.pathname.slice(1, slash));
+    const bucketName = decodeURIComponent(
+      slash === -1 ? url.pathname.slice(1) : url.pathname.slice(1, slash),
+    );
     const name = slash === -1 ? '' : decodeURIComponent(url.pathname.slice(slash + 1));
-    if (method !== 'GET' && method !== 'HEAD') return sendXmlError(res, 405, 'MethodNotAllowed', 'The specified method is not allowed against this resource.');
+    if (method !== 'GET' && method !== 'HEAD')
+      return sendXmlError(
+        res,
+        405,
+        'MethodNotAllowed',
+        'The specified method is not allowed against this resource.',
+      );
     counters.publicReads++;
     const bucket = buckets.get(bucketName);
-    if (!bucket) return sendXmlError(res, 404, 'NoSuchBucket', 'The specified bucket does not exist.');
+    if (!bucket)
+      return sendXmlError(res, 404, 'NoSuchBucket', 'The specified bucket does not exist.');
     const object = bucket.objects.get(name);
-    const publicBucket = bucket.iamBindings.some((b) => PUBLIC_READ_ROLES.has(b.role) && b.members.includes('allUsers'));
-    const readable = object && (bucket.uniform ? publicBucket : object.acl === 'publicRead' || publicBucket);
+    const publicBucket = bucket.iamBindings.some(
+      (b) => PUBLIC_READ_ROLES.has(b.role) && b.members.includes('allUsers'),
+    );
+    const readable =
+      object && (bucket.uniform ? publicBucket : object.acl === 'publicRead' || publicBucket);
     if (!readable) {
-      if (!object && publicBucket) return sendXmlError(res, 404, 'NoSuchKey', 'The specified key does not exist.', `No such object: ${bucket.name}/${name}`);
+      if (!object && publicBucket)
+        return sendXmlError(
+          res,
+          404,
+          'NoSuchKey',
+          'The specified key does not exist.',
+          `No such object: ${bucket.name}/${name}`,
+        );
       // GCS does not reveal whether a non-public object exists.
-      return sendXmlError(res, 403, 'AccessDenied', 'Access denied.', `Anonymous caller does not have storage.objects.get access to the Google Cloud Storage object. Permission 'storage.objects.get' denied on resource (or it may not exist).`);
+      return sendXmlError(
+        res,
+        403,
+        'AccessDenied',
+        'Access denied.',
+        `Anonymous caller does not have storage.objects.get access to the Google Cloud Storage object. Permission 'storage.objects.get' denied on resource (or it may not exist).`,
+      );
     }
     const etag = `"${Buffer.from(object.md5Hash, 'base64').toString('hex')}"`;
     const headers: Record<string, string> = {
@@ -471,8 +665,15 @@ export async function startFakeGcs(): Promise<FakeGcs> {
       'accept-ranges': 'bytes',
     };
     const inm = req.headers['if-none-match'];
-    if (inm && inm.split(',').some((tag) => tag.trim().replace(/^W\//, '') === etag || tag.trim() === '*')) {
-      res.writeHead(304, { etag, 'cache-control': headers['cache-control']!, 'x-goog-generation': object.generation });
+    if (
+      inm &&
+      inm.split(',').some((tag) => tag.trim().replace(/^W\//, '') === etag || tag.trim() === '*')
+    ) {
+      res.writeHead(304, {
+        etag,
+        'cache-control': headers['cache-control']!,
+        'x-goog-generation': object.generation,
+      });
       res.end();
       return;
     }
@@ -485,26 +686,57 @@ export async function startFakeGcs(): Promise<FakeGcs> {
       counters.requests++;
       if (latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, latencyMs));
       const url = new URL(req.url ?? '/', 'http://fake-gcs');
-      const object = /\/o\/([^/]+)$/.exec(url.pathname)?.[1] ?? url.searchParams.get('name') ?? undefined;
-      const match: FaultMatch = { method: req.method ?? 'GET', path: url.pathname, ...(object !== undefined ? { object: safeDecode(object) } : {}) };
+      const object =
+        /\/o\/([^/]+)$/.exec(url.pathname)?.[1] ?? url.searchParams.get('name') ?? undefined;
+      const match: FaultMatch = {
+        method: req.method ?? 'GET',
+        path: url.pathname,
+        ...(object !== undefined ? { object: safeDecode(object) } : {}),
+      };
       const fault = faults.find((f) => f.remaining > 0 && f.when(match));
       if (fault) {
         fault.remaining--;
         await readBody(req).catch(() => Buffer.alloc(0));
         if (fault.hang) return; // the connection stays open, unanswered, until the client gives up or close()
-        const body = fault.body ?? JSON.stringify({ error: { code: fault.status, message: 'Backend Error', errors: [{ message: 'Backend Error', domain: 'global', reason: 'backendError' }] } });
-        res.writeHead(fault.status, { 'content-type': fault.contentType ?? 'application/json; charset=UTF-8', 'content-length': String(Buffer.byteLength(body)) });
+        const body =
+          fault.body ??
+          JSON.stringify({
+            error: {
+              code: fault.status,
+              message: 'Backend Error',
+              errors: [{ message: 'Backend Error', domain: 'global', reason: 'backendError' }],
+            },
+          });
+        res.writeHead(fault.status, {
+          'content-type': fault.contentType ?? 'application/json; charset=UTF-8',
+          'content-length': String(Buffer.byteLength(body)),
+        });
         res.end(body);
         return;
       }
       try {
-        if (/^\/(?:upload\/|download\/)?storage\/v1\//.test(url.pathname)) await handleJsonApi(req, res, url);
+        if (/^\/(?:upload\/|download\/)?storage\/v1\//.test(url.pathname))
+          await handleJsonApi(req, res, url);
         else handlePublicRead(req, res, url);
       } catch (err) {
         if (err instanceof GcsError) {
-          sendJson(res, err.status, { error: { code: err.status, message: err.message, errors: [{ message: err.message, domain: 'global', reason: err.reason, ...err.extra }] } });
+          sendJson(res, err.status, {
+            error: {
+              code: err.status,
+              message: err.message,
+              errors: [
+                { message: err.message, domain: 'global', reason: err.reason, ...err.extra },
+              ],
+            },
+          });
         } else {
-          sendJson(res, 500, { error: { code: 500, message: 'Internal error in the GCS fake', errors: [{ message: String(err), domain: 'global', reason: 'backendError' }] } });
+          sendJson(res, 500, {
+            error: {
+              code: 500,
+              message: 'Internal error in the GCS fake',
+              errors: [{ message: String(err), domain: 'global', reason: 'backendError' }],
+            },
+          });
         }
       }
     })();
@@ -516,20 +748,32 @@ export async function startFakeGcs(): Promise<FakeGcs> {
 
   return {
     url: baseUrl,
-    close: () => new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
     stats: () => ({ ...counters }),
-    resetStats: () => { counters = emptyStats(); },
+    resetStats: () => {
+      counters = emptyStats();
+    },
     fail: ({ status, count = 1, when = () => true, body, contentType }) => {
-      faults.push({ status, remaining: count, when, ...(body !== undefined ? { body } : {}), ...(contentType !== undefined ? { contentType } : {}) });
+      faults.push({
+        status,
+        remaining: count,
+        when,
+        ...(body !== undefined ? { body } : {}),
+        ...(contentType !== undefined ? { contentType } : {}),
+      });
     },
     hang: ({ count = 1, when = () => true } = {}) => {
       faults.push({ status: 0, remaining: count, when, hang: true });
     },
-    setLatency: (ms) => { latencyMs = ms; },
-    objectNames: (bucket, prefix = '') => [...(buckets.get(bucket)?.objects.keys() ?? [])].filter((n) => n.startsWith(prefix)).sort(),
+    setLatency: (ms) => {
+      latencyMs = ms;
+    },
+    objectNames: (bucket, prefix = '') =>
+      [...(buckets.get(bucket)?.objects.keys() ?? [])].filter((n) => n.startsWith(prefix)).sort(),
   };
 }
 
@@ -546,7 +790,17 @@ function lowerBound(sorted: readonly string[], value: string): number {
 }
 
 function emptyStats(): FakeGcsStats {
-  return { requests: 0, objectWrites: 0, metadataPatches: 0, objectDeletes: 0, mediaReads: 0, metadataReads: 0, lists: 0, publicReads: 0, preconditionFailures: 0 };
+  return {
+    requests: 0,
+    objectWrites: 0,
+    metadataPatches: 0,
+    objectDeletes: 0,
+    mediaReads: 0,
+    metadataReads: 0,
+    lists: 0,
+    publicReads: 0,
+    preconditionFailures: 0,
+  };
 }
 
 function safeDecode(text: string): string {
@@ -574,7 +828,8 @@ function etagOf(object: StoredObject): string {
 
 function stringValues(input: Record<string, unknown>): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [key, value] of Object.entries(input)) if (value !== null && value !== undefined) out[key] = String(value);
+  for (const [key, value] of Object.entries(input))
+    if (value !== null && value !== undefined) out[key] = String(value);
   return out;
 }
 
@@ -590,7 +845,8 @@ function readBody(req: IncomingMessage): Promise<Buffer> {
 function parseJson(body: Buffer): Record<string, unknown> {
   try {
     const value = JSON.parse(body.toString('utf8')) as unknown;
-    if (value && typeof value === 'object' && !Array.isArray(value)) return value as Record<string, unknown>;
+    if (value && typeof value === 'object' && !Array.isArray(value))
+      return value as Record<string, unknown>;
   } catch {
     // fall through
   }
@@ -598,9 +854,17 @@ function parseJson(body: Buffer): Record<string, unknown> {
 }
 
 /** multipart/related as the client sends an upload: a JSON metadata part, then the media. */
-function parseMultipartRelated(contentType: string, body: Buffer): Array<{ contentType: string; body: Buffer }> {
+function parseMultipartRelated(
+  contentType: string,
+  body: Buffer,
+): Array<{ contentType: string; body: Buffer }> {
   const boundary = /boundary="?([^";]+)"?/i.exec(contentType)?.[1];
-  if (!/^multipart\/related/i.test(contentType) || !boundary) throw new GcsError(400, 'Invalid multipart request: expected multipart/related with a boundary', 'invalid');
+  if (!/^multipart\/related/i.test(contentType) || !boundary)
+    throw new GcsError(
+      400,
+      'Invalid multipart request: expected multipart/related with a boundary',
+      'invalid',
+    );
   const delimiter = Buffer.from(`--${boundary}`);
   const parts: Array<{ contentType: string; body: Buffer }> = [];
   let at = body.indexOf(delimiter);
@@ -613,18 +877,30 @@ function parseMultipartRelated(contentType: string, body: Buffer): Array<{ conte
     let part = body.subarray(start, next);
     if (part.subarray(-2).toString() === '\r\n') part = part.subarray(0, -2);
     const headerEnd = part.indexOf('\r\n\r\n');
-    if (headerEnd === -1) throw new GcsError(400, 'Invalid multipart request: a part has no header', 'invalid');
+    if (headerEnd === -1)
+      throw new GcsError(400, 'Invalid multipart request: a part has no header', 'invalid');
     const headers = part.subarray(0, headerEnd).toString('utf8');
-    parts.push({ contentType: /content-type:\s*([^\r\n]+)/i.exec(headers)?.[1]?.trim() ?? '', body: part.subarray(headerEnd + 4) });
+    parts.push({
+      contentType: /content-type:\s*([^\r\n]+)/i.exec(headers)?.[1]?.trim() ?? '',
+      body: part.subarray(headerEnd + 4),
+    });
     at = next;
   }
-  if (parts.length !== 2) throw new GcsError(400, `Invalid multipart request with ${parts.length} parts; expected metadata and media`, 'invalid');
+  if (parts.length !== 2)
+    throw new GcsError(
+      400,
+      `Invalid multipart request with ${parts.length} parts; expected metadata and media`,
+      'invalid',
+    );
   return parts;
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; charset=UTF-8', 'content-length': String(Buffer.byteLength(text)) });
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=UTF-8',
+    'content-length': String(Buffer.byteLength(text)),
+  });
   res.end(text);
 }
 
@@ -633,9 +909,19 @@ function sendEmpty(res: ServerResponse, status: number): void {
   res.end();
 }
 
-function sendXmlError(res: ServerResponse, status: number, code: string, message: string, details?: string): void {
+function sendXmlError(
+  res: ServerResponse,
+  status: number,
+  code: string,
+  message: string,
+  details?: string,
+): void {
   const text = `<?xml version='1.0' encoding='UTF-8'?><Error><Code>${code}</Code><Message>${message}</Message>${details ? `<Details>${escapeXml(details)}</Details>` : ''}</Error>`;
-  res.writeHead(status, { 'content-type': 'application/xml; charset=UTF-8', 'content-length': String(Buffer.byteLength(text)), 'cache-control': 'private, max-age=0' });
+  res.writeHead(status, {
+    'content-type': 'application/xml; charset=UTF-8',
+    'content-length': String(Buffer.byteLength(text)),
+    'cache-control': 'private, max-age=0',
+  });
   res.end(text);
 }
 

@@ -1,6 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import { Hono, type Context } from 'hono';
-import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, exportJWK, generateKeyPair, jwtVerify, SignJWT, type JWTPayload } from 'jose';
+import {
+  createLocalJWKSet,
+  decodeJwt,
+  decodeProtectedHeader,
+  exportJWK,
+  generateKeyPair,
+  jwtVerify,
+  SignJWT,
+  type JWTPayload,
+} from 'jose';
 import { serveOnLoopback } from '../support/net.js';
 
 /**
@@ -13,7 +22,10 @@ import { serveOnLoopback } from '../support/net.js';
 
 export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
 export const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
-const SUBJECT_TOKEN_TYPES = ['urn:ietf:params:oauth:token-type:jwt', 'urn:ietf:params:oauth:token-type:id_token'];
+const SUBJECT_TOKEN_TYPES = [
+  'urn:ietf:params:oauth:token-type:jwt',
+  'urn:ietf:params:oauth:token-type:id_token',
+];
 
 export interface FakeProvider {
   /** `projects/NUM/locations/global/workloadIdentityPools/POOL/providers/PROV` */
@@ -36,7 +48,11 @@ export interface FakeServiceAccount {
 }
 
 export type FakeEndpoint = 'token' | 'introspect' | 'generateAccessToken' | 'generateIdToken';
-export type Fault = { status: number; body?: string; headers?: Record<string, string> } | 'hang' | 'reset' | 'malformed';
+export type Fault =
+  | { status: number; body?: string; headers?: Record<string, string> }
+  | 'hang'
+  | 'reset'
+  | 'malformed';
 
 export interface FakeGoogleOptions {
   providers?: FakeProvider[];
@@ -71,7 +87,8 @@ export interface FakeGoogle {
   close(): Promise<void>;
 }
 
-const PROVIDER_AUDIENCE = /^(?:https:)?\/\/iam\.googleapis\.com\/(projects\/\d+\/locations\/global\/workloadIdentityPools\/[^/]+\/providers\/[^/]+)$/;
+const PROVIDER_AUDIENCE =
+  /^(?:https:)?\/\/iam\.googleapis\.com\/(projects\/\d+\/locations\/global\/workloadIdentityPools\/[^/]+\/providers\/[^/]+)$/;
 
 export function principalFor(provider: FakeProvider, subject: string): string {
   const pool = provider.path.replace(/\/providers\/[^/]+$/, '');
@@ -83,15 +100,27 @@ export async function startFakeGoogle(options: FakeGoogleOptions = {}): Promise<
   const providers = options.providers ?? [];
   const serviceAccounts = options.serviceAccounts ?? [];
   const federated = new Map<string, FederatedToken>();
-  const calls: Record<FakeEndpoint, number> = { token: 0, introspect: 0, generateAccessToken: 0, generateIdToken: 0 };
-  const faults: Record<FakeEndpoint, Fault[]> = { token: [], introspect: [], generateAccessToken: [], generateIdToken: [] };
+  const calls: Record<FakeEndpoint, number> = {
+    token: 0,
+    introspect: 0,
+    generateAccessToken: 0,
+    generateIdToken: 0,
+  };
+  const faults: Record<FakeEndpoint, Fault[]> = {
+    token: [],
+    introspect: [],
+    generateAccessToken: [],
+    generateIdToken: [],
+  };
   const tokenRequests: Array<Record<string, string>> = [];
   let delayMs = options.delayMs ?? 0;
   const idTokenKey = await generateKeyPair('RS256');
   const idTokenKid = randomBytes(8).toString('hex');
 
-  const stsError = (c: Context, status: 400 | 401 | 403, error: string, description: string) => c.json({ error, error_description: description }, status);
-  const iamError = (c: Context, code: 400 | 401 | 403 | 404, status: string, message: string) => c.json({ error: { code, message, status } }, code);
+  const stsError = (c: Context, status: 400 | 401 | 403, error: string, description: string) =>
+    c.json({ error, error_description: description }, status);
+  const iamError = (c: Context, code: 400 | 401 | 403 | 404, status: string, message: string) =>
+    c.json({ error: { code, message, status } }, code);
 
   /** Applies a pending fault; returns a Response to send instead, or null to answer normally. */
   async function gate(c: Context, endpoint: FakeEndpoint): Promise<Response | null> {
@@ -104,8 +133,15 @@ export async function startFakeGoogle(options: FakeGoogleOptions = {}): Promise<
       (c.env as { incoming: { socket: { destroy(): void } } }).incoming.socket.destroy();
       return new Promise<Response>(() => {});
     }
-    if (fault === 'malformed') return new Response('{"access_token": "ya29.tru', { status: 200, headers: { 'content-type': 'application/json' } });
-    return new Response(fault.body ?? JSON.stringify({ error: 'fault', error_description: 'injected fault' }), { status: fault.status, headers: { 'content-type': 'application/json', ...fault.headers } });
+    if (fault === 'malformed')
+      return new Response('{"access_token": "ya29.tru', {
+        status: 200,
+        headers: { 'content-type': 'application/json' },
+      });
+    return new Response(
+      fault.body ?? JSON.stringify({ error: 'fault', error_description: 'injected fault' }),
+      { status: fault.status, headers: { 'content-type': 'application/json', ...fault.headers } },
+    );
   }
 
   async function params(c: Context): Promise<Record<string, string>> {
@@ -114,13 +150,17 @@ export async function startFakeGoogle(options: FakeGoogleOptions = {}): Promise<
       const body = (await c.req.json().catch(() => ({}))) as Record<string, unknown>;
       // Google's REST reference spells the fields in camelCase.
       const out: Record<string, string> = {};
-      for (const [key, value] of Object.entries(body)) out[key.replace(/[A-Z]/g, (m) => `_${m.toLowerCase()}`)] = String(value);
+      for (const [key, value] of Object.entries(body))
+        out[key.replace(/[A-Z]/g, (m) => `_${m.toLowerCase()}`)] = String(value);
       return out;
     }
     return Object.fromEntries(new URLSearchParams(await c.req.text()));
   }
 
-  async function verifySubjectToken(provider: FakeProvider, token: string): Promise<JWTPayload | { error: string; description: string }> {
+  async function verifySubjectToken(
+    provider: FakeProvider,
+    token: string,
+  ): Promise<JWTPayload | { error: string; description: string }> {
     let header: ReturnType<typeof decodeProtectedHeader>;
     let claims: JWTPayload;
     try {
@@ -135,16 +175,28 @@ export async function startFakeGoogle(options: FakeGoogleOptions = {}): Promise<
       if (!res.ok) throw new Error(String(res.status));
       discovery = (await res.json()) as typeof discovery;
     } catch {
-      return { error: 'invalid_grant', description: `Error connecting to the given credential's issuer. Unable to fetch the OpenID configuration from ${provider.issuerUri}/.well-known/openid-configuration.` };
+      return {
+        error: 'invalid_grant',
+        description: `Error connecting to the given credential's issuer. Unable to fetch the OpenID configuration from ${provider.issuerUri}/.well-known/openid-configuration.`,
+      };
     }
     if (discovery.issuer !== provider.issuerUri) {
-      return { error: 'invalid_grant', description: `The issuer in the OpenID configuration [${discovery.issuer}] does not match the provider's issuer [${provider.issuerUri}].` };
+      return {
+        error: 'invalid_grant',
+        description: `The issuer in the OpenID configuration [${discovery.issuer}] does not match the provider's issuer [${provider.issuerUri}].`,
+      };
     }
     if (claims.iss !== provider.issuerUri) {
-      return { error: 'invalid_grant', description: `The issuer in ID Token [${claims.iss}] does not match the expected issuer [${provider.issuerUri}].` };
+      return {
+        error: 'invalid_grant',
+        description: `The issuer in ID Token [${claims.iss}] does not match the expected issuer [${provider.issuerUri}].`,
+      };
     }
     if (header.alg !== 'RS256' && header.alg !== 'ES256') {
-      return { error: 'invalid_grant', description: `The ID Token is signed with an unsupported algorithm [${header.alg}].` };
+      return {
+        error: 'invalid_grant',
+        description: `The ID Token is signed with an unsupported algorithm [${header.alg}].`,
+      };
     }
     let jwks: { keys: object[] };
     try {
@@ -152,24 +204,49 @@ export async function startFakeGoogle(options: FakeGoogleOptions = {}): Promise<
       if (!res.ok) throw new Error(String(res.status));
       jwks = (await res.json()) as typeof jwks;
     } catch {
-      return { error: 'invalid_grant', description: 'Error connecting to the given credential\'s issuer. Unable to fetch the JWKS.' };
+      return {
+        error: 'invalid_grant',
+        description: "Error connecting to the given credential's issuer. Unable to fetch the JWKS.",
+      };
     }
     try {
-      await jwtVerify(token, createLocalJWKSet(jwks as never), { algorithms: ['RS256', 'ES256'], currentDate: new Date(now()) });
+      await jwtVerify(token, createLocalJWKSet(jwks as never), {
+        algorithms: ['RS256', 'ES256'],
+        currentDate: new Date(now()),
+      });
     } catch (err) {
       const name = (err as Error).name;
-      if (name === 'JWTExpired') return { error: 'invalid_grant', description: 'The ID Token has expired.' };
-      if (name === 'JWKSNoMatchingKey') return { error: 'invalid_grant', description: `The ID Token's key [${header.kid}] was not found in the issuer's JWKS.` };
+      if (name === 'JWTExpired')
+        return { error: 'invalid_grant', description: 'The ID Token has expired.' };
+      if (name === 'JWKSNoMatchingKey')
+        return {
+          error: 'invalid_grant',
+          description: `The ID Token's key [${header.kid}] was not found in the issuer's JWKS.`,
+        };
       return { error: 'invalid_grant', description: 'Invalid ID Token signature.' };
     }
-    if (typeof claims.iat !== 'number' || typeof claims.exp !== 'number' || claims.exp - claims.iat >= 48 * 3600) {
-      return { error: 'invalid_grant', description: 'The lifetime of the ID Token is too long. It must be less than 48 hours.' };
+    if (
+      typeof claims.iat !== 'number' ||
+      typeof claims.exp !== 'number' ||
+      claims.exp - claims.iat >= 48 * 3600
+    ) {
+      return {
+        error: 'invalid_grant',
+        description: 'The lifetime of the ID Token is too long. It must be less than 48 hours.',
+      };
     }
-    if (claims.iat > now() / 1000 + 60) return { error: 'invalid_grant', description: 'The ID Token was issued in the future.' };
-    const allowed = provider.allowedAudiences ?? [`https://iam.googleapis.com/${provider.path}`, `//iam.googleapis.com/${provider.path}`];
+    if (claims.iat > now() / 1000 + 60)
+      return { error: 'invalid_grant', description: 'The ID Token was issued in the future.' };
+    const allowed = provider.allowedAudiences ?? [
+      `https://iam.googleapis.com/${provider.path}`,
+      `//iam.googleapis.com/${provider.path}`,
+    ];
     const audiences = typeof claims.aud === 'string' ? [claims.aud] : (claims.aud ?? []);
     if (!audiences.some((aud) => allowed.includes(aud))) {
-      return { error: 'invalid_grant', description: `The audience in ID Token [${audiences.join(',')}] does not match the expected audience.` };
+      return {
+        error: 'invalid_grant',
+        description: `The audience in ID Token [${audiences.join(',')}] does not match the expected audience.`,
+      };
     }
     return claims;
   }
@@ -182,28 +259,53 @@ export async function startFakeGoogle(options: FakeGoogleOptions = {}): Promise<
     const p = await params(c);
     const { subject_token: subjectToken, ...logged } = p;
     tokenRequests.push(logged);
-    if (p.grant_type !== TOKEN_EXCHANGE_GRANT) return stsError(c, 400, 'invalid_request', 'Invalid value for "grant_type".');
-    if (p.requested_token_type !== ACCESS_TOKEN_TYPE) return stsError(c, 400, 'invalid_request', 'Invalid value for "requested_token_type".');
-    if (!SUBJECT_TOKEN_TYPES.includes(p.subject_token_type ?? '')) return stsError(c, 400, 'invalid_request', 'Invalid value for "subject_token_type".');
-    if (!subjectToken) return stsError(c, 400, 'invalid_request', 'Missing required parameter: "subject_token".');
+    if (p.grant_type !== TOKEN_EXCHANGE_GRANT)
+      return stsError(c, 400, 'invalid_request', 'Invalid value for "grant_type".');
+    if (p.requested_token_type !== ACCESS_TOKEN_TYPE)
+      return stsError(c, 400, 'invalid_request', 'Invalid value for "requested_token_type".');
+    if (!SUBJECT_TOKEN_TYPES.includes(p.subject_token_type ?? ''))
+      return stsError(c, 400, 'invalid_request', 'Invalid value for "subject_token_type".');
+    if (!subjectToken)
+      return stsError(c, 400, 'invalid_request', 'Missing required parameter: "subject_token".');
     const audience = PROVIDER_AUDIENCE.exec(p.audience ?? '');
     if (!audience) {
-      return stsError(c, 400, 'invalid_request', 'Invalid value for "audience". This value should be the full resource name of the Identity Provider. See https://cloud.google.com/iam/docs/reference/sts/rest/v1/TopLevel/token for the list of possible formats.');
+      return stsError(
+        c,
+        400,
+        'invalid_request',
+        'Invalid value for "audience". This value should be the full resource name of the Identity Provider. See https://cloud.google.com/iam/docs/reference/sts/rest/v1/TopLevel/token for the list of possible formats.',
+      );
     }
     const provider = providers.find((candidate) => candidate.path === audience[1]);
     if (!provider || provider.disabled) {
-      return stsError(c, 400, 'invalid_target', 'The target service indicated by the "audience" parameters is invalid. This might either be because the pool or provider is disabled or deleted or because it doesn\'t exist.');
+      return stsError(
+        c,
+        400,
+        'invalid_target',
+        'The target service indicated by the "audience" parameters is invalid. This might either be because the pool or provider is disabled or deleted or because it doesn\'t exist.',
+      );
     }
     const verified = await verifySubjectToken(provider, subjectToken);
-    if ('error' in verified) return stsError(c, 400, verified.error as string, verified.description as string);
+    if ('error' in verified)
+      return stsError(c, 400, verified.error as string, verified.description as string);
     if (provider.attributeCondition && !provider.attributeCondition(verified)) {
-      return stsError(c, 400, 'unauthorized_client', 'The given credential is rejected by the attribute condition.');
+      return stsError(
+        c,
+        400,
+        'unauthorized_client',
+        'The given credential is rejected by the attribute condition.',
+      );
     }
-    const kube = (verified['kubernetes.io'] ?? {}) as { namespace?: string; serviceaccount?: { name?: string } };
+    const kube = (verified['kubernetes.io'] ?? {}) as {
+      namespace?: string;
+      serviceaccount?: { name?: string };
+    };
     const attributes = provider.attributeMapping?.(verified) ?? {
       'google.subject': String(verified.sub),
       ...(kube.namespace ? { 'attribute.namespace': kube.namespace } : {}),
-      ...(kube.serviceaccount?.name ? { 'attribute.service_account': kube.serviceaccount.name } : {}),
+      ...(kube.serviceaccount?.name
+        ? { 'attribute.service_account': kube.serviceaccount.name }
+        : {}),
     };
     const accessToken = `ya29.fed.${randomBytes(24).toString('base64url')}`;
     const issuedAt = Math.floor(now() / 1000);
@@ -215,7 +317,12 @@ export async function startFakeGoogle(options: FakeGoogleOptions = {}): Promise<
       issuedAt,
       expiresAt: issuedAt + 3600,
     });
-    return c.json({ access_token: accessToken, issued_token_type: ACCESS_TOKEN_TYPE, token_type: 'Bearer', expires_in: 3599 });
+    return c.json({
+      access_token: accessToken,
+      issued_token_type: ACCESS_TOKEN_TYPE,
+      token_type: 'Bearer',
+      expires_in: 3599,
+    });
   });
 
   app.post('/v1/introspect', async (c) => {
@@ -224,13 +331,25 @@ export async function startFakeGoogle(options: FakeGoogleOptions = {}): Promise<
     const token = (await params(c)).token;
     const info = token ? federated.get(token) : undefined;
     if (!info || info.expiresAt <= now() / 1000) return c.json({ active: false });
-    return c.json({ active: true, client_id: info.provider, exp: info.expiresAt, iat: info.issuedAt, sub: info.principal, username: info.principal, scope: info.scope, iss: 'https://sts.googleapis.com', token_type: 'Bearer' });
+    return c.json({
+      active: true,
+      client_id: info.provider,
+      exp: info.expiresAt,
+      iat: info.issuedAt,
+      sub: info.principal,
+      username: info.principal,
+      scope: info.scope,
+      iss: 'https://sts.googleapis.com',
+      token_type: 'Bearer',
+    });
   });
 
-  const iamRoute = /^\/v1\/projects\/-\/serviceAccounts\/([^/:]+):(generateAccessToken|generateIdToken)$/;
+  const iamRoute =
+    /^\/v1\/projects\/-\/serviceAccounts\/([^/:]+):(generateAccessToken|generateIdToken)$/;
   app.post('*', async (c) => {
     const match = iamRoute.exec(c.req.path);
-    if (!match) return c.json({ error: { code: 404, message: 'Not Found', status: 'NOT_FOUND' } }, 404);
+    if (!match)
+      return c.json({ error: { code: 404, message: 'Not Found', status: 'NOT_FOUND' } }, 404);
     const method = match[2] as 'generateAccessToken' | 'generateIdToken';
     const faulted = await gate(c, method);
     if (faulted) return faulted;
@@ -238,29 +357,67 @@ export async function startFakeGoogle(options: FakeGoogleOptions = {}): Promise<
     const bearer = /^Bearer (.+)$/.exec(c.req.header('authorization') ?? '')?.[1];
     const info = bearer ? federated.get(bearer) : undefined;
     if (!info || info.expiresAt <= now() / 1000) {
-      return iamError(c, 401, 'UNAUTHENTICATED', 'Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential. See https://developers.google.com/identity/sign-in/web/devconsole-project.');
+      return iamError(
+        c,
+        401,
+        'UNAUTHENTICATED',
+        'Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential. See https://developers.google.com/identity/sign-in/web/devconsole-project.',
+      );
     }
-    const permission = method === 'generateAccessToken' ? 'iam.serviceAccounts.getAccessToken' : 'iam.serviceAccounts.getOpenIdToken';
+    const permission =
+      method === 'generateAccessToken'
+        ? 'iam.serviceAccounts.getAccessToken'
+        : 'iam.serviceAccounts.getOpenIdToken';
     const account = serviceAccounts.find((candidate) => candidate.email === email);
     const pool = `principalSet://iam.googleapis.com/${info.provider.replace(/\/providers\/[^/]+$/, '')}`;
-    const allowed = account?.workloadIdentityUsers.some((member) =>
-      member === info.principal ||
-      member === `${pool}/*` ||
-      Object.entries(info.attributes).some(([name, value]) => name.startsWith('attribute.') && member === `${pool}/${name}/${value}`));
+    const allowed = account?.workloadIdentityUsers.some(
+      (member) =>
+        member === info.principal ||
+        member === `${pool}/*` ||
+        Object.entries(info.attributes).some(
+          ([name, value]) => name.startsWith('attribute.') && member === `${pool}/${name}/${value}`,
+        ),
+    );
     if (!account || !allowed) {
-      return iamError(c, 403, 'PERMISSION_DENIED', `Permission '${permission}' denied on resource (or it may not exist).`);
+      return iamError(
+        c,
+        403,
+        'PERMISSION_DENIED',
+        `Permission '${permission}' denied on resource (or it may not exist).`,
+      );
     }
-    const body = (await c.req.json().catch(() => null)) as { scope?: string[]; lifetime?: string; audience?: string; includeEmail?: boolean } | null;
+    const body = (await c.req.json().catch(() => null)) as {
+      scope?: string[];
+      lifetime?: string;
+      audience?: string;
+      includeEmail?: boolean;
+    } | null;
     if (!body) return iamError(c, 400, 'INVALID_ARGUMENT', 'Invalid JSON payload received.');
     const issuedAt = Math.floor(now() / 1000);
     if (method === 'generateAccessToken') {
-      if (!Array.isArray(body.scope) || body.scope.length === 0) return iamError(c, 400, 'INVALID_ARGUMENT', 'Scope required.');
-      const lifetime = body.lifetime === undefined ? 3600 : Number(/^(\d+)(?:\.\d+)?s$/.exec(body.lifetime)?.[1] ?? NaN);
-      if (!Number.isFinite(lifetime) || lifetime < 1 || lifetime > 43_200) return iamError(c, 400, 'INVALID_ARGUMENT', 'The lifetime must be between 1 and 43200 seconds.');
-      return c.json({ accessToken: `ya29.sa.${randomBytes(24).toString('base64url')}`, expireTime: new Date((issuedAt + lifetime) * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z') });
+      if (!Array.isArray(body.scope) || body.scope.length === 0)
+        return iamError(c, 400, 'INVALID_ARGUMENT', 'Scope required.');
+      const lifetime =
+        body.lifetime === undefined
+          ? 3600
+          : Number(/^(\d+)(?:\.\d+)?s$/.exec(body.lifetime)?.[1] ?? NaN);
+      if (!Number.isFinite(lifetime) || lifetime < 1 || lifetime > 43_200)
+        return iamError(
+          c,
+          400,
+          'INVALID_ARGUMENT',
+          'The lifetime must be between 1 and 43200 seconds.',
+        );
+      return c.json({
+        accessToken: `ya29.sa.${randomBytes(24).toString('base64url')}`,
+        expireTime: new Date((issuedAt + lifetime) * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+      });
     }
     if (!body.audience) return iamError(c, 400, 'INVALID_ARGUMENT', 'Audience required.');
-    const token = await new SignJWT({ azp: email, ...(body.includeEmail ? { email, email_verified: true } : {}) })
+    const token = await new SignJWT({
+      azp: email,
+      ...(body.includeEmail ? { email, email_verified: true } : {}),
+    })
       .setProtectedHeader({ alg: 'RS256', kid: idTokenKid, typ: 'JWT' })
       .setIssuer('https://accounts.google.com')
       .setAudience(body.audience)
@@ -286,7 +443,11 @@ export async function startFakeGoogle(options: FakeGoogleOptions = {}): Promise<
       delayMs = ms;
     },
     async idTokenJwks() {
-      return { keys: [{ ...(await exportJWK(idTokenKey.publicKey)), kid: idTokenKid, alg: 'RS256', use: 'sig' }] };
+      return {
+        keys: [
+          { ...(await exportJWK(idTokenKey.publicKey)), kid: idTokenKid, alg: 'RS256', use: 'sig' },
+        ],
+      };
     },
     close: server.close,
   };

@@ -1,6 +1,12 @@
 import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { connect, createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
+import {
+  connect,
+  createServer as createNetServer,
+  type AddressInfo,
+  type Server as NetServer,
+  type Socket,
+} from 'node:net';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createLocalJWKSet, jwtVerify } from 'jose';
@@ -31,7 +37,13 @@ export interface FakeKubeApiserver {
   setSigningKey(key: ClusterKey): void;
   removeKey(kid: string): void;
   /** A projected ServiceAccount token as kubelet would get it from the TokenRequest API. */
-  issueToken(options: { namespace: string; serviceAccount: string; audience: string | string[]; lifetime?: number; issuedAt?: number }): Promise<string>;
+  issueToken(options: {
+    namespace: string;
+    serviceAccount: string;
+    audience: string | string[];
+    lifetime?: number;
+    issuedAt?: number;
+  }): Promise<string>;
   /** A kubeconfig that trusts this apiserver's CA and authenticates with `token`. */
   writeKubeconfig(dir: string, token: string): Promise<string>;
   /** Makes the next `count` requests (default: all from now on) fail this way; 'none' clears it. */
@@ -60,12 +72,15 @@ export interface RealApiserverOptions {
   allowHttpIssuer?: boolean;
 }
 
-export type KubeFault = 'none' | 'reset' | 'garbage' | 'error' | 'empty-jwks' | 'private-jwks' | 'slow' | 'oversized';
+export type KubeFault =
+  'none' | 'reset' | 'garbage' | 'error' | 'empty-jwks' | 'private-jwks' | 'slow' | 'oversized';
 
 const DISCOVERY = '/.well-known/openid-configuration';
 const JWKS = '/openid/v1/jwks';
 
-export async function startFakeKubeApiserver(options: { issuer: string; apiAudience?: string; key?: ClusterKey } & RealApiserverOptions): Promise<FakeKubeApiserver> {
+export async function startFakeKubeApiserver(
+  options: { issuer: string; apiAudience?: string; key?: ClusterKey } & RealApiserverOptions,
+): Promise<FakeKubeApiserver> {
   refuseInsecureJwksUri(options.jwksUri);
   const pki = await testPki();
   const serviceAccounts = new Set(options.serviceAccounts ?? []);
@@ -81,34 +96,57 @@ export async function startFakeKubeApiserver(options: { issuer: string; apiAudie
   const state = { issuer: options.issuer };
 
   const jwksBody = (): string => JSON.stringify({ keys: keys.map((k) => k.jwk) });
-  const discoveryBody = (): string => JSON.stringify({
-    issuer: state.issuer,
-    jwks_uri: options.jwksUri ?? `${state.issuer}${JWKS}`,
-    response_types_supported: ['id_token'],
-    subject_types_supported: ['public'],
-    id_token_signing_alg_values_supported: [...new Set(keys.map((k) => k.alg))].sort(),
-  });
+  const discoveryBody = (): string =>
+    JSON.stringify({
+      issuer: state.issuer,
+      jwks_uri: options.jwksUri ?? `${state.issuer}${JWKS}`,
+      response_types_supported: ['id_token'],
+      subject_types_supported: ['public'],
+      id_token_signing_alg_values_supported: [...new Set(keys.map((k) => k.alg))].sort(),
+    });
 
   /** The apiserver's token authenticator: its own keys, its issuer, its API audiences. */
   const authenticate = async (req: IncomingMessage): Promise<string | null> => {
     const match = /^Bearer (\S+)$/.exec(req.headers.authorization ?? '');
     if (!match) return null;
     try {
-      const { payload } = await jwtVerify(match[1]!, createLocalJWKSet({ keys: keys.map((k) => ({ ...k.jwk })) }), {
-        issuer: state.issuer,
-        audience: apiAudience,
-        algorithms: ['RS256', 'ES256', 'ES384', 'ES512'],
-      });
+      const { payload } = await jwtVerify(
+        match[1]!,
+        createLocalJWKSet({ keys: keys.map((k) => ({ ...k.jwk })) }),
+        {
+          issuer: state.issuer,
+          audience: apiAudience,
+          algorithms: ['RS256', 'ES256', 'ES384', 'ES512'],
+        },
+      );
       return typeof payload.sub === 'string' ? payload.sub : null;
     } catch {
       return null;
     }
   };
 
-  const status = (res: ServerResponse, code: number, reason: string, message: string, details?: Record<string, unknown>): void => {
+  const status = (
+    res: ServerResponse,
+    code: number,
+    reason: string,
+    message: string,
+    details?: Record<string, unknown>,
+  ): void => {
     // metav1.Status as the apiserver serialises it: details only where it sets them.
-    const body = JSON.stringify({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, ...(details ? { details } : {}), code });
-    res.writeHead(code, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) });
+    const body = JSON.stringify({
+      kind: 'Status',
+      apiVersion: 'v1',
+      metadata: {},
+      status: 'Failure',
+      message,
+      reason,
+      ...(details ? { details } : {}),
+      code,
+    });
+    res.writeHead(code, {
+      'content-type': 'application/json',
+      'content-length': String(Buffer.byteLength(body)),
+    });
     res.end(body);
   };
 
@@ -126,7 +164,12 @@ export async function startFakeKubeApiserver(options: { issuer: string; apiAudie
           res.end('<html><body>502 Bad Gateway (upstream connect error)</body></html>');
           return;
         case 'error':
-          return status(res, 500, 'InternalError', 'Internal error occurred: etcdserver: request timed out');
+          return status(
+            res,
+            500,
+            'InternalError',
+            'Internal error occurred: etcdserver: request timed out',
+          );
         case 'empty-jwks':
           if (path === JWKS) {
             res.writeHead(200, { 'content-type': 'application/jwk-set+json' });
@@ -138,7 +181,12 @@ export async function startFakeKubeApiserver(options: { issuer: string; apiAudie
           break;
         case 'private-jwks':
           if (path === JWKS) {
-            const leaked = { ...(signingKey.privateKey.export({ format: 'jwk' }) as object), kid: signingKey.kid, use: 'sig', alg: signingKey.alg };
+            const leaked = {
+              ...(signingKey.privateKey.export({ format: 'jwk' }) as object),
+              kid: signingKey.kid,
+              use: 'sig',
+              alg: signingKey.alg,
+            };
             res.writeHead(200, { 'content-type': 'application/jwk-set+json' });
             res.end(JSON.stringify({ keys: [leaked] }));
             return;
@@ -164,12 +212,28 @@ export async function startFakeKubeApiserver(options: { issuer: string; apiAudie
     const pod = /^\/api\/v1\/namespaces\/([^/]+)\/pods$/.exec(path);
     if (pod && req.method === 'POST') return createPod(req, res, decodeURIComponent(pod[1]!));
     // The real apiserver installs no discovery handlers for a non-https issuer ("issuer URL must use https scheme").
-    if ((path !== DISCOVERY && path !== JWKS) || (!state.issuer.startsWith('https://') && !options.allowHttpIssuer)) return status(res, 404, 'NotFound', 'the server could not find the requested resource', {});
+    if (
+      (path !== DISCOVERY && path !== JWKS) ||
+      (!state.issuer.startsWith('https://') && !options.allowHttpIssuer)
+    )
+      return status(res, 404, 'NotFound', 'the server could not find the requested resource', {});
     if (forbidden.has(subject)) {
       served.forbidden++;
-      return status(res, 403, 'Forbidden', `forbidden: User "${subject}" cannot get path "${path}"`, {});
+      return status(
+        res,
+        403,
+        'Forbidden',
+        `forbidden: User "${subject}" cannot get path "${path}"`,
+        {},
+      );
     }
-    if (req.method !== 'GET') return status(res, 405, 'MethodNotAllowed', `the server does not allow this method on the requested resource`);
+    if (req.method !== 'GET')
+      return status(
+        res,
+        405,
+        'MethodNotAllowed',
+        `the server does not allow this method on the requested resource`,
+      );
     served.ok++;
     const body = path === JWKS ? jwksBody() : discoveryBody();
     res.writeHead(200, {
@@ -181,29 +245,56 @@ export async function startFakeKubeApiserver(options: { issuer: string; apiAudie
   };
 
   /** POST pods: the ServiceAccount admission plugin runs before any mutating webhook, and refuses a missing ServiceAccount. */
-  const createPod = async (req: IncomingMessage, res: ServerResponse, namespace: string): Promise<void> => {
+  const createPod = async (
+    req: IncomingMessage,
+    res: ServerResponse,
+    namespace: string,
+  ): Promise<void> => {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
     let pod: { metadata?: { name?: string }; spec?: { serviceAccountName?: string } };
     try {
       pod = JSON.parse(Buffer.concat(chunks).toString('utf8'));
     } catch {
-      return status(res, 400, 'BadRequest', 'the object provided is unrecognized (must be of type Pod)', {});
+      return status(
+        res,
+        400,
+        'BadRequest',
+        'the object provided is unrecognized (must be of type Pod)',
+        {},
+      );
     }
     const name = pod.metadata?.name ?? '';
     const account = pod.spec?.serviceAccountName || 'default';
     if (!serviceAccounts.has(`${namespace}/${account}`)) {
-      return status(res, 403, 'Forbidden', `pods "${name}" is forbidden: error looking up service account ${namespace}/${account}: serviceaccount "${account}" not found`, { name, kind: 'pods' });
+      return status(
+        res,
+        403,
+        'Forbidden',
+        `pods "${name}" is forbidden: error looking up service account ${namespace}/${account}: serviceaccount "${account}" not found`,
+        { name, kind: 'pods' },
+      );
     }
     admittedPods.push(`${namespace}/${name}`);
-    const body = JSON.stringify({ kind: 'Pod', apiVersion: 'v1', ...pod, metadata: { ...pod.metadata, namespace } });
-    res.writeHead(201, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) });
+    const body = JSON.stringify({
+      kind: 'Pod',
+      apiVersion: 'v1',
+      ...pod,
+      metadata: { ...pod.metadata, namespace },
+    });
+    res.writeHead(201, {
+      'content-type': 'application/json',
+      'content-length': String(Buffer.byteLength(body)),
+    });
     res.end(body);
   };
 
-  const server: Server = createServer({ key: pki.serverKeyPem, cert: pki.serverCertPem }, (req, res) => {
-    handle(req, res).catch(() => status(res, 500, 'InternalError', 'fake apiserver error'));
-  });
+  const server: Server = createServer(
+    { key: pki.serverKeyPem, cert: pki.serverCertPem },
+    (req, res) => {
+      handle(req, res).catch(() => status(res, 500, 'InternalError', 'fake apiserver error'));
+    },
+  );
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const front = httpsOnlyFront((server.address() as AddressInfo).port);
   await new Promise<void>((resolve) => front.listen(0, '127.0.0.1', resolve));
@@ -212,14 +303,25 @@ export async function startFakeKubeApiserver(options: { issuer: string; apiAudie
   return {
     url,
     caPem: pki.caPem,
-    get issuer() { return state.issuer; },
-    set issuer(value: string) { state.issuer = value; },
+    get issuer() {
+      return state.issuer;
+    },
+    set issuer(value: string) {
+      state.issuer = value;
+    },
     apiAudience,
-    get keys() { return keys; },
-    get signingKey() { return signingKey; },
-    addKey: (key) => { keys = [...keys, key]; },
+    get keys() {
+      return keys;
+    },
+    get signingKey() {
+      return signingKey;
+    },
+    addKey: (key) => {
+      keys = [...keys, key];
+    },
     setSigningKey: (key) => {
-      if (!keys.some((k) => k.kid === key.kid)) throw new Error('publish the key before signing with it');
+      if (!keys.some((k) => k.kid === key.kid))
+        throw new Error('publish the key before signing with it');
       signingKey = key;
     },
     removeKey: (kid) => {
@@ -227,7 +329,14 @@ export async function startFakeKubeApiserver(options: { issuer: string; apiAudie
       keys = keys.filter((k) => k.kid !== kid);
     },
     issueToken: ({ namespace, serviceAccount, audience, lifetime, issuedAt }) =>
-      signKubeToken(signingKey, { issuer: state.issuer, audience, namespace, serviceAccount, ...(lifetime !== undefined ? { lifetime } : {}), ...(issuedAt !== undefined ? { issuedAt } : {}) }),
+      signKubeToken(signingKey, {
+        issuer: state.issuer,
+        audience,
+        namespace,
+        serviceAccount,
+        ...(lifetime !== undefined ? { lifetime } : {}),
+        ...(issuedAt !== undefined ? { issuedAt } : {}),
+      }),
     writeKubeconfig: async (dir, token) => {
       const path = join(dir, 'kubeconfig');
       const yaml = [
@@ -251,23 +360,32 @@ export async function startFakeKubeApiserver(options: { issuer: string; apiAudie
       await writeFile(path, yaml, { mode: 0o600 });
       return path;
     },
-    fault: (mode, count = Number.POSITIVE_INFINITY) => { fault = { mode, remaining: mode === 'none' ? 0 : count }; },
-    forbid: (subject) => { forbidden.add(subject); },
+    fault: (mode, count = Number.POSITIVE_INFINITY) => {
+      fault = { mode, remaining: mode === 'none' ? 0 : count };
+    },
+    forbid: (subject) => {
+      forbidden.add(subject);
+    },
     served,
-    addServiceAccount: (namespace, name) => { serviceAccounts.add(`${namespace}/${name}`); },
+    addServiceAccount: (namespace, name) => {
+      serviceAccounts.add(`${namespace}/${name}`);
+    },
     admittedPods,
-    close: () => new Promise<void>((resolve) => {
-      front.close(() => server.close(() => resolve()));
-      front.destroyAll();
-      server.closeAllConnections();
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        front.close(() => server.close(() => resolve()));
+        front.destroyAll();
+        server.closeAllConnections();
+      }),
   };
 }
 
 /** kube-apiserver refuses to start with an http:// --service-account-jwks-uri. */
 function refuseInsecureJwksUri(jwksUri: string | undefined): void {
   if (jwksUri !== undefined && !jwksUri.startsWith('https://')) {
-    throw new Error(`invalid value ${JSON.stringify(jwksUri)} for --service-account-jwks-uri: jwks-uri requires https scheme`);
+    throw new Error(
+      `invalid value ${JSON.stringify(jwksUri)} for --service-account-jwks-uri: jwks-uri requires https scheme`,
+    );
   }
 }
 
@@ -285,17 +403,26 @@ function httpsOnlyFront(httpsPort: number): NetServer & { destroyAll(): void } {
     socket.once('data', (first: Buffer) => {
       // 0x16: a TLS handshake record.
       if (first[0] !== 0x16) {
-        socket.end('HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n');
+        socket.end(
+          'HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n',
+        );
         return;
       }
       const upstream = connect(httpsPort, '127.0.0.1');
       sockets.add(upstream);
-      upstream.on('close', () => { sockets.delete(upstream); socket.destroy(); });
+      upstream.on('close', () => {
+        sockets.delete(upstream);
+        socket.destroy();
+      });
       upstream.on('error', () => socket.destroy());
       socket.on('close', () => upstream.destroy());
       upstream.write(first);
       socket.pipe(upstream).pipe(socket);
     });
   });
-  return Object.assign(front, { destroyAll: () => { for (const socket of sockets) socket.destroy(); } });
+  return Object.assign(front, {
+    destroyAll: () => {
+      for (const socket of sockets) socket.destroy();
+    },
+  });
 }

@@ -7,7 +7,12 @@ import { join } from 'node:path';
 import { serve } from '@hono/node-server';
 import { generateClusterKey, signKubeToken, type ClusterKey } from '../support/keys.js';
 import { makeCertificate } from '../support/tls.js';
-import { kubeconfigYaml, kubeServiceAccountsHandler, type FakeServiceAccount, type KubeServiceAccountsHandler } from './kube-serviceaccounts.js';
+import {
+  kubeconfigYaml,
+  kubeServiceAccountsHandler,
+  type FakeServiceAccount,
+  type KubeServiceAccountsHandler,
+} from './kube-serviceaccounts.js';
 
 /**
  * The pod and TokenRequest part of a kube-apiserver, next to the ServiceAccount fake (issue #13,
@@ -32,12 +37,27 @@ export interface FakePod {
 interface StoredPod {
   apiVersion: 'v1';
   kind: 'Pod';
-  metadata: { name: string; namespace: string; uid: string; resourceVersion: string; creationTimestamp: string };
-  spec: { nodeName: string; serviceAccountName: string; hostNetwork?: boolean; containers: Array<{ name: string; image: string }> };
+  metadata: {
+    name: string;
+    namespace: string;
+    uid: string;
+    resourceVersion: string;
+    creationTimestamp: string;
+  };
+  spec: {
+    nodeName: string;
+    serviceAccountName: string;
+    hostNetwork?: boolean;
+    containers: Array<{ name: string; image: string }>;
+  };
   status: { phase: string; podIP?: string; podIPs?: Array<{ ip: string }>; hostIP: string };
 }
 
-interface PodEvent { old?: StoredPod; current?: StoredPod; rv: number }
+interface PodEvent {
+  old?: StoredPod;
+  current?: StoredPod;
+  rv: number;
+}
 type Requirement = { field: string; equal: boolean; value: string };
 
 export interface TokenRequestRecord {
@@ -60,7 +80,18 @@ export interface KubePodsHandler {
 }
 
 const status = (code: number, reason: string, message: string) =>
-  new Response(JSON.stringify({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code }), { status: code, headers: { 'content-type': 'application/json' } });
+  new Response(
+    JSON.stringify({
+      kind: 'Status',
+      apiVersion: 'v1',
+      metadata: {},
+      status: 'Failure',
+      message,
+      reason,
+      code,
+    }),
+    { status: code, headers: { 'content-type': 'application/json' } },
+  );
 
 const FIELDS: Record<string, (pod: StoredPod) => string> = {
   'spec.nodeName': (pod) => pod.spec.nodeName,
@@ -82,12 +113,23 @@ function parseSelector(value: string | null): Requirement[] | string {
   }
   return requirements;
 }
-const matches = (pod: StoredPod | undefined, selector: Requirement[]) => pod !== undefined && selector.every((r) => (FIELDS[r.field]!(pod) === r.value) === r.equal);
+const matches = (pod: StoredPod | undefined, selector: Requirement[]) =>
+  pod !== undefined && selector.every((r) => (FIELDS[r.field]!(pod) === r.value) === r.equal);
 
-export function kubePodsHandler(options: { token: string; key: ClusterKey; issuer: string; now?: () => number; serviceAccountExists: (namespace: string, name: string) => Promise<boolean> }): KubePodsHandler {
+export function kubePodsHandler(options: {
+  token: string;
+  key: ClusterKey;
+  issuer: string;
+  now?: () => number;
+  serviceAccountExists: (namespace: string, name: string) => Promise<boolean>;
+}): KubePodsHandler {
   const pods = new Map<string, StoredPod>();
   const events: PodEvent[] = [];
-  const watchers = new Set<{ selector: Requirement[]; send(event: PodEvent): void; close(): void }>();
+  const watchers = new Set<{
+    selector: Requirement[];
+    send(event: PodEvent): void;
+    close(): void;
+  }>();
   const serviceAccountUids = new Map<string, string>();
   const tokenRequests: TokenRequestRecord[] = [];
   const requests: string[] = [];
@@ -103,7 +145,16 @@ export function kubePodsHandler(options: { token: string; key: ClusterKey; issue
     const is = matches(event.current, selector);
     const type = was && is ? 'MODIFIED' : is ? 'ADDED' : was ? 'DELETED' : undefined;
     if (!type) return undefined;
-    const object = type === 'DELETED' ? { ...(event.current ?? event.old)!, metadata: { ...(event.current ?? event.old)!.metadata, resourceVersion: String(event.rv) } } : event.current!;
+    const object =
+      type === 'DELETED'
+        ? {
+            ...(event.current ?? event.old)!,
+            metadata: {
+              ...(event.current ?? event.old)!.metadata,
+              resourceVersion: String(event.rv),
+            },
+          }
+        : event.current!;
     return `${JSON.stringify({ type, object })}\n`;
   };
 
@@ -111,13 +162,28 @@ export function kubePodsHandler(options: { token: string; key: ClusterKey; issue
     revision++;
     const key = `${pod.namespace}/${pod.name}`;
     const old = pods.get(key);
-    const ip = pod.hostNetwork ? pod.podIP ?? '10.0.0.10' : pod.podIP;
+    const ip = pod.hostNetwork ? (pod.podIP ?? '10.0.0.10') : pod.podIP;
     const stored: StoredPod = {
       apiVersion: 'v1',
       kind: 'Pod',
-      metadata: { name: pod.name, namespace: pod.namespace, uid: old?.metadata.uid ?? randomUUID(), resourceVersion: String(revision), creationTimestamp: new Date(now()).toISOString().replace(/\.\d{3}Z$/, 'Z') },
-      spec: { nodeName: pod.nodeName, serviceAccountName: pod.serviceAccountName ?? 'default', ...(pod.hostNetwork ? { hostNetwork: true } : {}), containers: [{ name: 'app', image: 'example/app:1' }] },
-      status: { phase: pod.phase ?? 'Running', hostIP: '10.0.0.10', ...(ip ? { podIP: ip, podIPs: [{ ip }] } : {}) },
+      metadata: {
+        name: pod.name,
+        namespace: pod.namespace,
+        uid: old?.metadata.uid ?? randomUUID(),
+        resourceVersion: String(revision),
+        creationTimestamp: new Date(now()).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+      },
+      spec: {
+        nodeName: pod.nodeName,
+        serviceAccountName: pod.serviceAccountName ?? 'default',
+        ...(pod.hostNetwork ? { hostNetwork: true } : {}),
+        containers: [{ name: 'app', image: 'example/app:1' }],
+      },
+      status: {
+        phase: pod.phase ?? 'Running',
+        hostIP: '10.0.0.10',
+        ...(ip ? { podIP: ip, podIPs: [{ ip }] } : {}),
+      },
     };
     pods.set(key, stored);
     emit({ ...(old ? { old } : {}), current: stored, rv: revision });
@@ -158,29 +224,64 @@ export function kubePodsHandler(options: { token: string; key: ClusterKey; issue
         watchers.delete(watcher);
       },
     });
-    return new Response(body, { status: 200, headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked' } });
+    return new Response(body, {
+      status: 200,
+      headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked' },
+    });
   };
 
-  const tokenRequest = async (request: Request, namespace: string, name: string): Promise<Response> => {
-    if (request.method !== 'POST') return status(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource');
-    let body: { spec?: { audiences?: string[]; expirationSeconds?: number; boundObjectRef?: { kind?: string; name?: string; uid?: string } } };
+  const tokenRequest = async (
+    request: Request,
+    namespace: string,
+    name: string,
+  ): Promise<Response> => {
+    if (request.method !== 'POST')
+      return status(
+        405,
+        'MethodNotAllowed',
+        'the server does not allow this method on the requested resource',
+      );
+    let body: {
+      spec?: {
+        audiences?: string[];
+        expirationSeconds?: number;
+        boundObjectRef?: { kind?: string; name?: string; uid?: string };
+      };
+    };
     try {
       body = (await request.json()) as typeof body;
     } catch {
       return status(400, 'BadRequest', 'the request body is not a TokenRequest');
     }
-    if (!(await options.serviceAccountExists(namespace, name))) return status(404, 'NotFound', `serviceaccounts "${name}" not found`);
+    if (!(await options.serviceAccountExists(namespace, name)))
+      return status(404, 'NotFound', `serviceaccounts "${name}" not found`);
     const audiences = body.spec?.audiences ?? [];
     const expirationSeconds = body.spec?.expirationSeconds ?? 3600;
-    if (expirationSeconds < 600) return status(400, 'BadRequest', 'spec.expirationSeconds: Invalid value: may not specify a duration less than 10 minutes');
+    if (expirationSeconds < 600)
+      return status(
+        400,
+        'BadRequest',
+        'spec.expirationSeconds: Invalid value: may not specify a duration less than 10 minutes',
+      );
     const ref = body.spec?.boundObjectRef;
     let pod: StoredPod | undefined;
     if (ref) {
-      if (ref.kind !== 'Pod') return status(400, 'BadRequest', `cannot bind token to object of type ${ref.kind}`);
+      if (ref.kind !== 'Pod')
+        return status(400, 'BadRequest', `cannot bind token to object of type ${ref.kind}`);
       pod = pods.get(`${namespace}/${ref.name}`);
       if (!pod) return status(404, 'NotFound', `pods "${ref.name}" not found`);
-      if (ref.uid && ref.uid !== pod.metadata.uid) return status(409, 'Conflict', `the UID in the bound object reference (${ref.uid}) does not match the UID in record. The object might have been deleted and then recreated`);
-      if (pod.spec.serviceAccountName !== name) return status(400, 'BadRequest', `cannot bind token for serviceaccount "${name}" to pod running with different serviceaccount name.`);
+      if (ref.uid && ref.uid !== pod.metadata.uid)
+        return status(
+          409,
+          'Conflict',
+          `the UID in the bound object reference (${ref.uid}) does not match the UID in record. The object might have been deleted and then recreated`,
+        );
+      if (pod.spec.serviceAccountName !== name)
+        return status(
+          400,
+          'BadRequest',
+          `cannot bind token for serviceaccount "${name}" to pod running with different serviceaccount name.`,
+        );
     }
     const uidKey = `${namespace}/${name}`;
     if (!serviceAccountUids.has(uidKey)) serviceAccountUids.set(uidKey, randomUUID());
@@ -196,18 +297,37 @@ export function kubePodsHandler(options: { token: string; key: ClusterKey; issue
         'kubernetes.io': {
           namespace,
           serviceaccount: { name, uid: serviceAccountUids.get(uidKey) },
-          ...(pod ? { pod: { name: pod.metadata.name, uid: pod.metadata.uid }, node: { name: pod.spec.nodeName, uid: randomUUID() } } : {}),
+          ...(pod
+            ? {
+                pod: { name: pod.metadata.name, uid: pod.metadata.uid },
+                node: { name: pod.spec.nodeName, uid: randomUUID() },
+              }
+            : {}),
         },
       },
     });
-    tokenRequests.push({ namespace, serviceAccount: name, audiences, expirationSeconds, ...(pod ? { boundPod: `${namespace}/${pod.metadata.name}` } : {}) });
-    return Response.json({
-      kind: 'TokenRequest',
-      apiVersion: 'authentication.k8s.io/v1',
-      metadata: { name, namespace, creationTimestamp: null },
-      spec: { audiences, expirationSeconds, ...(ref ? { boundObjectRef: ref } : {}) },
-      status: { token, expirationTimestamp: new Date((issuedAt + expirationSeconds) * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z') },
-    }, { status: 201 });
+    tokenRequests.push({
+      namespace,
+      serviceAccount: name,
+      audiences,
+      expirationSeconds,
+      ...(pod ? { boundPod: `${namespace}/${pod.metadata.name}` } : {}),
+    });
+    return Response.json(
+      {
+        kind: 'TokenRequest',
+        apiVersion: 'authentication.k8s.io/v1',
+        metadata: { name, namespace, creationTimestamp: null },
+        spec: { audiences, expirationSeconds, ...(ref ? { boundObjectRef: ref } : {}) },
+        status: {
+          token,
+          expirationTimestamp: new Date((issuedAt + expirationSeconds) * 1000)
+            .toISOString()
+            .replace(/\.\d{3}Z$/, 'Z'),
+        },
+      },
+      { status: 201 },
+    );
   };
 
   return {
@@ -215,21 +335,35 @@ export function kubePodsHandler(options: { token: string; key: ClusterKey; issue
     requests,
     async handle(request) {
       const url = new URL(request.url);
-      const token = /^\/api\/v1\/namespaces\/([a-z0-9-]{1,63})\/serviceaccounts\/([a-z0-9.-]{1,253})\/token$/.exec(url.pathname);
+      const token =
+        /^\/api\/v1\/namespaces\/([a-z0-9-]{1,63})\/serviceaccounts\/([a-z0-9.-]{1,253})\/token$/.exec(
+          url.pathname,
+        );
       const podList = /^\/api\/v1\/pods$/.exec(url.pathname);
-      const onePod = /^\/api\/v1\/namespaces\/([a-z0-9-]{1,63})\/pods\/([a-z0-9.-]{1,253})$/.exec(url.pathname);
+      const onePod = /^\/api\/v1\/namespaces\/([a-z0-9-]{1,63})\/pods\/([a-z0-9.-]{1,253})$/.exec(
+        url.pathname,
+      );
       if (!token && !podList && !onePod) return undefined;
-      requests.push(`${request.method} ${url.pathname}${url.searchParams.get('watch') ? '?watch' : ''}`);
-      if (request.headers.get('authorization') !== `Bearer ${options.token}`) return status(401, 'Unauthorized', 'Unauthorized');
+      requests.push(
+        `${request.method} ${url.pathname}${url.searchParams.get('watch') ? '?watch' : ''}`,
+      );
+      if (request.headers.get('authorization') !== `Bearer ${options.token}`)
+        return status(401, 'Unauthorized', 'Unauthorized');
       if (token) return tokenRequest(request, token[1]!, token[2]!);
-      if (request.method !== 'GET') return status(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource');
+      if (request.method !== 'GET')
+        return status(
+          405,
+          'MethodNotAllowed',
+          'the server does not allow this method on the requested resource',
+        );
       if (onePod) {
         const pod = pods.get(`${onePod[1]}/${onePod[2]}`);
         return pod ? Response.json(pod) : status(404, 'NotFound', `pods "${onePod[2]}" not found`);
       }
       const selector = parseSelector(url.searchParams.get('fieldSelector'));
       if (typeof selector === 'string') return status(400, 'BadRequest', selector);
-      const watching = url.searchParams.get('watch') === 'true' || url.searchParams.get('watch') === '1';
+      const watching =
+        url.searchParams.get('watch') === 'true' || url.searchParams.get('watch') === '1';
       return watching ? watch(url, selector) : Response.json(list(selector));
     },
     upsertPod,
@@ -258,19 +392,44 @@ export interface FakeKubeCluster {
 }
 
 /** ServiceAccounts, pods and TokenRequest on one HTTPS server on 127.0.0.1, as one kube-apiserver. */
-export async function startFakeKubeCluster(options: { serviceAccounts?: FakeServiceAccount[]; pods?: FakePod[]; now?: () => number; issuer?: string } = {}): Promise<FakeKubeCluster> {
+export async function startFakeKubeCluster(
+  options: {
+    serviceAccounts?: FakeServiceAccount[];
+    pods?: FakePod[];
+    now?: () => number;
+    issuer?: string;
+  } = {},
+): Promise<FakeKubeCluster> {
   const token = `fake-kube-token-${randomUUID()}`;
   const key = generateClusterKey('ES256');
   const issuer = options.issuer ?? 'https://kubernetes.default.svc.cluster.local';
-  const serviceAccounts = kubeServiceAccountsHandler({ token, initial: options.serviceAccounts ?? [] });
+  const serviceAccounts = kubeServiceAccountsHandler({
+    token,
+    initial: options.serviceAccounts ?? [],
+  });
   const serviceAccountExists = async (namespace: string, name: string) =>
-    (await serviceAccounts.handle(new Request(`https://fake/api/v1/namespaces/${namespace}/serviceaccounts/${name}`, { headers: { authorization: `Bearer ${token}` } })))?.status === 200;
-  const pods = kubePodsHandler({ token, key, issuer, serviceAccountExists, ...(options.now ? { now: options.now } : {}) });
+    (
+      await serviceAccounts.handle(
+        new Request(`https://fake/api/v1/namespaces/${namespace}/serviceaccounts/${name}`, {
+          headers: { authorization: `Bearer ${token}` },
+        }),
+      )
+    )?.status === 200;
+  const pods = kubePodsHandler({
+    token,
+    key,
+    issuer,
+    serviceAccountExists,
+    ...(options.now ? { now: options.now } : {}),
+  });
   for (const pod of options.pods ?? []) pods.upsertPod(pod);
   const certDir = await mkdtemp(join(tmpdir(), 'fake-kube-tls-'));
   const certificate = await makeCertificate(certDir, 'apiserver', 'kube-apiserver');
   const server = serve({
-    fetch: async (request) => (await pods.handle(request)) ?? (await serviceAccounts.handle(request)) ?? status(404, 'NotFound', 'the server could not find the requested resource'),
+    fetch: async (request) =>
+      (await pods.handle(request)) ??
+      (await serviceAccounts.handle(request)) ??
+      status(404, 'NotFound', 'the server could not find the requested resource'),
     port: 0,
     hostname: '127.0.0.1',
     createServer,

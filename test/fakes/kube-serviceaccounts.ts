@@ -24,11 +24,22 @@ export interface FakeServiceAccount {
 interface StoredServiceAccount {
   apiVersion: 'v1';
   kind: 'ServiceAccount';
-  metadata: { name: string; namespace: string; uid: string; resourceVersion: string; creationTimestamp: string; annotations?: Record<string, string> };
+  metadata: {
+    name: string;
+    namespace: string;
+    uid: string;
+    resourceVersion: string;
+    creationTimestamp: string;
+    annotations?: Record<string, string>;
+  };
 }
 
 type EventType = 'ADDED' | 'MODIFIED' | 'DELETED';
-interface WatchEvent { type: EventType; object: StoredServiceAccount; rv: number }
+interface WatchEvent {
+  type: EventType;
+  object: StoredServiceAccount;
+  rv: number;
+}
 
 interface Watcher {
   namespace?: string;
@@ -65,14 +76,35 @@ export interface KubeServiceAccountsHandler {
 }
 
 const status = (code: number, reason: string, message: string) =>
-  new Response(JSON.stringify({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code }), {
-    status: code,
-    headers: { 'content-type': 'application/json' },
-  });
+  new Response(
+    JSON.stringify({
+      kind: 'Status',
+      apiVersion: 'v1',
+      metadata: {},
+      status: 'Failure',
+      message,
+      reason,
+      code,
+    }),
+    {
+      status: code,
+      headers: { 'content-type': 'application/json' },
+    },
+  );
 
-const REASONS: Record<number, string> = { 401: 'Unauthorized', 403: 'Forbidden', 404: 'NotFound', 429: 'TooManyRequests', 500: 'InternalError', 503: 'ServiceUnavailable' };
+const REASONS: Record<number, string> = {
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'NotFound',
+  429: 'TooManyRequests',
+  500: 'InternalError',
+  503: 'ServiceUnavailable',
+};
 
-export function kubeServiceAccountsHandler(options: { token: string; initial?: FakeServiceAccount[] }): KubeServiceAccountsHandler {
+export function kubeServiceAccountsHandler(options: {
+  token: string;
+  initial?: FakeServiceAccount[];
+}): KubeServiceAccountsHandler {
   const objects = new Map<string, StoredServiceAccount>();
   let events: WatchEvent[] = [];
   let revision = 100;
@@ -110,7 +142,9 @@ export function kubeServiceAccountsHandler(options: { token: string; initial?: F
         namespace: sa.namespace,
         uid: existing?.metadata.uid ?? randomUUID(),
         resourceVersion: String(revision),
-        creationTimestamp: existing?.metadata.creationTimestamp ?? new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
+        creationTimestamp:
+          existing?.metadata.creationTimestamp ??
+          new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
         ...(sa.annotations ? { annotations: { ...sa.annotations } } : {}),
       },
     };
@@ -121,7 +155,9 @@ export function kubeServiceAccountsHandler(options: { token: string; initial?: F
 
   const fault = (endpoint: KubeEndpoint): Response | undefined => {
     const code = faults[endpoint].shift();
-    return code === undefined ? undefined : status(code, REASONS[code] ?? 'InternalError', `injected fault (${code})`);
+    return code === undefined
+      ? undefined
+      : status(code, REASONS[code] ?? 'InternalError', `injected fault (${code})`);
   };
 
   const list = (namespace?: string) => ({
@@ -154,7 +190,9 @@ export function kubeServiceAccountsHandler(options: { token: string; initial?: F
         };
         if (!Number.isFinite(from) || from < oldestResumable) {
           // What kube-apiserver sends for a compacted resourceVersion: an ERROR event, then the end.
-          watcher.send(`${JSON.stringify({ type: 'ERROR', object: { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: `too old resource version: ${from} (${revision})`, reason: 'Expired', code: 410 } })}\n`);
+          watcher.send(
+            `${JSON.stringify({ type: 'ERROR', object: { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: `too old resource version: ${from} (${revision})`, reason: 'Expired', code: 410 } })}\n`,
+          );
           watcher.close();
           return;
         }
@@ -172,10 +210,14 @@ export function kubeServiceAccountsHandler(options: { token: string; initial?: F
         watchers.delete(watcher);
       },
     });
-    return new Response(body, { status: 200, headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked' } });
+    return new Response(body, {
+      status: 200,
+      headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked' },
+    });
   };
 
-  const route = /^\/api\/v1\/(?:namespaces\/([a-z0-9-]{1,63})\/)?serviceaccounts(?:\/([a-z0-9.-]{1,253}))?$/;
+  const route =
+    /^\/api\/v1\/(?:namespaces\/([a-z0-9-]{1,63})\/)?serviceaccounts(?:\/([a-z0-9.-]{1,253}))?$/;
 
   return {
     requests,
@@ -184,11 +226,20 @@ export function kubeServiceAccountsHandler(options: { token: string; initial?: F
       const match = route.exec(url.pathname);
       if (!match) return undefined;
       const [, namespace, name] = match;
-      requests.push(`${request.method} ${url.pathname}${url.searchParams.get('watch') ? '?watch' : ''}`);
-      if (request.headers.get('authorization') !== `Bearer ${options.token}`) return status(401, 'Unauthorized', 'Unauthorized');
-      if (request.method !== 'GET') return status(405, 'MethodNotAllowed', `the server does not allow this method on the requested resource`);
+      requests.push(
+        `${request.method} ${url.pathname}${url.searchParams.get('watch') ? '?watch' : ''}`,
+      );
+      if (request.headers.get('authorization') !== `Bearer ${options.token}`)
+        return status(401, 'Unauthorized', 'Unauthorized');
+      if (request.method !== 'GET')
+        return status(
+          405,
+          'MethodNotAllowed',
+          `the server does not allow this method on the requested resource`,
+        );
       if (name) {
-        if (!namespace) return status(404, 'NotFound', 'the server could not find the requested resource');
+        if (!namespace)
+          return status(404, 'NotFound', 'the server could not find the requested resource');
         await gate('get');
         const injected = fault('get');
         if (injected) return injected;
@@ -197,7 +248,8 @@ export function kubeServiceAccountsHandler(options: { token: string; initial?: F
         if (!sa) return status(404, 'NotFound', `serviceaccounts "${name}" not found`);
         return Response.json(sa);
       }
-      const watching = url.searchParams.get('watch') === 'true' || url.searchParams.get('watch') === '1';
+      const watching =
+        url.searchParams.get('watch') === 'true' || url.searchParams.get('watch') === '1';
       await gate(watching ? 'watch' : 'list');
       const injected = fault(watching ? 'watch' : 'list');
       if (injected) return injected;
@@ -209,7 +261,10 @@ export function kubeServiceAccountsHandler(options: { token: string; initial?: F
       if (!existing) return;
       objects.delete(key(namespace, name));
       revision++;
-      emit('DELETED', { ...existing, metadata: { ...existing.metadata, resourceVersion: String(revision) } });
+      emit('DELETED', {
+        ...existing,
+        metadata: { ...existing.metadata, resourceVersion: String(revision) },
+      });
     },
     pauseWatches() {
       paused = true;
@@ -262,13 +317,17 @@ export interface FakeKubeServiceAccounts extends KubeServiceAccountsHandler {
 }
 
 /** The handler on its own HTTPS server on 127.0.0.1 (as kube-apiserver: TLS, a CA in the kubeconfig). */
-export async function startFakeKubeServiceAccounts(initial: FakeServiceAccount[] = []): Promise<FakeKubeServiceAccounts> {
+export async function startFakeKubeServiceAccounts(
+  initial: FakeServiceAccount[] = [],
+): Promise<FakeKubeServiceAccounts> {
   const token = `fake-kube-token-${randomUUID()}`;
   const handler = kubeServiceAccountsHandler({ token, initial });
   const certDir = await mkdtemp(join(tmpdir(), 'fake-kube-tls-'));
   const certificate = await makeCertificate(certDir, 'apiserver', 'kube-apiserver');
   const server = serve({
-    fetch: async (request) => (await handler.handle(request)) ?? status(404, 'NotFound', 'the server could not find the requested resource'),
+    fetch: async (request) =>
+      (await handler.handle(request)) ??
+      status(404, 'NotFound', 'the server could not find the requested resource'),
     port: 0,
     hostname: '127.0.0.1',
     createServer,

@@ -14,7 +14,9 @@ const ADMIN_TOKEN = 'functions-admin-token-0123456789';
 const PUBLIC_URL = 'https://edge.example';
 
 /** The Cloud Function on the GCS store (fake GCS), seen through its own admin API. */
-async function functionOnGcs(): Promise<IssuerHost & ApiHost & { fn: FunctionsHost; gcs: GcsHarness; bucket: string }> {
+async function functionOnGcs(): Promise<
+  IssuerHost & ApiHost & { fn: FunctionsHost; gcs: GcsHarness; bucket: string }
+> {
   const gcs = await startGcsHarness();
   const bucket = await gcs.newBucket();
   const fn = await startFunctionsHost({
@@ -52,7 +54,16 @@ describeBrokerContract('Cloud Function (hono, GCS store)', async (env) => {
   const port = await freePort();
   // The fake Google fetches the issuer documents from the function itself.
   const url = `http://127.0.0.1:${port}`;
-  const fn = await startFunctionsHost({ IDBRIDGE_STORE: `gcs://${bucket}/issuers`, IDBRIDGE_GCS_ENDPOINT: gcs.gcs.url, IDBRIDGE_PUBLIC_URL: url, IDBRIDGE_ADMIN_TOKEN: ADMIN_TOKEN, ...env }, port);
+  const fn = await startFunctionsHost(
+    {
+      IDBRIDGE_STORE: `gcs://${bucket}/issuers`,
+      IDBRIDGE_GCS_ENDPOINT: gcs.gcs.url,
+      IDBRIDGE_PUBLIC_URL: url,
+      IDBRIDGE_ADMIN_TOKEN: ADMIN_TOKEN,
+      ...env,
+    },
+    port,
+  );
   return {
     url: fn.url,
     adminToken: ADMIN_TOKEN,
@@ -76,18 +87,34 @@ describe('Cloud Function host', () => {
     const key = generateClusterKey('RS256');
     // Unusual but valid JSON: whitespace, unicode escapes, a duplicated member (last one wins).
     const raw = `{ "id" : "raw-bytes", "id": "raw\\u002dbytes",\n "jwks": ${JSON.stringify(jwksOf(key))} }`;
-    const res = await fetch(`${host.url}/api/v1/clusters`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json; charset=utf-8' }, body: raw });
+    const res = await fetch(`${host.url}/api/v1/clusters`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${ADMIN_TOKEN}`,
+        'content-type': 'application/json; charset=utf-8',
+      },
+      body: raw,
+    });
     expect(res.status).toBe(201);
     expect(((await res.json()) as { cluster: { id: string } }).cluster.id).toBe('raw-bytes');
   });
 
   it('writes JSON log lines with a Cloud Logging severity and no secrets', async () => {
-    await fetch(`${host.url}/api/v1/clusters`, { headers: { authorization: 'Bearer wrong-token-but-long-enough-to-look-real' } });
+    await fetch(`${host.url}/api/v1/clusters`, {
+      headers: { authorization: 'Bearer wrong-token-but-long-enough-to-look-real' },
+    });
     // A key change is logged (who, what was added and removed).
-    const res = await fetch(`${host.url}/api/v1/clusters/raw-bytes/keys`, { method: 'PUT', headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify({ jwks: jwksOf(generateClusterKey('ES256')) }) });
+    const res = await fetch(`${host.url}/api/v1/clusters/raw-bytes/keys`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ jwks: jwksOf(generateClusterKey('ES256')) }),
+    });
     expect(res.status).toBe(200);
     await new Promise((resolve) => setTimeout(resolve, 100));
-    const lines = host.fn.output().split('\n').filter((l) => l.startsWith('{'));
+    const lines = host.fn
+      .output()
+      .split('\n')
+      .filter((l) => l.startsWith('{'));
     expect(lines.length).toBeGreaterThan(0);
     for (const line of lines) expect(JSON.parse(line)).toHaveProperty('severity');
     expect(lines.some((l) => JSON.parse(l).msg === 'cluster keys changed')).toBe(true);
@@ -97,7 +124,7 @@ describe('Cloud Function host', () => {
 });
 
 describe('Cloud Function host: sync push from a cluster', () => {
-  it('accepts the cluster\'s own token and publishes into the bucket layout', async () => {
+  it("accepts the cluster's own token and publishes into the bucket layout", async () => {
     // The cluster world's idbridge is `serve`; here the function on the same bucket takes the push.
     const world = await startSyncWorld('gcs', 'fn-c1');
     const fn = await startFunctionsHost({
@@ -113,7 +140,9 @@ describe('Cloud Function host: sync push from a cluster', () => {
       world.kube.addKey(next);
       const result = await world.sync({ api: fn.url });
       expect(result.code, result.stderr).toBe(0);
-      const fromBucket = await (await fetch(`${world.gcs!.gcs.url}/${world.gcs!.bucket}/issuers/fn-c1/openid/v1/jwks`)).json();
+      const fromBucket = await (
+        await fetch(`${world.gcs!.gcs.url}/${world.gcs!.bucket}/issuers/fn-c1/openid/v1/jwks`)
+      ).json();
       expect(fromBucket).toEqual({ keys: world.kube.keys.map((k) => k.jwk) });
       expect(await (await fetch(`${fn.url}/fn-c1/openid/v1/jwks`)).json()).toEqual(fromBucket);
     } finally {

@@ -15,20 +15,37 @@ describe('health and metrics as descriptors: plain answers, no hono', () => {
   it('answers /healthz and a ready /readyz with no-store JSON', async () => {
     const route = healthRoute(async () => {});
     expect(route.match('/other')).toBeNull();
-    expect(await get(route, '/readyz')).toEqual({ status: 200, headers: { 'content-type': 'application/json', 'cache-control': 'no-store' }, body: '{"status":"ready"}' });
+    expect(await get(route, '/readyz')).toEqual({
+      status: 200,
+      headers: { 'content-type': 'application/json', 'cache-control': 'no-store' },
+      body: '{"status":"ready"}',
+    });
     expect((await get(route, '/healthz')).status).toBe(200);
   });
 
   it('answers a store that is not reachable with 503, its Retry-After and what is wrong', async () => {
-    const answer = await get(healthRoute(async () => { throw new IdbridgeError('store_unavailable', 'the bucket answered 503', [], { retryAfter: 2 }); }), '/readyz');
+    const answer = await get(
+      healthRoute(async () => {
+        throw new IdbridgeError('store_unavailable', 'the bucket answered 503', [], {
+          retryAfter: 2,
+        });
+      }),
+      '/readyz',
+    );
     expect(answer.status).toBe(503);
     expect(answer.headers).toMatchObject({ 'retry-after': '2', 'cache-control': 'no-store' });
-    expect(JSON.parse(answer.body as string)).toEqual({ error: { code: 'store_unavailable', message: 'not ready: the bucket answered 503' } });
+    expect(JSON.parse(answer.body as string)).toEqual({
+      error: { code: 'store_unavailable', message: 'not ready: the bucket answered 503' },
+    });
   });
 
-  it('answers /metrics with the registry\'s text, never cached', async () => {
+  it("answers /metrics with the registry's text, never cached", async () => {
     const registry = new Registry();
     const answer = await get(metricsRoute(registry), '/metrics');
-    expect(answer).toEqual({ status: 200, headers: { 'content-type': registry.contentType, 'cache-control': 'no-store' }, body: await registry.metrics() });
+    expect(answer).toEqual({
+      status: 200,
+      headers: { 'content-type': registry.contentType, 'cache-control': 'no-store' },
+      body: await registry.metrics(),
+    });
   });
 });

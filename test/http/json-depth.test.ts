@@ -7,7 +7,9 @@ describe('jsonTooDeep', () => {
   it('allows nesting up to the limit and refuses one level more', () => {
     expect(jsonTooDeep(nested(MAX_JSON_DEPTH))).toBe(false);
     expect(jsonTooDeep(nested(MAX_JSON_DEPTH + 1))).toBe(true);
-    expect(jsonTooDeep(`{"a":${'{"b":'.repeat(MAX_JSON_DEPTH)}1${'}'.repeat(MAX_JSON_DEPTH)}}`)).toBe(true);
+    expect(
+      jsonTooDeep(`{"a":${'{"b":'.repeat(MAX_JSON_DEPTH)}1${'}'.repeat(MAX_JSON_DEPTH)}}`),
+    ).toBe(true);
   });
 
   it('does not count brackets inside strings, escaped quotes included', () => {

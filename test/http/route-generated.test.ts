@@ -1,10 +1,18 @@
 import { Hono } from 'hono';
 import { describe, expect, it } from 'vitest';
 import { mountRoute } from '../../src/http/hono-route.js';
-import { jsonTooLarge, shapeOfPath, type RouteDescriptor, type WireShape } from '../../src/http/route.js';
+import {
+  jsonTooLarge,
+  shapeOfPath,
+  type RouteDescriptor,
+  type WireShape,
+} from '../../src/http/route.js';
 
 /** A POST-only route in `shape` at /r/:id, with a 405 hint and optionally a CORS preflight. */
-function postRoute(shape: WireShape, preflight?: Record<string, string>): RouteDescriptor<{ id: string }> {
+function postRoute(
+  shape: WireShape,
+  preflight?: Record<string, string>,
+): RouteDescriptor<{ id: string }> {
   return {
     name: `post-${shape}`,
     paths: ['/r/:id'],
@@ -30,16 +38,37 @@ function appOf(route: RouteDescriptor<{ id: string }>): Hono {
 
 describe('the 405 and the preflight generated from a descriptor', () => {
   it.each([
-    ['idbridge', { error: { code: 'method_not_allowed', message: 'DELETE is not allowed here; use POST' } }, 'application/json'],
-    ['sts', { error: 'invalid_request', error_description: 'DELETE is not allowed here; use POST' }, 'application/json; charset=utf-8'],
-    ['iam', { error: { code: 405, message: 'DELETE is not allowed here; use POST', status: 'UNIMPLEMENTED' } }, 'application/json; charset=utf-8'],
-  ] as const)('answers another method with 405 in the %s shape and Allow from its methods', async (shape, body, contentType) => {
-    const res = await appOf(postRoute(shape)).request('/r/1', { method: 'DELETE' });
-    expect(res.status).toBe(405);
-    expect(res.headers.get('allow')).toBe('POST');
-    expect(res.headers.get('content-type')).toBe(contentType);
-    expect(await res.json()).toEqual(body);
-  });
+    [
+      'idbridge',
+      { error: { code: 'method_not_allowed', message: 'DELETE is not allowed here; use POST' } },
+      'application/json',
+    ],
+    [
+      'sts',
+      { error: 'invalid_request', error_description: 'DELETE is not allowed here; use POST' },
+      'application/json; charset=utf-8',
+    ],
+    [
+      'iam',
+      {
+        error: {
+          code: 405,
+          message: 'DELETE is not allowed here; use POST',
+          status: 'UNIMPLEMENTED',
+        },
+      },
+      'application/json; charset=utf-8',
+    ],
+  ] as const)(
+    'answers another method with 405 in the %s shape and Allow from its methods',
+    async (shape, body, contentType) => {
+      const res = await appOf(postRoute(shape)).request('/r/1', { method: 'DELETE' });
+      expect(res.status).toBe(405);
+      expect(res.headers.get('allow')).toBe('POST');
+      expect(res.headers.get('content-type')).toBe(contentType);
+      expect(await res.json()).toEqual(body);
+    },
+  );
 
   it('answers OPTIONS with 204, Allow and the CORS headers when the route has a preflight, and lists OPTIONS in the 405', async () => {
     const app = appOf(postRoute('idbridge', { 'access-control-allow-origin': '*' }));
@@ -47,7 +76,9 @@ describe('the 405 and the preflight generated from a descriptor', () => {
     expect(preflight.status).toBe(204);
     expect(preflight.headers.get('allow')).toBe('POST, OPTIONS');
     expect(preflight.headers.get('access-control-allow-origin')).toBe('*');
-    expect((await app.request('/r/1', { method: 'PUT' })).headers.get('allow')).toBe('POST, OPTIONS');
+    expect((await app.request('/r/1', { method: 'PUT' })).headers.get('allow')).toBe(
+      'POST, OPTIONS',
+    );
   });
 
   it('leaves other methods to the app when the route states no 405', async () => {
@@ -55,7 +86,7 @@ describe('the 405 and the preflight generated from a descriptor', () => {
     expect((await appOf(route).request('/r/1', { method: 'DELETE' })).status).toBe(404);
   });
 
-  it('picks the wire shape of the descriptor matching a path, idbridge\'s own for the rest', () => {
+  it("picks the wire shape of the descriptor matching a path, idbridge's own for the rest", () => {
     const routes = [postRoute('sts') as RouteDescriptor];
     expect(shapeOfPath(routes, '/r/1')).toBe('sts');
     expect(shapeOfPath(routes, '/api/v1/clusters')).toBe('idbridge');

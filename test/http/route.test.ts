@@ -5,10 +5,19 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nodeFastPath } from '../../src/hosts/node/fast-path.js';
 import { workersFastPath } from '../../src/hosts/workers/fast-path.js';
 import { mountRoute } from '../../src/http/hono-route.js';
-import { findFastRoute, jsonTooLarge, pathOfTarget, pathOfUrl, type PlainAnswer, type RouteDescriptor } from '../../src/http/route.js';
+import {
+  findFastRoute,
+  jsonTooLarge,
+  pathOfTarget,
+  pathOfUrl,
+  type PlainAnswer,
+  type RouteDescriptor,
+} from '../../src/http/route.js';
 
 /** A route that echoes what it was handed, synchronously for GET, asynchronously for POST. */
-function echoRoute(options: { fast?: boolean; calls?: string[] } = {}): RouteDescriptor<{ id: string }> {
+function echoRoute(
+  options: { fast?: boolean; calls?: string[] } = {},
+): RouteDescriptor<{ id: string }> {
   return {
     name: 'echo',
     paths: ['/echo/:id'],
@@ -18,7 +27,11 @@ function echoRoute(options: { fast?: boolean; calls?: string[] } = {}): RouteDes
     shape: 'idbridge',
     decide: (request) => {
       options.calls?.push(`${request.method} ${request.path}`);
-      const answer: PlainAnswer = { status: 200, headers: { 'content-type': 'text/plain', 'x-id': request.params.id }, body: `${request.method}:${request.body}` };
+      const answer: PlainAnswer = {
+        status: 200,
+        headers: { 'content-type': 'text/plain', 'x-id': request.params.id },
+        body: `${request.method}:${request.body}`,
+      };
       return request.method === 'POST' ? Promise.resolve(answer) : answer;
     },
     tooLarge: () => jsonTooLarge(16),
@@ -67,20 +80,29 @@ describe('the Workers fast-path hook and the hono routes generated from the same
     expect(await viaFast.text()).toBe(await viaHono.text());
   });
 
-  it('gives the route\'s one 413 for a body over its cap, on both, without deciding', async () => {
+  it("gives the route's one 413 for a body over its cap, on both, without deciding", async () => {
     const before = calls.length;
     for (const fetcher of [fast, (request: Request) => app.fetch(request)]) {
-      const res = await fetcher(new Request('https://h.example/echo/7', { method: 'POST', body: 'x'.repeat(17) }));
+      const res = await fetcher(
+        new Request('https://h.example/echo/7', { method: 'POST', body: 'x'.repeat(17) }),
+      );
       expect(res.status).toBe(413);
       expect(res.headers.get('connection')).toBe('close');
-      expect(await res.json()).toEqual({ error: { code: 'payload_too_large', message: expect.stringMatching(/larger than 0.015625 KiB/) } });
+      expect(await res.json()).toEqual({
+        error: {
+          code: 'payload_too_large',
+          message: expect.stringMatching(/larger than 0.015625 KiB/),
+        },
+      });
     }
     expect(calls.length).toBe(before);
   });
 
   it('leaves other paths and methods to the app', async () => {
     expect(await (await fast(new Request('https://h.example/other'))).text()).toBe('to hono');
-    expect((await fast(new Request('https://h.example/echo/7', { method: 'DELETE' }))).status).toBe(404);
+    expect((await fast(new Request('https://h.example/echo/7', { method: 'DELETE' }))).status).toBe(
+      404,
+    );
   });
 });
 
@@ -102,24 +124,35 @@ describe('the Node fast-path hook', () => {
     await new Promise<void>((resolve) => server.close(() => resolve()));
   });
 
-  const send = (method: string, path: string, body?: string) => new Promise<{ status: number; headers: Record<string, unknown>; body: string }>((resolve, reject) => {
-    const req = httpRequest({ host: '127.0.0.1', port, path, method, agent: false }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk) => { text += chunk; });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
+  const send = (method: string, path: string, body?: string) =>
+    new Promise<{ status: number; headers: Record<string, unknown>; body: string }>(
+      (resolve, reject) => {
+        const req = httpRequest({ host: '127.0.0.1', port, path, method, agent: false }, (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (chunk) => {
+            text += chunk;
+          });
+          res.on('end', () =>
+            resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }),
+          );
+        });
+        req.on('error', reject);
+        req.end(body);
+      },
+    );
 
   it('answers a fast route from the socket, with the query split off and a Content-Length', async () => {
     const res = await send('GET', '/echo/9?x=1');
-    expect(res).toMatchObject({ status: 200, body: 'GET:', headers: { 'x-id': '9', 'content-length': '4' } });
+    expect(res).toMatchObject({
+      status: 200,
+      body: 'GET:',
+      headers: { 'x-id': '9', 'content-length': '4' },
+    });
     expect(await send('POST', '/echo/9', 'hi')).toMatchObject({ status: 200, body: 'POST:hi' });
   });
 
-  it('answers a body over the cap with the route\'s 413 and closes the connection', async () => {
+  it("answers a body over the cap with the route's 413 and closes the connection", async () => {
     const res = await send('POST', '/echo/9', 'x'.repeat(17));
     expect(res.status).toBe(413);
     expect(res.headers.connection).toBe('close');

@@ -10,7 +10,11 @@ import { stsError } from '../../src/http/wire/google-sts.js';
 import { idbridgeAnswer } from '../../src/http/wire/idbridge.js';
 
 const codes = Object.keys(errorStatus) as ErrorCode[];
-const GOOGLE_HEADERS = { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', pragma: 'no-cache' };
+const GOOGLE_HEADERS = {
+  'content-type': 'application/json; charset=utf-8',
+  'cache-control': 'no-store',
+  pragma: 'no-cache',
+};
 
 function refusal(code: ErrorCode, options: { retryAfter?: number } = {}): IdbridgeError {
   return new IdbridgeError(code, `message of ${code}`, [], options);
@@ -113,46 +117,91 @@ const IAM: Record<ErrorCode, [number, string]> = {
 };
 
 describe('idbridge JSON wire', () => {
-  it('has a row for every domain code', () => expect(Object.keys(IDBRIDGE).sort()).toEqual([...codes].sort()));
+  it('has a row for every domain code', () =>
+    expect(Object.keys(IDBRIDGE).sort()).toEqual([...codes].sort()));
 
   it.each(codes)('%s', (code) => {
     const [status, wireCode] = IDBRIDGE[code];
-    expect(idbridgeAnswer(refusal(code))).toEqual({ status, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ error: { code: wireCode, message: `message of ${code}` } }) });
-    expect(idbridgeAnswer(refusal(code, { retryAfter: 2.5 })).headers).toEqual({ 'content-type': 'application/json', 'retry-after': '3' });
+    expect(idbridgeAnswer(refusal(code))).toEqual({
+      status,
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ error: { code: wireCode, message: `message of ${code}` } }),
+    });
+    expect(idbridgeAnswer(refusal(code, { retryAfter: 2.5 })).headers).toEqual({
+      'content-type': 'application/json',
+      'retry-after': '3',
+    });
   });
 
   it('lists details when there are some, and the hono answer is the same answer', async () => {
-    const err = new IdbridgeError('invalid_jwks', 'the JWKS was refused', [{ path: 'keys.0.n', message: 'too short' }], { retryAfter: 4 });
-    const body = { error: { code: 'invalid_jwks', message: 'the JWKS was refused', details: [{ path: 'keys.0.n', message: 'too short' }] } };
+    const err = new IdbridgeError(
+      'invalid_jwks',
+      'the JWKS was refused',
+      [{ path: 'keys.0.n', message: 'too short' }],
+      { retryAfter: 4 },
+    );
+    const body = {
+      error: {
+        code: 'invalid_jwks',
+        message: 'the JWKS was refused',
+        details: [{ path: 'keys.0.n', message: 'too short' }],
+      },
+    };
     expect(JSON.parse(idbridgeAnswer(err).body)).toEqual(body);
-    const res = await new Hono().get('/', (c) => errorResponse(c, err, { 'cache-control': 'no-store' })).request('/');
+    const res = await new Hono()
+      .get('/', (c) => errorResponse(c, err, { 'cache-control': 'no-store' }))
+      .request('/');
     expect(res.status).toBe(400);
-    expect(Object.fromEntries(res.headers)).toEqual({ 'content-type': 'application/json', 'retry-after': '4', 'cache-control': 'no-store' });
+    expect(Object.fromEntries(res.headers)).toEqual({
+      'content-type': 'application/json',
+      'retry-after': '4',
+      'cache-control': 'no-store',
+    });
     expect(await res.json()).toEqual(body);
   });
 });
 
 describe('Google STS wire', () => {
-  it('has a row for every domain code', () => expect(Object.keys(STS).sort()).toEqual([...codes].sort()));
+  it('has a row for every domain code', () =>
+    expect(Object.keys(STS).sort()).toEqual([...codes].sort()));
 
   it.each(codes)('%s', (code) => {
     const [status, error] = STS[code];
-    const expected = { status, headers: GOOGLE_HEADERS, body: JSON.stringify({ error, error_description: `message of ${code}` }) };
+    const expected = {
+      status,
+      headers: GOOGLE_HEADERS,
+      body: JSON.stringify({ error, error_description: `message of ${code}` }),
+    };
     expect(stsError(refusal(code))).toEqual(expected);
     expect(googleError('sts', refusal(code))).toEqual(expected);
-    expect(stsError(refusal(code, { retryAfter: 7 }), { connection: 'close' }).headers).toEqual({ ...GOOGLE_HEADERS, 'retry-after': '7', connection: 'close' });
+    expect(stsError(refusal(code, { retryAfter: 7 }), { connection: 'close' }).headers).toEqual({
+      ...GOOGLE_HEADERS,
+      'retry-after': '7',
+      connection: 'close',
+    });
   });
 });
 
 describe('Google IAM Credentials wire', () => {
-  it('has a row for every domain code', () => expect(Object.keys(IAM).sort()).toEqual([...codes].sort()));
+  it('has a row for every domain code', () =>
+    expect(Object.keys(IAM).sort()).toEqual([...codes].sort()));
 
   it.each(codes)('%s', (code) => {
     const [status, grpc] = IAM[code];
-    const expected = { status, headers: GOOGLE_HEADERS, body: JSON.stringify({ error: { code: status, message: `message of ${code}`, status: grpc } }) };
+    const expected = {
+      status,
+      headers: GOOGLE_HEADERS,
+      body: JSON.stringify({
+        error: { code: status, message: `message of ${code}`, status: grpc },
+      }),
+    };
     expect(iamError(refusal(code))).toEqual(expected);
     expect(googleError('iam', refusal(code))).toEqual(expected);
-    expect(iamError(refusal(code, { retryAfter: 1 }), { allow: 'POST' }).headers).toEqual({ ...GOOGLE_HEADERS, 'retry-after': '1', allow: 'POST' });
+    expect(iamError(refusal(code, { retryAfter: 1 }), { allow: 'POST' }).headers).toEqual({
+      ...GOOGLE_HEADERS,
+      'retry-after': '1',
+      allow: 'POST',
+    });
   });
 });
 
@@ -160,7 +209,12 @@ describe('error bodies', () => {
   const src = join(import.meta.dirname, '../../src');
   const wire = join(src, 'http/wire');
   /** What building a refusal body by hand looks like: the keys and values only the wire modules write. */
-  const HAND_BUILT = [/[{,]\s*error_description\s*:/, /\berror:\s*\{\s*code\s*:/, /\bstatus:\s*'[A-Z_]+'/, /\bsts:\s*'/];
+  const HAND_BUILT = [
+    /[{,]\s*error_description\s*:/,
+    /\berror:\s*\{\s*code\s*:/,
+    /\bstatus:\s*'[A-Z_]+'/,
+    /\bsts:\s*'/,
+  ];
 
   it('are built only by the wire modules', () => {
     const offenders: string[] = [];
@@ -168,7 +222,8 @@ describe('error bodies', () => {
       const path = join(entry.parentPath, entry.name);
       if (!entry.isFile() || !path.endsWith('.ts') || path.startsWith(`${wire}/`)) continue;
       const text = readFileSync(path, 'utf8');
-      for (const pattern of HAND_BUILT) if (pattern.test(text)) offenders.push(`${relative(src, path)} ${pattern}`);
+      for (const pattern of HAND_BUILT)
+        if (pattern.test(text)) offenders.push(`${relative(src, path)} ${pattern}`);
     }
     expect(offenders).toEqual([]);
   });

@@ -29,7 +29,11 @@ async function render(dir: string): Promise<K8sObject[]> {
   try {
     ({ stdout } = await run('kubectl', ['kustomize', dir], { maxBuffer: 4 * 1024 * 1024 }));
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new Error('kubectl is not installed: it renders the manifests under test (apt-get install kubectl, or see .ci/run)', { cause: err });
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT')
+      throw new Error(
+        'kubectl is not installed: it renders the manifests under test (apt-get install kubectl, or see .ci/run)',
+        { cause: err },
+      );
     throw err;
   }
   return loadAllYaml(stdout) as K8sObject[];
@@ -48,19 +52,38 @@ function restrictedViolations(pod: any): string[] {
   for (const c of [...(pod.initContainers ?? []), ...pod.containers]) {
     const ctx = c.securityContext ?? {};
     if (ctx.privileged) problems.push(`${c.name}: privileged`);
-    if (ctx.allowPrivilegeEscalation !== false) problems.push(`${c.name}: allowPrivilegeEscalation must be false`);
-    if (!(ctx.capabilities?.drop ?? []).includes('ALL')) problems.push(`${c.name}: capabilities must drop ALL`);
-    if ((ctx.capabilities?.add ?? []).some((cap: string) => cap !== 'NET_BIND_SERVICE')) problems.push(`${c.name}: adds capabilities`);
-    if ((ctx.runAsNonRoot ?? podContext.runAsNonRoot) !== true) problems.push(`${c.name}: runAsNonRoot`);
+    if (ctx.allowPrivilegeEscalation !== false)
+      problems.push(`${c.name}: allowPrivilegeEscalation must be false`);
+    if (!(ctx.capabilities?.drop ?? []).includes('ALL'))
+      problems.push(`${c.name}: capabilities must drop ALL`);
+    if ((ctx.capabilities?.add ?? []).some((cap: string) => cap !== 'NET_BIND_SERVICE'))
+      problems.push(`${c.name}: adds capabilities`);
+    if ((ctx.runAsNonRoot ?? podContext.runAsNonRoot) !== true)
+      problems.push(`${c.name}: runAsNonRoot`);
     if ((ctx.runAsUser ?? podContext.runAsUser) === 0) problems.push(`${c.name}: runAsUser 0`);
     const seccomp = ctx.seccompProfile?.type ?? podContext.seccompProfile?.type;
-    if (seccomp !== 'RuntimeDefault' && seccomp !== 'Localhost') problems.push(`${c.name}: seccompProfile must be RuntimeDefault`);
+    if (seccomp !== 'RuntimeDefault' && seccomp !== 'Localhost')
+      problems.push(`${c.name}: seccompProfile must be RuntimeDefault`);
     if (c.ports?.some((p: any) => p.hostPort)) problems.push(`${c.name}: hostPort`);
   }
   if (pod.hostNetwork || pod.hostPID || pod.hostIPC) problems.push('host namespaces');
   for (const v of pod.volumes ?? []) {
-    const allowed = ['configMap', 'csi', 'downwardAPI', 'emptyDir', 'ephemeral', 'persistentVolumeClaim', 'projected', 'secret'];
-    if (!Object.keys(v).filter((k) => k !== 'name').every((k) => allowed.includes(k))) problems.push(`volume ${v.name}: type not allowed`);
+    const allowed = [
+      'configMap',
+      'csi',
+      'downwardAPI',
+      'emptyDir',
+      'ephemeral',
+      'persistentVolumeClaim',
+      'projected',
+      'secret',
+    ];
+    if (
+      !Object.keys(v)
+        .filter((k) => k !== 'name')
+        .every((k) => allowed.includes(k))
+    )
+      problems.push(`volume ${v.name}: type not allowed`);
   }
   return problems;
 }
@@ -68,11 +91,25 @@ function restrictedViolations(pod: any): string[] {
 describe('infra/k8s/sync (kustomize)', () => {
   it('renders valid Kubernetes objects: Namespace, ServiceAccount, ClusterRoleBinding, ConfigMap, CronJob', async () => {
     const objects = await render(BASE);
-    expect(objects.map((o) => o.kind).sort()).toEqual(['ClusterRoleBinding', 'ConfigMap', 'CronJob', 'Namespace', 'ServiceAccount']);
-    const models: Record<string, new (o: any) => { validate(): void }> = { Namespace, ServiceAccount, ClusterRoleBinding, ConfigMap, CronJob };
-    for (const object of objects) expect(() => new models[object.kind]!(object).validate(), object.kind).not.toThrow();
+    expect(objects.map((o) => o.kind).sort()).toEqual([
+      'ClusterRoleBinding',
+      'ConfigMap',
+      'CronJob',
+      'Namespace',
+      'ServiceAccount',
+    ]);
+    const models: Record<string, new (o: any) => { validate(): void }> = {
+      Namespace,
+      ServiceAccount,
+      ClusterRoleBinding,
+      ConfigMap,
+      CronJob,
+    };
+    for (const object of objects)
+      expect(() => new models[object.kind]!(object).validate(), object.kind).not.toThrow();
     for (const object of objects) {
-      if (object.kind !== 'Namespace' && object.kind !== 'ClusterRoleBinding') expect(object.metadata.namespace, object.kind).toBe('idbridge-sync');
+      if (object.kind !== 'Namespace' && object.kind !== 'ClusterRoleBinding')
+        expect(object.metadata.namespace, object.kind).toBe('idbridge-sync');
       expect(object.metadata.labels?.['app.kubernetes.io/part-of']).toBe('idbridge');
     }
   });
@@ -80,14 +117,24 @@ describe('infra/k8s/sync (kustomize)', () => {
   it('runs as the ServiceAccount the API expects by default, bound to the issuer-discovery ClusterRole', async () => {
     const objects = await render(BASE);
     const sa = only(objects, 'ServiceAccount');
-    expect(`system:serviceaccount:${sa.metadata.namespace}:${sa.metadata.name}`).toBe(DEFAULT_SYNC_SUBJECT);
+    expect(`system:serviceaccount:${sa.metadata.namespace}:${sa.metadata.name}`).toBe(
+      DEFAULT_SYNC_SUBJECT,
+    );
     const binding = only(objects, 'ClusterRoleBinding');
-    expect(binding.roleRef).toEqual({ apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'system:service-account-issuer-discovery' });
-    expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: sa.metadata.name, namespace: sa.metadata.namespace }]);
-    expect(only(objects, 'CronJob').spec.jobTemplate.spec.template.spec.serviceAccountName).toBe(sa.metadata.name);
+    expect(binding.roleRef).toEqual({
+      apiGroup: 'rbac.authorization.k8s.io',
+      kind: 'ClusterRole',
+      name: 'system:service-account-issuer-discovery',
+    });
+    expect(binding.subjects).toEqual([
+      { kind: 'ServiceAccount', name: sa.metadata.name, namespace: sa.metadata.namespace },
+    ]);
+    expect(only(objects, 'CronJob').spec.jobTemplate.spec.template.spec.serviceAccountName).toBe(
+      sa.metadata.name,
+    );
   });
 
-  it('runs idbridge sync --once with a projected token whose audience is the API\'s', async () => {
+  it("runs idbridge sync --once with a projected token whose audience is the API's", async () => {
     const objects = await render(BASE);
     const config = only(objects, 'ConfigMap');
     const cron = only(objects, 'CronJob');
@@ -97,20 +144,33 @@ describe('infra/k8s/sync (kustomize)', () => {
     expect(pod.restartPolicy).toBe('Never'); // podFailurePolicy needs it
     const [container] = pod.containers;
     // Exit codes that another pod cannot fix end the Job at once (see SYNC_EXIT_CODES).
-    expect(cron.spec.jobTemplate.spec.podFailurePolicy.rules).toEqual([{
-      action: 'FailJob',
-      onExitCodes: { containerName: container.name, operator: 'In', values: [SYNC_EXIT_CODES.config, SYNC_EXIT_CODES.documents, SYNC_EXIT_CODES.refused] },
-    }]);
+    expect(cron.spec.jobTemplate.spec.podFailurePolicy.rules).toEqual([
+      {
+        action: 'FailJob',
+        onExitCodes: {
+          containerName: container.name,
+          operator: 'In',
+          values: [SYNC_EXIT_CODES.config, SYNC_EXIT_CODES.documents, SYNC_EXIT_CODES.refused],
+        },
+      },
+    ]);
     expect(container.args.slice(0, 2)).toEqual(['sync', '--once']);
-    expect(container.args).toEqual(expect.arrayContaining(['--api=$(IDBRIDGE_API_URL)', '--cluster=$(IDBRIDGE_CLUSTER)']));
+    expect(container.args).toEqual(
+      expect.arrayContaining(['--api=$(IDBRIDGE_API_URL)', '--cluster=$(IDBRIDGE_CLUSTER)']),
+    );
     expect(container.envFrom).toEqual([{ configMapRef: { name: config.metadata.name } }]);
-    for (const key of ['IDBRIDGE_API_URL', 'IDBRIDGE_CLUSTER', 'IDBRIDGE_SYNC_AUDIENCE']) expect(config.data[key], key).toBeTruthy();
+    for (const key of ['IDBRIDGE_API_URL', 'IDBRIDGE_CLUSTER', 'IDBRIDGE_SYNC_AUDIENCE'])
+      expect(config.data[key], key).toBeTruthy();
 
-    const tokenFile = container.args.find((a: string) => a.startsWith('--token-file='))!.slice('--token-file='.length);
+    const tokenFile = container.args
+      .find((a: string) => a.startsWith('--token-file='))!
+      .slice('--token-file='.length);
     const mount = container.volumeMounts.find((m: any) => tokenFile.startsWith(`${m.mountPath}/`));
     expect(mount?.readOnly).toBe(true);
     const volume = pod.volumes.find((v: any) => v.name === mount.name);
-    const source = volume.projected.sources.find((s: any) => s.serviceAccountToken).serviceAccountToken;
+    const source = volume.projected.sources.find(
+      (s: any) => s.serviceAccountToken,
+    ).serviceAccountToken;
     expect(`${mount.mountPath}/${source.path}`).toBe(tokenFile);
     expect(source.audience).toBe(config.data.IDBRIDGE_SYNC_AUDIENCE);
     // Under 48 h (Google's limit, enforced by the API too) and at least kubelet's 10-minute minimum.
@@ -120,7 +180,9 @@ describe('infra/k8s/sync (kustomize)', () => {
 
   it('meets the restricted Pod Security Standard, which its namespace enforces, and sets resources', async () => {
     const objects = await render(BASE);
-    expect(only(objects, 'Namespace').metadata.labels?.['pod-security.kubernetes.io/enforce']).toBe('restricted');
+    expect(only(objects, 'Namespace').metadata.labels?.['pod-security.kubernetes.io/enforce']).toBe(
+      'restricted',
+    );
     const pod = only(objects, 'CronJob').spec.jobTemplate.spec.template.spec;
     expect(restrictedViolations(pod)).toEqual([]);
     const [container] = pod.containers;
@@ -130,7 +192,17 @@ describe('infra/k8s/sync (kustomize)', () => {
       expect(container.resources[kind].memory, kind).toBeTruthy();
     }
     // The checker itself catches what it should.
-    expect(restrictedViolations({ ...pod, containers: [{ ...container, securityContext: { ...container.securityContext, allowPrivilegeEscalation: true } }] })).toEqual(['sync: allowPrivilegeEscalation must be false']);
+    expect(
+      restrictedViolations({
+        ...pod,
+        containers: [
+          {
+            ...container,
+            securityContext: { ...container.securityContext, allowPrivilegeEscalation: true },
+          },
+        ],
+      }),
+    ).toEqual(['sync: allowPrivilegeEscalation must be false']);
   });
 
   it('lets an overlay set the cluster and audience once, and the token audience follows', async () => {
@@ -138,25 +210,33 @@ describe('infra/k8s/sync (kustomize)', () => {
     try {
       const overlay = join(dir.path, 'prod-eu');
       await mkdir(overlay);
-      await writeFile(join(overlay, 'kustomization.yaml'), [
-        'resources:',
-        `  - ${relative(overlay, BASE)}`,
-        'components:',
-        `  - ${relative(overlay, join(BASE, 'audience'))}`,
-        'configMapGenerator:',
-        '  - name: idbridge-sync',
-        '    behavior: merge',
-        '    literals:',
-        '      - IDBRIDGE_CLUSTER=prod-eu',
-        '      - IDBRIDGE_API_URL=https://idbridge.corp.example',
-        '      - IDBRIDGE_SYNC_AUDIENCE=https://issuer.corp.example',
-        '',
-      ].join('\n'));
+      await writeFile(
+        join(overlay, 'kustomization.yaml'),
+        [
+          'resources:',
+          `  - ${relative(overlay, BASE)}`,
+          'components:',
+          `  - ${relative(overlay, join(BASE, 'audience'))}`,
+          'configMapGenerator:',
+          '  - name: idbridge-sync',
+          '    behavior: merge',
+          '    literals:',
+          '      - IDBRIDGE_CLUSTER=prod-eu',
+          '      - IDBRIDGE_API_URL=https://idbridge.corp.example',
+          '      - IDBRIDGE_SYNC_AUDIENCE=https://issuer.corp.example',
+          '',
+        ].join('\n'),
+      );
       const objects = await render(overlay);
       const config = only(objects, 'ConfigMap');
-      expect(config.data).toMatchObject({ IDBRIDGE_CLUSTER: 'prod-eu', IDBRIDGE_SYNC_AUDIENCE: 'https://issuer.corp.example' });
+      expect(config.data).toMatchObject({
+        IDBRIDGE_CLUSTER: 'prod-eu',
+        IDBRIDGE_SYNC_AUDIENCE: 'https://issuer.corp.example',
+      });
       const pod = only(objects, 'CronJob').spec.jobTemplate.spec.template.spec;
-      expect(pod.volumes[0].projected.sources[0].serviceAccountToken.audience).toBe('https://issuer.corp.example');
+      expect(pod.volumes[0].projected.sources[0].serviceAccountToken.audience).toBe(
+        'https://issuer.corp.example',
+      );
       expect(pod.containers[0].envFrom[0].configMapRef.name).toBe(config.metadata.name);
     } finally {
       await dir.remove();

@@ -23,14 +23,35 @@ class CountingStore extends MemoryStore {
 async function setup() {
   const store = new CountingStore();
   let clock = 1_000_000;
-  const registry = new ClusterRegistry(store as ClusterStore, { publicUrl: 'https://issuer.example' });
+  const registry = new ClusterRegistry(store as ClusterStore, {
+    publicUrl: 'https://issuer.example',
+  });
   const errors: string[] = [];
-  const records = clusterRecords(store, { now: () => clock, revalidateAfterMs: 1000, maxStaleMs: 60_000, maxEntries: 3, onRefreshError: (c) => errors.push(c) });
+  const records = clusterRecords(store, {
+    now: () => clock,
+    revalidateAfterMs: 1000,
+    maxStaleMs: 60_000,
+    maxEntries: 3,
+    onRefreshError: (c) => errors.push(c),
+  });
   const docs = new RegistryDocuments(records);
   registry.onChange((id) => docs.invalidate(id));
   const key = generateClusterKey();
-  await registry.create({ id: 'c1', syncSubject: 'system:serviceaccount:a:b', jwks: await validateJwks(jwksOf(key)) });
-  return { store, registry, records, docs, errors, advance: (ms: number) => { clock += ms; } };
+  await registry.create({
+    id: 'c1',
+    syncSubject: 'system:serviceaccount:a:b',
+    jwks: await validateJwks(jwksOf(key)),
+  });
+  return {
+    store,
+    registry,
+    records,
+    docs,
+    errors,
+    advance: (ms: number) => {
+      clock += ms;
+    },
+  };
 }
 
 describe('RegistryDocuments', () => {
@@ -100,11 +121,17 @@ describe('RegistryDocuments', () => {
   it('drops an entry as soon as another process rewrites the record in a watched file store', async () => {
     const dir = await tempDir();
     const reader = await FileStore.open(dir.path);
-    const writer = new ClusterRegistry(await FileStore.open(dir.path), { publicUrl: 'https://issuer.example' });
+    const writer = new ClusterRegistry(await FileStore.open(dir.path), {
+      publicUrl: 'https://issuer.example',
+    });
     // A clock that never moves: only the watch can make the cache notice the write.
     const records = clusterRecords(reader, { now: () => 0 });
     const docs = new RegistryDocuments(records);
-    await writer.create({ id: 'w1', syncSubject: 'system:serviceaccount:a:b', jwks: await validateJwks(jwksOf(generateClusterKey())) });
+    await writer.create({
+      id: 'w1',
+      syncSubject: 'system:serviceaccount:a:b',
+      jwks: await validateJwks(jwksOf(generateClusterKey())),
+    });
     const before = (await docs.documents('w1'))!.jwks.etag;
     await writer.replaceKeys('w1', await validateJwks(jwksOf(generateClusterKey())), 'admin');
     await vi.waitFor(async () => expect((await docs.documents('w1'))!.jwks.etag).not.toBe(before));

@@ -21,9 +21,18 @@ describe('public document answers', () => {
     expect(notModified.status).toBe(304);
     expect(notModified.body).toBeNull();
     expect(notModified.headers).not.toHaveProperty('content-length');
-    expect(notModified.headers).toMatchObject({ etag: doc.etag, 'cache-control': 'public, max-age=300' });
-    expect(answerDocument(doc, 'HEAD', null)).toMatchObject({ status: 200, body: null, headers: { 'content-length': String(doc.body.byteLength) } });
-    expect(new TextDecoder().decode(answerDocument(doc, 'GET', '"other"').body!)).toBe('{"keys":[]}');
+    expect(notModified.headers).toMatchObject({
+      etag: doc.etag,
+      'cache-control': 'public, max-age=300',
+    });
+    expect(answerDocument(doc, 'HEAD', null)).toMatchObject({
+      status: 200,
+      body: null,
+      headers: { 'content-length': String(doc.body.byteLength) },
+    });
+    expect(new TextDecoder().decode(answerDocument(doc, 'GET', '"other"').body!)).toBe(
+      '{"keys":[]}',
+    );
   });
 
   it('derives the ETag from the bytes', async () => {
@@ -36,8 +45,20 @@ describe('public document answers', () => {
 
   it('recognizes exactly the two document paths', () => {
     expect(matchDocumentPath('/c1/openid/v1/jwks')).toEqual({ cluster: 'c1', kind: 'jwks' });
-    expect(matchDocumentPath('/c1/.well-known/openid-configuration')).toEqual({ cluster: 'c1', kind: 'discovery' });
-    for (const path of ['/openid/v1/jwks', '//openid/v1/jwks', '/c1/openid/v1/jwks/', '/c1/x/openid/v1/jwks', '/c1', '', 'c1/openid/v1/jwks', '/c1/openid/v1/JWKS']) {
+    expect(matchDocumentPath('/c1/.well-known/openid-configuration')).toEqual({
+      cluster: 'c1',
+      kind: 'discovery',
+    });
+    for (const path of [
+      '/openid/v1/jwks',
+      '//openid/v1/jwks',
+      '/c1/openid/v1/jwks/',
+      '/c1/x/openid/v1/jwks',
+      '/c1',
+      '',
+      'c1/openid/v1/jwks',
+      '/c1/openid/v1/JWKS',
+    ]) {
       expect(matchDocumentPath(path), path).toBeNull();
     }
   });

@@ -5,7 +5,13 @@ import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gcloud } from '../support/gcloud.js';
 import { REPO_ROOT } from '../support/serve.js';
-import { GSA, spawnMetadataServer, startMetadataWorld, type MetadataWorld, type SpawnedMetadataServer } from './world.js';
+import {
+  GSA,
+  spawnMetadataServer,
+  startMetadataWorld,
+  type MetadataWorld,
+  type SpawnedMetadataServer,
+} from './world.js';
 
 /**
  * Real clients as judges: Google's own libraries and gcloud find the metadata server through the
@@ -20,9 +26,22 @@ interface Run {
 
 function run(command: string, args: string[], env: Record<string, string>): Promise<Run> {
   return new Promise((resolve) => {
-    execFile(command, args, { cwd: REPO_ROOT, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env }, timeout: 60_000 }, (error, stdout, stderr) => {
-      resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout: stdout.trim(), stderr });
-    });
+    execFile(
+      command,
+      args,
+      {
+        cwd: REPO_ROOT,
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env },
+        timeout: 60_000,
+      },
+      (error, stdout, stderr) => {
+        resolve({
+          code: error ? (typeof error.code === 'number' ? error.code : 1) : 0,
+          stdout: stdout.trim(),
+          stderr,
+        });
+      },
+    );
   });
 }
 
@@ -59,7 +78,10 @@ describe('metadata server, driven by real Google clients', () => {
   let home: string;
   beforeAll(async () => {
     world = await startMetadataWorld();
-    server = await spawnMetadataServer(['--credential-config', await world.credentialConfig('web', GSA)]);
+    server = await spawnMetadataServer([
+      '--credential-config',
+      await world.credentialConfig('web', GSA),
+    ]);
     home = await mkdtemp(join(world.dir, 'home-'));
   });
   afterAll(async () => {
@@ -68,13 +90,26 @@ describe('metadata server, driven by real Google clients', () => {
   });
 
   it('google-auth-library (GCE_METADATA_HOST, no credential file): a Compute client, an access token, an ID token; gcp-metadata isAvailable and project-id', async () => {
-    const result = await run(process.execPath, ['--input-type=module', '-e', NODE_CLIENTS], { HOME: home, GCE_METADATA_HOST: server.hostPort });
+    const result = await run(process.execPath, ['--input-type=module', '-e', NODE_CLIENTS], {
+      HOME: home,
+      GCE_METADATA_HOST: server.hostPort,
+    });
     expect(result.stderr).toBe('');
-    const out = JSON.parse(result.stdout) as { client: string; token: string; authorization: string; available: boolean; project: string; email: string };
+    const out = JSON.parse(result.stdout) as {
+      client: string;
+      token: string;
+      authorization: string;
+      available: boolean;
+      project: string;
+      email: string;
+    };
     expect(out.client).toBe('Compute');
     expect(out.token).toMatch(/^ya29\.sa\./);
     expect(out.authorization).toMatch(/^Bearer ey/);
-    expect(decodeJwt(out.authorization.slice('Bearer '.length))).toMatchObject({ aud: 'https://svc.example.com', email: GSA });
+    expect(decodeJwt(out.authorization.slice('Bearer '.length))).toMatchObject({
+      aud: 'https://svc.example.com',
+      email: GSA,
+    });
     expect(out.available).toBe(true);
     expect(out.project).toBe('proj-abc12');
     expect(out.email).toBe(GSA);
@@ -85,12 +120,19 @@ describe('metadata server, driven by real Google clients', () => {
     const token = await gcloud(['auth', 'print-access-token'], undefined, env);
     expect(token.stderr).toBe('');
     expect(token.stdout).toMatch(/^ya29\.sa\./);
-    const account = await gcloud(['config', 'list', 'account', '--format=value(core.account)'], undefined, env);
+    const account = await gcloud(
+      ['config', 'list', 'account', '--format=value(core.account)'],
+      undefined,
+      env,
+    );
     expect(account.stdout).toBe(GSA);
   });
 
-  it('Python google.auth.compute_engine (gcloud\'s bundled google-auth): Credentials and IDTokenCredentials refresh', async () => {
-    const sdk = await run('gcloud', ['info', '--format=value(installation.sdk_root)'], { HOME: home, CLOUDSDK_CONFIG: home });
+  it("Python google.auth.compute_engine (gcloud's bundled google-auth): Credentials and IDTokenCredentials refresh", async () => {
+    const sdk = await run('gcloud', ['info', '--format=value(installation.sdk_root)'], {
+      HOME: home,
+      CLOUDSDK_CONFIG: home,
+    });
     expect(sdk.code).toBe(0);
     const result = await run('python3', ['-S', '-c', PYTHON_CLIENTS], {
       HOME: home,
@@ -99,7 +141,12 @@ describe('metadata server, driven by real Google clients', () => {
       GCE_METADATA_IP: server.hostPort,
     });
     expect(result.stderr).toBe('');
-    const out = JSON.parse(result.stdout) as { token: string; email: string; id: string; valid: boolean };
+    const out = JSON.parse(result.stdout) as {
+      token: string;
+      email: string;
+      id: string;
+      valid: boolean;
+    };
     expect(out.token).toMatch(/^ya29\.sa\./);
     expect(out.email).toBe(GSA);
     expect(out.valid).toBe(true);

@@ -4,18 +4,38 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../support/net.js';
 import { REPO_ROOT } from '../support/serve.js';
-import { GSA, spawnMetadataServer, startMetadataWorld, type MetadataWorld, type SpawnedMetadataServer } from './world.js';
+import {
+  GSA,
+  spawnMetadataServer,
+  startMetadataWorld,
+  type MetadataWorld,
+  type SpawnedMetadataServer,
+} from './world.js';
 
 const TOKEN = '/computeMetadata/v1/instance/service-accounts/default/token';
 
-function get(base: string, path: string, agent?: Agent): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
+function get(
+  base: string,
+  path: string,
+  agent?: Agent,
+): Promise<{
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}> {
   return new Promise((resolve, reject) => {
-    const req = request(`${base}${path}`, { headers: { 'metadata-flavor': 'Google' }, ...(agent ? { agent } : {}) }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => { body += chunk; });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-    });
+    const req = request(
+      `${base}${path}`,
+      { headers: { 'metadata-flavor': 'Google' }, ...(agent ? { agent } : {}) },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          body += chunk;
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+      },
+    );
     req.once('error', reject);
     req.end();
   });
@@ -26,7 +46,10 @@ describe('metadata server under load', () => {
   let server: SpawnedMetadataServer;
   beforeAll(async () => {
     world = await startMetadataWorld();
-    server = await spawnMetadataServer(['--credential-config', await world.credentialConfig('web', GSA)]);
+    server = await spawnMetadataServer([
+      '--credential-config',
+      await world.credentialConfig('web', GSA),
+    ]);
   });
   afterAll(async () => {
     await server?.stop();
@@ -39,13 +62,20 @@ describe('metadata server under load', () => {
     const agent = new Agent({ keepAlive: true, maxSockets: 200 });
     try {
       const before = { ...world.google.calls };
-      const answers = await Promise.all(Array.from({ length: 1_000 }, () => get(server.url, TOKEN, agent)));
+      const answers = await Promise.all(
+        Array.from({ length: 1_000 }, () => get(server.url, TOKEN, agent)),
+      );
       expect(answers.every((a) => a.status === 200)).toBe(true);
-      expect(new Set(answers.map((a) => (JSON.parse(a.body) as { access_token: string }).access_token)).size).toBe(1);
+      expect(
+        new Set(answers.map((a) => (JSON.parse(a.body) as { access_token: string }).access_token))
+          .size,
+      ).toBe(1);
       expect(world.google.calls.token - before.token).toBe(1);
       expect(world.google.calls.generateAccessToken - before.generateAccessToken).toBe(1);
 
-      const again = await Promise.all(Array.from({ length: 1_000 }, () => get(server.url, TOKEN, agent)));
+      const again = await Promise.all(
+        Array.from({ length: 1_000 }, () => get(server.url, TOKEN, agent)),
+      );
       expect(again.every((a) => a.status === 200)).toBe(true);
       expect(world.google.calls.token - before.token).toBe(1);
       expect(world.google.calls.generateAccessToken - before.generateAccessToken).toBe(1);
@@ -67,8 +97,26 @@ describe('metadata server when Google fails', () => {
 
   beforeAll(async () => {
     world = await startMetadataWorld();
-    direct = await spawnMetadataServer(['--credential-config', await world.credentialConfig('direct'), '--project-id', 'direct-proj', '--upstream-timeout', '300'], env);
-    impersonating = await spawnMetadataServer(['--credential-config', await world.credentialConfig('web', GSA), '--upstream-timeout', '300'], env);
+    direct = await spawnMetadataServer(
+      [
+        '--credential-config',
+        await world.credentialConfig('direct'),
+        '--project-id',
+        'direct-proj',
+        '--upstream-timeout',
+        '300',
+      ],
+      env,
+    );
+    impersonating = await spawnMetadataServer(
+      [
+        '--credential-config',
+        await world.credentialConfig('web', GSA),
+        '--upstream-timeout',
+        '300',
+      ],
+      env,
+    );
   });
   afterAll(async () => {
     await direct?.stop();
@@ -76,7 +124,14 @@ describe('metadata server when Google fails', () => {
     await world?.close();
   });
 
-  function expectCleanRefusal(answer: { status: number; headers: Record<string, string | string[] | undefined>; body: string }, status: number): void {
+  function expectCleanRefusal(
+    answer: {
+      status: number;
+      headers: Record<string, string | string[] | undefined>;
+      body: string;
+    },
+    status: number,
+  ): void {
     expect(answer.status).toBe(status);
     expect(answer.headers['metadata-flavor']).toBe('Google');
     expect(answer.headers['content-type']).toBe('application/text');
@@ -89,8 +144,14 @@ describe('metadata server when Google fails', () => {
     const config = await world.credentialConfig('down');
     const { readFile, writeFile } = await import('node:fs/promises');
     const broken = JSON.parse(await readFile(config, 'utf8')) as Record<string, unknown>;
-    await writeFile(config, JSON.stringify({ ...broken, token_url: `http://127.0.0.1:${port}/v1/token` }));
-    const down = await spawnMetadataServer(['--credential-config', config, '--project-id', 'direct-proj'], env);
+    await writeFile(
+      config,
+      JSON.stringify({ ...broken, token_url: `http://127.0.0.1:${port}/v1/token` }),
+    );
+    const down = await spawnMetadataServer(
+      ['--credential-config', config, '--project-id', 'direct-proj'],
+      env,
+    );
     try {
       const answer = await get(down.url, TOKEN);
       expectCleanRefusal(answer, 503);
@@ -102,15 +163,24 @@ describe('metadata server when Google fails', () => {
 
   it('STS 500: 503 with Retry-After; the next request succeeds', async () => {
     const scopes = freshScopes();
-    world.google.failNext('token', { status: 500, body: JSON.stringify({ error: 'server_error', error_description: 'backend error' }) });
+    world.google.failNext('token', {
+      status: 500,
+      body: JSON.stringify({ error: 'server_error', error_description: 'backend error' }),
+    });
     const answer = await get(direct.url, `${TOKEN}${scopes}`);
     expectCleanRefusal(answer, 503);
     expect(answer.body).toMatch(/Google answered 500 \(server_error: backend error\)/);
     expect((await get(direct.url, `${TOKEN}${scopes}`)).status).toBe(200);
   });
 
-  it('IAM Credentials 429: 429 with Google\'s Retry-After', async () => {
-    world.google.failNext('generateAccessToken', { status: 429, body: JSON.stringify({ error: { code: 429, message: 'Quota exceeded', status: 'RESOURCE_EXHAUSTED' } }), headers: { 'retry-after': '7' } });
+  it("IAM Credentials 429: 429 with Google's Retry-After", async () => {
+    world.google.failNext('generateAccessToken', {
+      status: 429,
+      body: JSON.stringify({
+        error: { code: 429, message: 'Quota exceeded', status: 'RESOURCE_EXHAUSTED' },
+      }),
+      headers: { 'retry-after': '7' },
+    });
     const answer = await get(impersonating.url, `${TOKEN}${freshScopes()}`);
     expectCleanRefusal(answer, 429);
     expect(answer.headers['retry-after']).toBe('7');
@@ -121,25 +191,50 @@ describe('metadata server when Google fails', () => {
     world.google.failNext('token', 'hang');
     const answer = await get(direct.url, `${TOKEN}${freshScopes()}`);
     expectCleanRefusal(answer, 503);
-    expect(answer.body).toMatch(/did not answer within 300 ms \(IDBRIDGE_METADATA_UPSTREAM_TIMEOUT_MS\)/);
+    expect(answer.body).toMatch(
+      /did not answer within 300 ms \(IDBRIDGE_METADATA_UPSTREAM_TIMEOUT_MS\)/,
+    );
   });
 
   it('garbled STS answer: 503, not a crash; the server keeps answering', async () => {
     world.google.failNext('token', 'malformed');
     expectCleanRefusal(await get(direct.url, `${TOKEN}${freshScopes()}`), 503);
-    expect((await get(direct.url, '/computeMetadata/v1/project/project-id')).body).toBe('direct-proj');
+    expect((await get(direct.url, '/computeMetadata/v1/project/project-id')).body).toBe(
+      'direct-proj',
+    );
   });
 
   it('a client retries them: Python google-auth gets its token through two 500s', async () => {
-    const sdk = await new Promise<string>((resolve) => execFile('gcloud', ['info', '--format=value(installation.sdk_root)'], { env: { PATH: process.env.PATH ?? '', HOME: world.dir, CLOUDSDK_CONFIG: world.dir } }, (_e, out) => resolve(out.trim())));
+    const sdk = await new Promise<string>((resolve) =>
+      execFile(
+        'gcloud',
+        ['info', '--format=value(installation.sdk_root)'],
+        { env: { PATH: process.env.PATH ?? '', HOME: world.dir, CLOUDSDK_CONFIG: world.dir } },
+        (_e, out) => resolve(out.trim()),
+      ),
+    );
     world.google.failNext('generateAccessToken', { status: 500 }, 2);
     const before = world.google.calls.generateAccessToken;
-    const script = 'import google.auth.transport.requests\nfrom google.auth import compute_engine\nc = compute_engine.Credentials(scopes=["https://www.googleapis.com/auth/retry"])\nc.refresh(google.auth.transport.requests.Request())\nprint(c.token)';
-    const out = await new Promise<{ stdout: string; stderr: string }>((resolve) => execFile('python3', ['-S', '-c', script], {
-      cwd: REPO_ROOT,
-      env: { PATH: process.env.PATH ?? '', HOME: world.dir, PYTHONPATH: join(sdk, 'lib/third_party'), GCE_METADATA_HOST: impersonating.hostPort, GCE_METADATA_IP: impersonating.hostPort },
-      timeout: 60_000,
-    }, (_e, stdout, stderr) => resolve({ stdout: stdout.trim(), stderr })));
+    const script =
+      'import google.auth.transport.requests\nfrom google.auth import compute_engine\nc = compute_engine.Credentials(scopes=["https://www.googleapis.com/auth/retry"])\nc.refresh(google.auth.transport.requests.Request())\nprint(c.token)';
+    const out = await new Promise<{ stdout: string; stderr: string }>((resolve) =>
+      execFile(
+        'python3',
+        ['-S', '-c', script],
+        {
+          cwd: REPO_ROOT,
+          env: {
+            PATH: process.env.PATH ?? '',
+            HOME: world.dir,
+            PYTHONPATH: join(sdk, 'lib/third_party'),
+            GCE_METADATA_HOST: impersonating.hostPort,
+            GCE_METADATA_IP: impersonating.hostPort,
+          },
+          timeout: 60_000,
+        },
+        (_e, stdout, stderr) => resolve({ stdout: stdout.trim(), stderr }),
+      ),
+    );
     expect(out.stdout).toMatch(/^ya29\.sa\./);
     expect(world.google.calls.generateAccessToken - before).toBe(3);
   });

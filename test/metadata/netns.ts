@@ -16,7 +16,11 @@ export function netnsUnavailable(): string | undefined {
     execFileSync('ip', ['netns', 'del', name], { stdio: 'pipe' });
     return undefined;
   } catch (err) {
-    return `ip netns add is not permitted here (${String((err as { stderr?: Buffer }).stderr ?? (err as Error).message).trim().slice(0, 120)})`;
+    return `ip netns add is not permitted here (${String(
+      (err as { stderr?: Buffer }).stderr ?? (err as Error).message,
+    )
+      .trim()
+      .slice(0, 120)})`;
   }
 }
 
@@ -54,8 +58,22 @@ export async function removePodNetwork(network: FakePodNetwork): Promise<void> {
 }
 
 /** An HTTP GET made from inside the namespace (curl: no node start-up per request). */
-export async function getFrom(network: FakePodNetwork, url: string): Promise<{ status: number; body: string }> {
-  const { stdout } = await run('ip', ['netns', 'exec', network.namespace, 'curl', '-sS', '--max-time', '20', '-w', '\n%{http_code}', url]);
+export async function getFrom(
+  network: FakePodNetwork,
+  url: string,
+): Promise<{ status: number; body: string }> {
+  const { stdout } = await run('ip', [
+    'netns',
+    'exec',
+    network.namespace,
+    'curl',
+    '-sS',
+    '--max-time',
+    '20',
+    '-w',
+    '\n%{http_code}',
+    url,
+  ]);
   const at = stdout.lastIndexOf('\n');
   return { status: Number(stdout.slice(at + 1)), body: stdout.slice(0, at) };
 }

@@ -14,13 +14,16 @@ function manualScheduler() {
     schedule: (fn: () => void, ms: number) => {
       const entry = { fn, ms };
       pending.push(entry);
-      return () => { pending.splice(pending.indexOf(entry), 1); };
+      return () => {
+        pending.splice(pending.indexOf(entry), 1);
+      };
     },
     /** Runs every timer due so far, once. */
-    runAll: () => { for (const entry of pending.splice(0)) entry.fn(); },
+    runAll: () => {
+      for (const entry of pending.splice(0)) entry.fn();
+    },
   };
 }
-
 
 describe('token source', () => {
   let world: MetadataWorld;
@@ -32,11 +35,27 @@ describe('token source', () => {
   });
 
   async function setup(gsa: string | undefined, options: { maxEntries?: number } = {}) {
-    const sidecar = await loadSidecarIdentity({ credentialConfigPath: await world.credentialConfig(`ts-${gsa ?? 'direct'}`, gsa), projectId: 'proj-abc12', attributes: {} });
+    const sidecar = await loadSidecarIdentity({
+      credentialConfigPath: await world.credentialConfig(`ts-${gsa ?? 'direct'}`, gsa),
+      projectId: 'proj-abc12',
+      attributes: {},
+    });
     const scheduler = manualScheduler();
     let now = Date.now();
-    const tokens = new TokenSource({ upstream: new UpstreamClient({ timeoutMs: 5_000, attempts: 1 }), schedule: scheduler.schedule, now: () => now, ...options });
-    return { identity: sidecar.resolver.identity, tokens, scheduler, advance: (ms: number) => { now += ms; } };
+    const tokens = new TokenSource({
+      upstream: new UpstreamClient({ timeoutMs: 5_000, attempts: 1 }),
+      schedule: scheduler.schedule,
+      now: () => now,
+      ...options,
+    });
+    return {
+      identity: sidecar.resolver.identity,
+      tokens,
+      scheduler,
+      advance: (ms: number) => {
+        now += ms;
+      },
+    };
   }
 
   it('refreshes in the background at 80 % of the lifetime while the token is used, then serves the new one without waiting', async () => {
@@ -48,8 +67,12 @@ describe('token source', () => {
     expect(scheduler.pending.map((p) => Math.round(p.ms / 60_000))).toContain(48);
     advance(48 * 60_000);
     scheduler.runAll();
-    await vi.waitFor(() => expect(world.google.calls.generateAccessToken).toBe(calls + 1), { timeout: 20_000 });
-    await vi.waitFor(() => expect(scheduler.pending.length).toBeGreaterThan(0), { timeout: 20_000 });
+    await vi.waitFor(() => expect(world.google.calls.generateAccessToken).toBe(calls + 1), {
+      timeout: 20_000,
+    });
+    await vi.waitFor(() => expect(scheduler.pending.length).toBeGreaterThan(0), {
+      timeout: 20_000,
+    });
     const callsAfterRefresh = world.google.calls.generateAccessToken;
     const second = await tokens.accessToken(identity, DEFAULT_SCOPES);
     expect(second.ok && first.ok && second.token !== first.token).toBe(true);
@@ -85,7 +108,8 @@ describe('token source', () => {
 
   it('the cache is bounded: the least recently used entry goes', async () => {
     const { identity, tokens } = await setup(undefined, { maxEntries: 3 });
-    for (let i = 0; i < 10; i++) await tokens.accessToken(identity, [`https://www.googleapis.com/auth/s${i}`]);
+    for (let i = 0; i < 10; i++)
+      await tokens.accessToken(identity, [`https://www.googleapis.com/auth/s${i}`]);
     expect(tokens.size).toBe(3);
     tokens.close();
   });
@@ -104,27 +128,70 @@ describe('token source', () => {
 });
 
 describe('metadata API decisions, plain values', () => {
-  const view: InstanceView = { projectId: 'p-123456', numericProjectId: '42', googleServiceAccount: GSA, kubernetesServiceAccount: 'apps/web', universeDomain: 'googleapis.com', attributes: {} };
-  const request = (path: string, query = '', headers: Record<string, string> = { 'metadata-flavor': 'Google' }, method = 'GET') => ({ method, path, query, headers });
+  const view: InstanceView = {
+    projectId: 'p-123456',
+    numericProjectId: '42',
+    googleServiceAccount: GSA,
+    kubernetesServiceAccount: 'apps/web',
+    universeDomain: 'googleapis.com',
+    attributes: {},
+  };
+  const request = (
+    path: string,
+    query = '',
+    headers: Record<string, string> = { 'metadata-flavor': 'Google' },
+    method = 'GET',
+  ) => ({ method, path, query, headers });
 
   it('token scopes are split on commas, trimmed, and de-duplicated', () => {
-    expect(decide(request('/computeMetadata/v1/instance/service-accounts/default/token', 'scopes=a,%20b%20,a,,'), view)).toEqual({ need: { kind: 'access', scopes: ['a', 'b'] } });
-    expect(decide(request('/computeMetadata/v1/instance/service-accounts/default/token'), view)).toEqual({ need: { kind: 'access', scopes: DEFAULT_SCOPES } });
+    expect(
+      decide(
+        request(
+          '/computeMetadata/v1/instance/service-accounts/default/token',
+          'scopes=a,%20b%20,a,,',
+        ),
+        view,
+      ),
+    ).toEqual({ need: { kind: 'access', scopes: ['a', 'b'] } });
+    expect(
+      decide(request('/computeMetadata/v1/instance/service-accounts/default/token'), view),
+    ).toEqual({ need: { kind: 'access', scopes: DEFAULT_SCOPES } });
   });
 
   it('identity needs an audience; format and licenses change nothing', () => {
-    expect(decide(request('/computeMetadata/v1/instance/service-accounts/default/identity', 'audience=x&format=full&licenses=FALSE'), view)).toEqual({ need: { kind: 'id', audience: 'x' } });
+    expect(
+      decide(
+        request(
+          '/computeMetadata/v1/instance/service-accounts/default/identity',
+          'audience=x&format=full&licenses=FALSE',
+        ),
+        view,
+      ),
+    ).toEqual({ need: { kind: 'id', audience: 'x' } });
   });
 
   it('method, X-Forwarded-For and Metadata-Flavor are refused before any path is looked at', () => {
     const answer = (d: ReturnType<typeof decide>) => ('answer' in d ? d.answer.status : 0);
     expect(answer(decide(request('/nope', '', {}, 'DELETE'), view))).toBe(405);
     expect(answer(decide(request('/', '', { 'x-forwarded-for': '1.1.1.1' }), view))).toBe(403);
-    expect(answer(decide(request('/computeMetadata/v1/instance/service-accounts/default/token', '', {}), view))).toBe(403);
+    expect(
+      answer(
+        decide(
+          request('/computeMetadata/v1/instance/service-accounts/default/token', '', {}),
+          view,
+        ),
+      ),
+    ).toBe(403);
   });
 
   it('readyz reports what is missing', () => {
-    const d = decide(request('/readyz', '', {}), view, { ready: false, reason: 'the ServiceAccount token cannot be read (ENOENT)' });
-    expect('answer' in d && d.answer).toMatchObject({ status: 503, body: 'not ready: the ServiceAccount token cannot be read (ENOENT)\n' });
+    const d = decide(request('/readyz', '', {}), view, {
+      ready: false,
+      reason: 'the ServiceAccount token cannot be read (ENOENT)',
+    });
+    expect('answer' in d && d.answer).toMatchObject({
+      status: 503,
+      body: 'not ready: the ServiceAccount token cannot be read (ENOENT)\n',
+    });
   });
 });

@@ -2,17 +2,29 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { externalAccountConfig, parseProvider } from '../../src/credentials/credential-config.js';
-import { principalFor, startFakeGoogle, type FakeGoogle, type FakeProvider } from '../fakes/google.js';
+import {
+  principalFor,
+  startFakeGoogle,
+  type FakeGoogle,
+  type FakeProvider,
+} from '../fakes/google.js';
 import { generateClusterKey, jwksOf, signKubeToken, type ClusterKey } from '../support/keys.js';
 import { freePort } from '../support/net.js';
-import { IDBRIDGE_BIN, registerCluster, startServe, tempDir, type ServeHarness } from '../support/serve.js';
+import {
+  IDBRIDGE_BIN,
+  registerCluster,
+  startServe,
+  tempDir,
+  type ServeHarness,
+} from '../support/serve.js';
 
 /**
  * A pod's world for the metadata server: the project's own issuer (idbridge serve, cluster c1),
  * the fake Google validating subject tokens through it over HTTP, a projected token file signed
  * by the cluster's key, and credential configurations as the webhook renders them.
  */
-export const PROVIDER = 'projects/123456/locations/global/workloadIdentityPools/idbridge/providers/idbridge-c1';
+export const PROVIDER =
+  'projects/123456/locations/global/workloadIdentityPools/idbridge/providers/idbridge-c1';
 export const GSA = 'app@proj-abc12.iam.gserviceaccount.com';
 export const UNBOUND_GSA = 'unbound@proj-abc12.iam.gserviceaccount.com';
 
@@ -39,12 +51,20 @@ export async function startMetadataWorld(): Promise<MetadataWorld> {
   const provider: FakeProvider = { path: PROVIDER, issuerUri: `${issuer.url}/c1` };
   google.providers.push(provider);
   google.serviceAccounts.push(
-    { email: GSA, workloadIdentityUsers: [principalFor(provider, 'system:serviceaccount:apps:web')] },
+    {
+      email: GSA,
+      workloadIdentityUsers: [principalFor(provider, 'system:serviceaccount:apps:web')],
+    },
     { email: UNBOUND_GSA, workloadIdentityUsers: [] },
   );
   const tokenFile = join(temp.path, 'token');
   const writeToken = async (name = 'web', file = tokenFile): Promise<string> => {
-    const token = await signKubeToken(key, { issuer: `${issuer.url}/c1`, audience: `//iam.googleapis.com/${PROVIDER}`, namespace: 'apps', serviceAccount: name });
+    const token = await signKubeToken(key, {
+      issuer: `${issuer.url}/c1`,
+      audience: `//iam.googleapis.com/${PROVIDER}`,
+      namespace: 'apps',
+      serviceAccount: name,
+    });
     await writeFile(file, token);
     return token;
   };
@@ -58,7 +78,13 @@ export async function startMetadataWorld(): Promise<MetadataWorld> {
     writeToken,
     tokenFile,
     async credentialConfig(name, gsa, file = tokenFile) {
-      const config = externalAccountConfig({ provider: parseProvider(PROVIDER), tokenPath: file, stsUrl: google.url, iamCredentialsUrl: google.url, ...(gsa ? { serviceAccountEmail: gsa } : {}) });
+      const config = externalAccountConfig({
+        provider: parseProvider(PROVIDER),
+        tokenPath: file,
+        stsUrl: google.url,
+        iamCredentialsUrl: google.url,
+        ...(gsa ? { serviceAccountEmail: gsa } : {}),
+      });
       const path = join(temp.path, `${name}.json`);
       await writeFile(path, JSON.stringify(config));
       return path;
@@ -81,22 +107,33 @@ export interface SpawnedMetadataServer {
 }
 
 /** The real `bin/idbridge.js metadata-server` as a child process (needs `npm run build`). */
-export async function spawnMetadataServer(args: string[], env: Record<string, string> = {}): Promise<SpawnedMetadataServer> {
+export async function spawnMetadataServer(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<SpawnedMetadataServer> {
   const port = String(await freePort());
-  const child = spawn(process.execPath, [IDBRIDGE_BIN, 'metadata-server', '--port', port, ...args], {
-    env: { PATH: process.env.PATH ?? '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [IDBRIDGE_BIN, 'metadata-server', '--port', port, ...args],
+    {
+      env: { PATH: process.env.PATH ?? '', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let stdout = '';
   let stderr = '';
-  child.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+  child.stderr!.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
   const url = await new Promise<string>((resolve, reject) => {
     child.stdout!.on('data', (chunk: Buffer) => {
       stdout += chunk.toString();
       const match = /"msg":"listening","url":"([^"]+)"/.exec(stdout);
       if (match) resolve(match[1]!);
     });
-    child.once('exit', (code) => reject(new Error(`metadata-server exited with ${code}: ${stderr}`)));
+    child.once('exit', (code) =>
+      reject(new Error(`metadata-server exited with ${code}: ${stderr}`)),
+    );
   });
   const exited = new Promise<number | null>((resolve) => {
     if (child.exitCode !== null) resolve(child.exitCode);
@@ -115,6 +152,9 @@ export async function spawnMetadataServer(args: string[], env: Record<string, st
 }
 
 /** GET with the header every metadata client sends. */
-export function metadataGet(url: string, headers: Record<string, string> = { 'metadata-flavor': 'Google' }): Promise<Response> {
+export function metadataGet(
+  url: string,
+  headers: Record<string, string> = { 'metadata-flavor': 'Google' },
+): Promise<Response> {
   return fetch(url, { headers, redirect: 'manual' });
 }

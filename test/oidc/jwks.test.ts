@@ -35,7 +35,10 @@ describe('validateJwks', () => {
     const { alg: _a, use: _u, ...bare } = rsa.jwk;
     const { alg: _b, ...bareEc } = p256.jwk;
     const result = await validateJwks({ keys: [bare, bareEc] });
-    expect(result.keys.map((k) => [k.alg, k.use])).toEqual([['RS256', 'sig'], ['ES256', 'sig']]);
+    expect(result.keys.map((k) => [k.alg, k.use])).toEqual([
+      ['RS256', 'sig'],
+      ['ES256', 'sig'],
+    ]);
   });
 
   it('records ES384 and ES512 keys but warns that Google refuses them', async () => {
@@ -46,7 +49,9 @@ describe('validateJwks', () => {
   });
 
   it('reports every bad key with its path, not just the first', async () => {
-    const err = await refusal({ keys: [{ ...rsa.jwk, d: 'x' }, { kty: 'oct', kid: 'k', k: 'c2VjcmV0' }, p256.jwk] });
+    const err = await refusal({
+      keys: [{ ...rsa.jwk, d: 'x' }, { kty: 'oct', kid: 'k', k: 'c2VjcmV0' }, p256.jwk],
+    });
     expect(err.details.map((d) => d.path)).toEqual(['keys[0]', 'keys[1]']);
   });
 
@@ -64,7 +69,10 @@ describe('validateJwks', () => {
   it('refuses an RSA modulus with leading zero bytes that hide a short key', async () => {
     const short = generateClusterKey('RS256', 1024);
     if (short.jwk.kty !== 'RSA') throw new Error('unreachable');
-    const padded = Buffer.concat([Buffer.alloc(200), Buffer.from(short.jwk.n, 'base64url')]).toString('base64url');
+    const padded = Buffer.concat([
+      Buffer.alloc(200),
+      Buffer.from(short.jwk.n, 'base64url'),
+    ]).toString('base64url');
     const err = await refusal({ keys: [{ ...short.jwk, n: padded }] });
     expect(err.message).toMatch(/1024 bits/);
   });
@@ -72,24 +80,40 @@ describe('validateJwks', () => {
 
 describe('discovery documents', () => {
   const issuer = 'https://issuer.example/c1';
-  const pushed = { issuer, jwks_uri: 'https://10.0.0.1:6443/openid/v1/jwks', response_types_supported: ['id_token'], subject_types_supported: ['public'], id_token_signing_alg_values_supported: ['RS256'] };
+  const pushed = {
+    issuer,
+    jwks_uri: 'https://10.0.0.1:6443/openid/v1/jwks',
+    response_types_supported: ['id_token'],
+    subject_types_supported: ['public'],
+    id_token_signing_alg_values_supported: ['RS256'],
+  };
 
   it('accepts the document a cluster with the right issuer serves', () => {
     expect(checkPushedDiscovery(pushed, issuer).issuer).toBe(issuer);
   });
 
   it('refuses a different issuer and names the apiserver flag that fixes it', () => {
-    expect(() => checkPushedDiscovery({ ...pushed, issuer: 'https://kubernetes.default.svc.cluster.local' }, issuer))
-      .toThrow(/--service-account-issuer=https:\/\/issuer\.example\/c1/);
+    expect(() =>
+      checkPushedDiscovery(
+        { ...pushed, issuer: 'https://kubernetes.default.svc.cluster.local' },
+        issuer,
+      ),
+    ).toThrow(/--service-account-issuer=https:\/\/issuer\.example\/c1/);
   });
 
   it('calls out a trailing-slash mismatch specifically', () => {
-    expect(() => checkPushedDiscovery({ ...pushed, issuer: `${issuer}/` }, issuer)).toThrow(/only by a trailing slash/);
+    expect(() => checkPushedDiscovery({ ...pushed, issuer: `${issuer}/` }, issuer)).toThrow(
+      /only by a trailing slash/,
+    );
   });
 
   it('refuses a document that is not a provider configuration', () => {
-    expect(() => checkPushedDiscovery({ keys: [] }, issuer)).toThrow(/not an OpenID provider configuration/);
-    expect(() => checkPushedDiscovery({ ...pushed, jwks_uri: 'not a url' }, issuer)).toThrow(/not an OpenID provider configuration/);
+    expect(() => checkPushedDiscovery({ keys: [] }, issuer)).toThrow(
+      /not an OpenID provider configuration/,
+    );
+    expect(() => checkPushedDiscovery({ ...pushed, jwks_uri: 'not a url' }, issuer)).toThrow(
+      /not an OpenID provider configuration/,
+    );
   });
 
   it('computes the published document from the registered issuer and the keys', () => {
@@ -107,7 +131,8 @@ describe('discovery documents', () => {
 describe('rsaKeyFlaw: degenerate RSA keys', () => {
   const real = rsa.jwk.kty === 'RSA' ? rsa.jwk : undefined!;
   /** Big-endian base64url of `value` in `bytes` bytes (default: as few as it needs). */
-  const b64 = (value: bigint, bytes = Math.ceil(value.toString(16).length / 2)) => Buffer.from(value.toString(16).padStart(bytes * 2, '0'), 'hex').toString('base64url');
+  const b64 = (value: bigint, bytes = Math.ceil(value.toString(16).length / 2)) =>
+    Buffer.from(value.toString(16).padStart(bytes * 2, '0'), 'hex').toString('base64url');
   /** Mersenne primes: large factors a test modulus can be built from without any small prime. */
   const mersenne = (p: bigint) => (1n << p) - 1n;
   const bigPrimes = mersenne(1279n) * mersenne(607n) * mersenne(127n) * mersenne(89n);
@@ -122,7 +147,12 @@ describe('rsaKeyFlaw: degenerate RSA keys', () => {
     ['n = 2^2048 - 1', b64((1n << 2048n) - 1n), 'AQAB', /divisible by 3/],
     ['a modulus with the small factor 9973', b64(bigPrimes * 9973n), 'AQAB', /divisible by 9973/],
     ['a perfect square', b64(mersenne(1279n) ** 2n), 'AQAB', /perfect square/],
-    ['a modulus shorter than stated (leading zero byte)', Buffer.concat([Buffer.alloc(1), Buffer.from(real.n, 'base64url')]).toString('base64url'), 'AQAB', /starts with a zero byte/],
+    [
+      'a modulus shorter than stated (leading zero byte)',
+      Buffer.concat([Buffer.alloc(1), Buffer.from(real.n, 'base64url')]).toString('base64url'),
+      'AQAB',
+      /starts with a zero byte/,
+    ],
   ];
 
   it.each(cases)('refuses %s', (_name, modulus, exponent, flaw) => {
@@ -134,12 +164,15 @@ describe('rsaKeyFlaw: degenerate RSA keys', () => {
     expect(real.e).toBe('AQAB');
   });
 
-  it.each(cases)('registration and push (validateJwks) refuse %s with the reason', async (_name, modulus, exponent, flaw) => {
-    const err = await refusal({ keys: [p256.jwk, { ...real, n: modulus, e: exponent }] });
-    expect(err.code).toBe('invalid_jwks');
-    expect(err.details).toEqual([{ path: 'keys[1]', message: expect.stringMatching(flaw) }]);
-    expect(err.message).toMatch(/unsafe RSA key/);
-  });
+  it.each(cases)(
+    'registration and push (validateJwks) refuse %s with the reason',
+    async (_name, modulus, exponent, flaw) => {
+      const err = await refusal({ keys: [p256.jwk, { ...real, n: modulus, e: exponent }] });
+      expect(err.code).toBe('invalid_jwks');
+      expect(err.details).toEqual([{ path: 'keys[1]', message: expect.stringMatching(flaw) }]);
+      expect(err.message).toMatch(/unsafe RSA key/);
+    },
+  );
 
   it('withholds such a key among keys already on record, and keeps the sound ones', () => {
     const forgeable = { ...real, kid: 'forgeable', e: 'AQ' };

@@ -43,23 +43,34 @@ interface Writer {
 }
 
 function startWriter(dir: string, name: string, onAck: () => void): Writer {
-  const child = spawn(process.execPath, ['--input-type=module', '-e', WRITER, dir, name], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--input-type=module', '-e', WRITER, dir, name], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const acks: string[] = [];
   let stderr = '';
   let buffered = '';
   let markReady!: () => void;
-  const ready = new Promise<void>((resolve) => { markReady = resolve; });
-  child.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+  const ready = new Promise<void>((resolve) => {
+    markReady = resolve;
+  });
+  child.stderr!.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
   child.stdout!.on('data', (chunk: Buffer) => {
     buffered += chunk.toString();
     const lines = buffered.split('\n');
     buffered = lines.pop()!; // a line cut by the kill is not an acknowledgement
     for (const line of lines) {
       if (line === 'ready') markReady();
-      else if (line.startsWith('ack ')) { acks.push(line.slice(4)); onAck(); }
+      else if (line.startsWith('ack ')) {
+        acks.push(line.slice(4));
+        onAck();
+      }
     }
   });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => resolve(code)),
+  );
   return { child, acks, ready, exited, stderr: () => stderr };
 }
 
@@ -68,7 +79,19 @@ describe('file store under kill -9 during write bursts (several processes)', () 
     const dir = await tempDir();
     const store = await FileStore.open(dir.path);
     const now = new Date().toISOString();
-    await store.put({ id: 'crash', issuer: 'https://issuer.example/crash', syncSubject: 'system:serviceaccount:seed:s', keys: [], keyEvents: [], createdAt: now, updatedAt: now, version: 1 }, null);
+    await store.put(
+      {
+        id: 'crash',
+        issuer: 'https://issuer.example/crash',
+        syncSubject: 'system:serviceaccount:seed:s',
+        keys: [],
+        keyEvents: [],
+        createdAt: now,
+        updatedAt: now,
+        version: 1,
+      },
+      null,
+    );
 
     const acknowledged = new Map<number, string[]>();
     const collect = (writer: Writer) => {
@@ -85,12 +108,18 @@ describe('file store under kill -9 during write bursts (several processes)', () 
     // Rolling kills: the others keep writing, and a restarted writer's start runs while they do.
     let acks = 0;
     let wake: (() => void) | undefined;
-    const onAck = () => { acks++; wake?.(); };
-    const untilAcks = (count: number) => new Promise<void>((resolve) => {
-      const target = acks + count;
-      wake = () => { if (acks >= target) resolve(); };
-      wake();
-    });
+    const onAck = () => {
+      acks++;
+      wake?.();
+    };
+    const untilAcks = (count: number) =>
+      new Promise<void>((resolve) => {
+        const target = acks + count;
+        wake = () => {
+          if (acks >= target) resolve();
+        };
+        wake();
+      });
     const CYCLES = 20;
     let started = 0;
     const writers = Array.from({ length: 3 }, () => startWriter(dir.path, `w${started++}`, onAck));

@@ -10,7 +10,9 @@ const DIST = join(REPO_ROOT, 'dist/src/registry');
 
 /** Runs an ES module snippet in a fresh node process against the built store (npm test builds first). */
 function child(code: string, args: string[]) {
-  return spawn(process.execPath, ['--input-type=module', '-e', code, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  return spawn(process.execPath, ['--input-type=module', '-e', code, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
 }
 
 const WRITER = `
@@ -52,12 +54,26 @@ describe('file store across processes', () => {
     const dir = await tempDir();
     const store = await FileStore.open(dir.path);
     const now = new Date().toISOString();
-    await store.put({ id: 'crash', issuer: 'https://issuer.example/crash', syncSubject: 'system:serviceaccount:v:1', keys: [], keyEvents: [], createdAt: now, updatedAt: now, version: 1 }, null);
+    await store.put(
+      {
+        id: 'crash',
+        issuer: 'https://issuer.example/crash',
+        syncSubject: 'system:serviceaccount:v:1',
+        keys: [],
+        keyEvents: [],
+        createdAt: now,
+        updatedAt: now,
+        version: 1,
+      },
+      null,
+    );
     let lastVersion = 1;
     for (let round = 0; round < 12; round++) {
       const writer = child(WRITER, [dir.path, JSON.stringify(generateClusterKey().jwk)]);
       let stderr = '';
-      writer.stderr!.on('data', (chunk) => { stderr += chunk; });
+      writer.stderr!.on('data', (chunk) => {
+        stderr += chunk;
+      });
       const exited = new Promise<number | null>((resolve) => writer.once('exit', resolve));
       await new Promise<void>((resolve) => writer.stdout!.once('data', () => resolve()));
       await new Promise((resolve) => setTimeout(resolve, 15 + Math.random() * 60));
@@ -74,8 +90,13 @@ describe('file store across processes', () => {
     // The dead writers' locks do not block the next writer (their pid is gone).
     const reopened = await FileStore.open(dir.path);
     const current = (await reopened.get('crash'))!;
-    await reopened.put({ ...current.record, version: current.record.version + 1 }, current.revision);
-    expect((await readdir(join(dir.path, 'clusters'))).filter((name) => name.endsWith('.json'))).toEqual(['crash.json']);
+    await reopened.put(
+      { ...current.record, version: current.record.version + 1 },
+      current.revision,
+    );
+    expect(
+      (await readdir(join(dir.path, 'clusters'))).filter((name) => name.endsWith('.json')),
+    ).toEqual(['crash.json']);
     await dir.remove();
   }, 120_000);
 
@@ -83,15 +104,39 @@ describe('file store across processes', () => {
     const dir = await tempDir();
     const store = await FileStore.open(dir.path);
     const now = new Date().toISOString();
-    await store.put({ id: 'shared', issuer: 'https://issuer.example/shared', syncSubject: 'system:serviceaccount:a:b', keys: [], keyEvents: [], createdAt: now, updatedAt: now, version: 1 }, null);
+    await store.put(
+      {
+        id: 'shared',
+        issuer: 'https://issuer.example/shared',
+        syncSubject: 'system:serviceaccount:a:b',
+        keys: [],
+        keyEvents: [],
+        createdAt: now,
+        updatedAt: now,
+        version: 1,
+      },
+      null,
+    );
     const processes = 4;
     const each = 15;
-    await Promise.all(Array.from({ length: processes }, (_, p) => new Promise<void>((resolve, reject) => {
-      const proc = child(INCREMENTER, [dir.path, `p${p}`, String(each)]);
-      let stderr = '';
-      proc.stderr!.on('data', (chunk) => { stderr += chunk; });
-      proc.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`incrementer ${p} exited ${code}: ${stderr}`))));
-    })));
+    await Promise.all(
+      Array.from(
+        { length: processes },
+        (_, p) =>
+          new Promise<void>((resolve, reject) => {
+            const proc = child(INCREMENTER, [dir.path, `p${p}`, String(each)]);
+            let stderr = '';
+            proc.stderr!.on('data', (chunk) => {
+              stderr += chunk;
+            });
+            proc.once('exit', (code) =>
+              code === 0
+                ? resolve()
+                : reject(new Error(`incrementer ${p} exited ${code}: ${stderr}`)),
+            );
+          }),
+      ),
+    );
     const final = (await store.get('shared'))!.record;
     expect(final.version).toBe(1 + processes * each);
     expect(new Set(final.broker?.subjects).size).toBe(processes * each);

@@ -10,13 +10,29 @@ import { startServe, tempDir } from '../support/serve.js';
 
 const { readdir, open, rm, truncate } = fsPromises;
 const now = new Date().toISOString();
-const seed: ClusterRecord = { id: 'c1', issuer: 'https://issuer.example/c1', syncSubject: 'system:serviceaccount:a:b', keys: [], keyEvents: [], createdAt: now, updatedAt: now, version: 1 };
+const seed: ClusterRecord = {
+  id: 'c1',
+  issuer: 'https://issuer.example/c1',
+  syncSubject: 'system:serviceaccount:a:b',
+  keys: [],
+  keyEvents: [],
+  createdAt: now,
+  updatedAt: now,
+  version: 1,
+};
 /** A record of about 9 KiB: more than the one page a nearly full disk has left. */
-const audiences = Array.from({ length: 20 }, (_, i) => `https://audience.example/${i}/${'a'.repeat(420)}`);
+const audiences = Array.from(
+  { length: 20 },
+  (_, i) => `https://audience.example/${i}/${'a'.repeat(420)}`,
+);
 const large: ClusterRecord = { ...seed, version: 2, broker: { audiences } };
 
 function enospc(): NodeJS.ErrnoException {
-  return Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC', errno: -28, syscall: 'write' });
+  return Object.assign(new Error('ENOSPC: no space left on device, write'), {
+    code: 'ENOSPC',
+    errno: -28,
+    syscall: 'write',
+  });
 }
 
 /**
@@ -40,9 +56,15 @@ function nearlyFullFs(room: { bytes: number }): FileStoreFs {
   return { ...fsPromises, open: limitedOpen };
 }
 
-async function readyz(store: FileStore): Promise<{ status: number; body: { status?: string; error?: { code: string; message: string } } }> {
+async function readyz(store: FileStore): Promise<{
+  status: number;
+  body: { status?: string; error?: { code: string; message: string } };
+}> {
   const res = await healthRoutes(() => store.ping()).request('/readyz');
-  return { status: res.status, body: (await res.json()) as { status?: string; error?: { code: string; message: string } } };
+  return {
+    status: res.status,
+    body: (await res.json()) as { status?: string; error?: { code: string; message: string } },
+  };
 }
 
 describe('file store on a nearly full disk (injected filesystem)', () => {
@@ -52,7 +74,10 @@ describe('file store on a nearly full disk (injected filesystem)', () => {
     const store = await FileStore.open(dir.path, { fs: nearlyFullFs(room) });
     await store.put(seed, null);
     room.bytes = 4096;
-    const failure = await store.put(large, '1').then(() => null, (err: unknown) => err);
+    const failure = await store.put(large, '1').then(
+      () => null,
+      (err: unknown) => err,
+    );
     expect(failure).toMatchObject({ code: 'store_unavailable', status: 503 });
     expect((failure as Error).message).toContain('(ENOSPC)');
     expect((failure as Error).message).toContain('free space');
@@ -87,13 +112,19 @@ describe('file store on a nearly full disk (injected filesystem)', () => {
 });
 
 /** A 1 MiB tmpfs of our own (needs root or CAP_SYS_ADMIN); null with the reason when it cannot be mounted. */
-async function mountTmpfs(): Promise<{ path: string; remove(): Promise<void> } | { reason: string }> {
+async function mountTmpfs(): Promise<
+  { path: string; remove(): Promise<void> } | { reason: string }
+> {
   const dir = await tempDir('idbridge-tmpfs-');
   try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m,mode=0700', 'tmpfs', dir.path], { stdio: 'pipe' });
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m,mode=0700', 'tmpfs', dir.path], {
+      stdio: 'pipe',
+    });
   } catch (err) {
     await dir.remove();
-    return { reason: `cannot mount a tmpfs here (${String((err as { stderr?: Buffer }).stderr ?? err).trim()}); the injected-filesystem tests above cover the same paths` };
+    return {
+      reason: `cannot mount a tmpfs here (${String((err as { stderr?: Buffer }).stderr ?? err).trim()}); the injected-filesystem tests above cover the same paths`,
+    };
   }
   return {
     path: dir.path,
@@ -131,10 +162,23 @@ describe('file store on a real full and read-only disk (tmpfs)', () => {
     const token = 'tmpfs-admin-token-0123456789';
     const serve = await startServe({ IDBRIDGE_STORE: `file:${data}`, IDBRIDGE_ADMIN_TOKEN: token });
     const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
-    const patch = (change: object = { broker: { audiences } }) => fetch(`${serve.url}/api/v1/clusters/c1`, { method: 'PATCH', headers, body: JSON.stringify(change) });
+    const patch = (change: object = { broker: { audiences } }) =>
+      fetch(`${serve.url}/api/v1/clusters/c1`, {
+        method: 'PATCH',
+        headers,
+        body: JSON.stringify(change),
+      });
     const ready = async () => (await fetch(`${serve.url}/readyz`)).status;
     try {
-      expect((await fetch(`${serve.url}/api/v1/clusters`, { method: 'POST', headers, body: JSON.stringify({ id: 'c1' }) })).status).toBe(201);
+      expect(
+        (
+          await fetch(`${serve.url}/api/v1/clusters`, {
+            method: 'POST',
+            headers,
+            body: JSON.stringify({ id: 'c1' }),
+          })
+        ).status,
+      ).toBe(201);
       const before = await (await fetch(`${serve.url}/api/v1/clusters/c1`, { headers })).json();
       expect(await ready()).toBe(200);
 
@@ -146,7 +190,9 @@ describe('file store on a real full and read-only disk (tmpfs)', () => {
       expect(body.error.code).toBe('store_unavailable');
       expect(body.error.message).toContain('(ENOSPC)');
       expect(await readdir(join(data, 'clusters'))).toEqual(['c1.json']);
-      expect(await (await fetch(`${serve.url}/api/v1/clusters/c1`, { headers })).json()).toEqual(before);
+      expect(await (await fetch(`${serve.url}/api/v1/clusters/c1`, { headers })).json()).toEqual(
+        before,
+      );
       const logged = serve.logs.filter((line) => line.includes('ENOSPC'));
       expect(logged.length).toBeGreaterThan(0);
       expect(serve.logs.join('\n')).not.toContain(token);
@@ -161,7 +207,9 @@ describe('file store on a real full and read-only disk (tmpfs)', () => {
       try {
         const res = await fetch(`${serve.url}/readyz`);
         expect(res.status).toBe(503);
-        expect(((await res.json()) as { error: { message: string } }).error.message).toContain('(EROFS)');
+        expect(((await res.json()) as { error: { message: string } }).error.message).toContain(
+          '(EROFS)',
+        );
         expect((await patch({ syncSubject: 'system:serviceaccount:ro:writer' })).status).toBe(503);
       } finally {
         execFileSync('mount', ['-o', 'remount,rw', tmpfs.path], { stdio: 'pipe' });

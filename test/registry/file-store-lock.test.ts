@@ -13,7 +13,16 @@ const frozen = () => 1_750_000_000_000;
 const DEAD_PID = 999999;
 
 const now = new Date(frozen()).toISOString();
-const seed = { id: 'c1', issuer: 'https://issuer.example/c1', syncSubject: 'system:serviceaccount:a:b', keys: [], keyEvents: [], createdAt: now, updatedAt: now, version: 1 };
+const seed = {
+  id: 'c1',
+  issuer: 'https://issuer.example/c1',
+  syncSubject: 'system:serviceaccount:a:b',
+  keys: [],
+  keyEvents: [],
+  createdAt: now,
+  updatedAt: now,
+  version: 1,
+};
 
 const children: ChildProcess[] = [];
 afterEach(() => {
@@ -22,7 +31,11 @@ afterEach(() => {
 
 /** A live process that is not this one (it idles until killed). */
 async function liveProcess(): Promise<{ child: ChildProcess; start: string }> {
-  const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000); process.stdout.write("up")'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const child = spawn(
+    process.execPath,
+    ['-e', 'setInterval(() => {}, 1000); process.stdout.write("up")'],
+    { stdio: ['ignore', 'pipe', 'ignore'] },
+  );
   children.push(child);
   await new Promise((resolve) => child.stdout!.once('data', resolve));
   const stat = await readFile(`/proc/${child.pid}/stat`, 'utf8');
@@ -38,9 +51,17 @@ async function plantLock(dir: string, owner: Owner): Promise<string> {
 
 /** 20 concurrent read-modify-writes, each adding its own subject; the versions each one was acknowledged with. */
 async function concurrentWrites(registry: ClusterRegistry, count = 20) {
-  const results = await Promise.allSettled(Array.from({ length: count }, (_, i) =>
-    registry.mutate('c1', (r) => ({ ...r, broker: { subjects: [...(r.broker?.subjects ?? []), `system:serviceaccount:w:n${i}`] } }))));
-  for (const result of results) if (result.status === 'rejected') expect((result.reason as { code?: string }).code).toBe('conflict');
+  const results = await Promise.allSettled(
+    Array.from({ length: count }, (_, i) =>
+      registry.mutate('c1', (r) => ({
+        ...r,
+        broker: { subjects: [...(r.broker?.subjects ?? []), `system:serviceaccount:w:n${i}`] },
+      })),
+    ),
+  );
+  for (const result of results)
+    if (result.status === 'rejected')
+      expect((result.reason as { code?: string }).code).toBe('conflict');
   return results.flatMap((result) => (result.status === 'fulfilled' ? [result.value.record] : []));
 }
 
@@ -54,13 +75,15 @@ async function expectNoVersionTwice(store: FileStore, acknowledged: { version: n
 }
 
 describe('file store lock after a crash', () => {
-  it('breaks a dead writer\'s lock (pid 999999) exactly once: 20 concurrent writers get distinct versions', async () => {
+  it("breaks a dead writer's lock (pid 999999) exactly once: 20 concurrent writers get distinct versions", async () => {
     const dir = await tempDir();
     const store = await FileStore.open(dir.path, { now: frozen });
     await store.put(seed, null);
     // Left by a writer of an earlier version that was killed: a fresh lock file holding its pid.
     await writeFile(join(dir.path, 'clusters', 'c1.json.lock'), `${DEAD_PID}\n`);
-    const acknowledged = await concurrentWrites(new ClusterRegistry(store, { publicUrl: 'https://issuer.example' }));
+    const acknowledged = await concurrentWrites(
+      new ClusterRegistry(store, { publicUrl: 'https://issuer.example' }),
+    );
     expect(acknowledged.length).toBeGreaterThan(0);
     await expectNoVersionTwice(store, acknowledged);
     expect(await readdir(join(dir.path, 'clusters'))).toEqual(['c1.json']);
@@ -73,7 +96,9 @@ describe('file store lock after a crash', () => {
     await store.put(seed, null);
     const me = await currentOwner();
     await plantLock(dir.path, { ...me, token: 'feedfacefeedface' });
-    const acknowledged = await concurrentWrites(new ClusterRegistry(store, { publicUrl: 'https://issuer.example' }));
+    const acknowledged = await concurrentWrites(
+      new ClusterRegistry(store, { publicUrl: 'https://issuer.example' }),
+    );
     expect(acknowledged.length).toBeGreaterThan(0);
     await expectNoVersionTwice(store, acknowledged);
     await dir.remove();
@@ -84,8 +109,16 @@ describe('file store lock after a crash', () => {
     const store = await FileStore.open(dir.path, { now: frozen });
     await store.put(seed, null);
     const { child, start } = await liveProcess();
-    await plantLock(dir.path, { ...(await currentOwner()), pid: child.pid!, start: String(Number(start) + 1), token: '0123456789abcdef' });
-    const acknowledged = await concurrentWrites(new ClusterRegistry(store, { publicUrl: 'https://issuer.example' }), 5);
+    await plantLock(dir.path, {
+      ...(await currentOwner()),
+      pid: child.pid!,
+      start: String(Number(start) + 1),
+      token: '0123456789abcdef',
+    });
+    const acknowledged = await concurrentWrites(
+      new ClusterRegistry(store, { publicUrl: 'https://issuer.example' }),
+      5,
+    );
     await expectNoVersionTwice(store, acknowledged);
     await dir.remove();
   });
@@ -97,8 +130,16 @@ describe('file store lock after a crash', () => {
     const store = await FileStore.open(dir.path, { now: () => (clock += 1000) });
     await store.put(seed, null);
     const { child, start } = await liveProcess();
-    const lock = await plantLock(dir.path, { ...(await currentOwner()), pid: child.pid!, start, token: '0123456789abcdef' });
-    await expect(store.put({ ...seed, version: 2 }, '1')).rejects.toMatchObject({ code: 'conflict', status: 409 });
+    const lock = await plantLock(dir.path, {
+      ...(await currentOwner()),
+      pid: child.pid!,
+      start,
+      token: '0123456789abcdef',
+    });
+    await expect(store.put({ ...seed, version: 2 }, '1')).rejects.toMatchObject({
+      code: 'conflict',
+      status: 409,
+    });
     expect((await readdir(lock)).length).toBe(1);
     expect((await store.get('c1'))!.record.version).toBe(1);
 
@@ -125,38 +166,69 @@ describe('file store lock after a crash', () => {
     await writeFile(join(clusters, `c1.json.${DEAD_PID}.0123456789ab.tmp`), '{"half'); // an earlier version's name
     await writeFile(join(clusters, `c1.json.lock.${DEAD_PID}.01234567.tmp`), `${DEAD_PID}\n`);
     await mkdir(join(clusters, `c2.json.lock.${dead}.0123456789ab.tmp`));
-    await writeFile(join(clusters, `c2.json.lock.${dead}.0123456789ab.tmp`, `${dead}.0123456789ab`), '');
+    await writeFile(
+      join(clusters, `c2.json.lock.${dead}.0123456789ab.tmp`, `${dead}.0123456789ab`),
+      '',
+    );
     await writeFile(join(clusters, `.readyz.${dead}.0123456789ab.tmp`), '');
     await plantLock(dir.path, { ...me, pid: DEAD_PID, start: '1' });
     await writeFile(join(clusters, 'c3.json.lock'), `${DEAD_PID}\n`);
     await writeFile(join(clusters, `c4.json.${live}.0123456789ab.tmp`), '{"half');
 
     await FileStore.open(dir.path, { now: frozen });
-    expect((await readdir(clusters)).sort()).toEqual(['c1.json', `c4.json.${live}.0123456789ab.tmp`]);
+    expect((await readdir(clusters)).sort()).toEqual([
+      'c1.json',
+      `c4.json.${live}.0123456789ab.tmp`,
+    ]);
     await dir.remove();
   });
 
-  it('serve: a dead writer\'s lock left in the data directory does not make two PATCHes share a version', async () => {
+  it("serve: a dead writer's lock left in the data directory does not make two PATCHes share a version", async () => {
     const dir = await tempDir();
     const env = { IDBRIDGE_STORE: `file:${dir.path}` };
     const first = await startServe(env);
-    const headers = { authorization: `Bearer ${first.adminToken}`, 'content-type': 'application/json' };
-    expect((await fetch(`${first.url}/api/v1/clusters`, { method: 'POST', headers, body: JSON.stringify({ id: 'c1' }) })).status).toBe(201);
+    const headers = {
+      authorization: `Bearer ${first.adminToken}`,
+      'content-type': 'application/json',
+    };
+    expect(
+      (
+        await fetch(`${first.url}/api/v1/clusters`, {
+          method: 'POST',
+          headers,
+          body: JSON.stringify({ id: 'c1' }),
+        })
+      ).status,
+    ).toBe(201);
     await first.close();
     await writeFile(join(dir.path, 'clusters', 'c1.json.lock'), `${DEAD_PID}\n`);
 
     const second = await startServe(env);
-    const answers = await Promise.all(Array.from({ length: 20 }, async (_, i) => {
-      const res = await fetch(`${second.url}/api/v1/clusters/c1`, { method: 'PATCH', headers, body: JSON.stringify({ syncSubject: `system:serviceaccount:w:n${i}` }) });
-      return { status: res.status, body: (await res.json()) as { cluster?: { version: number; syncSubject: string } } };
-    }));
+    const answers = await Promise.all(
+      Array.from({ length: 20 }, async (_, i) => {
+        const res = await fetch(`${second.url}/api/v1/clusters/c1`, {
+          method: 'PATCH',
+          headers,
+          body: JSON.stringify({ syncSubject: `system:serviceaccount:w:n${i}` }),
+        });
+        return {
+          status: res.status,
+          body: (await res.json()) as { cluster?: { version: number; syncSubject: string } },
+        };
+      }),
+    );
     for (const answer of answers) expect([200, 409]).toContain(answer.status);
     const versions = answers.filter((a) => a.status === 200).map((a) => a.body.cluster!.version);
     expect(versions.length).toBeGreaterThan(0);
     expect(new Set(versions).size).toBe(versions.length);
-    const final = (await (await fetch(`${second.url}/api/v1/clusters/c1`, { headers })).json()) as { cluster: { version: number; syncSubject: string } };
+    const final = (await (await fetch(`${second.url}/api/v1/clusters/c1`, { headers })).json()) as {
+      cluster: { version: number; syncSubject: string };
+    };
     expect(final.cluster.version).toBe(1 + versions.length);
-    expect(answers.find((a) => a.body.cluster?.version === final.cluster.version)!.body.cluster!.syncSubject).toBe(final.cluster.syncSubject);
+    expect(
+      answers.find((a) => a.body.cluster?.version === final.cluster.version)!.body.cluster!
+        .syncSubject,
+    ).toBe(final.cluster.syncSubject);
     expect(await readdir(join(dir.path, 'clusters'))).toEqual(['c1.json']);
     await second.close();
     await dir.remove();

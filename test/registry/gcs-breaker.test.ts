@@ -33,8 +33,20 @@ describe('GCS store: bounded calls and fail-fast during an outage', () => {
   async function open(clock: { now: number }) {
     const bucket = await h.newBucket();
     // No client retries: every store call is exactly one request to count.
-    const storage = new Storage({ apiEndpoint: h.gcs.url, projectId: 'x', retryOptions: { autoRetry: false } });
-    return new GcsStore({ storage, bucket, prefix: 'issuers', acl: 'fine-grained', timeoutMs: 2_000, failFastMs: 10_000, now: () => clock.now });
+    const storage = new Storage({
+      apiEndpoint: h.gcs.url,
+      projectId: 'x',
+      retryOptions: { autoRetry: false },
+    });
+    return new GcsStore({
+      storage,
+      bucket,
+      prefix: 'issuers',
+      acl: 'fine-grained',
+      timeoutMs: 2_000,
+      failFastMs: 10_000,
+      now: () => clock.now,
+    });
   }
 
   it('abandons a hanging call after its timeout, then answers 503 at once without asking GCS until the probe', async () => {
@@ -43,12 +55,25 @@ describe('GCS store: bounded calls and fail-fast during an outage', () => {
     await store.put(record('c1'), null);
 
     h.gcs.hang({ count: 1 });
-    await expect(store.get('c1')).rejects.toMatchObject({ code: 'store_unavailable', status: 503, message: expect.stringMatching(/did not answer within 2000 ms/) });
+    await expect(store.get('c1')).rejects.toMatchObject({
+      code: 'store_unavailable',
+      status: 503,
+      message: expect.stringMatching(/did not answer within 2000 ms/),
+    });
 
     // GCS is healthy again, but the store does not know it yet: nothing reaches it while failing fast.
     const before = h.gcs.stats().requests;
-    for (const call of [() => store.get('c1'), () => store.ping(), () => store.list({ limit: 10 }), () => store.put(record('c2'), null)]) {
-      await expect(call()).rejects.toMatchObject({ code: 'store_unavailable', retryAfterSeconds: 10, message: expect.stringMatching(/not asking it again for 10 s/) });
+    for (const call of [
+      () => store.get('c1'),
+      () => store.ping(),
+      () => store.list({ limit: 10 }),
+      () => store.put(record('c2'), null),
+    ]) {
+      await expect(call()).rejects.toMatchObject({
+        code: 'store_unavailable',
+        retryAfterSeconds: 10,
+        message: expect.stringMatching(/not asking it again for 10 s/),
+      });
     }
     expect(h.gcs.stats().requests - before).toBe(0);
 
@@ -63,7 +88,10 @@ describe('GCS store: bounded calls and fail-fast during an outage', () => {
     const store = await open(clock);
     await store.put(record('c1'), null);
     h.gcs.fail({ status: 503, count: 2 });
-    await expect(store.get('c1')).rejects.toMatchObject({ code: 'store_unavailable', message: expect.stringMatching(/HTTP 503/) });
+    await expect(store.get('c1')).rejects.toMatchObject({
+      code: 'store_unavailable',
+      message: expect.stringMatching(/HTTP 503/),
+    });
     clock.now += 10_001;
     const before = h.gcs.stats().requests;
     const outcomes = await Promise.allSettled([store.get('c1'), store.get('c1'), store.ping()]);
@@ -78,7 +106,9 @@ describe('GCS store: bounded calls and fail-fast during an outage', () => {
     const store = await open(clock);
     expect(await store.get('absent')).toBeNull();
     h.gcs.fail({ status: 403, count: 1 });
-    await expect(store.get('c1')).rejects.toMatchObject({ message: expect.stringMatching(/roles\/storage.objectAdmin/) });
+    await expect(store.get('c1')).rejects.toMatchObject({
+      message: expect.stringMatching(/roles\/storage.objectAdmin/),
+    });
     const before = h.gcs.stats().requests;
     await store.put(record('c1'), null);
     expect(h.gcs.stats().requests - before).toBeGreaterThan(0);
@@ -94,7 +124,12 @@ describe('idbridge serve on GCS while Cloud Storage hangs', () => {
     // A fail-fast period far beyond this test's length: every 503 after the first is the breaker's.
     // The timeout leaves room for the client's slow first call (project and credential discovery)
     // and is still far below the test timeout.
-    serve = await startServe({ IDBRIDGE_STORE: `gcs://${bucket}/issuers`, IDBRIDGE_GCS_ENDPOINT: h.gcs.url, IDBRIDGE_GCS_TIMEOUT_MS: '4000', IDBRIDGE_GCS_FAIL_FAST_MS: '60000' });
+    serve = await startServe({
+      IDBRIDGE_STORE: `gcs://${bucket}/issuers`,
+      IDBRIDGE_GCS_ENDPOINT: h.gcs.url,
+      IDBRIDGE_GCS_TIMEOUT_MS: '4000',
+      IDBRIDGE_GCS_FAIL_FAST_MS: '60000',
+    });
   });
   afterAll(async () => {
     await serve?.close();
@@ -116,19 +151,30 @@ describe('idbridge serve on GCS while Cloud Storage hangs', () => {
     const first = await fetch(`${serve.url}/readyz`);
     expect(first.status).toBe(503);
     expect(first.headers.get('retry-after')).toMatch(/^\d+$/);
-    expect(((await first.json()) as { error: { code: string; message: string } }).error).toMatchObject({ code: 'store_unavailable', message: expect.stringMatching(/did not answer within 4000 ms/) });
+    expect(
+      ((await first.json()) as { error: { code: string; message: string } }).error,
+    ).toMatchObject({
+      code: 'store_unavailable',
+      message: expect.stringMatching(/did not answer within 4000 ms/),
+    });
 
     const again = await fetch(`${serve.url}/readyz`);
     expect(again.status).toBe(503);
     expect(Number(again.headers.get('retry-after'))).toBeGreaterThan(1);
-    expect(((await again.json()) as { error: { message: string } }).error.message).toMatch(/not asking it again/);
+    expect(((await again.json()) as { error: { message: string } }).error.message).toMatch(
+      /not asking it again/,
+    );
 
     const uncached = await fetch(`${serve.url}/c2/openid/v1/jwks`);
     expect(uncached.status).toBe(503);
     expect(uncached.headers.get('retry-after')).toMatch(/^\d+$/);
-    expect(((await uncached.json()) as { error: { code: string } }).error.code).toBe('store_unavailable');
+    expect(((await uncached.json()) as { error: { code: string } }).error.code).toBe(
+      'store_unavailable',
+    );
 
-    const write = await fetch(`${serve.url}/api/v1/clusters/c1`, { headers: { authorization: `Bearer ${serve.adminToken}` } });
+    const write = await fetch(`${serve.url}/api/v1/clusters/c1`, {
+      headers: { authorization: `Bearer ${serve.adminToken}` },
+    });
     expect(write.status).toBe(503);
     expect(write.headers.get('retry-after')).toMatch(/^\d+$/);
 

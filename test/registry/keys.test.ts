@@ -13,11 +13,18 @@ describe('mergeKeys', () => {
   it('keeps first-seen times of kept keys and stamps new ones', () => {
     const change = mergeKeys(existing, [a.jwk, b.jwk], t1);
     expect(change).toMatchObject({ added: [b.kid], removed: [], changed: true });
-    expect(change.keys).toEqual([{ jwk: a.jwk, firstSeen: t0, lastSeen: t1 }, { jwk: b.jwk, firstSeen: t1, lastSeen: t1 }]);
+    expect(change.keys).toEqual([
+      { jwk: a.jwk, firstSeen: t0, lastSeen: t1 },
+      { jwk: b.jwk, firstSeen: t1, lastSeen: t1 },
+    ]);
   });
 
   it('reports removals', () => {
-    expect(mergeKeys(existing, [b.jwk], t1)).toMatchObject({ added: [b.kid], removed: [a.kid], changed: true });
+    expect(mergeKeys(existing, [b.jwk], t1)).toMatchObject({
+      added: [b.kid],
+      removed: [a.kid],
+      changed: true,
+    });
   });
 
   it('sees no change when the same keys come back, in any order', () => {
@@ -27,6 +34,10 @@ describe('mergeKeys', () => {
 
   it('treats a reused kid with different key material as a replacement', () => {
     const impostor = { ...b.jwk, kid: a.kid };
-    expect(mergeKeys(existing, [impostor], t1)).toMatchObject({ added: [a.kid], removed: [a.kid], changed: true });
+    expect(mergeKeys(existing, [impostor], t1)).toMatchObject({
+      added: [a.kid],
+      removed: [a.kid],
+      changed: true,
+    });
   });
 });

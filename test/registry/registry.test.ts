@@ -10,10 +10,13 @@ import { tempDir } from '../support/serve.js';
 
 const stores: Array<[string, () => Promise<{ store: ClusterStore; done(): Promise<void> }>]> = [
   ['memory', async () => ({ store: new MemoryStore(), done: async () => {} })],
-  ['file', async () => {
-    const dir = await tempDir();
-    return { store: await FileStore.open(dir.path), done: dir.remove };
-  }],
+  [
+    'file',
+    async () => {
+      const dir = await tempDir();
+      return { store: await FileStore.open(dir.path), done: dir.remove };
+    },
+  ],
 ];
 
 describe.each(stores)('ClusterRegistry on the %s store', (_name, open) => {
@@ -23,10 +26,16 @@ describe.each(stores)('ClusterRegistry on the %s store', (_name, open) => {
     await registry.create({ id: 'race', syncSubject: 'system:serviceaccount:a:b' });
     const writers = 25;
     // Each writer appends its own subject pattern; a lost update would drop one.
-    await Promise.all(Array.from({ length: writers }, (_, i) => registry.mutate('race', (current) => ({
-      ...current,
-      broker: { subjects: [...(current.broker?.subjects ?? []), `system:serviceaccount:w:${i}`] },
-    }))));
+    await Promise.all(
+      Array.from({ length: writers }, (_, i) =>
+        registry.mutate('race', (current) => ({
+          ...current,
+          broker: {
+            subjects: [...(current.broker?.subjects ?? []), `system:serviceaccount:w:${i}`],
+          },
+        })),
+      ),
+    );
     const record = await registry.get('race');
     expect(record.version).toBe(writers + 1);
     expect(new Set(record.broker?.subjects).size).toBe(writers);
@@ -39,8 +48,12 @@ describe.each(stores)('ClusterRegistry on the %s store', (_name, open) => {
     await registry.create({ id: 'cas', syncSubject: 'system:serviceaccount:a:b' });
     const stored = (await store.get('cas'))!;
     await store.put({ ...stored.record, version: 2 }, stored.revision);
-    await expect(store.put({ ...stored.record, version: 3 }, stored.revision)).rejects.toBeInstanceOf(StoreConflictError);
-    await expect(store.put({ ...stored.record, version: 9 }, null)).rejects.toBeInstanceOf(StoreConflictError);
+    await expect(
+      store.put({ ...stored.record, version: 3 }, stored.revision),
+    ).rejects.toBeInstanceOf(StoreConflictError);
+    await expect(store.put({ ...stored.record, version: 9 }, null)).rejects.toBeInstanceOf(
+      StoreConflictError,
+    );
     await expect(store.delete('cas', stored.revision)).rejects.toBeInstanceOf(StoreConflictError);
     expect((await store.get('cas'))!.record.version).toBe(2);
     await done();
@@ -48,11 +61,23 @@ describe.each(stores)('ClusterRegistry on the %s store', (_name, open) => {
 
   it('records key history and writes nothing when keys did not change', async () => {
     const { store, done } = await open();
-    const times = ['2026-01-01T00:00:00.000Z', '2026-01-02T00:00:00.000Z', '2026-01-03T00:00:00.000Z', '2026-01-04T00:00:00.000Z'];
+    const times = [
+      '2026-01-01T00:00:00.000Z',
+      '2026-01-02T00:00:00.000Z',
+      '2026-01-03T00:00:00.000Z',
+      '2026-01-04T00:00:00.000Z',
+    ];
     let tick = 0;
-    const registry = new ClusterRegistry(store, { publicUrl: 'https://issuer.example', now: () => new Date(times[Math.min(tick, times.length - 1)]!) });
+    const registry = new ClusterRegistry(store, {
+      publicUrl: 'https://issuer.example',
+      now: () => new Date(times[Math.min(tick, times.length - 1)]!),
+    });
     const [k1, k2] = [generateClusterKey(), generateClusterKey('ES256')];
-    await registry.create({ id: 'hist', syncSubject: 'system:serviceaccount:a:b', jwks: await validateJwks(jwksOf(k1)) });
+    await registry.create({
+      id: 'hist',
+      syncSubject: 'system:serviceaccount:a:b',
+      jwks: await validateJwks(jwksOf(k1)),
+    });
     tick = 1;
     const added = await registry.replaceKeys('hist', await validateJwks(jwksOf(k1, k2)), 'sync');
     expect(added).toMatchObject({ added: [k2.kid], removed: [], changed: true });

@@ -23,6 +23,11 @@ describeStoreContract('file', async () => {
 });
 
 describeStoreContract('GCS', async () => {
-  const store = new GcsStore({ storage: new Storage({ apiEndpoint: gcs.gcs.url }), bucket: await gcs.newBucket(), prefix: 'issuers', acl: 'fine-grained' });
+  const store = new GcsStore({
+    storage: new Storage({ apiEndpoint: gcs.gcs.url }),
+    bucket: await gcs.newBucket(),
+    prefix: 'issuers',
+    acl: 'fine-grained',
+  });
   return { store, done: async () => store.stop() };
 });

@@ -26,7 +26,11 @@ describe('idbridge serve drains kept-alive connections on SIGTERM', () => {
     server = undefined;
   });
   const start = async () => {
-    server = await spawnServe({ IDBRIDGE_STORE: 'memory:', IDBRIDGE_ADMIN_TOKEN: TOKEN, IDBRIDGE_SHUTDOWN_TIMEOUT_MS: SHUTDOWN_TIMEOUT_MS });
+    server = await spawnServe({
+      IDBRIDGE_STORE: 'memory:',
+      IDBRIDGE_ADMIN_TOKEN: TOKEN,
+      IDBRIDGE_SHUTDOWN_TIMEOUT_MS: SHUTDOWN_TIMEOUT_MS,
+    });
     return server;
   };
   const client = (url: string) => {
@@ -34,7 +38,11 @@ describe('idbridge serve drains kept-alive connections on SIGTERM', () => {
     clients.push(made);
     return made;
   };
-  const signalled = (s: SpawnedServe) => waitFor(() => s.stdout.some((line) => line.includes('"msg":"shutting down"')), 'the shutdown log line');
+  const signalled = (s: SpawnedServe) =>
+    waitFor(
+      () => s.stdout.some((line) => line.includes('"msg":"shutting down"')),
+      'the shutdown log line',
+    );
 
   it('answers the request in flight at SIGTERM with its 201 and Connection: close, on the same connection', async () => {
     const s = await start();

@@ -11,7 +11,10 @@ import { startServe } from '../support/serve.js';
 async function serveOnGcs(): Promise<IssuerHost & ApiHost & { gcs: GcsHarness; bucket: string }> {
   const gcs = await startGcsHarness();
   const bucket = await gcs.newBucket();
-  const harness = await startServe({ IDBRIDGE_STORE: `gcs://${bucket}/issuers`, IDBRIDGE_GCS_ENDPOINT: gcs.gcs.url });
+  const harness = await startServe({
+    IDBRIDGE_STORE: `gcs://${bucket}/issuers`,
+    IDBRIDGE_GCS_ENDPOINT: gcs.gcs.url,
+  });
   return {
     ...adminApiHost({
       url: harness.url,
@@ -47,10 +50,16 @@ describe('idbridge serve (GCS store): the bucket layout', () => {
       const served = await fetch(`${host.url}/${path}`);
       const fromBucket = await fetch(`${host.gcs.gcs.url}/${host.bucket}/issuers/${path}`);
       expect(fromBucket.status).toBe(200);
-      for (const header of ['content-type', 'cache-control']) expect(fromBucket.headers.get(header), header).toBe(served.headers.get(header));
-      expect(Buffer.from(await fromBucket.arrayBuffer()).equals(Buffer.from(await served.arrayBuffer()))).toBe(true);
+      for (const header of ['content-type', 'cache-control'])
+        expect(fromBucket.headers.get(header), header).toBe(served.headers.get(header));
+      expect(
+        Buffer.from(await fromBucket.arrayBuffer()).equals(Buffer.from(await served.arrayBuffer())),
+      ).toBe(true);
     }
-    const res = await fetch(`${host.url}/api/v1/clusters/layout-c1`, { method: 'DELETE', headers: { authorization: `Bearer ${host.adminToken}` } });
+    const res = await fetch(`${host.url}/api/v1/clusters/layout-c1`, {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${host.adminToken}` },
+    });
     expect(res.status).toBe(204);
     expect(host.gcs.gcs.objectNames(host.bucket, 'issuers/layout-c1/')).toEqual([]);
   });
@@ -59,7 +68,9 @@ describe('idbridge serve (GCS store): the bucket layout', () => {
     host.gcs.gcs.fail({ status: 403, count: 1, when: ({ method }) => method === 'GET' });
     const res = await fetch(`${host.url}/readyz`);
     expect(res.status).toBe(503);
-    expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(/roles\/storage.objectAdmin/);
+    expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(
+      /roles\/storage.objectAdmin/,
+    );
     expect((await fetch(`${host.url}/readyz`)).status).toBe(200);
   });
 });

@@ -5,11 +5,19 @@ import type { IssuerHost } from '../contract/issuer-contract.js';
  * A host of the registration API and the issuer routes, as the contract suites see it: clusters
  * appear on it through its own admin API.
  */
-export function adminApiHost(options: { url: string; publicUrl: string; adminToken: string; close(): Promise<void> }): IssuerHost & ApiHost {
+export function adminApiHost(options: {
+  url: string;
+  publicUrl: string;
+  adminToken: string;
+  close(): Promise<void>;
+}): IssuerHost & ApiHost {
   const admin = (method: string, path: string, body: unknown) =>
     fetch(`${options.url}${path}`, {
       method,
-      headers: { authorization: `Bearer ${options.adminToken}`, 'content-type': 'application/json' },
+      headers: {
+        authorization: `Bearer ${options.adminToken}`,
+        'content-type': 'application/json',
+      },
       body: JSON.stringify(body),
     }).then(async (res) => {
       if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);

@@ -52,16 +52,30 @@ export interface OpenBucket {
  * `PREFIX/{cluster}/.well-known/openid-configuration` and `PREFIX/{cluster}/openid/v1/jwks`,
  * written as `idbridge sync --target gcs://…` writes them (the cluster's own documents).
  */
-export function bucketOrigin(open: () => Promise<OpenBucket>, prefix = 'idbridge/issuers'): OriginFactory {
+export function bucketOrigin(
+  open: () => Promise<OpenBucket>,
+  prefix = 'idbridge/issuers',
+): OriginFactory {
   return async (publicUrl) => {
     const bucket = await open();
     const publish = async (id: string, jwks: { keys: PublicJwk[] }) => {
       const issuer = `${publicUrl}/${id}`;
-      await bucket.writer.putObject(`${prefix}/${id}/.well-known/openid-configuration`, JSON.stringify(buildDiscovery(issuer, jwks.keys)), 'application/json');
-      await bucket.writer.putObject(`${prefix}/${id}/openid/v1/jwks`, JSON.stringify(jwks), 'application/jwk-set+json');
+      await bucket.writer.putObject(
+        `${prefix}/${id}/.well-known/openid-configuration`,
+        JSON.stringify(buildDiscovery(issuer, jwks.keys)),
+        'application/json',
+      );
+      await bucket.writer.putObject(
+        `${prefix}/${id}/openid/v1/jwks`,
+        JSON.stringify(jwks),
+        'application/jwk-set+json',
+      );
     };
     return {
-      vars: { IDBRIDGE_ORIGIN: `gcs://${bucket.bucket}/${prefix}`, IDBRIDGE_GCS_URL: bucket.gcsUrl },
+      vars: {
+        IDBRIDGE_ORIGIN: `gcs://${bucket.bucket}/${prefix}`,
+        IDBRIDGE_GCS_URL: bucket.gcsUrl,
+      },
       publishCluster: publish,
       replaceKeys: publish,
       close: bucket.close,
@@ -83,8 +97,17 @@ export const staticBucketOrigin: OriginFactory = bucketOrigin(async () => {
 export const gcsStoreOrigin: OriginFactory = async (publicUrl) => {
   const gcs = await startGcsHarness();
   const bucket = await gcs.newBucket();
-  const serve = await startServe({ IDBRIDGE_PUBLIC_URL: publicUrl, IDBRIDGE_STORE: `gcs://${bucket}/issuers`, IDBRIDGE_GCS_ENDPOINT: gcs.gcs.url });
-  const host = adminApiHost({ url: serve.url, publicUrl, adminToken: serve.adminToken, close: serve.close });
+  const serve = await startServe({
+    IDBRIDGE_PUBLIC_URL: publicUrl,
+    IDBRIDGE_STORE: `gcs://${bucket}/issuers`,
+    IDBRIDGE_GCS_ENDPOINT: gcs.gcs.url,
+  });
+  const host = adminApiHost({
+    url: serve.url,
+    publicUrl,
+    adminToken: serve.adminToken,
+    close: serve.close,
+  });
   return {
     vars: { IDBRIDGE_ORIGIN: `gcs://${bucket}/issuers`, IDBRIDGE_GCS_URL: gcs.gcs.url },
     publishCluster: host.publishCluster,
@@ -102,17 +125,23 @@ export const gcsStoreOrigin: OriginFactory = async (publicUrl) => {
  * `freshSeconds` 0 revalidates with the origin (by ETag) on every request; otherwise a key
  * change shows once the fresh TTL has passed, and replaceKeys waits for it.
  */
-export async function edgeIssuerHost(origin: OriginFactory, options: { freshSeconds?: number; vars?: Record<string, string> } = {}): Promise<IssuerHost & { worker: EdgeWorkerHarness }> {
+export async function edgeIssuerHost(
+  origin: OriginFactory,
+  options: { freshSeconds?: number; vars?: Record<string, string> } = {},
+): Promise<IssuerHost & { worker: EdgeWorkerHarness }> {
   const port = await freePort();
   const publicUrl = `http://127.0.0.1:${port}`;
   const source = await origin(publicUrl);
-  const worker = await startEdgeWorker({
-    IDBRIDGE_PUBLIC_URL: publicUrl,
-    IDBRIDGE_EDGE_FRESH_SECONDS: String(options.freshSeconds ?? 0),
-    IDBRIDGE_ORIGIN_TIMEOUT_MS: '2000',
-    ...source.vars,
-    ...options.vars,
-  }, { port });
+  const worker = await startEdgeWorker(
+    {
+      IDBRIDGE_PUBLIC_URL: publicUrl,
+      IDBRIDGE_EDGE_FRESH_SECONDS: String(options.freshSeconds ?? 0),
+      IDBRIDGE_ORIGIN_TIMEOUT_MS: '2000',
+      ...source.vars,
+      ...options.vars,
+    },
+    { port },
+  );
   return {
     url: worker.url,
     publicUrl,
@@ -130,7 +159,11 @@ export async function edgeIssuerHost(origin: OriginFactory, options: { freshSeco
 }
 
 /** Polls the Worker until it serves `jwks` for `cluster` (at most ~10 s). */
-export async function waitForJwks(url: string, cluster: string, jwks: { keys: PublicJwk[] }): Promise<void> {
+export async function waitForJwks(
+  url: string,
+  cluster: string,
+  jwks: { keys: PublicJwk[] },
+): Promise<void> {
   const want = JSON.stringify(jwks);
   for (let attempt = 0; attempt < 100; attempt++) {
     const res = await fetch(`${url}/${cluster}/openid/v1/jwks`);

@@ -25,7 +25,12 @@ export interface WorkerBundle {
 }
 
 /** Environment for wrangler in tests: no telemetry, nothing interactive. */
-export const WRANGLER_ENV = { ...process.env, WRANGLER_SEND_METRICS: 'false', CI: 'true', NO_COLOR: '1' };
+export const WRANGLER_ENV = {
+  ...process.env,
+  WRANGLER_SEND_METRICS: 'false',
+  CI: 'true',
+  NO_COLOR: '1',
+};
 
 let bundling: Promise<WorkerBundle> | undefined;
 
@@ -35,9 +40,17 @@ export function workerBundle(): Promise<WorkerBundle> {
     const dir = await mkdtemp(join(tmpdir(), 'idbridge-worker-'));
     process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
     const [, options] = await Promise.all([
-      promisify(execFile)(process.execPath, [WRANGLER_BIN, 'deploy', '--dry-run', '--outdir', dir], { cwd: REPO_ROOT, env: WRANGLER_ENV }),
+      promisify(execFile)(
+        process.execPath,
+        [WRANGLER_BIN, 'deploy', '--dry-run', '--outdir', dir],
+        { cwd: REPO_ROOT, env: WRANGLER_ENV },
+      ),
       // wrangler's own reading of wrangler.toml: compatibility date, flags and [vars].
-      import('wrangler').then((wrangler) => wrangler.unstable_getMiniflareWorkerOptions(join(REPO_ROOT, 'wrangler.toml')).workerOptions),
+      import('wrangler').then(
+        (wrangler) =>
+          wrangler.unstable_getMiniflareWorkerOptions(join(REPO_ROOT, 'wrangler.toml'))
+            .workerOptions,
+      ),
     ]);
     const script = join(dir, 'index.js');
     const code = await readFile(script);
@@ -48,7 +61,11 @@ export function workerBundle(): Promise<WorkerBundle> {
       gzipBytes: gzipSync(code).byteLength,
       compatibilityDate: options.compatibilityDate ?? '',
       compatibilityFlags: options.compatibilityFlags ?? [],
-      vars: Object.fromEntries(Object.entries(options.bindings ?? {}).filter((entry): entry is [string, string] => typeof entry[1] === 'string')),
+      vars: Object.fromEntries(
+        Object.entries(options.bindings ?? {}).filter(
+          (entry): entry is [string, string] => typeof entry[1] === 'string',
+        ),
+      ),
     };
   })();
   return bundling;
@@ -68,7 +85,10 @@ export interface EdgeWorkerOptions {
 }
 
 /** The bundled Worker in workerd (through miniflare) on 127.0.0.1, with wrangler.toml's vars overridden by `vars`. */
-export async function startEdgeWorker(vars: Record<string, string>, options: EdgeWorkerOptions = {}): Promise<EdgeWorkerHarness> {
+export async function startEdgeWorker(
+  vars: Record<string, string>,
+  options: EdgeWorkerOptions = {},
+): Promise<EdgeWorkerHarness> {
   const bundle = await workerBundle();
   const logs: string[] = [];
   const collect = (stream: Readable) => {

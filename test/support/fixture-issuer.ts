@@ -27,7 +27,12 @@ export async function startFixtureIssuer(): Promise<FixtureIssuer> {
       res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"not found"}');
       return;
     }
-    const body = route.body === undefined ? '' : typeof route.body === 'string' ? route.body : JSON.stringify(route.body);
+    const body =
+      route.body === undefined
+        ? ''
+        : typeof route.body === 'string'
+          ? route.body
+          : JSON.stringify(route.body);
     res.writeHead(route.status ?? 200, { 'content-type': 'application/json', ...route.headers });
     res.end(req.method === 'HEAD' ? undefined : body);
   });
@@ -36,9 +41,10 @@ export async function startFixtureIssuer(): Promise<FixtureIssuer> {
   return {
     url: `http://127.0.0.1:${port}`,
     set: (path, response) => routes.set(path, response),
-    close: () => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }

@@ -26,25 +26,41 @@ export async function startFlakyProxy(target: string): Promise<FlakyProxy> {
       }
       req.resume();
       res.writeHead(failure.status, { 'content-type': 'text/html' });
-      res.end(`<html><body><h1>${failure.status} Server Error</h1>The server encountered a temporary error.</body></html>`);
+      res.end(
+        `<html><body><h1>${failure.status} Server Error</h1>The server encountered a temporary error.</body></html>`,
+      );
       return;
     }
     forwarded++;
-    const out = request({ host: upstream.hostname, port: upstream.port, path: req.url, method: req.method, headers: req.headers }, (answer) => {
-      res.writeHead(answer.statusCode ?? 502, answer.headers);
-      answer.pipe(res);
-    });
+    const out = request(
+      {
+        host: upstream.hostname,
+        port: upstream.port,
+        path: req.url,
+        method: req.method,
+        headers: req.headers,
+      },
+      (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      },
+    );
     out.on('error', () => res.destroy());
     req.pipe(out);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    fail: (status, count = Number.POSITIVE_INFINITY) => { failure = { status, remaining: count }; },
-    get forwarded() { return forwarded; },
-    close: () => new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    }),
+    fail: (status, count = Number.POSITIVE_INFINITY) => {
+      failure = { status, remaining: count };
+    },
+    get forwarded() {
+      return forwarded;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
   };
 }

@@ -19,7 +19,10 @@ export async function startGcsHarness(): Promise<GcsHarness> {
     storage,
     newBucket: async ({ uniform = false } = {}) => {
       const name = `idbridge-${randomBytes(5).toString('hex')}`;
-      await storage.createBucket(name, uniform ? { iamConfiguration: { uniformBucketLevelAccess: { enabled: true } } } : {});
+      await storage.createBucket(
+        name,
+        uniform ? { iamConfiguration: { uniformBucketLevelAccess: { enabled: true } } } : {},
+      );
       return name;
     },
     close: () => gcs.close(),

@@ -1,4 +1,10 @@
-import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type IncomingMessage, type RequestOptions } from 'node:http';
+import {
+  Agent as HttpAgent,
+  request as httpRequest,
+  type ClientRequest,
+  type IncomingMessage,
+  type RequestOptions,
+} from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 
 export interface KeptAliveAnswer {
@@ -22,13 +28,25 @@ export class KeptAliveClient {
   readonly #agent: HttpAgent;
   readonly #request: typeof httpRequest;
 
-  constructor(readonly url: string, options: { ca?: string } = {}) {
+  constructor(
+    readonly url: string,
+    options: { ca?: string } = {},
+  ) {
     const https = url.startsWith('https:');
-    this.#agent = https ? new HttpsAgent({ keepAlive: true, maxSockets: 1, ...(options.ca ? { ca: options.ca } : {}) }) : new HttpAgent({ keepAlive: true, maxSockets: 1 });
+    this.#agent = https
+      ? new HttpsAgent({
+          keepAlive: true,
+          maxSockets: 1,
+          ...(options.ca ? { ca: options.ca } : {}),
+        })
+      : new HttpAgent({ keepAlive: true, maxSockets: 1 });
     this.#request = https ? (httpsRequest as unknown as typeof httpRequest) : httpRequest;
   }
 
-  send(path: string, init: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<KeptAliveAnswer> {
+  send(
+    path: string,
+    init: { method?: string; headers?: Record<string, string>; body?: string } = {},
+  ): Promise<KeptAliveAnswer> {
     return new Promise((resolve, reject) => {
       const req = this.#open(path, init.method ?? 'GET', init.headers ?? {}, resolve, reject);
       req.end(init.body);
@@ -40,11 +58,31 @@ export class KeptAliveClient {
    * this resolves once the server has answered `100 Continue` (it has parsed the request and
    * handed it to the host), while the body is held back until `finish`.
    */
-  hold(path: string, init: { method: string; headers: Record<string, string>; body: string }): Promise<HeldRequest> {
+  hold(
+    path: string,
+    init: { method: string; headers: Record<string, string>; body: string },
+  ): Promise<HeldRequest> {
     return new Promise((resolveHeld, rejectHeld) => {
       const answer = new Promise<KeptAliveAnswer>((resolve, reject) => {
-        const req = this.#open(path, init.method, { ...init.headers, expect: '100-continue', 'content-length': String(Buffer.byteLength(init.body)) }, resolve, reject);
-        req.once('continue', () => resolveHeld({ finish: () => { req.end(init.body); return answer; } }));
+        const req = this.#open(
+          path,
+          init.method,
+          {
+            ...init.headers,
+            expect: '100-continue',
+            'content-length': String(Buffer.byteLength(init.body)),
+          },
+          resolve,
+          reject,
+        );
+        req.once('continue', () =>
+          resolveHeld({
+            finish: () => {
+              req.end(init.body);
+              return answer;
+            },
+          }),
+        );
         req.once('error', rejectHeld);
         req.flushHeaders();
       });
@@ -56,13 +94,26 @@ export class KeptAliveClient {
     this.#agent.destroy();
   }
 
-  #open(path: string, method: string, headers: Record<string, string>, resolve: (answer: KeptAliveAnswer) => void, reject: (err: Error) => void): ClientRequest {
+  #open(
+    path: string,
+    method: string,
+    headers: Record<string, string>,
+    resolve: (answer: KeptAliveAnswer) => void,
+    reject: (err: Error) => void,
+  ): ClientRequest {
     const options: RequestOptions = { method, headers, agent: this.#agent };
     const req = this.#request(new URL(path, this.url), options, (res: IncomingMessage) => {
       const chunks: Buffer[] = [];
       const localPort = res.socket.localPort ?? 0;
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, connection: res.headers.connection, body: Buffer.concat(chunks).toString('utf8'), localPort }));
+      res.on('end', () =>
+        resolve({
+          status: res.statusCode ?? 0,
+          connection: res.headers.connection,
+          body: Buffer.concat(chunks).toString('utf8'),
+          localPort,
+        }),
+      );
       res.on('error', reject);
     });
     req.on('error', reject);
@@ -73,6 +124,8 @@ export class KeptAliveClient {
 /** Resolves with `what` settled, or rejects once `ms` passed: a ceiling, not a measurement. */
 export function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
-  const ceiling = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`${what} did not happen within ${ms} ms`)), ms); });
+  const ceiling = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not happen within ${ms} ms`)), ms);
+  });
   return Promise.race([promise, ceiling]).finally(() => clearTimeout(timer));
 }

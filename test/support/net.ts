@@ -12,7 +12,9 @@ import type { Hono } from 'hono';
 const FIRST_PORT = 10_000;
 const EPHEMERAL_LOW = (() => {
   try {
-    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    const low = Number(
+      readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0],
+    );
     return Number.isInteger(low) && low > FIRST_PORT + 1_000 ? low : 32_768;
   } catch {
     return 32_768;
@@ -25,7 +27,9 @@ export async function freePort(): Promise<number> {
     const port = FIRST_PORT + Math.floor(Math.random() * (EPHEMERAL_LOW - FIRST_PORT));
     if (await bindable(port)) return port;
   }
-  throw new Error(`no free port on 127.0.0.1 between ${FIRST_PORT} and ${EPHEMERAL_LOW - 1} after 50 tries`);
+  throw new Error(
+    `no free port on 127.0.0.1 between ${FIRST_PORT} and ${EPHEMERAL_LOW - 1} after 50 tries`,
+  );
 }
 
 function bindable(port: number): Promise<boolean> {
@@ -43,9 +47,10 @@ export async function serveOnLoopback(app: Hono): Promise<{ url: string; close()
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}`,
-    close: () => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }

@@ -8,6 +8,8 @@ export function teardown(): void {
     rmSync(dir, { recursive: true, force: true });
   } catch (err) {
     // A mount a failed test left behind: say so rather than hide it.
-    process.stderr.write(`could not remove the test run's temporary directory ${dir}: ${(err as Error).message}\n`);
+    process.stderr.write(
+      `could not remove the test run's temporary directory ${dir}: ${(err as Error).message}\n`,
+    );
   }
 }

@@ -20,7 +20,12 @@ export interface ServeHarness {
 /** `idbridge serve` in this process, on a free loopback port, with its log lines captured. */
 export async function startServe(env: Record<string, string> = {}): Promise<ServeHarness> {
   const port = await freePort();
-  const config = loadConfig({ IDBRIDGE_STORE: 'memory:', IDBRIDGE_ADMIN_TOKEN: 'test-admin-token-0123456789', ...env, PORT: String(port) });
+  const config = loadConfig({
+    IDBRIDGE_STORE: 'memory:',
+    IDBRIDGE_ADMIN_TOKEN: 'test-admin-token-0123456789',
+    ...env,
+    PORT: String(port),
+  });
   const logs: string[] = [];
   const logger = createLogger((line) => logs.push(line));
   const running = await serve({ config, logger, announce: () => {} });
@@ -37,7 +42,10 @@ export interface SpawnedServe {
 }
 
 /** The real `bin/idbridge.js serve` as a child process (needs `npm run build`). */
-export async function spawnServe(env: Record<string, string>, args: string[] = []): Promise<SpawnedServe> {
+export async function spawnServe(
+  env: Record<string, string>,
+  args: string[] = [],
+): Promise<SpawnedServe> {
   const port = env.PORT ?? String(await freePort());
   const child = spawn(process.execPath, [IDBRIDGE_BIN, 'serve', ...args], {
     env: { PATH: process.env.PATH ?? '', ...env, PORT: port },
@@ -46,7 +54,9 @@ export async function spawnServe(env: Record<string, string>, args: string[] = [
   const stdout: string[] = [];
   let stderr = '';
   let buffered = '';
-  child.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+  child.stderr!.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
   const listening = new Promise<string>((resolveUrl, reject) => {
     child.stdout!.on('data', (chunk: Buffer) => {
       buffered += chunk.toString();
@@ -62,15 +72,21 @@ export async function spawnServe(env: Record<string, string>, args: string[] = [
         }
       }
     });
-    child.once('exit', (code) => reject(new Error(`idbridge serve exited with ${code}: ${stderr}`)));
+    child.once('exit', (code) =>
+      reject(new Error(`idbridge serve exited with ${code}: ${stderr}`)),
+    );
   });
   const url = await listening;
-  const exited = new Promise<number | null>((resolveExit) => child.once('exit', (code) => resolveExit(code)));
+  const exited = new Promise<number | null>((resolveExit) =>
+    child.once('exit', (code) => resolveExit(code)),
+  );
   return {
     url,
     child,
     stdout,
-    get stderr() { return stderr; },
+    get stderr() {
+      return stderr;
+    },
     stop: async () => {
       child.kill('SIGTERM');
       return exited;
@@ -78,13 +94,19 @@ export async function spawnServe(env: Record<string, string>, args: string[] = [
   };
 }
 
-export async function tempDir(prefix = 'idbridge-test-'): Promise<{ path: string; remove(): Promise<void> }> {
+export async function tempDir(
+  prefix = 'idbridge-test-',
+): Promise<{ path: string; remove(): Promise<void> }> {
   const path = await mkdtemp(join(tmpdir(), prefix));
   return { path, remove: () => rm(path, { recursive: true, force: true }) };
 }
 
 /** Registers cluster `id` with its keys through the admin API (201 or it throws). */
-export async function registerCluster(harness: ServeHarness, id: string, jwks: unknown): Promise<void> {
+export async function registerCluster(
+  harness: ServeHarness,
+  id: string,
+  jwks: unknown,
+): Promise<void> {
   const res = await fetch(`${harness.url}/api/v1/clusters`, {
     method: 'POST',
     headers: { authorization: `Bearer ${harness.adminToken}`, 'content-type': 'application/json' },

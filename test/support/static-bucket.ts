@@ -29,11 +29,18 @@ export async function startStaticBucket(bucket = 'edge-test-bucket'): Promise<St
       res.writeHead(405).end();
     } else if (!object) {
       res.writeHead(404, { 'content-type': 'application/xml; charset=UTF-8' });
-      res.end(`<?xml version='1.0' encoding='UTF-8'?><Error><Code>NoSuchKey</Code><Message>The specified key does not exist.</Message></Error>`);
+      res.end(
+        `<?xml version='1.0' encoding='UTF-8'?><Error><Code>NoSuchKey</Code><Message>The specified key does not exist.</Message></Error>`,
+      );
     } else if (req.headers['if-none-match'] === object.etag) {
       res.writeHead(304, { etag: object.etag }).end();
     } else {
-      res.writeHead(200, { 'content-type': object.contentType, 'content-length': object.body.byteLength, etag: object.etag, 'cache-control': 'public, max-age=3600' });
+      res.writeHead(200, {
+        'content-type': object.contentType,
+        'content-length': object.body.byteLength,
+        etag: object.etag,
+        'cache-control': 'public, max-age=3600',
+      });
       res.end(req.method === 'HEAD' ? undefined : object.body);
     }
   });
@@ -44,14 +51,19 @@ export async function startStaticBucket(bucket = 'edge-test-bucket'): Promise<St
     bucket,
     async putObject(name, body, contentType) {
       const bytes = Buffer.from(body);
-      objects.set(name, { body: bytes, contentType, etag: `"${createHash('md5').update(bytes).digest('hex')}"` });
+      objects.set(name, {
+        body: bytes,
+        contentType,
+        etag: `"${createHash('md5').update(bytes).digest('hex')}"`,
+      });
     },
     async deleteObject(name) {
       objects.delete(name);
     },
-    close: () => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }

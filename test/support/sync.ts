@@ -31,22 +31,36 @@ export interface SyncWorld {
   /** What kubelet does: fresh tokens signed with the apiserver's current signing key. */
   refreshTokens(): Promise<void>;
   /** The sync job's projected token for the API, with overrides for hostile variants. */
-  pushToken(overrides?: { serviceAccount?: string; audience?: string | string[]; lifetime?: number; issuedAt?: number }): Promise<string>;
+  pushToken(overrides?: {
+    serviceAccount?: string;
+    audience?: string | string[];
+    lifetime?: number;
+    issuedAt?: number;
+  }): Promise<string>;
   /** `idbridge sync --once` (in this process) with the pod's files; extra flags override. */
-  sync(flags?: Partial<SyncFlags>, env?: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }>;
+  sync(
+    flags?: Partial<SyncFlags>,
+    env?: Record<string, string>,
+  ): Promise<{ code: number; stdout: string; stderr: string }>;
   /** The JWKS the issuer routes serve for the cluster now. */
   published(): Promise<unknown>;
   close(): Promise<void>;
 }
 
-export async function startSyncWorld(store: StoreKind = 'memory', cluster = 'prod'): Promise<SyncWorld> {
+export async function startSyncWorld(
+  store: StoreKind = 'memory',
+  cluster = 'prod',
+): Promise<SyncWorld> {
   const tmp = await tempDir('idbridge-sync-');
   let gcs: (GcsHarness & { bucket: string }) | undefined;
   let storeEnv: Record<string, string>;
   if (store === 'gcs') {
     const harness = await startGcsHarness();
     gcs = Object.assign(harness, { bucket: await harness.newBucket() });
-    storeEnv = { IDBRIDGE_STORE: `gcs://${gcs.bucket}/issuers`, IDBRIDGE_GCS_ENDPOINT: gcs.gcs.url };
+    storeEnv = {
+      IDBRIDGE_STORE: `gcs://${gcs.bucket}/issuers`,
+      IDBRIDGE_GCS_ENDPOINT: gcs.gcs.url,
+    };
   } else {
     storeEnv = { IDBRIDGE_STORE: store === 'file' ? `file:${join(tmp.path, 'data')}` : 'memory:' };
   }
@@ -69,21 +83,33 @@ export async function startSyncWorld(store: StoreKind = 'memory', cluster = 'pro
 
   const world: SyncWorld = {
     serve,
-    api: apiClient({ url: serve.url, publicUrl: serve.url, adminToken: serve.adminToken, close: async () => {} }),
+    api: apiClient({
+      url: serve.url,
+      publicUrl: serve.url,
+      adminToken: serve.adminToken,
+      close: async () => {},
+    }),
     kube,
     cluster,
     issuer,
     dir: tmp.path,
     ...(gcs ? { gcs } : {}),
     tokenFile,
-    get kubeconfig() { return kubeconfig; },
+    get kubeconfig() {
+      return kubeconfig;
+    },
     register: async () => {
       const jwks = { keys: kube.keys.map((k) => k.jwk) };
       const res = await world.api.call('POST', '/api/v1/clusters', { id: cluster, jwks });
-      if (res.status !== 201) throw new Error(`register: ${res.status} ${JSON.stringify(res.json)}`);
+      if (res.status !== 201)
+        throw new Error(`register: ${res.status} ${JSON.stringify(res.json)}`);
     },
     refreshTokens: async () => {
-      const apiToken = await kube.issueToken({ namespace: SYNC_NAMESPACE, serviceAccount: SYNC_SERVICE_ACCOUNT, audience: kube.apiAudience });
+      const apiToken = await kube.issueToken({
+        namespace: SYNC_NAMESPACE,
+        serviceAccount: SYNC_SERVICE_ACCOUNT,
+        audience: kube.apiAudience,
+      });
       kubeconfig = await kube.writeKubeconfig(tmp.path, apiToken);
       await writeFile(tokenFile, await pushToken(), { mode: 0o600 });
     },
@@ -91,10 +117,18 @@ export async function startSyncWorld(store: StoreKind = 'memory', cluster = 'pro
     sync: async (flags = {}, env = {}) => {
       let stdout = '';
       let stderr = '';
-      const code = await runSyncCommand(env, { api: serve.url, cluster, tokenFile, kubeconfig, once: true, backoff: '10ms', ...flags }, {
-        stdout: (chunk) => { stdout += chunk; },
-        stderr: (line) => { stderr += `${line}\n`; },
-      });
+      const code = await runSyncCommand(
+        env,
+        { api: serve.url, cluster, tokenFile, kubeconfig, once: true, backoff: '10ms', ...flags },
+        {
+          stdout: (chunk) => {
+            stdout += chunk;
+          },
+          stderr: (line) => {
+            stderr += `${line}\n`;
+          },
+        },
+      );
       return { code, stdout, stderr };
     },
     published: async () => {

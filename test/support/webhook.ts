@@ -4,7 +4,11 @@ import { loadWebhookConfig, type WebhookEnvironment } from '../../src/webhook/co
 import type { AdmissionReviewResponse } from '../../src/webhook/admission-review.js';
 import { createLogger } from '../../src/log/logger.js';
 import { startWebhook, type RunningWebhook } from '../../src/hosts/node/webhook.js';
-import { startFakeKubeServiceAccounts, type FakeKubeServiceAccounts, type FakeServiceAccount } from '../fakes/kube-serviceaccounts.js';
+import {
+  startFakeKubeServiceAccounts,
+  type FakeKubeServiceAccounts,
+  type FakeServiceAccount,
+} from '../fakes/kube-serviceaccounts.js';
 import { tempDir } from './serve.js';
 import { httpsRequest, makeCertificate, type HttpsAnswer, type TestCertificate } from './tls.js';
 
@@ -51,7 +55,10 @@ export function admissionReview(pod: object, options: ReviewOptions = {}): objec
       requestResource: { group: '', version: 'v1', resource: 'pods' },
       namespace,
       operation: options.operation ?? 'CREATE',
-      userInfo: { username: 'system:serviceaccount:kube-system:replicaset-controller', groups: ['system:serviceaccounts', 'system:authenticated'] },
+      userInfo: {
+        username: 'system:serviceaccount:kube-system:replicaset-controller',
+        groups: ['system:serviceaccounts', 'system:authenticated'],
+      },
       object: pod,
       oldObject: null,
       dryRun: false,
@@ -61,7 +68,14 @@ export function admissionReview(pod: object, options: ReviewOptions = {}): objec
 }
 
 /** `idbridge webhook` in this process on a free loopback port, TLS from openssl, ServiceAccounts from the fake API. */
-export async function startWebhookHarness(options: { serviceAccounts?: FakeServiceAccount[]; env?: Partial<Record<keyof WebhookEnvironment, string>>; waitReady?: boolean; beforeStart?: (kube: FakeKubeServiceAccounts) => void } = {}): Promise<WebhookHarness> {
+export async function startWebhookHarness(
+  options: {
+    serviceAccounts?: FakeServiceAccount[];
+    env?: Partial<Record<keyof WebhookEnvironment, string>>;
+    waitReady?: boolean;
+    beforeStart?: (kube: FakeKubeServiceAccounts) => void;
+  } = {},
+): Promise<WebhookHarness> {
   const dir = await tempDir('idbridge-webhook-');
   const kube = await startFakeKubeServiceAccounts(options.serviceAccounts ?? []);
   const certificate = await makeCertificate(dir.path);
@@ -75,10 +89,15 @@ export async function startWebhookHarness(options: { serviceAccounts?: FakeServi
     ...options.env,
   });
   const logs: string[] = [];
-  const running = await startWebhook(config, createLogger((line) => logs.push(line)));
+  const running = await startWebhook(
+    config,
+    createLogger((line) => logs.push(line)),
+  );
   const ca = certificate.cert;
-  const post = (body: string | Buffer, headers: Record<string, string> = { 'content-type': 'application/json' }) =>
-    httpsRequest(`${running.url}/mutate-v1-pod`, { ca, method: 'POST', body, headers });
+  const post = (
+    body: string | Buffer,
+    headers: Record<string, string> = { 'content-type': 'application/json' },
+  ) => httpsRequest(`${running.url}/mutate-v1-pod`, { ca, method: 'POST', body, headers });
   const harness: WebhookHarness = {
     url: running.url,
     ca,
@@ -91,7 +110,9 @@ export async function startWebhookHarness(options: { serviceAccounts?: FakeServi
     async review(pod, reviewOptions) {
       const answer = await post(JSON.stringify(admissionReview(pod, reviewOptions)));
       const review = JSON.parse(answer.body) as AdmissionReviewResponse;
-      const patch = review.response?.patch ? (JSON.parse(Buffer.from(review.response.patch, 'base64').toString('utf8')) as Operation[]) : undefined;
+      const patch = review.response?.patch
+        ? (JSON.parse(Buffer.from(review.response.patch, 'base64').toString('utf8')) as Operation[])
+        : undefined;
       return { status: answer.status, review, ...(patch ? { patch } : {}) };
     },
     get: (path) => httpsRequest(`${running.url}${path}`, { ca }),
@@ -101,12 +122,20 @@ export async function startWebhookHarness(options: { serviceAccounts?: FakeServi
       await dir.remove();
     },
   };
-  if (options.waitReady !== false) await waitFor(async () => (await harness.get('/readyz')).status === 200, 'the webhook to become ready');
+  if (options.waitReady !== false)
+    await waitFor(
+      async () => (await harness.get('/readyz')).status === 200,
+      'the webhook to become ready',
+    );
   return harness;
 }
 
 /** Polls `check` until it holds (no wall-clock assertions: only a generous ceiling). */
-export async function waitFor(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
+export async function waitFor(
+  check: () => boolean | Promise<boolean>,
+  what: string,
+  timeoutMs = 10_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);

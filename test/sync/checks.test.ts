@@ -6,7 +6,13 @@ import { generateClusterKey, jwksOf } from '../support/keys.js';
 
 const issuer = 'https://issuer.example.com/prod';
 const rsa = generateClusterKey('RS256');
-const discovery = { issuer, jwks_uri: `${issuer}/openid/v1/jwks`, response_types_supported: ['id_token'], subject_types_supported: ['public'], id_token_signing_alg_values_supported: ['RS256'] };
+const discovery = {
+  issuer,
+  jwks_uri: `${issuer}/openid/v1/jwks`,
+  response_types_supported: ['id_token'],
+  subject_types_supported: ['public'],
+  id_token_signing_alg_values_supported: ['RS256'],
+};
 
 async function refusal(promise: Promise<unknown> | (() => unknown)): Promise<SyncFailure> {
   try {
@@ -19,24 +25,58 @@ async function refusal(promise: Promise<unknown> | (() => unknown)): Promise<Syn
 }
 
 describe('checks on what the kube-apiserver served', () => {
-  it('accepts a cluster\'s documents and computes a digest that changes with the keys only', async () => {
+  it("accepts a cluster's documents and computes a digest that changes with the keys only", async () => {
     const a = await checkServedDocuments({ discovery, jwks: jwksOf(rsa) }, issuer);
-    const b = await checkServedDocuments({ discovery: { ...discovery, extra: 'ignored' }, jwks: { keys: [{ ...rsa.jwk, x5c: undefined }] } }, issuer);
+    const b = await checkServedDocuments(
+      {
+        discovery: { ...discovery, extra: 'ignored' },
+        jwks: { keys: [{ ...rsa.jwk, x5c: undefined }] },
+      },
+      issuer,
+    );
     expect(a.digest).toBe(b.digest);
-    const c = await checkServedDocuments({ discovery, jwks: jwksOf(rsa, generateClusterKey('ES256')) }, issuer);
+    const c = await checkServedDocuments(
+      { discovery, jwks: jwksOf(rsa, generateClusterKey('ES256')) },
+      issuer,
+    );
     expect(c.digest).not.toBe(a.digest);
   });
 
   const cases: Array<[string, unknown, unknown, RegExp, string?]> = [
     ['discovery not an object', 'hello', jwksOf(rsa), /not an OpenID provider configuration/],
     ['discovery without jwks_uri', { ...discovery, jwks_uri: undefined }, jwksOf(rsa), /jwks_uri/],
-    ['issuer with a trailing slash', { ...discovery, issuer: `${issuer}/` }, jwksOf(rsa), /differ only by a trailing slash.*--service-account-issuer=https:\/\/issuer.example.com\/prod/],
-    ['the in-cluster default issuer', { ...discovery, issuer: 'https://kubernetes.default.svc.cluster.local' }, jwksOf(rsa), /--service-account-issuer=https:\/\/issuer.example.com\/prod/],
+    [
+      'issuer with a trailing slash',
+      { ...discovery, issuer: `${issuer}/` },
+      jwksOf(rsa),
+      /differ only by a trailing slash.*--service-account-issuer=https:\/\/issuer.example.com\/prod/,
+    ],
+    [
+      'the in-cluster default issuer',
+      { ...discovery, issuer: 'https://kubernetes.default.svc.cluster.local' },
+      jwksOf(rsa),
+      /--service-account-issuer=https:\/\/issuer.example.com\/prod/,
+    ],
     ['an empty key set', discovery, { keys: [] }, /key set is empty/],
-    ['a symmetric key', discovery, { keys: [{ kty: 'oct', kid: 'k', k: 'c2VjcmV0' }] }, /symmetric/],
+    [
+      'a symmetric key',
+      discovery,
+      { keys: [{ kty: 'oct', kid: 'k', k: 'c2VjcmV0' }] },
+      /symmetric/,
+    ],
     ['a 1024-bit RSA key', discovery, jwksOf(generateClusterKey('RS256', 1024)), /at least 2048/],
-    ['an RSA key with e = 1 (forgeable)', discovery, { keys: [{ ...rsa.jwk, e: 'AQ' }] }, /cannot be published.*unsafe RSA key: public exponent e is 1/],
-    ['an RSA modulus 2^2048 - 1', discovery, { keys: [{ ...rsa.jwk, n: Buffer.from('ff'.repeat(256), 'hex').toString('base64url') }] }, /unsafe RSA key: modulus n is divisible by 3/],
+    [
+      'an RSA key with e = 1 (forgeable)',
+      discovery,
+      { keys: [{ ...rsa.jwk, e: 'AQ' }] },
+      /cannot be published.*unsafe RSA key: public exponent e is 1/,
+    ],
+    [
+      'an RSA modulus 2^2048 - 1',
+      discovery,
+      { keys: [{ ...rsa.jwk, n: Buffer.from('ff'.repeat(256), 'hex').toString('base64url') }] },
+      /unsafe RSA key: modulus n is divisible by 3/,
+    ],
     ['keys that are not an array', discovery, { keys: {} }, /must be an array/],
     ['a JWKS that is a number', discovery, 42, /JSON object/],
   ];
@@ -57,17 +97,37 @@ describe('idbridge sync flags', () => {
     ['a reserved cluster id', { ...ok, cluster: 'api' }, /reserved/],
     ['neither --api nor --target', { cluster: 'prod' }, /--api URL is required/],
     ['both --api and --target', { ...ok, target: 'gcs://b/p' }, /either --api .* or --target/],
-    ['--api without --token-file', { ...ok, tokenFile: undefined }, /--token-file is required with --api/],
+    [
+      '--api without --token-file',
+      { ...ok, tokenFile: undefined },
+      /--token-file is required with --api/,
+    ],
     ['--api with a query', { ...ok, api: 'https://x.example/?a=1' }, /must not have a query/],
-    ['--api with credentials', { ...ok, api: 'https://user:pw@x.example' }, /must not contain credentials/],
+    [
+      '--api with credentials',
+      { ...ok, api: 'https://user:pw@x.example' },
+      /must not contain credentials/,
+    ],
     ['--api over ftp', { ...ok, api: 'ftp://x.example' }, /must use https/],
-    ['--api over plain http to another host', { ...ok, api: 'http://idbridge.internal:8787' }, /plain http outside this machine: the bearer token would cross the network unencrypted/],
-    ['--once and --interval', { ...ok, once: true, interval: '5m' }, /either --once .* or --interval/],
+    [
+      '--api over plain http to another host',
+      { ...ok, api: 'http://idbridge.internal:8787' },
+      /plain http outside this machine: the bearer token would cross the network unencrypted/,
+    ],
+    [
+      '--once and --interval',
+      { ...ok, once: true, interval: '5m' },
+      /either --once .* or --interval/,
+    ],
     ['an interval under 10 s', { ...ok, interval: '1s' }, /at least 10s/],
     ['an interval that is not a duration', { ...ok, interval: 'often' }, /like 30s, 5m or 1h/],
     ['0 attempts', { ...ok, attempts: '0' }, /--attempts/],
     ['a backoff that is not a duration', { ...ok, backoff: 'fast' }, /--backoff/],
-    ['an issuer that is not a URL', { ...ok, issuer: 'prod' }, /--issuer must be an absolute http\(s\) URL/],
+    [
+      'an issuer that is not a URL',
+      { ...ok, issuer: 'prod' },
+      /--issuer must be an absolute http\(s\) URL/,
+    ],
   ];
   it.each(cases)('refuses %s (exit 2)', async (_name, flags, message) => {
     const failure = await refusal(() => parseSyncFlags(flags));
@@ -78,6 +138,8 @@ describe('idbridge sync flags', () => {
   it('takes the defaults', () => {
     expect(parseSyncFlags(ok)).toMatchObject({ once: false, attempts: 5, cluster: 'prod' });
     expect(parseSyncFlags({ ...ok, api: 'https://x.example/' }).api).toBe('https://x.example');
-    expect(parseSyncFlags({ ...ok, api: 'http://127.0.0.1:8787' }).api).toBe('http://127.0.0.1:8787');
+    expect(parseSyncFlags({ ...ok, api: 'http://127.0.0.1:8787' }).api).toBe(
+      'http://127.0.0.1:8787',
+    );
   });
 });

@@ -25,7 +25,9 @@ describe('idbridge sync under faults', () => {
     proxy.fail(0, 0);
   });
 
-  const recordVersion = async () => (await world.api.call('GET', `/api/v1/clusters/${world.cluster}`)).json.cluster.version as number;
+  const recordVersion = async () =>
+    (await world.api.call('GET', `/api/v1/clusters/${world.cluster}`)).json.cluster
+      .version as number;
   const unchanged = async () => {
     expect(await recordVersion()).toBe(version);
     expect(await world.published()).toEqual({ keys: world.kube.keys.map((k) => k.jwk) });
@@ -35,29 +37,131 @@ describe('idbridge sync under faults', () => {
     version = await recordVersion();
   });
 
-  type Case = { name: string; arrange: () => void | Promise<void>; flags?: Record<string, unknown>; code: number; stderr: RegExp; retried?: boolean };
+  type Case = {
+    name: string;
+    arrange: () => void | Promise<void>;
+    flags?: Record<string, unknown>;
+    code: number;
+    stderr: RegExp;
+    retried?: boolean;
+  };
   const cases: Case[] = [
-    { name: 'kube-apiserver down', arrange: () => world.kube.fault('reset'), code: 5, stderr: /cannot reach the kube-apiserver at https:\/\/127\.0\.0\.1:\d+ \(ECONNRESET\)/, retried: true },
-    { name: 'kube-apiserver answering 500', arrange: () => world.kube.fault('error'), code: 5, stderr: /answered \/\.well-known\/openid-configuration with 500|answered \/openid\/v1\/jwks with 500/, retried: true },
+    {
+      name: 'kube-apiserver down',
+      arrange: () => world.kube.fault('reset'),
+      code: 5,
+      stderr: /cannot reach the kube-apiserver at https:\/\/127\.0\.0\.1:\d+ \(ECONNRESET\)/,
+      retried: true,
+    },
+    {
+      name: 'kube-apiserver answering 500',
+      arrange: () => world.kube.fault('error'),
+      code: 5,
+      stderr:
+        /answered \/\.well-known\/openid-configuration with 500|answered \/openid\/v1\/jwks with 500/,
+      retried: true,
+    },
     // A garbled answer is an availability fault (a proxy in the way), so 5: the CronJob retries it.
-    { name: 'kube-apiserver answering an HTML page', arrange: () => world.kube.fault('garbage'), code: 5, stderr: /something that is not JSON \(content-type "text\/html"\); nothing was pushed/, retried: true },
-    { name: 'kube-apiserver answering over 1 MiB', arrange: () => world.kube.fault('oversized'), code: 5, stderr: /answer to \/(\.well-known\/openid-configuration|openid\/v1\/jwks) is larger than 1024 KiB; that is not an issuer document/, retried: true },
-    { name: 'kube-apiserver serving an empty JWKS', arrange: () => world.kube.fault('empty-jwks'), code: 3, stderr: /cannot be published, nothing was pushed: .*key set is empty/ },
-    { name: 'kube-apiserver serving private key material', arrange: () => world.kube.fault('private-jwks'), code: 3, stderr: /private key material/ },
-    { name: 'registration API down', arrange: async () => {}, flags: { api: 'DEADPORT' }, code: 5, stderr: /cannot reach the registration API at http:\/\/127\.0\.0\.1:\d+ \(ECONNREFUSED\)/, retried: true },
-    { name: 'registration API behind a gateway answering 502', arrange: () => proxy.fail(502), flags: { api: 'PROXY' }, code: 5, stderr: /answered 502 with a body that is not idbridge's JSON/, retried: true },
-    { name: 'registration API resetting connections', arrange: () => proxy.fail(0), flags: { api: 'PROXY' }, code: 5, stderr: /cannot reach the registration API/, retried: true },
-    { name: 'token file missing', arrange: async () => {}, flags: { tokenFile: '/nonexistent/token' }, code: 2, stderr: /cannot read the token file \/nonexistent\/token \(ENOENT\): mount a projected ServiceAccount token/ },
-    { name: 'token file not a JWT', arrange: async () => writeFile(`${world.dir}/not-a-token`, 'hello'), flags: { tokenFile: 'DIR/not-a-token' }, code: 2, stderr: /does not hold a JWT/ },
-    { name: 'kubeconfig missing', arrange: async () => {}, flags: { kubeconfig: '/nonexistent/kubeconfig' }, code: 2, stderr: /cannot load the kubeconfig \/nonexistent\/kubeconfig/ },
-    { name: 'the cluster\'s issuer differs from the registered one (checked here with --issuer)', arrange: async () => { world.kube.issuer = 'https://kubernetes.default.svc.cluster.local'; await world.refreshTokens(); }, flags: { issuer: 'ISSUER' }, code: 3, stderr: /start the kube-apiserver with --service-account-issuer=http:\/\/127\.0\.0\.1:\d+\/prod/ },
+    {
+      name: 'kube-apiserver answering an HTML page',
+      arrange: () => world.kube.fault('garbage'),
+      code: 5,
+      stderr: /something that is not JSON \(content-type "text\/html"\); nothing was pushed/,
+      retried: true,
+    },
+    {
+      name: 'kube-apiserver answering over 1 MiB',
+      arrange: () => world.kube.fault('oversized'),
+      code: 5,
+      stderr:
+        /answer to \/(\.well-known\/openid-configuration|openid\/v1\/jwks) is larger than 1024 KiB; that is not an issuer document/,
+      retried: true,
+    },
+    {
+      name: 'kube-apiserver serving an empty JWKS',
+      arrange: () => world.kube.fault('empty-jwks'),
+      code: 3,
+      stderr: /cannot be published, nothing was pushed: .*key set is empty/,
+    },
+    {
+      name: 'kube-apiserver serving private key material',
+      arrange: () => world.kube.fault('private-jwks'),
+      code: 3,
+      stderr: /private key material/,
+    },
+    {
+      name: 'registration API down',
+      arrange: async () => {},
+      flags: { api: 'DEADPORT' },
+      code: 5,
+      stderr: /cannot reach the registration API at http:\/\/127\.0\.0\.1:\d+ \(ECONNREFUSED\)/,
+      retried: true,
+    },
+    {
+      name: 'registration API behind a gateway answering 502',
+      arrange: () => proxy.fail(502),
+      flags: { api: 'PROXY' },
+      code: 5,
+      stderr: /answered 502 with a body that is not idbridge's JSON/,
+      retried: true,
+    },
+    {
+      name: 'registration API resetting connections',
+      arrange: () => proxy.fail(0),
+      flags: { api: 'PROXY' },
+      code: 5,
+      stderr: /cannot reach the registration API/,
+      retried: true,
+    },
+    {
+      name: 'token file missing',
+      arrange: async () => {},
+      flags: { tokenFile: '/nonexistent/token' },
+      code: 2,
+      stderr:
+        /cannot read the token file \/nonexistent\/token \(ENOENT\): mount a projected ServiceAccount token/,
+    },
+    {
+      name: 'token file not a JWT',
+      arrange: async () => writeFile(`${world.dir}/not-a-token`, 'hello'),
+      flags: { tokenFile: 'DIR/not-a-token' },
+      code: 2,
+      stderr: /does not hold a JWT/,
+    },
+    {
+      name: 'kubeconfig missing',
+      arrange: async () => {},
+      flags: { kubeconfig: '/nonexistent/kubeconfig' },
+      code: 2,
+      stderr: /cannot load the kubeconfig \/nonexistent\/kubeconfig/,
+    },
+    {
+      name: "the cluster's issuer differs from the registered one (checked here with --issuer)",
+      arrange: async () => {
+        world.kube.issuer = 'https://kubernetes.default.svc.cluster.local';
+        await world.refreshTokens();
+      },
+      flags: { issuer: 'ISSUER' },
+      code: 3,
+      stderr:
+        /start the kube-apiserver with --service-account-issuer=http:\/\/127\.0\.0\.1:\d+\/prod/,
+    },
   ];
 
   it.each(cases)('$name → exit $code', async (c) => {
     await c.arrange();
     const dead = `http://127.0.0.1:${await freePort()}`;
-    const placeholders: Record<string, string> = { PROXY: proxy.url, ISSUER: world.issuer, DEADPORT: dead };
-    const flags = Object.fromEntries(Object.entries(c.flags ?? {}).map(([k, v]) => [k, typeof v === 'string' ? (placeholders[v] ?? v.replace('DIR', world.dir)) : v]));
+    const placeholders: Record<string, string> = {
+      PROXY: proxy.url,
+      ISSUER: world.issuer,
+      DEADPORT: dead,
+    };
+    const flags = Object.fromEntries(
+      Object.entries(c.flags ?? {}).map(([k, v]) => [
+        k,
+        typeof v === 'string' ? (placeholders[v] ?? v.replace('DIR', world.dir)) : v,
+      ]),
+    );
     const result = await world.sync({ attempts: '3', ...flags });
     try {
       expect(result.code, result.stderr).toBe(c.code);
@@ -81,7 +185,9 @@ describe('idbridge sync under faults', () => {
     try {
       const result = await world.sync({ attempts: '1' });
       expect(result.code).toBe(4);
-      expect(result.stderr).toMatch(/set --service-account-issuer=http:\/\/127\.0\.0\.1:\d+\/prod on the kube-apiserver/);
+      expect(result.stderr).toMatch(
+        /set --service-account-issuer=http:\/\/127\.0\.0\.1:\d+\/prod on the kube-apiserver/,
+      );
       await unchanged();
     } finally {
       world.kube.issuer = world.issuer;
@@ -117,7 +223,9 @@ describe('idbridge sync under faults', () => {
     world.kube.forbid('system:serviceaccount:idbridge-sync:idbridge-sync');
     const result = await world.sync();
     expect(result.code).toBe(4);
-    expect(result.stderr).toMatch(/403 Forbidden: bind the ClusterRole system:service-account-issuer-discovery/);
+    expect(result.stderr).toMatch(
+      /403 Forbidden: bind the ClusterRole system:service-account-issuer-discovery/,
+    );
     await unchanged();
   });
 });
@@ -140,9 +248,13 @@ describe('idbridge sync when the old key is dropped too early', () => {
       await writeFile(world.tokenFile, staleToken);
       const result = await world.sync({ attempts: '1' });
       expect(result.code).toBe(3);
-      expect(result.stderr).toMatch(/does not contain key .* which signed this request: publishing it would lock cluster prod out/);
+      expect(result.stderr).toMatch(
+        /does not contain key .* which signed this request: publishing it would lock cluster prod out/,
+      );
       expect(await world.published()).toEqual(jwksOf(old));
-      expect((await world.api.call('GET', `/api/v1/clusters/${world.cluster}`)).json).toEqual(before.json);
+      expect((await world.api.call('GET', `/api/v1/clusters/${world.cluster}`)).json).toEqual(
+        before.json,
+      );
     } finally {
       await world.close();
     }

@@ -24,20 +24,45 @@ describe('idbridge sync --target gcs://', () => {
     await world?.close();
   });
 
-  const sync = (flags: Record<string, string | undefined> = {}) => world.sync({ api: undefined, tokenFile: undefined, target, issuer: bucketIssuer, attempts: '2', ...flags }, env);
+  const sync = (flags: Record<string, string | undefined> = {}) =>
+    world.sync(
+      {
+        api: undefined,
+        tokenFile: undefined,
+        target,
+        issuer: bucketIssuer,
+        attempts: '2',
+        ...flags,
+      },
+      env,
+    );
 
   it('writes the public layout, which verifies a cluster token as an issuer', async () => {
     const result = await sync();
     expect(result.code, result.stderr).toBe(0);
-    expect(world.gcs!.gcs.objectNames(world.gcs!.bucket, 'direct/')).toEqual(['direct/edge1/.well-known/openid-configuration', 'direct/edge1/openid/v1/jwks']);
+    expect(world.gcs!.gcs.objectNames(world.gcs!.bucket, 'direct/')).toEqual([
+      'direct/edge1/.well-known/openid-configuration',
+      'direct/edge1/openid/v1/jwks',
+    ]);
     const discovery = await fetch(`${bucketIssuer}/.well-known/openid-configuration`);
     expect(discovery.headers.get('content-type')).toBe('application/json');
     expect(discovery.headers.get('cache-control')).toBe('public, max-age=300');
-    expect(await discovery.json()).toMatchObject({ issuer: bucketIssuer, jwks_uri: `${bucketIssuer}/openid/v1/jwks` });
+    expect(await discovery.json()).toMatchObject({
+      issuer: bucketIssuer,
+      jwks_uri: `${bucketIssuer}/openid/v1/jwks`,
+    });
     const jwks = await fetch(`${bucketIssuer}/openid/v1/jwks`);
     expect(jwks.headers.get('content-type')).toBe('application/jwk-set+json');
-    const token = await world.kube.issueToken({ namespace: 'apps', serviceAccount: 'web', audience: 'sts.googleapis.com' });
-    const { payload } = await jwtVerify(token, createRemoteJWKSet(new URL(`${bucketIssuer}/openid/v1/jwks`)), { issuer: bucketIssuer, audience: 'sts.googleapis.com' });
+    const token = await world.kube.issueToken({
+      namespace: 'apps',
+      serviceAccount: 'web',
+      audience: 'sts.googleapis.com',
+    });
+    const { payload } = await jwtVerify(
+      token,
+      createRemoteJWKSet(new URL(`${bucketIssuer}/openid/v1/jwks`)),
+      { issuer: bucketIssuer, audience: 'sts.googleapis.com' },
+    );
     expect(payload.sub).toBe('system:serviceaccount:apps:web');
   });
 
@@ -50,7 +75,9 @@ describe('idbridge sync --target gcs://', () => {
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/published new keys/);
     expect(world.gcs!.gcs.stats().objectWrites).toBe(2);
-    expect(await (await fetch(`${bucketIssuer}/openid/v1/jwks`)).json()).toEqual({ keys: world.kube.keys.map((k) => k.jwk) });
+    expect(await (await fetch(`${bucketIssuer}/openid/v1/jwks`)).json()).toEqual({
+      keys: world.kube.keys.map((k) => k.jwk),
+    });
   });
 
   it('never publishes an empty JWKS', async () => {
@@ -60,7 +87,10 @@ describe('idbridge sync --target gcs://', () => {
       const result = await sync();
       expect(result.code).toBe(3);
       expect(world.gcs!.gcs.stats().objectWrites).toBe(0);
-      expect(((await (await fetch(`${bucketIssuer}/openid/v1/jwks`)).json()) as { keys: unknown[] }).keys.length).toBeGreaterThan(0);
+      expect(
+        ((await (await fetch(`${bucketIssuer}/openid/v1/jwks`)).json()) as { keys: unknown[] }).keys
+          .length,
+      ).toBeGreaterThan(0);
     } finally {
       world.kube.fault('none');
     }
@@ -68,11 +98,22 @@ describe('idbridge sync --target gcs://', () => {
 
   it('retries a lost generation race (412) and a GCS 503', async () => {
     world.kube.addKey(generateClusterKey('ES256'));
-    world.gcs!.gcs.fail({ status: 412, count: 1, when: ({ method, object }) => method === 'POST' && object?.endsWith('/jwks') === true });
-    world.gcs!.gcs.fail({ status: 503, count: 1, when: ({ method, object }) => method === 'POST' && object?.endsWith('openid-configuration') === true });
+    world.gcs!.gcs.fail({
+      status: 412,
+      count: 1,
+      when: ({ method, object }) => method === 'POST' && object?.endsWith('/jwks') === true,
+    });
+    world.gcs!.gcs.fail({
+      status: 503,
+      count: 1,
+      when: ({ method, object }) =>
+        method === 'POST' && object?.endsWith('openid-configuration') === true,
+    });
     const result = await sync();
     expect(result.code, result.stderr).toBe(0);
-    expect(await (await fetch(`${bucketIssuer}/openid/v1/jwks`)).json()).toEqual({ keys: world.kube.keys.map((k) => k.jwk) });
+    expect(await (await fetch(`${bucketIssuer}/openid/v1/jwks`)).json()).toEqual({
+      keys: world.kube.keys.map((k) => k.jwk),
+    });
   });
 
   it('exits 4 when the bucket refuses access, and 5 when GCS is unreachable', async () => {
@@ -81,7 +122,10 @@ describe('idbridge sync --target gcs://', () => {
     const denied = await sync();
     expect(denied.code).toBe(4);
     expect(denied.stderr).toMatch(/roles\/storage.objectAdmin/);
-    const down = await world.sync({ api: undefined, tokenFile: undefined, target, issuer: bucketIssuer, attempts: '2' }, { IDBRIDGE_GCS_ENDPOINT: `http://127.0.0.1:${await freePort()}` });
+    const down = await world.sync(
+      { api: undefined, tokenFile: undefined, target, issuer: bucketIssuer, attempts: '2' },
+      { IDBRIDGE_GCS_ENDPOINT: `http://127.0.0.1:${await freePort()}` },
+    );
     expect(down.code).toBe(5);
     expect(down.stderr).toMatch(/Cloud Storage is not reachable/);
   });
@@ -91,7 +135,10 @@ describe('idbridge sync --target gcs://', () => {
     await world.register();
     world.kube.issuer = `${world.gcs!.gcs.url}/${world.gcs!.bucket}/issuers/edge1`;
     await world.refreshTokens();
-    const result = await sync({ target: `gcs://${world.gcs!.bucket}/issuers`, issuer: world.kube.issuer });
+    const result = await sync({
+      target: `gcs://${world.gcs!.bucket}/issuers`,
+      issuer: world.kube.issuer,
+    });
     expect(result.code).toBe(4);
     expect(result.stderr).toMatch(/is managed by an idbridge registry .* push with --api/);
   });

@@ -9,11 +9,22 @@ describe('sync against a kube-apiserver whose issuer is http://', () => {
     const api = await startFakeKubeApiserver({ issuer: 'http://127.0.0.1:8787/c1' });
     const dir = await tempDir();
     try {
-      const token = await api.issueToken({ namespace: 'idbridge-sync', serviceAccount: 'idbridge-sync', audience: api.apiAudience });
-      const source = new KubeIssuerSource(loadKubeConfig({ kubeconfig: await api.writeKubeconfig(dir.path, token), inCluster: false }));
+      const token = await api.issueToken({
+        namespace: 'idbridge-sync',
+        serviceAccount: 'idbridge-sync',
+        audience: api.apiAudience,
+      });
+      const source = new KubeIssuerSource(
+        loadKubeConfig({
+          kubeconfig: await api.writeKubeconfig(dir.path, token),
+          inCluster: false,
+        }),
+      );
       await expect(source.read()).rejects.toMatchObject({
         kind: 'documents',
-        message: expect.stringMatching(/404: .*--service-account-issuer is not an https:\/\/ URL .*--tls=local/),
+        message: expect.stringMatching(
+          /404: .*--service-account-issuer is not an https:\/\/ URL .*--tls=local/,
+        ),
       });
     } finally {
       await api.close();

@@ -15,7 +15,13 @@ import { startSyncWorld } from '../support/sync.js';
 const key = generateClusterKey('ES256');
 const issuer = 'https://issuer.example/c1';
 const served = (keys = [key]): ServedDocuments => ({
-  discovery: { issuer, jwks_uri: `${issuer}/openid/v1/jwks`, response_types_supported: ['id_token'], subject_types_supported: ['public'], id_token_signing_alg_values_supported: ['ES256'] },
+  discovery: {
+    issuer,
+    jwks_uri: `${issuer}/openid/v1/jwks`,
+    response_types_supported: ['id_token'],
+    subject_types_supported: ['public'],
+    id_token_signing_alg_values_supported: ['ES256'],
+  },
   jwks: jwksOf(...keys),
 });
 
@@ -29,7 +35,11 @@ const schedule = (overrides: Partial<SyncSchedule> = {}): SyncSchedule => ({
 });
 
 /** A scripted world for the loop: the source serves `docs()`, the clock moves with each sleep. */
-function harness(options: { docs: () => ServedDocuments | Promise<ServedDocuments>; publish?: (n: number) => PublishOutcome | Promise<PublishOutcome>; cycles: number }) {
+function harness(options: {
+  docs: () => ServedDocuments | Promise<ServedDocuments>;
+  publish?: (n: number) => PublishOutcome | Promise<PublishOutcome>;
+  cycles: number;
+}) {
   const abort = new AbortController();
   const waits: number[] = [];
   let now = 0;
@@ -39,7 +49,9 @@ function harness(options: { docs: () => ServedDocuments | Promise<ServedDocument
     description: 'test-target',
     publish: async () => {
       publishes++;
-      return options.publish ? options.publish(publishes) : { changed: true, added: [], removed: [], warnings: [] };
+      return options.publish
+        ? options.publish(publishes)
+        : { changed: true, added: [], removed: [], warnings: [] };
     },
   };
   let cycles = 0;
@@ -65,7 +77,16 @@ describe('sync loop', () => {
     const h = harness({ docs: () => served(keys), cycles: 6 });
     const other = generateClusterKey('ES256');
     let cycle = 0;
-    const deps = { ...h.deps, source: { read: async () => { cycle++; if (cycle === 3) keys = [key, other]; return served(keys); } } };
+    const deps = {
+      ...h.deps,
+      source: {
+        read: async () => {
+          cycle++;
+          if (cycle === 3) keys = [key, other];
+          return served(keys);
+        },
+      },
+    };
     const code = await runSync(schedule({ repushAfterMs: 3 * 60_000 }), deps, () => {});
     expect(code).toBe(0);
     // Cycle 1 pushes, 2 skips, 3 pushes (changed), 4 and 5 skip, 6 pushes: 3 minutes since the last push.
@@ -82,19 +103,41 @@ describe('sync loop', () => {
 
   it('keeps going after a failed cycle in interval mode, but exits on a configuration failure', async () => {
     let calls = 0;
-    const h = harness({ docs: () => served(), publish: () => { calls++; throw new SyncFailure('refused', 'the API answered 401'); }, cycles: 3 });
+    const h = harness({
+      docs: () => served(),
+      publish: () => {
+        calls++;
+        throw new SyncFailure('refused', 'the API answered 401');
+      },
+      cycles: 3,
+    });
     expect(await runSync(schedule(), h.deps, () => {})).toBe(0);
     expect(calls).toBe(3);
     const lines: string[] = [];
-    const config = harness({ docs: () => served(), publish: () => { throw new SyncFailure('config', 'cannot read the token file'); }, cycles: 5 });
+    const config = harness({
+      docs: () => served(),
+      publish: () => {
+        throw new SyncFailure('config', 'cannot read the token file');
+      },
+      cycles: 5,
+    });
     expect(await runSync(schedule(), config.deps, (line) => lines.push(line))).toBe(2);
     expect(lines).toEqual(['idbridge sync: cannot read the token file']);
   });
 
-  it('in once mode exits with the failure\'s code after its retries, printing one line', async () => {
+  it("in once mode exits with the failure's code after its retries, printing one line", async () => {
     const lines: string[] = [];
-    const h = harness({ docs: () => { throw new SyncFailure('unavailable', 'cannot reach the kube-apiserver (ECONNREFUSED)'); }, cycles: 99 });
-    const code = await runSync(schedule({ once: true, retry: { attempts: 4, initialMs: 100, maxMs: 1_000 } }), h.deps, (line) => lines.push(line));
+    const h = harness({
+      docs: () => {
+        throw new SyncFailure('unavailable', 'cannot reach the kube-apiserver (ECONNREFUSED)');
+      },
+      cycles: 99,
+    });
+    const code = await runSync(
+      schedule({ once: true, retry: { attempts: 4, initialMs: 100, maxMs: 1_000 } }),
+      h.deps,
+      (line) => lines.push(line),
+    );
     expect(code).toBe(5);
     expect(lines).toEqual(['idbridge sync: cannot reach the kube-apiserver (ECONNREFUSED)']);
     expect(h.waits).toHaveLength(3);
@@ -105,18 +148,31 @@ describe('sync loop', () => {
 describe('retries', () => {
   it('backs off exponentially with full jitter, capped', () => {
     const policy = { attempts: 10, initialMs: 1_000, maxMs: 30_000 };
-    expect([0, 1, 2, 3, 4, 5, 6].map((n) => backoffDelay(n, policy, () => 0.999999))).toEqual([999, 1999, 3999, 7999, 15999, 29999, 29999]);
+    expect([0, 1, 2, 3, 4, 5, 6].map((n) => backoffDelay(n, policy, () => 0.999999))).toEqual([
+      999, 1999, 3999, 7999, 15999, 29999, 29999,
+    ]);
     expect(backoffDelay(3, policy, () => 0)).toBe(0);
   });
 
   it('does not retry what will not fix itself', async () => {
     let calls = 0;
-    await expect(withRetries(async () => { calls++; throw new SyncFailure('refused', 'no'); }, { attempts: 5, initialMs: 1, maxMs: 1 }, { sleep: async () => {} })).rejects.toThrow('no');
+    await expect(
+      withRetries(
+        async () => {
+          calls++;
+          throw new SyncFailure('refused', 'no');
+        },
+        { attempts: 5, initialMs: 1, maxMs: 1 },
+        { sleep: async () => {} },
+      ),
+    ).rejects.toThrow('no');
     expect(calls).toBe(1);
   });
 
   it('parses durations', () => {
-    expect(['500ms', '30s', '5m', '1h30m', '1h', 'abc', '5', '-1s', '1d'].map(parseDuration)).toEqual([500, 30_000, 300_000, 5_400_000, 3_600_000, null, null, null, null]);
+    expect(
+      ['500ms', '30s', '5m', '1h30m', '1h', 'abc', '5', '-1s', '1d'].map(parseDuration),
+    ).toEqual([500, 30_000, 300_000, 5_400_000, 3_600_000, null, null, null, null]);
   });
 });
 
@@ -128,27 +184,45 @@ describe('sync loop against the fake kube-apiserver and idbridge serve', () => {
       const lines: string[] = [];
       const abort = new AbortController();
       let cycle = 0;
-      const source = new KubeIssuerSource(loadKubeConfig({ kubeconfig: world.kubeconfig, inCluster: false }));
-      const target = new ApiTarget({ apiUrl: world.serve.url, cluster: world.cluster, tokenFile: world.tokenFile });
-      const code = await runSync(schedule({ repushAfterMs: 0, retry: { attempts: 1, initialMs: 1, maxMs: 1 } }), {
-        source,
-        target,
-        logger: createLogger((line) => lines.push(line)),
-        random: () => 0.5,
-        now: () => cycle * 60_000,
-        signal: abort.signal,
-        // Between cycles kubelet replaces the token: first with one the API must refuse, then a good one.
-        sleep: async () => {
-          cycle++;
-          if (cycle === 1) await writeFile(world.tokenFile, await world.pushToken({ audience: 'https://somewhere.else' }));
-          if (cycle === 2) await writeFile(world.tokenFile, await world.pushToken());
-          if (cycle === 3) abort.abort();
+      const source = new KubeIssuerSource(
+        loadKubeConfig({ kubeconfig: world.kubeconfig, inCluster: false }),
+      );
+      const target = new ApiTarget({
+        apiUrl: world.serve.url,
+        cluster: world.cluster,
+        tokenFile: world.tokenFile,
+      });
+      const code = await runSync(
+        schedule({ repushAfterMs: 0, retry: { attempts: 1, initialMs: 1, maxMs: 1 } }),
+        {
+          source,
+          target,
+          logger: createLogger((line) => lines.push(line)),
+          random: () => 0.5,
+          now: () => cycle * 60_000,
+          signal: abort.signal,
+          // Between cycles kubelet replaces the token: first with one the API must refuse, then a good one.
+          sleep: async () => {
+            cycle++;
+            if (cycle === 1)
+              await writeFile(
+                world.tokenFile,
+                await world.pushToken({ audience: 'https://somewhere.else' }),
+              );
+            if (cycle === 2) await writeFile(world.tokenFile, await world.pushToken());
+            if (cycle === 3) abort.abort();
+          },
         },
-      }, () => {});
+        () => {},
+      );
       expect(code).toBe(0);
-      const outcomes = lines.map((l) => JSON.parse(l) as { level: string; msg: string; error?: string }).filter((l) => l.msg.startsWith('sync') && l.msg !== 'sync starting');
+      const outcomes = lines
+        .map((l) => JSON.parse(l) as { level: string; msg: string; error?: string })
+        .filter((l) => l.msg.startsWith('sync') && l.msg !== 'sync starting');
       expect(outcomes.map((o) => o.level)).toEqual(['info', 'error', 'info']);
-      expect(outcomes[1]!.error).toMatch(/audience \["https:\/\/somewhere.else"\] is not one accepted here/);
+      expect(outcomes[1]!.error).toMatch(
+        /audience \["https:\/\/somewhere.else"\] is not one accepted here/,
+      );
     } finally {
       await world.close();
     }

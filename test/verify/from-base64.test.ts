@@ -43,9 +43,15 @@ describe('Uint8Array.fromBase64 for runtimes without it', () => {
 
   it('follows the three lastChunkHandling modes', () => {
     expect(bytes(fromBase64('AB', { lastChunkHandling: 'loose' }))).toEqual([0]);
-    expect(bytes(fromBase64('AAAAAB', { lastChunkHandling: 'stop-before-partial' }))).toEqual([0, 0, 0]);
-    expect(bytes(fromBase64('AAAAAA=', { lastChunkHandling: 'stop-before-partial' }))).toEqual([0, 0, 0]);
-    expect(bytes(fromBase64('AAAAAA==', { lastChunkHandling: 'stop-before-partial' }))).toEqual([0, 0, 0, 0]);
+    expect(bytes(fromBase64('AAAAAB', { lastChunkHandling: 'stop-before-partial' }))).toEqual([
+      0, 0, 0,
+    ]);
+    expect(bytes(fromBase64('AAAAAA=', { lastChunkHandling: 'stop-before-partial' }))).toEqual([
+      0, 0, 0,
+    ]);
+    expect(bytes(fromBase64('AAAAAA==', { lastChunkHandling: 'stop-before-partial' }))).toEqual([
+      0, 0, 0, 0,
+    ]);
     expect(bytes(fromBase64('AA==', { lastChunkHandling: 'strict' }))).toEqual([0]);
   });
 

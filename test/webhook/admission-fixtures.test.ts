@@ -1,7 +1,11 @@
 import type { Operation } from 'fast-json-patch';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FakeServiceAccount } from '../fakes/kube-serviceaccounts.js';
-import { startWebhookHarness, type DecodedReview, type WebhookHarness } from '../support/webhook.js';
+import {
+  startWebhookHarness,
+  type DecodedReview,
+  type WebhookHarness,
+} from '../support/webhook.js';
 import { applyAndValidate, envOf, type ContainerObject, type PodObject } from './pod-checks.js';
 
 /**
@@ -10,8 +14,10 @@ import { applyAndValidate, envOf, type ContainerObject, type PodObject } from '.
  * the result validated against Kubernetes' schemas.
  */
 
-const PROVIDER = 'projects/123456789/locations/global/workloadIdentityPools/on-prem/providers/cluster-a';
-const DEFAULT_PROVIDER = 'projects/987654321/locations/global/workloadIdentityPools/fleet/providers/default-cluster';
+const PROVIDER =
+  'projects/123456789/locations/global/workloadIdentityPools/on-prem/providers/cluster-a';
+const DEFAULT_PROVIDER =
+  'projects/987654321/locations/global/workloadIdentityPools/fleet/providers/default-cluster';
 const EMAIL = 'app-x@my-project-1.iam.gserviceaccount.com';
 const P = 'cloud.google.com/';
 const CONFIG_KEY = `${P}external-credentials-json`;
@@ -19,9 +25,30 @@ const TOKEN_PATH = '/var/run/secrets/sts.googleapis.com/serviceaccount/token';
 const CONFIG_PATH = '/var/run/secrets/gcloud/config/federation.json';
 
 const serviceAccounts: FakeServiceAccount[] = [
-  { namespace: 'apps', name: 'web', annotations: { [`${P}workload-identity-provider`]: PROVIDER, [`${P}service-account-email`]: EMAIL } },
-  { namespace: 'apps', name: 'gke', annotations: { 'iam.gke.io/gcp-service-account': 'reader@other-project.iam.gserviceaccount.com' } },
-  { namespace: 'apps', name: 'direct', annotations: { [`${P}workload-identity-provider`]: PROVIDER, 'idbridge.dev/direct-access': 'true', 'idbridge.dev/project-id': 'direct-project' } },
+  {
+    namespace: 'apps',
+    name: 'web',
+    annotations: {
+      [`${P}workload-identity-provider`]: PROVIDER,
+      [`${P}service-account-email`]: EMAIL,
+    },
+  },
+  {
+    namespace: 'apps',
+    name: 'gke',
+    annotations: {
+      'iam.gke.io/gcp-service-account': 'reader@other-project.iam.gserviceaccount.com',
+    },
+  },
+  {
+    namespace: 'apps',
+    name: 'direct',
+    annotations: {
+      [`${P}workload-identity-provider`]: PROVIDER,
+      'idbridge.dev/direct-access': 'true',
+      'idbridge.dev/project-id': 'direct-project',
+    },
+  },
   {
     namespace: 'apps',
     name: 'brokered',
@@ -34,28 +61,109 @@ const serviceAccounts: FakeServiceAccount[] = [
       [`${P}injection-mode`]: 'direct',
     },
   },
-  { namespace: 'apps', name: 'tuned', annotations: { [`${P}workload-identity-provider`]: PROVIDER, [`${P}service-account-email`]: EMAIL, [`${P}audience`]: 'sa-audience', [`${P}token-expiration`]: '7200' } },
+  {
+    namespace: 'apps',
+    name: 'tuned',
+    annotations: {
+      [`${P}workload-identity-provider`]: PROVIDER,
+      [`${P}service-account-email`]: EMAIL,
+      [`${P}audience`]: 'sa-audience',
+      [`${P}token-expiration`]: '7200',
+    },
+  },
   { namespace: 'apps', name: 'plain' },
-  { namespace: 'apps', name: 'by-number', annotations: { [`${P}workload-identity-provider`]: 'projects/my-project/locations/global/workloadIdentityPools/on-prem/providers/cluster-a', [`${P}service-account-email`]: EMAIL } },
-  { namespace: 'apps', name: 'bad-email', annotations: { [`${P}workload-identity-provider`]: PROVIDER, [`${P}service-account-email`]: 'app-x@project.iam.googleapis.com' } },
-  { namespace: 'apps', name: 'no-email', annotations: { [`${P}workload-identity-provider`]: PROVIDER } },
-  { namespace: 'apps', name: 'two-emails', annotations: { [`${P}workload-identity-provider`]: PROVIDER, [`${P}service-account-email`]: EMAIL, 'iam.gke.io/gcp-service-account': 'other@my-project-1.iam.gserviceaccount.com' } },
-  { namespace: 'apps', name: 'bad-lifetime', annotations: { [`${P}workload-identity-provider`]: PROVIDER, [`${P}service-account-email`]: EMAIL, 'idbridge.dev/token-lifetime': '99' } },
-  { namespace: 'apps', name: 'bad-mode', annotations: { [`${P}workload-identity-provider`]: PROVIDER, [`${P}service-account-email`]: EMAIL, [`${P}injection-mode`]: 'sidecar' } },
-  { namespace: 'apps', name: 'bad-token-url', annotations: { [`${P}workload-identity-provider`]: PROVIDER, [`${P}service-account-email`]: EMAIL, 'idbridge.dev/token-url': 'https://user:pw@broker.example.com/token' } },
-  { namespace: 'apps', name: 'bad-expiration', annotations: { [`${P}workload-identity-provider`]: PROVIDER, [`${P}service-account-email`]: EMAIL, [`${P}token-expiration`]: '1h' } },
+  {
+    namespace: 'apps',
+    name: 'by-number',
+    annotations: {
+      [`${P}workload-identity-provider`]:
+        'projects/my-project/locations/global/workloadIdentityPools/on-prem/providers/cluster-a',
+      [`${P}service-account-email`]: EMAIL,
+    },
+  },
+  {
+    namespace: 'apps',
+    name: 'bad-email',
+    annotations: {
+      [`${P}workload-identity-provider`]: PROVIDER,
+      [`${P}service-account-email`]: 'app-x@project.iam.googleapis.com',
+    },
+  },
+  {
+    namespace: 'apps',
+    name: 'no-email',
+    annotations: { [`${P}workload-identity-provider`]: PROVIDER },
+  },
+  {
+    namespace: 'apps',
+    name: 'two-emails',
+    annotations: {
+      [`${P}workload-identity-provider`]: PROVIDER,
+      [`${P}service-account-email`]: EMAIL,
+      'iam.gke.io/gcp-service-account': 'other@my-project-1.iam.gserviceaccount.com',
+    },
+  },
+  {
+    namespace: 'apps',
+    name: 'bad-lifetime',
+    annotations: {
+      [`${P}workload-identity-provider`]: PROVIDER,
+      [`${P}service-account-email`]: EMAIL,
+      'idbridge.dev/token-lifetime': '99',
+    },
+  },
+  {
+    namespace: 'apps',
+    name: 'bad-mode',
+    annotations: {
+      [`${P}workload-identity-provider`]: PROVIDER,
+      [`${P}service-account-email`]: EMAIL,
+      [`${P}injection-mode`]: 'sidecar',
+    },
+  },
+  {
+    namespace: 'apps',
+    name: 'bad-token-url',
+    annotations: {
+      [`${P}workload-identity-provider`]: PROVIDER,
+      [`${P}service-account-email`]: EMAIL,
+      'idbridge.dev/token-url': 'https://user:pw@broker.example.com/token',
+    },
+  },
+  {
+    namespace: 'apps',
+    name: 'bad-expiration',
+    annotations: {
+      [`${P}workload-identity-provider`]: PROVIDER,
+      [`${P}service-account-email`]: EMAIL,
+      [`${P}token-expiration`]: '1h',
+    },
+  },
 ];
 
-const container = (name: string, extra: Partial<ContainerObject> = {}): ContainerObject => ({ name, image: `example/${name}:1`, ...extra });
+const container = (name: string, extra: Partial<ContainerObject> = {}): ContainerObject => ({
+  name,
+  image: `example/${name}:1`,
+  ...extra,
+});
 
-function pod(serviceAccountName: string | undefined, spec: Partial<PodObject['spec']> = {}, metadata: Partial<PodObject['metadata']> = {}): PodObject {
+function pod(
+  serviceAccountName: string | undefined,
+  spec: Partial<PodObject['spec']> = {},
+  metadata: Partial<PodObject['metadata']> = {},
+): PodObject {
   return {
     apiVersion: 'v1',
     kind: 'Pod',
     metadata: { name: 'web-1', namespace: 'apps', labels: { app: 'web' }, ...metadata },
     spec: {
       ...(serviceAccountName ? { serviceAccountName } : {}),
-      containers: [container('app', { ports: [{ containerPort: 8080, protocol: 'TCP' }], resources: { requests: { cpu: '100m' } } })],
+      containers: [
+        container('app', {
+          ports: [{ containerPort: 8080, protocol: 'TCP' }],
+          resources: { requests: { cpu: '100m' } },
+        }),
+      ],
       restartPolicy: 'Always',
       ...spec,
     },
@@ -71,12 +179,13 @@ const CONFIG_HEAD = {
   token_url: 'https://sts.googleapis.com/v1/token',
   credential_source: { file: TOKEN_PATH, format: { type: 'text' } },
 };
-const expectedConfig = (overrides: Record<string, unknown> = {}) => JSON.stringify({
-  ...CONFIG_HEAD,
-  service_account_impersonation_url: `https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/${EMAIL}:generateAccessToken`,
-  service_account_impersonation: { token_lifetime_seconds: 3600 },
-  ...overrides,
-});
+const expectedConfig = (overrides: Record<string, unknown> = {}) =>
+  JSON.stringify({
+    ...CONFIG_HEAD,
+    service_account_impersonation_url: `https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/${EMAIL}:generateAccessToken`,
+    service_account_impersonation: { token_lifetime_seconds: 3600 },
+    ...overrides,
+  });
 
 const TYPICAL_PATCH: Operation[] = [
   { op: 'add', path: '/metadata/annotations', value: { [CONFIG_KEY]: expectedConfig() } },
@@ -84,8 +193,33 @@ const TYPICAL_PATCH: Operation[] = [
     op: 'add',
     path: '/spec/volumes',
     value: [
-      { name: 'gcp-iam-token', projected: { sources: [{ serviceAccountToken: { audience: 'sts.googleapis.com', expirationSeconds: 86400, path: 'token' } }], defaultMode: 0o644 } },
-      { name: 'external-credential-config', downwardAPI: { items: [{ path: 'federation.json', fieldRef: { apiVersion: 'v1', fieldPath: `metadata.annotations['${CONFIG_KEY}']` } }], defaultMode: 0o644 } },
+      {
+        name: 'gcp-iam-token',
+        projected: {
+          sources: [
+            {
+              serviceAccountToken: {
+                audience: 'sts.googleapis.com',
+                expirationSeconds: 86400,
+                path: 'token',
+              },
+            },
+          ],
+          defaultMode: 0o644,
+        },
+      },
+      {
+        name: 'external-credential-config',
+        downwardAPI: {
+          items: [
+            {
+              path: 'federation.json',
+              fieldRef: { apiVersion: 'v1', fieldPath: `metadata.annotations['${CONFIG_KEY}']` },
+            },
+          ],
+          defaultMode: 0o644,
+        },
+      },
       { name: 'cloudsdk-config', emptyDir: {} },
     ],
   },
@@ -93,8 +227,16 @@ const TYPICAL_PATCH: Operation[] = [
     op: 'add',
     path: '/spec/containers/0/volumeMounts',
     value: [
-      { name: 'gcp-iam-token', mountPath: '/var/run/secrets/sts.googleapis.com/serviceaccount', readOnly: true },
-      { name: 'external-credential-config', mountPath: '/var/run/secrets/gcloud/config', readOnly: true },
+      {
+        name: 'gcp-iam-token',
+        mountPath: '/var/run/secrets/sts.googleapis.com/serviceaccount',
+        readOnly: true,
+      },
+      {
+        name: 'external-credential-config',
+        mountPath: '/var/run/secrets/gcloud/config',
+        readOnly: true,
+      },
       { name: 'cloudsdk-config', mountPath: '/var/run/secrets/gcloud/cloudsdk' },
     ],
   },
@@ -111,10 +253,23 @@ const TYPICAL_PATCH: Operation[] = [
   },
 ];
 
-const configOf = (patched: PodObject) => JSON.parse(patched.metadata.annotations![CONFIG_KEY]!) as Record<string, unknown>;
-const tokenSource = (patched: PodObject) => (patched.spec.volumes!.find((v) => v.name === 'gcp-iam-token') as unknown as { projected: { sources: Array<{ serviceAccountToken: { audience: string; expirationSeconds: number } }> } }).projected.sources[0]!.serviceAccountToken;
-const allContainers = (patched: PodObject) => [...(patched.spec.initContainers ?? []), ...patched.spec.containers];
-const hasCredentials = (c: ContainerObject) => envOf(c).GOOGLE_APPLICATION_CREDENTIALS !== undefined && (c.volumeMounts ?? []).some((m) => m.name === 'gcp-iam-token');
+const configOf = (patched: PodObject) =>
+  JSON.parse(patched.metadata.annotations![CONFIG_KEY]!) as Record<string, unknown>;
+const tokenSource = (patched: PodObject) =>
+  (
+    patched.spec.volumes!.find((v) => v.name === 'gcp-iam-token') as unknown as {
+      projected: {
+        sources: Array<{ serviceAccountToken: { audience: string; expirationSeconds: number } }>;
+      };
+    }
+  ).projected.sources[0]!.serviceAccountToken;
+const allContainers = (patched: PodObject) => [
+  ...(patched.spec.initContainers ?? []),
+  ...patched.spec.containers,
+];
+const hasCredentials = (c: ContainerObject) =>
+  envOf(c).GOOGLE_APPLICATION_CREDENTIALS !== undefined &&
+  (c.volumeMounts ?? []).some((m) => m.name === 'gcp-iam-token');
 
 interface Fixture {
   name: string;
@@ -136,14 +291,20 @@ const NATIVE_SIDECAR_POD = pod('web', {
 });
 
 const fixtures: Fixture[] = [
-  { name: 'GCP-webhook annotations on the ServiceAccount: the exact minimal patch', pod: pod('web'), patch: TYPICAL_PATCH, warnings: [] },
+  {
+    name: 'GCP-webhook annotations on the ServiceAccount: the exact minimal patch',
+    pod: pod('web'),
+    patch: TYPICAL_PATCH,
+    warnings: [],
+  },
   {
     name: "GKE's iam.gke.io/gcp-service-account with the webhook's default provider",
     pod: pod('gke'),
     check: (patched) => {
       expect(configOf(patched)).toMatchObject({
         audience: `//iam.googleapis.com/${DEFAULT_PROVIDER}`,
-        service_account_impersonation_url: 'https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/reader@other-project.iam.gserviceaccount.com:generateAccessToken',
+        service_account_impersonation_url:
+          'https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/reader@other-project.iam.gserviceaccount.com:generateAccessToken',
       });
       // A provider from the cluster default is asked for a token with its own name as audience.
       expect(tokenSource(patched).audience).toBe(`//iam.googleapis.com/${DEFAULT_PROVIDER}`);
@@ -154,32 +315,64 @@ const fixtures: Fixture[] = [
     name: 'direct principal access: no impersonation URL, token_info_url for gcloud',
     pod: pod('direct'),
     check: (patched) => {
-      expect(patched.metadata.annotations![CONFIG_KEY]).toBe(JSON.stringify({ ...CONFIG_HEAD, token_info_url: 'https://sts.googleapis.com/v1/introspect' }));
-      expect(envOf(patched.spec.containers[0]!)).toMatchObject({ GOOGLE_CLOUD_PROJECT: 'direct-project', CLOUDSDK_CORE_PROJECT: 'direct-project' });
+      expect(patched.metadata.annotations![CONFIG_KEY]).toBe(
+        JSON.stringify({
+          ...CONFIG_HEAD,
+          token_info_url: 'https://sts.googleapis.com/v1/introspect',
+        }),
+      );
+      expect(envOf(patched.spec.containers[0]!)).toMatchObject({
+        GOOGLE_CLOUD_PROJECT: 'direct-project',
+        CLOUDSDK_CORE_PROJECT: 'direct-project',
+      });
     },
   },
   {
     name: "broker token_url, project and impersonated lifetime from idbridge's keys",
     pod: pod('brokered'),
     check: (patched) => {
-      expect(patched.metadata.annotations![CONFIG_KEY]).toBe(expectedConfig({
-        token_url: 'https://broker.example.com/v1/token',
-        service_account_impersonation_url: `https://broker.example.com/v1/projects/-/serviceAccounts/${EMAIL}:generateAccessToken`,
-        service_account_impersonation: { token_lifetime_seconds: 1800 },
-      }));
-      expect(envOf(patched.spec.containers[0]!)).toMatchObject({ GOOGLE_CLOUD_PROJECT: 'billing-project', CLOUDSDK_CORE_PROJECT: 'billing-project' });
+      expect(patched.metadata.annotations![CONFIG_KEY]).toBe(
+        expectedConfig({
+          token_url: 'https://broker.example.com/v1/token',
+          service_account_impersonation_url: `https://broker.example.com/v1/projects/-/serviceAccounts/${EMAIL}:generateAccessToken`,
+          service_account_impersonation: { token_lifetime_seconds: 1800 },
+        }),
+      );
+      expect(envOf(patched.spec.containers[0]!)).toMatchObject({
+        GOOGLE_CLOUD_PROJECT: 'billing-project',
+        CLOUDSDK_CORE_PROJECT: 'billing-project',
+      });
     },
   },
   {
     name: 'ServiceAccount audience and expiration apply when the pod sets none',
     pod: pod('tuned'),
-    check: (patched) => expect(tokenSource(patched)).toEqual({ audience: 'sa-audience', expirationSeconds: 7200, path: 'token' }),
+    check: (patched) =>
+      expect(tokenSource(patched)).toEqual({
+        audience: 'sa-audience',
+        expirationSeconds: 7200,
+        path: 'token',
+      }),
   },
   {
     name: 'pod annotations override the ServiceAccount (audience, expiration)',
-    pod: pod('tuned', {}, { annotations: { [`${P}audience`]: 'pod-audience', [`${P}token-expiration`]: '3600', unrelated: 'kept' } }),
+    pod: pod(
+      'tuned',
+      {},
+      {
+        annotations: {
+          [`${P}audience`]: 'pod-audience',
+          [`${P}token-expiration`]: '3600',
+          unrelated: 'kept',
+        },
+      },
+    ),
     check: (patched) => {
-      expect(tokenSource(patched)).toEqual({ audience: 'pod-audience', expirationSeconds: 3600, path: 'token' });
+      expect(tokenSource(patched)).toEqual({
+        audience: 'pod-audience',
+        expirationSeconds: 3600,
+        path: 'token',
+      });
       expect(patched.metadata.annotations!.unrelated).toBe('kept');
     },
   },
@@ -197,7 +390,14 @@ const fixtures: Fixture[] = [
   },
   {
     name: 'skip-containers (commas and semicolons) leaves those containers alone',
-    pod: pod('web', { initContainers: [container('init-db')], containers: [container('app'), container('sidecar'), container('other')] }, { annotations: { [`${P}skip-containers`]: 'sidecar; init-db ,ghost' } }),
+    pod: pod(
+      'web',
+      {
+        initContainers: [container('init-db')],
+        containers: [container('app'), container('sidecar'), container('other')],
+      },
+      { annotations: { [`${P}skip-containers`]: 'sidecar; init-db ,ghost' } },
+    ),
     warnings: [/skip-containers names "ghost"/],
     check: (patched) => {
       const byName = Object.fromEntries(allContainers(patched).map((c) => [c.name, c]));
@@ -212,25 +412,52 @@ const fixtures: Fixture[] = [
     pod: NATIVE_SIDECAR_POD,
     check: (patched, answer) => {
       expect(allContainers(patched).every(hasCredentials)).toBe(true);
-      expect(patched.spec.initContainers![1]).toMatchObject({ restartPolicy: 'Always', futureContainerField: { keep: true } });
+      expect(patched.spec.initContainers![1]).toMatchObject({
+        restartPolicy: 'Always',
+        futureContainerField: { keep: true },
+      });
       expect(patched.spec.futureSpecField).toBe('kept as is');
       expect(patched.spec.volumes![0]).toEqual({ name: 'cache', emptyDir: { medium: 'Memory' } });
       expect(envOf(patched.spec.containers[1]!).PORT).toBe('9090');
       // Minimal: only additions, appended after what was there.
       expect(answer.patch!.every((op) => op.op === 'add')).toBe(true);
-      expect(answer.patch!.filter((op) => op.path.startsWith('/spec/volumes')).map((op) => op.path)).toEqual(['/spec/volumes/-', '/spec/volumes/-', '/spec/volumes/-']);
-      expect(answer.patch).toContainEqual({ op: 'add', path: '/spec/containers/1/env/-', value: { name: 'GOOGLE_APPLICATION_CREDENTIALS', value: CONFIG_PATH } });
+      expect(
+        answer.patch!.filter((op) => op.path.startsWith('/spec/volumes')).map((op) => op.path),
+      ).toEqual(['/spec/volumes/-', '/spec/volumes/-', '/spec/volumes/-']);
+      expect(answer.patch).toContainEqual({
+        op: 'add',
+        path: '/spec/containers/1/env/-',
+        value: { name: 'GOOGLE_APPLICATION_CREDENTIALS', value: CONFIG_PATH },
+      });
     },
   },
   {
     name: 'variables the user set are kept (with a warning for the credential file)',
-    pod: pod('web', { containers: [container('app', { env: [{ name: 'GOOGLE_APPLICATION_CREDENTIALS', value: '/custom/key.json' }, { name: 'GOOGLE_CLOUD_PROJECT', valueFrom: { configMapKeyRef: { name: 'cfg', key: 'project' } } }] })] }),
+    pod: pod('web', {
+      containers: [
+        container('app', {
+          env: [
+            { name: 'GOOGLE_APPLICATION_CREDENTIALS', value: '/custom/key.json' },
+            {
+              name: 'GOOGLE_CLOUD_PROJECT',
+              valueFrom: { configMapKeyRef: { name: 'cfg', key: 'project' } },
+            },
+          ],
+        }),
+      ],
+    }),
     warnings: [/container app keeps its own GOOGLE_APPLICATION_CREDENTIALS/],
     check: (patched) => {
       const c = patched.spec.containers[0]!;
       expect(envOf(c).GOOGLE_APPLICATION_CREDENTIALS).toBe('/custom/key.json');
-      expect(c.env!.find((e) => e.name === 'GOOGLE_CLOUD_PROJECT')).toEqual({ name: 'GOOGLE_CLOUD_PROJECT', valueFrom: { configMapKeyRef: { name: 'cfg', key: 'project' } } });
-      expect(envOf(c)).toMatchObject({ CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE: CONFIG_PATH, CLOUDSDK_CORE_PROJECT: 'my-project-1' });
+      expect(c.env!.find((e) => e.name === 'GOOGLE_CLOUD_PROJECT')).toEqual({
+        name: 'GOOGLE_CLOUD_PROJECT',
+        valueFrom: { configMapKeyRef: { name: 'cfg', key: 'project' } },
+      });
+      expect(envOf(c)).toMatchObject({
+        CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE: CONFIG_PATH,
+        CLOUDSDK_CORE_PROJECT: 'my-project-1',
+      });
     },
   },
   {
@@ -242,24 +469,60 @@ const fixtures: Fixture[] = [
         GOOGLE_APPLICATION_CREDENTIALS: 'C:\\var\\run\\secrets\\gcloud\\config\\federation.json',
         CLOUDSDK_CONFIG: 'C:\\var\\run\\secrets\\gcloud\\cloudsdk',
       });
-      expect(c.volumeMounts!.map((m) => m.mountPath)).toEqual(['C:\\var\\run\\secrets\\sts.googleapis.com\\serviceaccount', 'C:\\var\\run\\secrets\\gcloud\\config', 'C:\\var\\run\\secrets\\gcloud\\cloudsdk']);
-      expect(configOf(patched).credential_source).toEqual({ file: 'C:\\var\\run\\secrets\\sts.googleapis.com\\serviceaccount\\token', format: { type: 'text' } });
+      expect(c.volumeMounts!.map((m) => m.mountPath)).toEqual([
+        'C:\\var\\run\\secrets\\sts.googleapis.com\\serviceaccount',
+        'C:\\var\\run\\secrets\\gcloud\\config',
+        'C:\\var\\run\\secrets\\gcloud\\cloudsdk',
+      ]);
+      expect(configOf(patched).credential_source).toEqual({
+        file: 'C:\\var\\run\\secrets\\sts.googleapis.com\\serviceaccount\\token',
+        format: { type: 'text' },
+      });
     },
   },
   {
     name: 'a mount path the user already uses is left to the user (no duplicate mount), with a warning',
-    pod: pod('web', { volumes: [{ name: 'mine', emptyDir: {} }], containers: [container('app', { volumeMounts: [{ name: 'mine', mountPath: '/var/run/secrets/gcloud/cloudsdk' }] })] }),
+    pod: pod('web', {
+      volumes: [{ name: 'mine', emptyDir: {} }],
+      containers: [
+        container('app', {
+          volumeMounts: [{ name: 'mine', mountPath: '/var/run/secrets/gcloud/cloudsdk' }],
+        }),
+      ],
+    }),
     warnings: [/already mounts something at \/var\/run\/secrets\/gcloud\/cloudsdk/],
-    check: (patched) => expect(patched.spec.containers[0]!.volumeMounts!.filter((m) => m.mountPath === '/var/run/secrets/gcloud/cloudsdk')).toEqual([{ name: 'mine', mountPath: '/var/run/secrets/gcloud/cloudsdk' }]),
+    check: (patched) =>
+      expect(
+        patched.spec.containers[0]!.volumeMounts!.filter(
+          (m) => m.mountPath === '/var/run/secrets/gcloud/cloudsdk',
+        ),
+      ).toEqual([{ name: 'mine', mountPath: '/var/run/secrets/gcloud/cloudsdk' }]),
   },
-  { name: 'a ServiceAccount without annotations: admitted unchanged', pod: pod('plain'), patch: 'none', warnings: [] },
-  { name: 'a pod without a ServiceAccount (mirror pod): admitted unchanged', pod: pod(undefined), patch: 'none', warnings: [] },
-  { name: 'the opt-out label: admitted unchanged', pod: pod('web', {}, { labels: { 'idbridge.dev/inject': 'false' } }), patch: 'none', warnings: [] },
+  {
+    name: 'a ServiceAccount without annotations: admitted unchanged',
+    pod: pod('plain'),
+    patch: 'none',
+    warnings: [],
+  },
+  {
+    name: 'a pod without a ServiceAccount (mirror pod): admitted unchanged',
+    pod: pod(undefined),
+    patch: 'none',
+    warnings: [],
+  },
+  {
+    name: 'the opt-out label: admitted unchanged',
+    pod: pod('web', {}, { labels: { 'idbridge.dev/inject': 'false' } }),
+    patch: 'none',
+    warnings: [],
+  },
   {
     name: 'a missing ServiceAccount: admitted unmutated with a warning',
     pod: pod('does-not-exist'),
     patch: 'none',
-    warnings: [/ServiceAccount apps\/does-not-exist not found.*kubectl create serviceaccount -n apps does-not-exist/],
+    warnings: [
+      /ServiceAccount apps\/does-not-exist not found.*kubectl create serviceaccount -n apps does-not-exist/,
+    ],
   },
 ];
 
@@ -271,22 +534,72 @@ interface Refusal {
 }
 
 const refusals: Refusal[] = [
-  { name: 'a provider named by project id', pod: pod('by-number'), message: [/annotation cloud\.google\.com\/workload-identity-provider/, /project NUMBER/, /kubectl annotate serviceaccount -n apps by-number --overwrite/] },
-  { name: 'a service account email outside iam.gserviceaccount.com', pod: pod('bad-email'), message: [/annotation cloud\.google\.com\/service-account-email "app-x@project\.iam\.googleapis\.com"/, /NAME@PROJECT_ID\.iam\.gserviceaccount\.com/] },
-  { name: 'a provider without a service account or direct access', pod: pod('no-email'), message: [/no Google service account/, /idbridge\.dev\/direct-access="true"/] },
-  { name: 'two different service accounts', pod: pod('two-emails'), message: [/name different Google service accounts; remove one/] },
-  { name: 'an impersonated lifetime outside IAM Credentials’ range', pod: pod('bad-lifetime'), message: [/idbridge\.dev\/token-lifetime "99"/, /600 to 43200/] },
-  { name: 'an unknown injection mode', pod: pod('bad-mode'), message: [/injection-mode "sidecar" must be "direct" or "gcloud"/] },
-  { name: 'a token_url with credentials and the wrong path', pod: pod('bad-token-url'), message: [/idbridge\.dev\/token-url/, /must not contain credentials/] },
-  { name: 'a non-numeric expiration on the ServiceAccount', pod: pod('bad-expiration'), message: [/token-expiration "1h" must be a whole number of seconds/] },
-  { name: 'a non-numeric expiration on the pod', pod: pod('web', {}, { annotations: { [`${P}token-expiration`]: '-5' } }), message: [/pod annotation cloud\.google\.com\/token-expiration "-5"/] },
-  { name: 'an audience with spaces on the pod', pod: pod('web', {}, { annotations: { [`${P}audience`]: 'two words' } }), message: [/pod annotation cloud\.google\.com\/audience "two words"/] },
+  {
+    name: 'a provider named by project id',
+    pod: pod('by-number'),
+    message: [
+      /annotation cloud\.google\.com\/workload-identity-provider/,
+      /project NUMBER/,
+      /kubectl annotate serviceaccount -n apps by-number --overwrite/,
+    ],
+  },
+  {
+    name: 'a service account email outside iam.gserviceaccount.com',
+    pod: pod('bad-email'),
+    message: [
+      /annotation cloud\.google\.com\/service-account-email "app-x@project\.iam\.googleapis\.com"/,
+      /NAME@PROJECT_ID\.iam\.gserviceaccount\.com/,
+    ],
+  },
+  {
+    name: 'a provider without a service account or direct access',
+    pod: pod('no-email'),
+    message: [/no Google service account/, /idbridge\.dev\/direct-access="true"/],
+  },
+  {
+    name: 'two different service accounts',
+    pod: pod('two-emails'),
+    message: [/name different Google service accounts; remove one/],
+  },
+  {
+    name: 'an impersonated lifetime outside IAM Credentials’ range',
+    pod: pod('bad-lifetime'),
+    message: [/idbridge\.dev\/token-lifetime "99"/, /600 to 43200/],
+  },
+  {
+    name: 'an unknown injection mode',
+    pod: pod('bad-mode'),
+    message: [/injection-mode "sidecar" must be "direct" or "gcloud"/],
+  },
+  {
+    name: 'a token_url with credentials and the wrong path',
+    pod: pod('bad-token-url'),
+    message: [/idbridge\.dev\/token-url/, /must not contain credentials/],
+  },
+  {
+    name: 'a non-numeric expiration on the ServiceAccount',
+    pod: pod('bad-expiration'),
+    message: [/token-expiration "1h" must be a whole number of seconds/],
+  },
+  {
+    name: 'a non-numeric expiration on the pod',
+    pod: pod('web', {}, { annotations: { [`${P}token-expiration`]: '-5' } }),
+    message: [/pod annotation cloud\.google\.com\/token-expiration "-5"/],
+  },
+  {
+    name: 'an audience with spaces on the pod',
+    pod: pod('web', {}, { annotations: { [`${P}audience`]: 'two words' } }),
+    message: [/pod annotation cloud\.google\.com\/audience "two words"/],
+  },
 ];
 
 describe('admission fixtures: reviews in, patches out, pods valid', () => {
   let webhook: WebhookHarness;
   beforeAll(async () => {
-    webhook = await startWebhookHarness({ serviceAccounts, env: { IDBRIDGE_WEBHOOK_DEFAULT_PROVIDER: DEFAULT_PROVIDER } });
+    webhook = await startWebhookHarness({
+      serviceAccounts,
+      env: { IDBRIDGE_WEBHOOK_DEFAULT_PROVIDER: DEFAULT_PROVIDER },
+    });
   });
   afterAll(async () => {
     await webhook?.close();
@@ -296,7 +609,11 @@ describe('admission fixtures: reviews in, patches out, pods valid', () => {
     it(fixture.name, async () => {
       const answer = await webhook.review(fixture.pod, { uid: `uid-${fixture.name.length}` });
       expect(answer.status).toBe(200);
-      expect(answer.review).toMatchObject({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: `uid-${fixture.name.length}`, allowed: true } });
+      expect(answer.review).toMatchObject({
+        apiVersion: 'admission.k8s.io/v1',
+        kind: 'AdmissionReview',
+        response: { uid: `uid-${fixture.name.length}`, allowed: true },
+      });
       if (fixture.patch === 'none') {
         expect(answer.patch).toBeUndefined();
         expect(answer.review.response.patchType).toBeUndefined();
@@ -324,7 +641,9 @@ describe('admission fixtures: reviews in, patches out, pods valid', () => {
   it('reinvocation after another webhook added a container: only that container is patched', async () => {
     const first = await webhook.review(pod('web'));
     const patched = applyAndValidate(pod('web'), first.patch);
-    patched.spec.containers.push(container('injected-by-mesh', { env: [{ name: 'MESH', value: 'on' }] }));
+    patched.spec.containers.push(
+      container('injected-by-mesh', { env: [{ name: 'MESH', value: 'on' }] }),
+    );
     const second = await webhook.review(patched);
     expect(second.patch!.length).toBeGreaterThan(0);
     expect(second.patch!.every((op) => op.path.startsWith('/spec/containers/1/'))).toBe(true);
@@ -337,15 +656,22 @@ describe('admission fixtures: reviews in, patches out, pods valid', () => {
     it(`denies ${refusal.name}, naming the annotation and the fix`, async () => {
       const answer = await webhook.review(refusal.pod);
       expect(answer.status).toBe(200);
-      expect(answer.review.response).toMatchObject({ allowed: false, status: { code: 400, reason: 'BadRequest' } });
+      expect(answer.review.response).toMatchObject({
+        allowed: false,
+        status: { code: 400, reason: 'BadRequest' },
+      });
       expect(answer.patch).toBeUndefined();
-      for (const part of refusal.message) expect(answer.review.response.status!.message).toMatch(part);
+      for (const part of refusal.message)
+        expect(answer.review.response.status!.message).toMatch(part);
     });
   }
 
   it('passes updates and other kinds through untouched', async () => {
     expect((await webhook.review(pod('web'), { operation: 'UPDATE' })).patch).toBeUndefined();
-    const other = await webhook.review({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'x' } }, { kind: { group: '', version: 'v1', kind: 'ConfigMap' } });
+    const other = await webhook.review(
+      { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'x' } },
+      { kind: { group: '', version: 'v1', kind: 'ConfigMap' } },
+    );
     expect(other.review.response).toEqual({ uid: other.review.response.uid, allowed: true });
   });
 });

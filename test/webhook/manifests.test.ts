@@ -16,16 +16,25 @@ import { REPO_ROOT } from '../support/serve.js';
 
 /** `kubectl kustomize` is a hard requirement: a missing kubectl fails here rather than skipping. */
 async function kustomize(dir: string): Promise<Array<Record<string, any>>> {
-  const { stdout } = await promisify(execFile)('kubectl', ['kustomize', join(REPO_ROOT, dir)], { maxBuffer: 10 * 1024 * 1024 });
+  const { stdout } = await promisify(execFile)('kubectl', ['kustomize', join(REPO_ROOT, dir)], {
+    maxBuffer: 10 * 1024 * 1024,
+  });
   return loadAllYaml(stdout) as Array<Record<string, any>>;
 }
 
 // Keyed by apiVersion and kind: an object of a kind not listed fails the test rather than going unchecked.
 const MODELS: Record<string, new (data: never) => { validate(): void }> = {
-  'v1/Namespace': Namespace, 'v1/ServiceAccount': ServiceAccount, 'v1/ConfigMap': ConfigMap, 'v1/Service': Service, 'apps/v1/Deployment': Deployment,
-  'policy/v1/PodDisruptionBudget': PodDisruptionBudget, 'rbac.authorization.k8s.io/v1/ClusterRole': ClusterRole, 'rbac.authorization.k8s.io/v1/ClusterRoleBinding': ClusterRoleBinding,
+  'v1/Namespace': Namespace,
+  'v1/ServiceAccount': ServiceAccount,
+  'v1/ConfigMap': ConfigMap,
+  'v1/Service': Service,
+  'apps/v1/Deployment': Deployment,
+  'policy/v1/PodDisruptionBudget': PodDisruptionBudget,
+  'rbac.authorization.k8s.io/v1/ClusterRole': ClusterRole,
+  'rbac.authorization.k8s.io/v1/ClusterRoleBinding': ClusterRoleBinding,
   'admissionregistration.k8s.io/v1/MutatingWebhookConfiguration': MutatingWebhookConfiguration,
-  'cert-manager.io/v1/Certificate': Certificate, 'cert-manager.io/v1/Issuer': Issuer,
+  'cert-manager.io/v1/Certificate': Certificate,
+  'cert-manager.io/v1/Issuer': Issuer,
 };
 
 function checkBase(objects: Array<Record<string, any>>) {
@@ -53,25 +62,57 @@ function checkBase(objects: Array<Record<string, any>>) {
   it('Deployment: 2 replicas spread over nodes and zones, restricted security context, probes', () => {
     expect(deployment.metadata.namespace).toBe(namespace);
     expect(deployment.spec.replicas).toBe(2);
-    expect(pod.spec.topologySpreadConstraints.map((c: any) => c.topologyKey)).toEqual(['kubernetes.io/hostname', 'topology.kubernetes.io/zone']);
-    for (const constraint of pod.spec.topologySpreadConstraints) expect(constraint.labelSelector.matchLabels).toEqual(deployment.spec.selector.matchLabels);
-    expect(pod.spec.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 65532, seccompProfile: { type: 'RuntimeDefault' } });
-    expect(container.securityContext).toEqual({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsNonRoot: true, capabilities: { drop: ['ALL'] } });
-    expect(container.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'https', scheme: 'HTTPS' });
-    expect(container.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'https', scheme: 'HTTPS' });
+    expect(pod.spec.topologySpreadConstraints.map((c: any) => c.topologyKey)).toEqual([
+      'kubernetes.io/hostname',
+      'topology.kubernetes.io/zone',
+    ]);
+    for (const constraint of pod.spec.topologySpreadConstraints)
+      expect(constraint.labelSelector.matchLabels).toEqual(deployment.spec.selector.matchLabels);
+    expect(pod.spec.securityContext).toMatchObject({
+      runAsNonRoot: true,
+      runAsUser: 65532,
+      seccompProfile: { type: 'RuntimeDefault' },
+    });
+    expect(container.securityContext).toEqual({
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      runAsNonRoot: true,
+      capabilities: { drop: ['ALL'] },
+    });
+    expect(container.readinessProbe.httpGet).toEqual({
+      path: '/readyz',
+      port: 'https',
+      scheme: 'HTTPS',
+    });
+    expect(container.livenessProbe.httpGet).toEqual({
+      path: '/healthz',
+      port: 'https',
+      scheme: 'HTTPS',
+    });
     expect(container.image).toBe('idbridge/webhook:0.1.0');
     expect(pod.metadata.labels[OPT_OUT_LABEL]).toBe('false');
   });
 
-  it("Deployment: its arguments run idbridge webhook with flags it accepts, pointing at the mounted Secret", () => {
+  it('Deployment: its arguments run idbridge webhook with flags it accepts, pointing at the mounted Secret', () => {
     const tls = container.volumeMounts.find((m: any) => m.name === 'tls');
     expect(tls).toEqual({ name: 'tls', mountPath: DEFAULT_TLS_DIR, readOnly: true });
-    expect(pod.spec.volumes.find((v: any) => v.name === 'tls').secret.secretName).toBe('idbridge-webhook-tls');
+    expect(pod.spec.volumes.find((v: any) => v.name === 'tls').secret.secretName).toBe(
+      'idbridge-webhook-tls',
+    );
     // The image's entrypoint is the idbridge CLI: the first argument names the command.
     const [command, ...rest] = container.args as string[];
     expect(command).toBe('webhook');
-    const flags = Object.fromEntries(rest.map((arg) => arg.replace(/^--/, '').split('=') as [string, string]));
-    const config = loadWebhookConfig({}, { IDBRIDGE_WEBHOOK_PORT: flags.port, IDBRIDGE_WEBHOOK_TLS_CERT_FILE: flags['tls-cert-file'], IDBRIDGE_WEBHOOK_TLS_KEY_FILE: flags['tls-key-file'] });
+    const flags = Object.fromEntries(
+      rest.map((arg) => arg.replace(/^--/, '').split('=') as [string, string]),
+    );
+    const config = loadWebhookConfig(
+      {},
+      {
+        IDBRIDGE_WEBHOOK_PORT: flags.port,
+        IDBRIDGE_WEBHOOK_TLS_CERT_FILE: flags['tls-cert-file'],
+        IDBRIDGE_WEBHOOK_TLS_KEY_FILE: flags['tls-key-file'],
+      },
+    );
     expect(config.tls.certFile.startsWith(`${DEFAULT_TLS_DIR}/`)).toBe(true);
     expect(container.ports[0]).toMatchObject({ name: 'https', containerPort: config.port });
     const configMap = objects.find((o) => o.kind === 'ConfigMap')!;
@@ -79,22 +120,42 @@ function checkBase(objects: Array<Record<string, any>>) {
   });
 
   it('PodDisruptionBudget and Service select the webhook pods', () => {
-    expect(one('PodDisruptionBudget').spec).toMatchObject({ minAvailable: 1, selector: { matchLabels: deployment.spec.selector.matchLabels } });
+    expect(one('PodDisruptionBudget').spec).toMatchObject({
+      minAvailable: 1,
+      selector: { matchLabels: deployment.spec.selector.matchLabels },
+    });
     expect(service.spec.selector).toEqual(deployment.spec.selector.matchLabels);
     expect(service.spec.ports[0]).toMatchObject({ port: 443, targetPort: 'https' });
   });
 
   it('RBAC: the webhook ServiceAccount may only get, list and watch ServiceAccounts', () => {
-    expect(one('ClusterRole').rules).toEqual([{ apiGroups: [''], resources: ['serviceaccounts'], verbs: ['get', 'list', 'watch'] }]);
+    expect(one('ClusterRole').rules).toEqual([
+      { apiGroups: [''], resources: ['serviceaccounts'], verbs: ['get', 'list', 'watch'] },
+    ]);
     const binding = one('ClusterRoleBinding');
-    expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: pod.spec.serviceAccountName, namespace }]);
+    expect(binding.subjects).toEqual([
+      { kind: 'ServiceAccount', name: pod.spec.serviceAccountName, namespace },
+    ]);
     expect(binding.roleRef.name).toBe(one('ClusterRole').metadata.name);
   });
 
   it('MutatingWebhookConfiguration: pods on CREATE, no side effects, bounded timeout, reinvocation, failurePolicy', () => {
     expect(webhook.admissionReviewVersions).toEqual(['v1']);
-    expect(webhook.clientConfig.service).toEqual({ name: service.metadata.name, namespace, path: MUTATE_PATH, port: 443 });
-    expect(webhook.rules).toEqual([{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'], scope: 'Namespaced' }]);
+    expect(webhook.clientConfig.service).toEqual({
+      name: service.metadata.name,
+      namespace,
+      path: MUTATE_PATH,
+      port: 443,
+    });
+    expect(webhook.rules).toEqual([
+      {
+        operations: ['CREATE'],
+        apiGroups: [''],
+        apiVersions: ['v1'],
+        resources: ['pods'],
+        scope: 'Namespaced',
+      },
+    ]);
     expect(webhook.sideEffects).toBe('None');
     // Longer than the webhook's own ServiceAccount lookup timeout, within Kubernetes' 1-30 s.
     expect(webhook.timeoutSeconds * 1000).toBeGreaterThan(loadWebhookConfig({}).lookupTimeoutMs);
@@ -104,9 +165,19 @@ function checkBase(objects: Array<Record<string, any>>) {
   });
 
   it('MutatingWebhookConfiguration: kube-system and its own namespace excluded, an opt-out label', () => {
-    expect(webhook.namespaceSelector.matchExpressions).toContainEqual({ key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['kube-system', namespace] });
-    expect(webhook.namespaceSelector.matchExpressions).toContainEqual({ key: OPT_OUT_LABEL, operator: 'NotIn', values: ['false'] });
-    expect(webhook.objectSelector.matchExpressions).toEqual([{ key: OPT_OUT_LABEL, operator: 'NotIn', values: ['false'] }]);
+    expect(webhook.namespaceSelector.matchExpressions).toContainEqual({
+      key: 'kubernetes.io/metadata.name',
+      operator: 'NotIn',
+      values: ['kube-system', namespace],
+    });
+    expect(webhook.namespaceSelector.matchExpressions).toContainEqual({
+      key: OPT_OUT_LABEL,
+      operator: 'NotIn',
+      values: ['false'],
+    });
+    expect(webhook.objectSelector.matchExpressions).toEqual([
+      { key: OPT_OUT_LABEL, operator: 'NotIn', values: ['false'] },
+    ]);
     expect(one('Namespace').metadata.labels[OPT_OUT_LABEL]).toBe('false');
   });
 }
@@ -126,24 +197,39 @@ describe('kubectl kustomize infra/k8s/webhook/cert-manager', async () => {
   let secretName: string;
   beforeAll(() => {
     namespace = objects.find((o) => o.kind === 'Namespace')!.metadata.name;
-    secretName = objects.find((o) => o.kind === 'Deployment')!.spec.template.spec.volumes.find((v: any) => v.name === 'tls').secret.secretName;
+    secretName = objects
+      .find((o) => o.kind === 'Deployment')!
+      .spec.template.spec.volumes.find((v: any) => v.name === 'tls').secret.secretName;
   });
 
   it('issues the serving certificate into the Secret the Deployment mounts, for the Service DNS names', () => {
-    const serving = objects.find((o) => o.kind === 'Certificate' && o.spec.secretName === secretName)!;
+    const serving = objects.find(
+      (o) => o.kind === 'Certificate' && o.spec.secretName === secretName,
+    )!;
     expect(serving).toBeDefined();
     const service = objects.find((o) => o.kind === 'Service')!;
     expect(serving.spec.dnsNames).toContain(`${service.metadata.name}.${namespace}.svc`);
     expect(serving.spec.privateKey.rotationPolicy).toBe('Always');
-    const issuer = objects.find((o) => o.kind === 'Issuer' && o.metadata.name === serving.spec.issuerRef.name)!;
-    const ca = objects.find((o) => o.kind === 'Certificate' && o.spec.secretName === issuer.spec.ca.secretName)!;
+    const issuer = objects.find(
+      (o) => o.kind === 'Issuer' && o.metadata.name === serving.spec.issuerRef.name,
+    )!;
+    const ca = objects.find(
+      (o) => o.kind === 'Certificate' && o.spec.secretName === issuer.spec.ca.secretName,
+    )!;
     expect(ca.spec.isCA).toBe(true);
-    expect(objects.find((o) => o.kind === 'Issuer' && o.metadata.name === ca.spec.issuerRef.name)!.spec.selfSigned).toEqual({});
+    expect(
+      objects.find((o) => o.kind === 'Issuer' && o.metadata.name === ca.spec.issuerRef.name)!.spec
+        .selfSigned,
+    ).toEqual({});
   });
 
   it("has cert-manager inject the CA into the webhook's caBundle", () => {
     const webhookConfig = objects.find((o) => o.kind === 'MutatingWebhookConfiguration')!;
-    const serving = objects.find((o) => o.kind === 'Certificate' && o.spec.secretName === secretName)!;
-    expect(webhookConfig.metadata.annotations['cert-manager.io/inject-ca-from']).toBe(`${namespace}/${serving.metadata.name}`);
+    const serving = objects.find(
+      (o) => o.kind === 'Certificate' && o.spec.secretName === secretName,
+    )!;
+    expect(webhookConfig.metadata.annotations['cert-manager.io/inject-ca-from']).toBe(
+      `${namespace}/${serving.metadata.name}`,
+    );
   });
 });

@@ -2,7 +2,11 @@ import type { Operation } from 'fast-json-patch';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadWebhookConfig } from '../../src/webhook/config.js';
 import { parseProvider } from '../../src/credentials/credential-config.js';
-import { chooseMetadataServer, METADATA_SIDECAR_NAME, type MetadataServerSettings } from '../../src/webhook/metadata-server.js';
+import {
+  chooseMetadataServer,
+  METADATA_SIDECAR_NAME,
+  type MetadataServerSettings,
+} from '../../src/webhook/metadata-server.js';
 import { mutatePod } from '../../src/webhook/pod-mutation.js';
 import type { FakeServiceAccount } from '../fakes/kube-serviceaccounts.js';
 import { startWebhookHarness, type WebhookHarness } from '../support/webhook.js';
@@ -15,7 +19,8 @@ import { applyAndValidate, envOf, type ContainerObject, type PodObject } from '.
  * the pod validated against Kubernetes' schema, then reviewed again (reinvocation) for nothing.
  */
 
-const PROVIDER = 'projects/123456789/locations/global/workloadIdentityPools/on-prem/providers/cluster-a';
+const PROVIDER =
+  'projects/123456789/locations/global/workloadIdentityPools/on-prem/providers/cluster-a';
 const EMAIL = 'app-x@my-project-1.iam.gserviceaccount.com';
 const P = 'cloud.google.com/';
 const IMAGE = 'registry.example.com/idbridge/webhook:0.1.0';
@@ -31,8 +36,16 @@ const serviceAccounts: FakeServiceAccount[] = [
   { namespace: 'apps', name: 'plain', annotations: { [ANNOTATION]: 'true' } },
 ];
 
-const container = (name: string, extra: Partial<ContainerObject> = {}): ContainerObject => ({ name, image: `example/${name}:1`, ...extra });
-function pod(serviceAccountName: string, spec: Partial<PodObject['spec']> = {}, annotations?: Record<string, string>): PodObject {
+const container = (name: string, extra: Partial<ContainerObject> = {}): ContainerObject => ({
+  name,
+  image: `example/${name}:1`,
+  ...extra,
+});
+function pod(
+  serviceAccountName: string,
+  spec: Partial<PodObject['spec']> = {},
+  annotations?: Record<string, string>,
+): PodObject {
   return {
     apiVersion: 'v1',
     kind: 'Pod',
@@ -41,11 +54,20 @@ function pod(serviceAccountName: string, spec: Partial<PodObject['spec']> = {}, 
   };
 }
 
-const LOOPBACK = { GCE_METADATA_HOST: '127.0.0.1:988', GCE_METADATA_ROOT: '127.0.0.1:988', GCE_METADATA_IP: '127.0.0.1:988' };
-const sidecarOf = (patched: PodObject) => patched.spec.initContainers?.find((c) => c.name === METADATA_SIDECAR_NAME);
-const metadataVariables = (c: ContainerObject) => Object.fromEntries(Object.entries(envOf(c)).filter(([name]) => name.startsWith('GCE_METADATA_')));
+const LOOPBACK = {
+  GCE_METADATA_HOST: '127.0.0.1:988',
+  GCE_METADATA_ROOT: '127.0.0.1:988',
+  GCE_METADATA_IP: '127.0.0.1:988',
+};
+const sidecarOf = (patched: PodObject) =>
+  patched.spec.initContainers?.find((c) => c.name === METADATA_SIDECAR_NAME);
+const metadataVariables = (c: ContainerObject) =>
+  Object.fromEntries(Object.entries(envOf(c)).filter(([name]) => name.startsWith('GCE_METADATA_')));
 
-async function admitTwice(webhook: WebhookHarness, input: PodObject): Promise<{ patched: PodObject; patch: Operation[]; warnings: string[] }> {
+async function admitTwice(
+  webhook: WebhookHarness,
+  input: PodObject,
+): Promise<{ patched: PodObject; patch: Operation[]; warnings: string[] }> {
   const answer = await webhook.review(input);
   expect(answer.review.response.allowed).toBe(true);
   expect(answer.patch).toBeDefined();
@@ -60,7 +82,10 @@ async function admitTwice(webhook: WebhookHarness, input: PodObject): Promise<{ 
 describe('metadata server injection (--metadata-server=annotated)', () => {
   let webhook: WebhookHarness;
   beforeAll(async () => {
-    webhook = await startWebhookHarness({ serviceAccounts, env: { IDBRIDGE_WEBHOOK_METADATA_SERVER_IMAGE: IMAGE } });
+    webhook = await startWebhookHarness({
+      serviceAccounts,
+      env: { IDBRIDGE_WEBHOOK_METADATA_SERVER_IMAGE: IMAGE },
+    });
   });
   afterAll(async () => {
     await webhook?.close();
@@ -79,44 +104,87 @@ describe('metadata server injection (--metadata-server=annotated)', () => {
     expect(sidecar).toMatchObject({
       image: IMAGE,
       restartPolicy: 'Always',
-      args: ['metadata-server', '--credential-config', CONFIG_PATH, '--host', '127.0.0.1', '--port', '988'],
+      args: [
+        'metadata-server',
+        '--credential-config',
+        CONFIG_PATH,
+        '--host',
+        '127.0.0.1',
+        '--port',
+        '988',
+      ],
       resources: { requests: { cpu: '10m', memory: '48Mi' }, limits: { memory: '128Mi' } },
-      securityContext: { runAsNonRoot: true, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } },
+      securityContext: {
+        runAsNonRoot: true,
+        readOnlyRootFilesystem: true,
+        allowPrivilegeEscalation: false,
+        capabilities: { drop: ['ALL'] },
+      },
     });
-    expect((sidecar.securityContext as { capabilities: Record<string, unknown> }).capabilities.add).toBeUndefined();
+    expect(
+      (sidecar.securityContext as { capabilities: Record<string, unknown> }).capabilities.add,
+    ).toBeUndefined();
     // The same projected token and configuration the app containers mount, read-only.
     const appMounts = patched.spec.containers[0]!.volumeMounts!;
     expect(sidecar.volumeMounts).toEqual(appMounts.filter((m) => m.name !== 'cloudsdk-config'));
     for (const probe of ['startupProbe', 'readinessProbe'] as const) {
-      expect((sidecar[probe] as { exec: { command: string[] } }).exec.command.join(' ')).toContain('http://127.0.0.1:988/readyz');
+      expect((sidecar[probe] as { exec: { command: string[] } }).exec.command.join(' ')).toContain(
+        'http://127.0.0.1:988/readyz',
+      );
     }
     expect(metadataVariables(patched.spec.containers[0]!)).toEqual(LOOPBACK);
     expect(envOf(patched.spec.containers[0]!).GOOGLE_APPLICATION_CREDENTIALS).toBe(CONFIG_PATH);
   });
 
   it('goes first among init containers; init containers and native sidecars get the variables; only additions', async () => {
-    const input = pod('web', {
-      initContainers: [container('migrate'), container('proxy', { restartPolicy: 'Always' })],
-      containers: [container('app'), container('metrics', { env: [{ name: 'PORT', value: '9090' }] })],
-    }, { [ANNOTATION]: 'true' });
+    const input = pod(
+      'web',
+      {
+        initContainers: [container('migrate'), container('proxy', { restartPolicy: 'Always' })],
+        containers: [
+          container('app'),
+          container('metrics', { env: [{ name: 'PORT', value: '9090' }] }),
+        ],
+      },
+      { [ANNOTATION]: 'true' },
+    );
     const { patched, patch } = await admitTwice(webhook, input);
-    expect(patched.spec.initContainers!.map((c) => c.name)).toEqual([METADATA_SIDECAR_NAME, 'migrate', 'proxy']);
+    expect(patched.spec.initContainers!.map((c) => c.name)).toEqual([
+      METADATA_SIDECAR_NAME,
+      'migrate',
+      'proxy',
+    ]);
     expect(patch.every((op) => op.op === 'add')).toBe(true);
     // The insertion is the last operation: the ones before still point at the original indices.
     expect(patch.at(-1)).toMatchObject({ op: 'add', path: '/spec/initContainers/0' });
-    for (const c of [...patched.spec.initContainers!.slice(1), ...patched.spec.containers]) expect(metadataVariables(c), c.name).toEqual(LOOPBACK);
+    for (const c of [...patched.spec.initContainers!.slice(1), ...patched.spec.containers])
+      expect(metadataVariables(c), c.name).toEqual(LOOPBACK);
     expect(patched.spec.initContainers![2]!.restartPolicy).toBe('Always');
     expect(envOf(patched.spec.containers[1]!).PORT).toBe('9090');
   });
 
   it('skip-containers stay untouched; variables a container sets are kept, with a warning', async () => {
-    const input = pod('meta', {
-      containers: [container('app', { env: [{ name: 'GCE_METADATA_HOST', value: 'metadata.internal:8080' }] }), container('legacy')],
-    }, { [`${P}skip-containers`]: 'legacy' });
+    const input = pod(
+      'meta',
+      {
+        containers: [
+          container('app', {
+            env: [{ name: 'GCE_METADATA_HOST', value: 'metadata.internal:8080' }],
+          }),
+          container('legacy'),
+        ],
+      },
+      { [`${P}skip-containers`]: 'legacy' },
+    );
     const { patched, warnings } = await admitTwice(webhook, input);
     expect(patched.spec.containers[1]).toEqual(container('legacy'));
-    expect(metadataVariables(patched.spec.containers[0]!)).toEqual({ ...LOOPBACK, GCE_METADATA_HOST: 'metadata.internal:8080' });
-    expect(warnings).toContainEqual(expect.stringMatching(/container app keeps its own GCE_METADATA_HOST/));
+    expect(metadataVariables(patched.spec.containers[0]!)).toEqual({
+      ...LOOPBACK,
+      GCE_METADATA_HOST: 'metadata.internal:8080',
+    });
+    expect(warnings).toContainEqual(
+      expect.stringMatching(/container app keeps its own GCE_METADATA_HOST/),
+    );
     expect(sidecarOf(patched)).toBeDefined();
   });
 
@@ -127,10 +195,21 @@ describe('metadata server injection (--metadata-server=annotated)', () => {
   });
 
   it('"link-local": NET_ADMIN (and port 80) for the sidecar only, and the flag that adds 169.254.169.254', async () => {
-    const { patched } = await admitTwice(webhook, pod('web', { containers: [container('app'), container('worker')] }, { [ANNOTATION]: 'link-local' }));
+    const { patched } = await admitTwice(
+      webhook,
+      pod(
+        'web',
+        { containers: [container('app'), container('worker')] },
+        { [ANNOTATION]: 'link-local' },
+      ),
+    );
     const sidecar = sidecarOf(patched)!;
     expect(sidecar.args).toContain('--link-local');
-    expect(sidecar.securityContext).toMatchObject({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'], add: ['NET_ADMIN', 'NET_BIND_SERVICE'] } });
+    expect(sidecar.securityContext).toMatchObject({
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      capabilities: { drop: ['ALL'], add: ['NET_ADMIN', 'NET_BIND_SERVICE'] },
+    });
     for (const c of patched.spec.containers) {
       expect(c.securityContext).toBeUndefined();
       expect(metadataVariables(c)).toEqual(LOOPBACK);
@@ -138,22 +217,37 @@ describe('metadata server injection (--metadata-server=annotated)', () => {
   });
 
   it('Windows pods keep the credential files (Windows paths) and get no Linux sidecar, with a warning', async () => {
-    const { patched, warnings } = await admitTwice(webhook, pod('meta', { os: { name: 'windows' } }));
+    const { patched, warnings } = await admitTwice(
+      webhook,
+      pod('meta', { os: { name: 'windows' } }),
+    );
     expect(patched.spec.initContainers).toBeUndefined();
     expect(metadataVariables(patched.spec.containers[0]!)).toEqual({});
-    expect(envOf(patched.spec.containers[0]!).GOOGLE_APPLICATION_CREDENTIALS).toBe('C:\\var\\run\\secrets\\gcloud\\config\\federation.json');
+    expect(envOf(patched.spec.containers[0]!).GOOGLE_APPLICATION_CREDENTIALS).toBe(
+      'C:\\var\\run\\secrets\\gcloud\\config\\federation.json',
+    );
     expect(warnings).toContainEqual(expect.stringMatching(/no metadata server for a Windows pod/));
   });
 
   it('"node" points every container at the node through the downward API, with no sidecar', async () => {
-    const { patched } = await admitTwice(webhook, pod('meta-node', { initContainers: [container('init')] }));
+    const { patched } = await admitTwice(
+      webhook,
+      pod('meta-node', { initContainers: [container('init')] }),
+    );
     expect(sidecarOf(patched)).toBeUndefined();
     for (const c of [...patched.spec.initContainers!, ...patched.spec.containers]) {
       const names = c.env!.map((e) => e.name);
-      expect(c.env!.find((e) => e.name === 'IDBRIDGE_HOST_IP')).toEqual({ name: 'IDBRIDGE_HOST_IP', valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: 'status.hostIP' } } });
+      expect(c.env!.find((e) => e.name === 'IDBRIDGE_HOST_IP')).toEqual({
+        name: 'IDBRIDGE_HOST_IP',
+        valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: 'status.hostIP' } },
+      });
       // $(VAR) expands only variables defined earlier in the list.
       expect(names.indexOf('IDBRIDGE_HOST_IP')).toBeLessThan(names.indexOf('GCE_METADATA_HOST'));
-      expect(metadataVariables(c)).toEqual({ GCE_METADATA_HOST: '$(IDBRIDGE_HOST_IP):988', GCE_METADATA_ROOT: '$(IDBRIDGE_HOST_IP):988', GCE_METADATA_IP: '$(IDBRIDGE_HOST_IP):988' });
+      expect(metadataVariables(c)).toEqual({
+        GCE_METADATA_HOST: '$(IDBRIDGE_HOST_IP):988',
+        GCE_METADATA_ROOT: '$(IDBRIDGE_HOST_IP):988',
+        GCE_METADATA_IP: '$(IDBRIDGE_HOST_IP):988',
+      });
     }
   });
 
@@ -165,13 +259,17 @@ describe('metadata server injection (--metadata-server=annotated)', () => {
     expect(second.patch!.every((op) => op.path.startsWith('/spec/containers/1/'))).toBe(true);
     const final = applyAndValidate(patched, second.patch);
     expect(metadataVariables(final.spec.containers[1]!)).toEqual(LOOPBACK);
-    expect(final.spec.initContainers!.filter((c) => c.name === METADATA_SIDECAR_NAME)).toHaveLength(1);
+    expect(final.spec.initContainers!.filter((c) => c.name === METADATA_SIDECAR_NAME)).toHaveLength(
+      1,
+    );
   });
 
   it('an unknown annotation value is denied with the values it may take; a ServiceAccount without credentials gets nothing', async () => {
     const typo = await webhook.review(pod('meta-typo'));
     expect(typo.review.response).toMatchObject({ allowed: false, status: { code: 400 } });
-    expect(typo.review.response.status!.message).toMatch(/ServiceAccount apps\/meta-typo: annotation idbridge\.dev\/metadata-server "yes" must be "true", "false", "link-local" or "node"/);
+    expect(typo.review.response.status!.message).toMatch(
+      /ServiceAccount apps\/meta-typo: annotation idbridge\.dev\/metadata-server "yes" must be "true", "false", "link-local" or "node"/,
+    );
     const plain = await webhook.review(pod('plain'));
     expect(plain.review.response.allowed).toBe(true);
     expect(plain.patch).toBeUndefined();
@@ -179,36 +277,94 @@ describe('metadata server injection (--metadata-server=annotated)', () => {
 });
 
 describe('metadata server choice (pure decision)', () => {
-  const sa = (annotations: Record<string, string> = {}) => ({ namespace: 'apps', name: 'web', annotations });
-  const choose = (settings: MetadataServerSettings, saAnnotations: Record<string, string> = {}, podAnnotations: Record<string, string> = {}) =>
-    chooseMetadataServer({ settings, serviceAccount: sa(saAnnotations), podAnnotations, os: 'linux' });
+  const sa = (annotations: Record<string, string> = {}) => ({
+    namespace: 'apps',
+    name: 'web',
+    annotations,
+  });
+  const choose = (
+    settings: MetadataServerSettings,
+    saAnnotations: Record<string, string> = {},
+    podAnnotations: Record<string, string> = {},
+  ) =>
+    chooseMetadataServer({
+      settings,
+      serviceAccount: sa(saAnnotations),
+      podAnnotations,
+      os: 'linux',
+    });
 
   it('always: every pod unless it says "false"; never: annotations are ignored; node: the DaemonSet by default', () => {
-    expect(choose({ mode: 'always', image: IMAGE })).toEqual({ kind: 'plan', plan: { kind: 'sidecar', image: IMAGE, linkLocal: false }, warnings: [] });
-    expect(choose({ mode: 'always', image: IMAGE }, { [ANNOTATION]: 'false' })).toEqual({ kind: 'none', warnings: [] });
-    expect(choose({ mode: 'never', image: IMAGE }, { [ANNOTATION]: 'true' }, { [ANNOTATION]: 'link-local' })).toEqual({ kind: 'none', warnings: [] });
-    expect(choose({ mode: 'node' })).toEqual({ kind: 'plan', plan: { kind: 'node' }, warnings: [] });
-    expect(choose({ mode: 'node', image: IMAGE }, {}, { [ANNOTATION]: 'true' })).toMatchObject({ kind: 'plan', plan: { kind: 'sidecar' } });
+    expect(choose({ mode: 'always', image: IMAGE })).toEqual({
+      kind: 'plan',
+      plan: { kind: 'sidecar', image: IMAGE, linkLocal: false },
+      warnings: [],
+    });
+    expect(choose({ mode: 'always', image: IMAGE }, { [ANNOTATION]: 'false' })).toEqual({
+      kind: 'none',
+      warnings: [],
+    });
+    expect(
+      choose(
+        { mode: 'never', image: IMAGE },
+        { [ANNOTATION]: 'true' },
+        { [ANNOTATION]: 'link-local' },
+      ),
+    ).toEqual({ kind: 'none', warnings: [] });
+    expect(choose({ mode: 'node' })).toEqual({
+      kind: 'plan',
+      plan: { kind: 'node' },
+      warnings: [],
+    });
+    expect(choose({ mode: 'node', image: IMAGE }, {}, { [ANNOTATION]: 'true' })).toMatchObject({
+      kind: 'plan',
+      plan: { kind: 'sidecar' },
+    });
     expect(choose({ mode: 'annotated' })).toEqual({ kind: 'none', warnings: [] });
   });
 
   it('a sidecar without an image configured is refused with the flag that fixes it', () => {
     const answer = choose({ mode: 'annotated' }, {}, { [ANNOTATION]: 'true' });
-    expect(answer).toMatchObject({ kind: 'invalid', problem: expect.stringMatching(/--metadata-server-image/) });
+    expect(answer).toMatchObject({
+      kind: 'invalid',
+      problem: expect.stringMatching(/--metadata-server-image/),
+    });
   });
 
   it('configuration: the flag and its variable, checked at startup', () => {
     expect(loadWebhookConfig({}).metadataServer).toEqual({ mode: 'annotated' });
-    expect(loadWebhookConfig({ IDBRIDGE_WEBHOOK_METADATA_SERVER: 'node' }).metadataServer).toEqual({ mode: 'node' });
-    expect(loadWebhookConfig({}, { IDBRIDGE_WEBHOOK_METADATA_SERVER: 'always', IDBRIDGE_WEBHOOK_METADATA_SERVER_IMAGE: IMAGE }).metadataServer).toEqual({ mode: 'always', image: IMAGE });
-    expect(() => loadWebhookConfig({ IDBRIDGE_WEBHOOK_METADATA_SERVER: 'sometimes' })).toThrow(/IDBRIDGE_WEBHOOK_METADATA_SERVER.*must be always, annotated, never or node/);
-    expect(() => loadWebhookConfig({ IDBRIDGE_WEBHOOK_METADATA_SERVER: 'always' })).toThrow(/IDBRIDGE_WEBHOOK_METADATA_SERVER_IMAGE/);
+    expect(loadWebhookConfig({ IDBRIDGE_WEBHOOK_METADATA_SERVER: 'node' }).metadataServer).toEqual({
+      mode: 'node',
+    });
+    expect(
+      loadWebhookConfig(
+        {},
+        {
+          IDBRIDGE_WEBHOOK_METADATA_SERVER: 'always',
+          IDBRIDGE_WEBHOOK_METADATA_SERVER_IMAGE: IMAGE,
+        },
+      ).metadataServer,
+    ).toEqual({ mode: 'always', image: IMAGE });
+    expect(() => loadWebhookConfig({ IDBRIDGE_WEBHOOK_METADATA_SERVER: 'sometimes' })).toThrow(
+      /IDBRIDGE_WEBHOOK_METADATA_SERVER.*must be always, annotated, never or node/,
+    );
+    expect(() => loadWebhookConfig({ IDBRIDGE_WEBHOOK_METADATA_SERVER: 'always' })).toThrow(
+      /IDBRIDGE_WEBHOOK_METADATA_SERVER_IMAGE/,
+    );
   });
 });
 
 describe('node pointing with --overwrite-env=true', () => {
   it('the downward API variable the webhook wrote is not replaced again (reinvocation adds nothing)', () => {
-    const plan = { provider: parseProvider(PROVIDER), serviceAccountEmail: EMAIL, tokenLifetimeSeconds: 3600, audience: 'sts.googleapis.com', expirationSeconds: 86_400, universeDomain: 'googleapis.com', skipContainers: [] };
+    const plan = {
+      provider: parseProvider(PROVIDER),
+      serviceAccountEmail: EMAIL,
+      tokenLifetimeSeconds: 3600,
+      audience: 'sts.googleapis.com',
+      expirationSeconds: 86_400,
+      universeDomain: 'googleapis.com',
+      skipContainers: [],
+    };
     const settings = { annotationPrefix: P, fileMode: 0o644, overwriteEnv: true };
     const input = pod('web');
     const first = mutatePod(input as never, plan, settings, { kind: 'node' });

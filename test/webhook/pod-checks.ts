@@ -8,7 +8,9 @@ import { Pod } from 'kubernetes-models/v1';
  * per path).
  */
 export function applyAndValidate(pod: object, patch: Operation[] | undefined): PodObject {
-  const patched = patch ? (jsonpatch.applyPatch(structuredClone(pod), patch, true, false).newDocument as PodObject) : (structuredClone(pod) as PodObject);
+  const patched = patch
+    ? (jsonpatch.applyPatch(structuredClone(pod), patch, true, false).newDocument as PodObject)
+    : (structuredClone(pod) as PodObject);
   new Pod(patched as never).validate();
   const problems = kubernetesRules(patched);
   if (problems.length > 0) throw new Error(`the patched pod is not valid: ${problems.join('; ')}`);
@@ -23,7 +25,12 @@ export interface ContainerObject {
 }
 export interface PodObject {
   metadata: { annotations?: Record<string, string>; [key: string]: unknown };
-  spec: { containers: ContainerObject[]; initContainers?: ContainerObject[]; volumes?: Array<{ name: string; [key: string]: unknown }>; [key: string]: unknown };
+  spec: {
+    containers: ContainerObject[];
+    initContainers?: ContainerObject[];
+    volumes?: Array<{ name: string; [key: string]: unknown }>;
+    [key: string]: unknown;
+  };
   [key: string]: unknown;
 }
 
@@ -33,17 +40,22 @@ export function kubernetesRules(pod: PodObject): string[] {
   const volumeNames = new Set(volumes.map((v) => v.name));
   if (volumeNames.size !== volumes.length) problems.push('duplicate volume names');
   const all = [...(pod.spec.initContainers ?? []), ...pod.spec.containers];
-  if (new Set(all.map((c) => c.name)).size !== all.length) problems.push('duplicate container names');
+  if (new Set(all.map((c) => c.name)).size !== all.length)
+    problems.push('duplicate container names');
   for (const container of all) {
     const paths = new Set<string>();
     for (const mount of container.volumeMounts ?? []) {
-      if (!volumeNames.has(mount.name)) problems.push(`${container.name} mounts unknown volume ${mount.name}`);
-      if (paths.has(mount.mountPath)) problems.push(`${container.name} mounts two volumes at ${mount.mountPath}`);
+      if (!volumeNames.has(mount.name))
+        problems.push(`${container.name} mounts unknown volume ${mount.name}`);
+      if (paths.has(mount.mountPath))
+        problems.push(`${container.name} mounts two volumes at ${mount.mountPath}`);
       paths.add(mount.mountPath);
     }
     const envNames = (container.env ?? []).map((e) => e.name);
-    if (new Set(envNames).size !== envNames.length) problems.push(`${container.name} sets a variable twice`);
-    for (const variable of container.env ?? []) if (variable.value === '') problems.push(`${container.name} has an empty ${variable.name}`);
+    if (new Set(envNames).size !== envNames.length)
+      problems.push(`${container.name} sets a variable twice`);
+    for (const variable of container.env ?? [])
+      if (variable.value === '') problems.push(`${container.name} has an empty ${variable.name}`);
   }
   return problems;
 }

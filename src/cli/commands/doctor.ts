@@ -25,30 +25,73 @@ interface DoctorFlags {
 }
 
 export function registerDoctor(program: Command): void {
-  usageErrorsExit2(program
-    .command('doctor')
-    .description('check an issuer as Google STS will (discovery, JWKS, keys, caching) and, with --token, a projected token against it; exit 0 pass, 1 warnings, 2 failures')
-    .option('--issuer <url>', 'the issuer URL exactly as given to Google\'s provider (--issuer-uri) and the kube-apiserver')
-    .option('--cluster <id>', 'check a cluster registered with idbridge (with --api)')
-    .addOption(new Option('--api <url>', 'base URL of the idbridge server or registration API (with --cluster)').env('IDBRIDGE_API_URL'))
-    .addOption(new Option('--admin-token <token>', 'admin token, to read the cluster\'s registered issuer and keys (prefer the environment variable)').env('IDBRIDGE_ADMIN_TOKEN'))
-    .option('--token <file>', 'a projected ServiceAccount token to check: iss, kid, signature, lifetime, iat, aud')
-    .option('--provider <name>', 'workload identity provider (projects/NUMBER/locations/global/workloadIdentityPools/POOL/providers/PROVIDER) whose audience the token must carry')
-    .option('--allowed-audience <aud>', 'an audience the provider allows (repeatable); default: the provider\'s resource name', collect)
-    .option('--timeout <seconds>', 'per-request timeout', parseSeconds, 10)
-    .option('--json', 'machine-readable output')
-    .option('--metadata <url>', 'instead: check a metadata server (e.g. http://127.0.0.1:988) step by step as with curl')
-    .option('--audience <aud>', 'with --metadata: the audience of the ID token asked for', 'https://example.com'))
-    .action(async (flags: DoctorFlags) => {
-      process.exitCode = await doctorAction(flags);
-    });
+  usageErrorsExit2(
+    program
+      .command('doctor')
+      .description(
+        'check an issuer as Google STS will (discovery, JWKS, keys, caching) and, with --token, a projected token against it; exit 0 pass, 1 warnings, 2 failures',
+      )
+      .option(
+        '--issuer <url>',
+        "the issuer URL exactly as given to Google's provider (--issuer-uri) and the kube-apiserver",
+      )
+      .option('--cluster <id>', 'check a cluster registered with idbridge (with --api)')
+      .addOption(
+        new Option(
+          '--api <url>',
+          'base URL of the idbridge server or registration API (with --cluster)',
+        ).env('IDBRIDGE_API_URL'),
+      )
+      .addOption(
+        new Option(
+          '--admin-token <token>',
+          "admin token, to read the cluster's registered issuer and keys (prefer the environment variable)",
+        ).env('IDBRIDGE_ADMIN_TOKEN'),
+      )
+      .option(
+        '--token <file>',
+        'a projected ServiceAccount token to check: iss, kid, signature, lifetime, iat, aud',
+      )
+      .option(
+        '--provider <name>',
+        'workload identity provider (projects/NUMBER/locations/global/workloadIdentityPools/POOL/providers/PROVIDER) whose audience the token must carry',
+      )
+      .option(
+        '--allowed-audience <aud>',
+        "an audience the provider allows (repeatable); default: the provider's resource name",
+        collect,
+      )
+      .option('--timeout <seconds>', 'per-request timeout', parseSeconds, 10)
+      .option('--json', 'machine-readable output')
+      .option(
+        '--metadata <url>',
+        'instead: check a metadata server (e.g. http://127.0.0.1:988) step by step as with curl',
+      )
+      .option(
+        '--audience <aud>',
+        'with --metadata: the audience of the ID token asked for',
+        'https://example.com',
+      ),
+  ).action(async (flags: DoctorFlags) => {
+    process.exitCode = await doctorAction(flags);
+  });
 }
 
 async function doctorAction(flags: DoctorFlags): Promise<number> {
   const io = processIo();
   if (flags.metadata !== undefined) {
-    const walked = await walkMetadata(flags.metadata, flags.audience, { fetch, timeoutMs: flags.timeout * 1000, clock: () => performance.now() });
-    io.out(flags.json ? renderJson(walked.checks, { metadata: flags.metadata }) : renderChecks(`idbridge doctor: metadata server ${flags.metadata}`, walked.checks, { colour: io.colour }));
+    const walked = await walkMetadata(flags.metadata, flags.audience, {
+      fetch,
+      timeoutMs: flags.timeout * 1000,
+      clock: () => performance.now(),
+    });
+    io.out(
+      flags.json
+        ? renderJson(walked.checks, { metadata: flags.metadata })
+        : renderChecks(`idbridge doctor: metadata server ${flags.metadata}`, walked.checks, {
+            colour: io.colour,
+          }),
+    );
     return exitCode(walked.checks);
   }
   const provider = flags.provider !== undefined ? parseProvider(flags.provider) : undefined;
@@ -57,19 +100,35 @@ async function doctorAction(flags: DoctorFlags): Promise<number> {
     try {
       token = await readFile(flags.token, 'utf8');
     } catch (err) {
-      throw new IdbridgeError('invalid_request', `cannot read --token ${flags.token}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      throw new IdbridgeError(
+        'invalid_request',
+        `cannot read --token ${flags.token}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+      );
     }
   }
   const timeoutMs = flags.timeout * 1000;
-  const target = await resolveTarget(flags, (api, adminToken) => new AdminClient({ api, token: adminToken, timeoutMs }));
-  const checks: Check[] = [...target.checks, ...(await runDoctor({
-    issuer: target.issuer,
-    ...(token !== undefined ? { token } : {}),
-    ...(provider ? { provider } : {}),
-    ...(flags.allowedAudience ? { allowedAudiences: flags.allowedAudience } : {}),
-    ...(target.registeredKids ? { registeredKids: target.registeredKids } : {}),
-    ...(target.withheldKeys ? { withheldKeys: target.withheldKeys } : {}),
-  }, { fetch, timeoutMs, clock: () => performance.now(), now: Date.now }))];
-  io.out(flags.json ? renderJson(checks, { issuer: target.issuer }) : renderChecks(`idbridge doctor: issuer ${target.issuer}`, checks, { colour: io.colour }));
+  const target = await resolveTarget(
+    flags,
+    (api, adminToken) => new AdminClient({ api, token: adminToken, timeoutMs }),
+  );
+  const checks: Check[] = [
+    ...target.checks,
+    ...(await runDoctor(
+      {
+        issuer: target.issuer,
+        ...(token !== undefined ? { token } : {}),
+        ...(provider ? { provider } : {}),
+        ...(flags.allowedAudience ? { allowedAudiences: flags.allowedAudience } : {}),
+        ...(target.registeredKids ? { registeredKids: target.registeredKids } : {}),
+        ...(target.withheldKeys ? { withheldKeys: target.withheldKeys } : {}),
+      },
+      { fetch, timeoutMs, clock: () => performance.now(), now: Date.now },
+    )),
+  ];
+  io.out(
+    flags.json
+      ? renderJson(checks, { issuer: target.issuer })
+      : renderChecks(`idbridge doctor: issuer ${target.issuer}`, checks, { colour: io.colour }),
+  );
   return exitCode(checks);
 }

@@ -14,7 +14,10 @@ export interface FrameworkRequest extends IncomingMessage {
  */
 export async function toWebRequest(req: FrameworkRequest): Promise<Request> {
   const method = req.method ?? 'GET';
-  const url = new URL(req.originalUrl ?? req.url ?? '/', `${req.protocol ?? 'http'}://${req.headers.host ?? 'localhost'}`);
+  const url = new URL(
+    req.originalUrl ?? req.url ?? '/',
+    `${req.protocol ?? 'http'}://${req.headers.host ?? 'localhost'}`,
+  );
   const headers = new Headers();
   for (const [name, value] of Object.entries(req.headers)) {
     if (value === undefined) continue;
@@ -22,7 +25,11 @@ export async function toWebRequest(req: FrameworkRequest): Promise<Request> {
   }
   let body: Uint8Array | undefined;
   if (method !== 'GET' && method !== 'HEAD') {
-    body = Buffer.isBuffer(req.rawBody) ? req.rawBody : req.readableEnded ? Buffer.alloc(0) : await readStream(req);
+    body = Buffer.isBuffer(req.rawBody)
+      ? req.rawBody
+      : req.readableEnded
+        ? Buffer.alloc(0)
+        : await readStream(req);
     // The bytes are complete now; a stale or chunked framing header must not describe them.
     headers.delete('transfer-encoding');
     headers.set('content-length', String(body.byteLength));
@@ -31,7 +38,11 @@ export async function toWebRequest(req: FrameworkRequest): Promise<Request> {
 }
 
 /** Writes the app's Web Response through the framework's Node response. */
-export async function sendWebResponse(res: ServerResponse, response: Response, method: string): Promise<void> {
+export async function sendWebResponse(
+  res: ServerResponse,
+  response: Response,
+  method: string,
+): Promise<void> {
   const headers: Record<string, string | string[]> = {};
   response.headers.forEach((value, name) => {
     headers[name] = name === 'set-cookie' ? response.headers.getSetCookie() : value;

@@ -20,13 +20,20 @@ export function generateAdminToken(): string {
  * The admin token of `idbridge serve`: IDBRIDGE_ADMIN_TOKEN if set; else the one kept in the
  * data directory; else a new one, written there (mode 0600) and shown once.
  */
-export async function resolveAdminToken(configured: string | undefined, dataDir: string | undefined): Promise<AdminTokenSource> {
+export async function resolveAdminToken(
+  configured: string | undefined,
+  dataDir: string | undefined,
+): Promise<AdminTokenSource> {
   if (configured) return { token: configured, generated: false };
   if (!dataDir) return { token: generateAdminToken(), generated: true };
   const path = join(dataDir, 'admin-token');
   try {
     const token = (await readFile(path, 'utf8')).trim();
-    if (!isValidAdminToken(token)) throw new IdbridgeError('invalid_request', `${path} does not hold a valid admin token; delete it to generate a new one`);
+    if (!isValidAdminToken(token))
+      throw new IdbridgeError(
+        'invalid_request',
+        `${path} does not hold a valid admin token; delete it to generate a new one`,
+      );
     return { token, generated: false, path };
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
@@ -38,7 +45,8 @@ export async function resolveAdminToken(configured: string | undefined, dataDir:
     await handle.close();
   } catch (err) {
     // Another process started at the same moment and wrote one first: use that.
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return resolveAdminToken(undefined, dataDir);
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST')
+      return resolveAdminToken(undefined, dataDir);
     throw err;
   }
   return { token, generated: true, path };

@@ -38,7 +38,10 @@ export async function listenNode(
  * connection and Node closes it after the answer), and at `deadlineMs` drop what is still open.
  * Installed before the host's own request listener so it sees every request first.
  */
-export function drainOnClose(server: Server | HttpsServer, deadlineMs: number): () => Promise<void> {
+export function drainOnClose(
+  server: Server | HttpsServer,
+  deadlineMs: number,
+): () => Promise<void> {
   const inFlight = new Set<ServerResponse>();
   let draining = false;
   // Headers already sent with keep-alive: the connection goes idle after the answer, close it then.

@@ -34,7 +34,10 @@ const RENEW_BEFORE_MS = 30 * 24 * 3600_000;
 const generateRsa = promisify(generateKeyPair);
 
 /** Loads the local CA and serving certificate from `dir`, making what is missing, stale or not covering `names`. */
-export async function ensureLocalTls(dir: string, options: { names?: readonly string[]; now?: () => Date } = {}): Promise<LocalTls> {
+export async function ensureLocalTls(
+  dir: string,
+  options: { names?: readonly string[]; now?: () => Date } = {},
+): Promise<LocalTls> {
   const now = options.now ?? (() => new Date());
   const names = [...new Set([...LOOPBACK_NAMES, ...(options.names ?? [])])];
   await mkdir(dir, { recursive: true, mode: 0o700 });
@@ -59,7 +62,16 @@ export async function ensureLocalTls(dir: string, options: { names?: readonly st
     await writePrivate(keyFile, server.key);
     await writePublic(certFile, server.cert);
   }
-  return { dir, caFile, certFile, keyFile, caPem: ca.cert, cert: server.cert, key: server.key, caCreated };
+  return {
+    dir,
+    caFile,
+    certFile,
+    keyFile,
+    caPem: ca.cert,
+    cert: server.cert,
+    key: server.key,
+    caCreated,
+  };
 }
 
 interface Pair {
@@ -74,30 +86,49 @@ async function readPair(certFile: string, keyFile: string): Promise<Pair | undef
     return { cert, key };
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new Error(`the local TLS files ${certFile} and ${keyFile} cannot be used (${(err as NodeJS.ErrnoException).code ?? 'not a certificate'}); delete them to make new ones`, { cause: err });
+    throw new Error(
+      `the local TLS files ${certFile} and ${keyFile} cannot be used (${(err as NodeJS.ErrnoException).code ?? 'not a certificate'}); delete them to make new ones`,
+      { cause: err },
+    );
   }
 }
 
 /** Signed by this CA, valid for a while yet, and naming every host it is served under. */
 function servesFor(certPem: string, caPem: string, names: readonly string[], now: Date): boolean {
   const cert = new X509Certificate(certPem);
-  if (!cert.checkIssued(new X509Certificate(caPem)) || !cert.verify(new X509Certificate(caPem).publicKey)) return false;
+  if (
+    !cert.checkIssued(new X509Certificate(caPem)) ||
+    !cert.verify(new X509Certificate(caPem).publicKey)
+  )
+    return false;
   if (Date.parse(cert.validTo) - now.getTime() < RENEW_BEFORE_MS) return false;
-  return names.every((name) => (isIP(name) ? cert.checkIP(name) !== undefined : cert.checkHost(name) !== undefined));
+  return names.every((name) =>
+    isIP(name) ? cert.checkIP(name) !== undefined : cert.checkHost(name) !== undefined,
+  );
 }
 
-async function rsaKey(): Promise<{ pem: string; forgeKey: forge.pki.rsa.PrivateKey; publicKey: forge.pki.rsa.PublicKey }> {
+async function rsaKey(): Promise<{
+  pem: string;
+  forgeKey: forge.pki.rsa.PrivateKey;
+  publicKey: forge.pki.rsa.PublicKey;
+}> {
   // node:crypto generates off the event loop; forge's own generator would block it.
   const { privateKey, publicKey } = await generateRsa('rsa', { modulusLength: 2048 });
   const pem = privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
   return {
     pem,
     forgeKey: forge.pki.privateKeyFromPem(pem) as forge.pki.rsa.PrivateKey,
-    publicKey: forge.pki.publicKeyFromPem(publicKey.export({ format: 'pem', type: 'spki' }).toString()) as forge.pki.rsa.PublicKey,
+    publicKey: forge.pki.publicKeyFromPem(
+      publicKey.export({ format: 'pem', type: 'spki' }).toString(),
+    ) as forge.pki.rsa.PublicKey,
   };
 }
 
-function newCertificate(publicKey: forge.pki.rsa.PublicKey, now: Date, days: number): forge.pki.Certificate {
+function newCertificate(
+  publicKey: forge.pki.rsa.PublicKey,
+  now: Date,
+  days: number,
+): forge.pki.Certificate {
   const cert = forge.pki.createCertificate();
   cert.publicKey = publicKey;
   // Positive (leading 0x01), unique enough for one machine's CA.
@@ -111,7 +142,10 @@ function newCertificate(publicKey: forge.pki.rsa.PublicKey, now: Date, days: num
 async function makeCa(now: Date): Promise<Pair> {
   const key = await rsaKey();
   const cert = newCertificate(key.publicKey, now, CA_DAYS);
-  const subject = [{ name: 'commonName', value: 'idbridge local CA' }, { name: 'organizationName', value: 'idbridge (this machine only)' }];
+  const subject = [
+    { name: 'commonName', value: 'idbridge local CA' },
+    { name: 'organizationName', value: 'idbridge (this machine only)' },
+  ];
   cert.setSubject(subject);
   cert.setIssuer(subject);
   cert.setExtensions([
@@ -133,11 +167,22 @@ async function makeServerCertificate(ca: Pair, names: readonly string[], now: Da
     { name: 'basicConstraints', cA: false, critical: true },
     { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
     { name: 'extKeyUsage', serverAuth: true },
-    { name: 'subjectAltName', altNames: names.map((name) => (isIP(name) ? { type: 7, ip: name } : { type: 2, value: name })) },
+    {
+      name: 'subjectAltName',
+      altNames: names.map((name) =>
+        isIP(name) ? { type: 7, ip: name } : { type: 2, value: name },
+      ),
+    },
     { name: 'subjectKeyIdentifier' },
-    { name: 'authorityKeyIdentifier', keyIdentifier: caCert.generateSubjectKeyIdentifier().getBytes() },
+    {
+      name: 'authorityKeyIdentifier',
+      keyIdentifier: caCert.generateSubjectKeyIdentifier().getBytes(),
+    },
   ]);
-  cert.sign(forge.pki.privateKeyFromPem(ca.key) as forge.pki.rsa.PrivateKey, forge.md.sha256.create());
+  cert.sign(
+    forge.pki.privateKeyFromPem(ca.key) as forge.pki.rsa.PrivateKey,
+    forge.md.sha256.create(),
+  );
   return { cert: forge.pki.certificateToPem(cert), key: key.pem };
 }
 

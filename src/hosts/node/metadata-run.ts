@@ -2,7 +2,11 @@ import { UpstreamClient } from '../../broker/upstream.js';
 import { DEFAULT_UNIVERSE_DOMAIN } from '../../credentials/credential-config.js';
 import { createLogger, type Logger } from '../../log/logger.js';
 import type { Readiness } from '../../metadata/api.js';
-import { loadMetadataConfig, type MetadataEnvironment, type MetadataServerConfig } from '../../metadata/config.js';
+import {
+  loadMetadataConfig,
+  type MetadataEnvironment,
+  type MetadataServerConfig,
+} from '../../metadata/config.js';
 import type { IdentityResolver, PodIdentity } from '../../metadata/identity.js';
 import { setupLinkLocal, type LinkLocalOptions } from '../../metadata/link-local.js';
 import type { NodeEnvironment } from '../../metadata/node-config.js';
@@ -28,7 +32,10 @@ export interface StartOptions {
 }
 
 /** Sidecar mode: the pod's credential configuration, read once; ready while its token file can be read. */
-async function sidecarMode(config: MetadataServerConfig, credentialConfigPath: string): Promise<ModeSetup> {
+async function sidecarMode(
+  config: MetadataServerConfig,
+  credentialConfigPath: string,
+): Promise<ModeSetup> {
   const setup = await loadSidecarIdentity({
     credentialConfigPath,
     ...(config.projectId ? { projectId: config.projectId } : {}),
@@ -46,7 +53,11 @@ async function sidecarMode(config: MetadataServerConfig, credentialConfigPath: s
 }
 
 /** Node mode: the node-restricted pod informer and TokenRequest (loaded only here); ready once the pod list is loaded. */
-async function nodeMode(config: MetadataServerConfig, node: Extract<MetadataServerConfig['source'], { mode: 'node' }>['node'], logger: Logger): Promise<ModeSetup> {
+async function nodeMode(
+  config: MetadataServerConfig,
+  node: Extract<MetadataServerConfig['source'], { mode: 'node' }>['node'],
+  logger: Logger,
+): Promise<ModeSetup> {
   const { nodeInstanceView, startNodeMode } = await import('../../metadata/node-config.js');
   const resolver = await startNodeMode(node, logger);
   const cluster = {
@@ -58,17 +69,35 @@ async function nodeMode(config: MetadataServerConfig, node: Extract<MetadataServ
   return {
     resolver,
     viewOf: (identity) => nodeInstanceView(identity, cluster),
-    readiness: () => Promise.resolve(resolver.ready() ? { ready: true } : { ready: false, reason: `the pod list of node ${node.nodeName} is not loaded yet` }),
+    readiness: () =>
+      Promise.resolve(
+        resolver.ready()
+          ? { ready: true }
+          : { ready: false, reason: `the pod list of node ${node.nodeName} is not loaded yet` },
+      ),
   };
 }
 
 /** The metadata server wired from its configuration: the mode's resolver, the token source, the listeners. */
-export async function startMetadata(config: MetadataServerConfig, logger: Logger, options: StartOptions = {}): Promise<RunningMetadataServer> {
-  const mode = config.source.mode === 'sidecar' ? await sidecarMode(config, config.source.credentialConfigPath) : await nodeMode(config, config.source.node, logger);
+export async function startMetadata(
+  config: MetadataServerConfig,
+  logger: Logger,
+  options: StartOptions = {},
+): Promise<RunningMetadataServer> {
+  const mode =
+    config.source.mode === 'sidecar'
+      ? await sidecarMode(config, config.source.credentialConfigPath)
+      : await nodeMode(config, config.source.node, logger);
   const upstream = new UpstreamClient({
     timeoutMs: config.upstreamTimeoutMs,
     attempts: config.upstreamAttempts,
-    hints: { timeoutSetting: 'IDBRIDGE_METADATA_UPSTREAM_TIMEOUT_MS', route: config.source.mode === 'sidecar' ? "the pod's route to the credential configuration's token_url" : "the node's route to --token-url and --iam-credentials-url" },
+    hints: {
+      timeoutSetting: 'IDBRIDGE_METADATA_UPSTREAM_TIMEOUT_MS',
+      route:
+        config.source.mode === 'sidecar'
+          ? "the pod's route to the credential configuration's token_url"
+          : "the node's route to --token-url and --iam-credentials-url",
+    },
   });
   const tokens = new TokenSource({
     upstream,
@@ -85,7 +114,10 @@ export async function startMetadata(config: MetadataServerConfig, logger: Logger
       tokens,
       readiness: mode.readiness,
       logger,
-      listen: [{ host: config.host, port: config.port }, ...(config.linkLocal ? [config.linkLocal] : [])],
+      listen: [
+        { host: config.host, port: config.port },
+        ...(config.linkLocal ? [config.linkLocal] : []),
+      ],
       drainMs: config.shutdownTimeoutMs,
       ...(options.now ? { now: options.now } : {}),
     });
@@ -96,9 +128,12 @@ export async function startMetadata(config: MetadataServerConfig, logger: Logger
   }
 }
 
-
 /** `idbridge metadata-server`: runs until SIGTERM; resolves to the exit code. */
-export async function runMetadataServer(env: Record<string, string | undefined>, overrides: Partial<Record<keyof MetadataEnvironment | keyof NodeEnvironment, string>>, flagNames: Record<string, string>): Promise<number> {
+export async function runMetadataServer(
+  env: Record<string, string | undefined>,
+  overrides: Partial<Record<keyof MetadataEnvironment | keyof NodeEnvironment, string>>,
+  flagNames: Record<string, string>,
+): Promise<number> {
   const config = loadMetadataConfig(env, overrides, flagNames);
   const out = bufferedWriter((chunk) => process.stdout.write(chunk));
   const logger = createLogger(out.write, { level: config.logLevel });

@@ -1,5 +1,15 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { decideMetadata, failureAnswer, gate, identityAnswer, refusal, tokenAnswer, type InstanceView, type MetadataAnswer, type Readiness } from '../../metadata/api.js';
+import {
+  decideMetadata,
+  failureAnswer,
+  gate,
+  identityAnswer,
+  refusal,
+  tokenAnswer,
+  type InstanceView,
+  type MetadataAnswer,
+  type Readiness,
+} from '../../metadata/api.js';
 import type { IdentityResolver, PodIdentity } from '../../metadata/identity.js';
 import type { TokenSource } from '../../metadata/token-source.js';
 import type { Logger } from '../../log/logger.js';
@@ -29,13 +39,17 @@ export interface RunningMetadataServer {
  * The Node host of the metadata API: node:http in, the capability's decisions, the answer out.
  * Only the resolver knows who is asking; this adapter passes it the socket's remote address.
  */
-export async function startMetadataServer(options: MetadataServerOptions): Promise<RunningMetadataServer> {
+export async function startMetadataServer(
+  options: MetadataServerOptions,
+): Promise<RunningMetadataServer> {
   const now = options.now ?? Date.now;
   const listener = (req: IncomingMessage, res: ServerResponse) => {
     handle(options, now, req).then(
       (answer) => write(res, answer),
       (err: unknown) => {
-        options.logger.error('metadata request failed', { error: err instanceof Error ? err.message : String(err) });
+        options.logger.error('metadata request failed', {
+          error: err instanceof Error ? err.message : String(err),
+        });
         write(res, refusal(500, 'the metadata server failed to answer; see its log'));
       },
     );
@@ -46,7 +60,13 @@ export async function startMetadataServer(options: MetadataServerOptions): Promi
     for (const address of options.listen) {
       const server = createServer(listener);
       servers.push(server);
-      running.push(await listenNode(server, { ...address, scheme: 'http', ...(options.drainMs !== undefined ? { drainMs: options.drainMs } : {}) }));
+      running.push(
+        await listenNode(server, {
+          ...address,
+          scheme: 'http',
+          ...(options.drainMs !== undefined ? { drainMs: options.drainMs } : {}),
+        }),
+      );
     }
   } catch (err) {
     await Promise.all(running.map((r) => r.close()));
@@ -63,33 +83,60 @@ export async function startMetadataServer(options: MetadataServerOptions): Promi
   };
 }
 
-async function handle(options: MetadataServerOptions, now: () => number, req: IncomingMessage): Promise<MetadataAnswer> {
+async function handle(
+  options: MetadataServerOptions,
+  now: () => number,
+  req: IncomingMessage,
+): Promise<MetadataAnswer> {
   const url = req.url ?? '/';
   const q = url.indexOf('?');
-  const request = { method: req.method ?? 'GET', path: q === -1 ? url : url.slice(0, q), query: q === -1 ? '' : url.slice(q + 1), headers: req.headers };
+  const request = {
+    method: req.method ?? 'GET',
+    path: q === -1 ? url : url.slice(0, q),
+    query: q === -1 ? '' : url.slice(q + 1),
+    headers: req.headers,
+  };
   // Readiness is read only for the probe that asks for it.
-  const readiness = request.path === '/readyz' && request.method === 'GET' ? await options.readiness() : { ready: true as const };
+  const readiness =
+    request.path === '/readyz' && request.method === 'GET'
+      ? await options.readiness()
+      : { ready: true as const };
   const gated = gate(request, () => readiness);
   if ('answer' in gated) return gated.answer;
   const who = await options.resolver.resolve({ remoteAddress: req.socket.remoteAddress ?? '' });
-  if (!who.ok) return refusal(who.status, who.message, who.status === 429 || who.status === 503 ? { 'retry-after': '1' } : {});
+  if (!who.ok)
+    return refusal(
+      who.status,
+      who.message,
+      who.status === 429 || who.status === 503 ? { 'retry-after': '1' } : {},
+    );
   const decision = decideMetadata(request, options.viewOf(who.identity));
   if ('answer' in decision) return decision.answer;
   const { need } = decision;
   if (need.kind === 'access') {
     const result = await options.tokens.accessToken(who.identity, need.scopes);
-    if (!result.ok) options.logger.warn('no access token', { status: result.failure.status, reason: result.failure.message });
+    if (!result.ok)
+      options.logger.warn('no access token', {
+        status: result.failure.status,
+        reason: result.failure.message,
+      });
     return tokenAnswer(result, now());
   }
   const result = await options.tokens.idToken(who.identity, need.audience);
   if (!result.ok) {
-    options.logger.warn('no ID token', { status: result.failure.status, reason: result.failure.message });
+    options.logger.warn('no ID token', {
+      status: result.failure.status,
+      reason: result.failure.message,
+    });
     return failureAnswer(result.failure);
   }
   return identityAnswer(result);
 }
 
 function write(res: ServerResponse, answer: MetadataAnswer): void {
-  res.writeHead(answer.status, { ...answer.headers, 'content-length': String(Buffer.byteLength(answer.body)) });
+  res.writeHead(answer.status, {
+    ...answer.headers,
+    'content-length': String(Buffer.byteLength(answer.body)),
+  });
   res.end(answer.body);
 }

@@ -28,11 +28,18 @@ export async function startNodeServer(options: NodeServerOptions): Promise<Runni
   const { fastPath } = options;
   const listener = fastPath
     ? (req: IncomingMessage, res: ServerResponse) => {
-      if (!fastPath(req, res)) void honoListener(req, res);
-    }
+        if (!fastPath(req, res)) void honoListener(req, res);
+      }
     : (req: IncomingMessage, res: ServerResponse) => void honoListener(req, res);
-  const server = options.tls ? createHttpsServer({ cert: options.tls.cert, key: options.tls.key }, listener) : createServer(listener);
-  const listening = await listenNode(server, { host: options.host, port: options.port, scheme: options.tls ? 'https' : 'http', ...(options.drainMs !== undefined ? { drainMs: options.drainMs } : {}) });
+  const server = options.tls
+    ? createHttpsServer({ cert: options.tls.cert, key: options.tls.key }, listener)
+    : createServer(listener);
+  const listening = await listenNode(server, {
+    host: options.host,
+    port: options.port,
+    scheme: options.tls ? 'https' : 'http',
+    ...(options.drainMs !== undefined ? { drainMs: options.drainMs } : {}),
+  });
   return { server, ...listening };
 }
 

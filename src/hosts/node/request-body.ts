@@ -5,7 +5,10 @@ import type { IncomingMessage } from 'node:http';
  * still on the wire is not kept; the caller answers 413 and closes the connection), 'aborted'
  * when the client went away.
  */
-export function readRequestBody(req: IncomingMessage, maxBytes: number): Promise<Buffer | 'too-large' | 'aborted'> {
+export function readRequestBody(
+  req: IncomingMessage,
+  maxBytes: number,
+): Promise<Buffer | 'too-large' | 'aborted'> {
   if (Number(req.headers['content-length'] ?? 0) > maxBytes) return Promise.resolve('too-large');
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];

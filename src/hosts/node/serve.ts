@@ -24,15 +24,29 @@ export interface ServeOptions {
 }
 
 /** `idbridge serve`: the issuer, the registration API and the STS broker in one process. */
-export async function serve({ config: configured, logger, announce, fastPaths = true }: ServeOptions): Promise<RunningServer & { adminToken: string }> {
+export async function serve({
+  config: configured,
+  logger,
+  announce,
+  fastPaths = true,
+}: ServeOptions): Promise<RunningServer & { adminToken: string }> {
   // With PORT=0 the issuer URL must carry the port actually chosen, so choose it first.
-  const config = configured.port === 0 && configured.publicUrlFromPort ? withListenPort(configured, await freeLoopbackPort(configured.host)) : configured;
+  const config =
+    configured.port === 0 && configured.publicUrlFromPort
+      ? withListenPort(configured, await freeLoopbackPort(configured.host))
+      : configured;
   // A busy port is refused before anything is generated: no admin token printed for a server that never starts.
   if (config.port !== 0) await assertPortFree(config.host, config.port);
   const location = parseStoreLocation(config.store);
   const tls = await serveTls(config, location.kind === 'file' ? location.dir : undefined, announce);
-  const store = await openStore(config.store, { gcs: config.gcs, onBackgroundError: logBackgroundError(logger) });
-  const admin = await resolveAdminToken(config.adminToken, location.kind === 'file' ? location.dir : undefined);
+  const store = await openStore(config.store, {
+    gcs: config.gcs,
+    onBackgroundError: logBackgroundError(logger),
+  });
+  const admin = await resolveAdminToken(
+    config.adminToken,
+    location.kind === 'file' ? location.dir : undefined,
+  );
   if (admin.generated) {
     announce(
       `idbridge: admin token (shown once${admin.path ? `, kept in ${admin.path}` : ', not kept: set IDBRIDGE_ADMIN_TOKEN to keep the same token across restarts'}):\n\n    ${admin.token}\n\n` +
@@ -53,7 +67,13 @@ export async function serve({ config: configured, logger, announce, fastPaths = 
     host.close();
     throw listenFailure(err, config.host, config.port);
   });
-  logger.info('listening', { url: running.url, publicUrl: config.publicUrl, store: store.description, stsUrl: config.stsUrl, iamCredentialsUrl: config.iamCredentialsUrl });
+  logger.info('listening', {
+    url: running.url,
+    publicUrl: config.publicUrl,
+    store: store.description,
+    stsUrl: config.stsUrl,
+    iamCredentialsUrl: config.iamCredentialsUrl,
+  });
   void warnAboutForeignIssuers(registry, logger);
   return {
     ...running,
@@ -66,16 +86,25 @@ export async function serve({ config: configured, logger, announce, fastPaths = 
 }
 
 /** The certificate `serve` presents: the operator's files, a local CA's, or none (plain HTTP). */
-async function serveTls(config: Config, dataDir: string | undefined, announce: (text: string) => void): Promise<{ cert: string | Buffer; key: string | Buffer } | undefined> {
+async function serveTls(
+  config: Config,
+  dataDir: string | undefined,
+  announce: (text: string) => void,
+): Promise<{ cert: string | Buffer; key: string | Buffer } | undefined> {
   if (config.tls.mode === 'files') {
     const material = await loadTlsMaterial(config.tls);
     return { cert: material.cert, key: material.key };
   }
   if (config.tls.mode !== 'local') return undefined;
   if (dataDir === undefined) {
-    throw new IdbridgeError('invalid_request', '--tls=local keeps its CA in the data directory: use a file store (--store file:DIR), or give --tls-cert-file and --tls-key-file');
+    throw new IdbridgeError(
+      'invalid_request',
+      '--tls=local keeps its CA in the data directory: use a file store (--store file:DIR), or give --tls-cert-file and --tls-key-file',
+    );
   }
-  const local = await ensureLocalTls(join(dataDir, 'tls'), { names: [new URL(config.publicUrl).hostname.replace(/^\[|\]$/g, '')] });
+  const local = await ensureLocalTls(join(dataDir, 'tls'), {
+    names: [new URL(config.publicUrl).hostname.replace(/^\[|\]$/g, '')],
+  });
   announce(trustInstructions(local, config.publicUrl));
   return { cert: local.cert, key: local.key };
 }
@@ -91,9 +120,21 @@ function assertPortFree(host: string, port: number): Promise<void> {
 
 function listenFailure(err: unknown, host: string, port: number): unknown {
   const code = (err as NodeJS.ErrnoException).code;
-  if (code === 'EADDRINUSE') return new IdbridgeError('invalid_request', `port ${port} on ${host} is already in use (another idbridge serve?): stop that process, or choose another port with --port N (PORT)`);
-  if (code === 'EACCES') return new IdbridgeError('invalid_request', `no permission to listen on port ${port}: ports below 1024 need privileges; choose another with --port N (PORT)`);
-  if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EAI_AGAIN') return new IdbridgeError('invalid_request', `cannot listen on ${host} (${code}): --host (HOST) must be an address of this machine, e.g. 127.0.0.1 or 0.0.0.0`);
+  if (code === 'EADDRINUSE')
+    return new IdbridgeError(
+      'invalid_request',
+      `port ${port} on ${host} is already in use (another idbridge serve?): stop that process, or choose another port with --port N (PORT)`,
+    );
+  if (code === 'EACCES')
+    return new IdbridgeError(
+      'invalid_request',
+      `no permission to listen on port ${port}: ports below 1024 need privileges; choose another with --port N (PORT)`,
+    );
+  if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EAI_AGAIN')
+    return new IdbridgeError(
+      'invalid_request',
+      `cannot listen on ${host} (${code}): --host (HOST) must be an address of this machine, e.g. 127.0.0.1 or 0.0.0.0`,
+    );
   return err;
 }
 
@@ -115,15 +156,19 @@ async function warnAboutForeignIssuers(registry: ClusterRegistry, logger: Logger
     let after: string | undefined;
     do {
       const page = await registry.list({ limit: 500, ...(after ? { after } : {}) });
-      for (const { record } of page.records) if (record.issuer !== registry.issuerFor(record.id)) foreign.push(record.id);
+      for (const { record } of page.records)
+        if (record.issuer !== registry.issuerFor(record.id)) foreign.push(record.id);
       after = page.next;
     } while (after);
     if (foreign.length > 0) {
-      logger.warn('clusters registered under a different IDBRIDGE_PUBLIC_URL: their issuer does not match the URL they are served under', {
-        publicUrl: registry.publicUrl,
-        clusters: foreign.slice(0, 10),
-        count: foreign.length,
-      });
+      logger.warn(
+        'clusters registered under a different IDBRIDGE_PUBLIC_URL: their issuer does not match the URL they are served under',
+        {
+          publicUrl: registry.publicUrl,
+          clusters: foreign.slice(0, 10),
+          count: foreign.length,
+        },
+      );
     }
   } catch (err) {
     logger.warn('could not check registered issuers', { error: (err as Error).message });
@@ -143,21 +188,43 @@ export const SERVE_FLAGS = {
   IDBRIDGE_BROKER_RELAY: '--broker-relay',
 } as const;
 
-export type ServeFlags = { port?: string; host?: string; store?: string; publicUrl?: string; tls?: string; tlsCertFile?: string; tlsKeyFile?: string; brokerRelay?: string };
+export type ServeFlags = {
+  port?: string;
+  host?: string;
+  store?: string;
+  publicUrl?: string;
+  tls?: string;
+  tlsCertFile?: string;
+  tlsKeyFile?: string;
+  brokerRelay?: string;
+};
 
-export async function runServe(env: Record<string, string | undefined>, flags: ServeFlags, options: { fastPaths?: boolean } = {}): Promise<number> {
-  const config = loadConfig(env, {
-    ...(flags.port !== undefined ? { PORT: flags.port } : {}),
-    ...(flags.host !== undefined ? { HOST: flags.host } : {}),
-    ...(flags.store !== undefined ? { IDBRIDGE_STORE: flags.store } : {}),
-    ...(flags.publicUrl !== undefined ? { IDBRIDGE_PUBLIC_URL: flags.publicUrl } : {}),
-    ...(flags.brokerRelay !== undefined ? { IDBRIDGE_BROKER_RELAY: flags.brokerRelay } : {}),
-    ...(flags.tls !== undefined ? { IDBRIDGE_TLS: flags.tls } : {}),
-    ...(flags.tlsCertFile !== undefined ? { IDBRIDGE_TLS_CERT_FILE: flags.tlsCertFile } : {}),
-    ...(flags.tlsKeyFile !== undefined ? { IDBRIDGE_TLS_KEY_FILE: flags.tlsKeyFile } : {}),
-  }, SERVE_FLAGS);
+export async function runServe(
+  env: Record<string, string | undefined>,
+  flags: ServeFlags,
+  options: { fastPaths?: boolean } = {},
+): Promise<number> {
+  const config = loadConfig(
+    env,
+    {
+      ...(flags.port !== undefined ? { PORT: flags.port } : {}),
+      ...(flags.host !== undefined ? { HOST: flags.host } : {}),
+      ...(flags.store !== undefined ? { IDBRIDGE_STORE: flags.store } : {}),
+      ...(flags.publicUrl !== undefined ? { IDBRIDGE_PUBLIC_URL: flags.publicUrl } : {}),
+      ...(flags.brokerRelay !== undefined ? { IDBRIDGE_BROKER_RELAY: flags.brokerRelay } : {}),
+      ...(flags.tls !== undefined ? { IDBRIDGE_TLS: flags.tls } : {}),
+      ...(flags.tlsCertFile !== undefined ? { IDBRIDGE_TLS_CERT_FILE: flags.tlsCertFile } : {}),
+      ...(flags.tlsKeyFile !== undefined ? { IDBRIDGE_TLS_KEY_FILE: flags.tlsKeyFile } : {}),
+    },
+    SERVE_FLAGS,
+  );
   const out = bufferedWriter((chunk) => process.stdout.write(chunk));
   const logger = createLogger(out.write, { level: config.logLevel });
-  const running = await serve({ config, logger, announce: (text) => process.stderr.write(text), ...(options.fastPaths !== undefined ? { fastPaths: options.fastPaths } : {}) });
+  const running = await serve({
+    config,
+    logger,
+    announce: (text) => process.stderr.write(text),
+    ...(options.fastPaths !== undefined ? { fastPaths: options.fastPaths } : {}),
+  });
   return untilSignal(running, logger, out.flush);
 }

@@ -2,7 +2,10 @@
  * Log lines are gathered and written once per event-loop turn: one write syscall for many
  * requests under load, and nothing is held back longer than the current turn.
  */
-export function bufferedWriter(write: (chunk: string) => void): { write: (line: string) => void; flush: () => void } {
+export function bufferedWriter(write: (chunk: string) => void): {
+  write: (line: string) => void;
+  flush: () => void;
+} {
   let pending: string[] = [];
   let scheduled = false;
   const flush = (): void => {

@@ -32,7 +32,13 @@ export async function startWebhook(config: WebhookConfig, logger: Logger): Promi
     onMiss: (result) => metrics.lookupMisses.inc({ result }),
   });
   const appOptions: WebhookAppOptions = {
-    admit: { serviceAccounts, defaults: config.defaults, mutation: config.mutation, missingServiceAccount: config.missingServiceAccount, metadataServer: config.metadataServer },
+    admit: {
+      serviceAccounts,
+      defaults: config.defaults,
+      mutation: config.mutation,
+      missingServiceAccount: config.missingServiceAccount,
+      metadataServer: config.metadataServer,
+    },
     metrics,
     logger,
   };
@@ -53,13 +59,27 @@ export async function startWebhook(config: WebhookConfig, logger: Logger): Promi
     onResult: (result) => metrics.certificateReloads.inc({ result }),
   });
 
-  const listening = await listenNode(server, { host: config.host, port: config.port, scheme: 'https', drainMs: config.shutdownTimeoutMs });
+  const listening = await listenNode(server, {
+    host: config.host,
+    port: config.port,
+    scheme: 'https',
+    drainMs: config.shutdownTimeoutMs,
+  });
   reloader.start();
   // Admission works before the first list completes (live GETs); /readyz waits for it.
-  void serviceAccounts.start().catch((err: unknown) => logger.warn('ServiceAccount cache did not start', { error: (err as Error).message }));
+  void serviceAccounts
+    .start()
+    .catch((err: unknown) =>
+      logger.warn('ServiceAccount cache did not start', { error: (err as Error).message }),
+    );
 
   const { url } = listening;
-  logger.info('listening', { url, certificate: material.subject, notAfter: material.notAfter, tlsMinVersion: config.tls.minVersion });
+  logger.info('listening', {
+    url,
+    certificate: material.subject,
+    notAfter: material.notAfter,
+    tlsMinVersion: config.tls.minVersion,
+  });
 
   return {
     server,
@@ -80,14 +100,23 @@ function loadKubeConfig(path: string | undefined): KubeConfig {
     try {
       kubeConfig.loadFromFile(path);
     } catch (err) {
-      throw new IdbridgeError('invalid_request', `cannot load the kubeconfig ${path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).name}); check --kubeconfig`);
+      throw new IdbridgeError(
+        'invalid_request',
+        `cannot load the kubeconfig ${path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).name}); check --kubeconfig`,
+      );
     }
     return kubeConfig;
   }
   kubeConfig.loadFromCluster();
   // Outside a pod the in-cluster host and port are unset and client-node builds https://undefined:undefined.
-  if (!kubeConfig.getCurrentCluster()?.server || kubeConfig.getCurrentCluster()!.server.includes('undefined')) {
-    throw new IdbridgeError('invalid_request', 'no in-cluster configuration (KUBERNETES_SERVICE_HOST is not set): run inside Kubernetes or pass --kubeconfig PATH');
+  if (
+    !kubeConfig.getCurrentCluster()?.server ||
+    kubeConfig.getCurrentCluster()!.server.includes('undefined')
+  ) {
+    throw new IdbridgeError(
+      'invalid_request',
+      'no in-cluster configuration (KUBERNETES_SERVICE_HOST is not set): run inside Kubernetes or pass --kubeconfig PATH',
+    );
   }
   return kubeConfig;
 }

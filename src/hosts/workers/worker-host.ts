@@ -37,8 +37,18 @@ export function edgeWorker(platform: EdgePlatform): EdgeWorker {
         try {
           app = build(platform, env);
         } catch (err) {
-          broken = err instanceof IdbridgeError ? err : new IdbridgeError('internal', 'the Worker failed to start; see its log');
-          platform.log(JSON.stringify({ time: new Date().toISOString(), level: 'error', msg: 'invalid configuration', error: broken.message }));
+          broken =
+            err instanceof IdbridgeError
+              ? err
+              : new IdbridgeError('internal', 'the Worker failed to start; see its log');
+          platform.log(
+            JSON.stringify({
+              time: new Date().toISOString(),
+              level: 'error',
+              msg: 'invalid configuration',
+              error: broken.message,
+            }),
+          );
         }
       }
       if (app) return app(request);
@@ -47,12 +57,28 @@ export function edgeWorker(platform: EdgePlatform): EdgeWorker {
   };
 }
 
-function build(platform: EdgePlatform, env: Record<string, unknown>): (request: Request) => Response | Promise<Response> {
+function build(
+  platform: EdgePlatform,
+  env: Record<string, unknown>,
+): (request: Request) => Response | Promise<Response> {
   const config = loadEdgeConfig(env);
   const logger = createLogger((line) => platform.log(line.trimEnd()), { level: config.logLevel });
   const shared = cacheApiStates(platform.cache, config.publicUrl);
-  const documents = new EdgeDocuments({ origin: config.origin, publicUrl: config.publicUrl, policy: config.policy, fetch: platform.fetch, shared, logger });
+  const documents = new EdgeDocuments({
+    origin: config.origin,
+    publicUrl: config.publicUrl,
+    policy: config.policy,
+    fetch: platform.fetch,
+    shared,
+    logger,
+  });
   const issuer = issuerRoute(documents, logger);
-  const app = createEdgeApp({ documents, logger, statusClusters: config.statusClusters, originKind: config.origin.kind, issuer });
+  const app = createEdgeApp({
+    documents,
+    logger,
+    statusClusters: config.statusClusters,
+    originKind: config.origin.kind,
+    issuer,
+  });
   return workersFastPath([issuer], (request) => app.fetch(request));
 }

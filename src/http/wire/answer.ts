@@ -19,7 +19,9 @@ export function toResponse(answer: WireAnswer): Response {
 /** Whole seconds a client should wait, when the error knows (at least 1); else undefined. */
 export function retryAfterOf(err: unknown): number | undefined {
   const seconds = (err as { retryAfter?: unknown } | null)?.retryAfter;
-  return typeof seconds === 'number' && Number.isFinite(seconds) && seconds > 0 ? Math.ceil(seconds) : undefined;
+  return typeof seconds === 'number' && Number.isFinite(seconds) && seconds > 0
+    ? Math.ceil(seconds)
+    : undefined;
 }
 
 /** The Retry-After header of an error that carries `retryAfter`, on every wire alike. */

@@ -26,5 +26,9 @@ export function iamStatusOf(status: number): string {
 
 /** A refusal on Google IAM Credentials' wire: `{"error":{"code","message","status"}}`, no-store. */
 export function iamError(err: IdbridgeError, headers: Record<string, string> = {}): WireAnswer {
-  return jsonAnswer(err.status, { error: { code: err.status, message: err.message, status: iamStatusOf(err.status) } }, { ...retryAfterHeader(err), ...headers });
+  return jsonAnswer(
+    err.status,
+    { error: { code: err.status, message: err.message, status: iamStatusOf(err.status) } },
+    { ...retryAfterHeader(err), ...headers },
+  );
 }

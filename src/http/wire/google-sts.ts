@@ -42,5 +42,9 @@ export function stsStatusOf(status: number): number {
 
 /** A refusal on Google STS' wire: `{"error","error_description"}`, no-store, Retry-After when known. */
 export function stsError(err: IdbridgeError, headers: Record<string, string> = {}): WireAnswer {
-  return jsonAnswer(stsStatusOf(err.status), { error: stsCodeOf(err.code), error_description: err.message }, { ...retryAfterHeader(err), ...headers });
+  return jsonAnswer(
+    stsStatusOf(err.status),
+    { error: stsCodeOf(err.code), error_description: err.message },
+    { ...retryAfterHeader(err), ...headers },
+  );
 }

@@ -27,15 +27,31 @@ export function idbridgeCode(code: ErrorCode): string {
 }
 
 export function idbridgeBody(err: IdbridgeError): ErrorBody {
-  return { error: { code: idbridgeCode(err.code), message: err.message, ...(err.details.length > 0 ? { details: err.details } : {}) } };
+  return {
+    error: {
+      code: idbridgeCode(err.code),
+      message: err.message,
+      ...(err.details.length > 0 ? { details: err.details } : {}),
+    },
+  };
 }
 
 /** Headers of a refusal: Retry-After when the error carries one, then the caller's. */
-export function idbridgeHeaders(err: IdbridgeError, headers: Record<string, string> = {}): Record<string, string> {
+export function idbridgeHeaders(
+  err: IdbridgeError,
+  headers: Record<string, string> = {},
+): Record<string, string> {
   return { ...retryAfterHeader(err), ...headers };
 }
 
 /** The whole answer, for hosts that write bytes themselves (Cloud Function, Worker start-up, Node fast paths). */
-export function idbridgeAnswer(err: IdbridgeError, headers: Record<string, string> = {}): WireAnswer {
-  return { status: err.status, headers: { 'content-type': 'application/json', ...idbridgeHeaders(err, headers) }, body: JSON.stringify(idbridgeBody(err)) };
+export function idbridgeAnswer(
+  err: IdbridgeError,
+  headers: Record<string, string> = {},
+): WireAnswer {
+  return {
+    status: err.status,
+    headers: { 'content-type': 'application/json', ...idbridgeHeaders(err, headers) },
+    body: JSON.stringify(idbridgeBody(err)),
+  };
 }

@@ -566,7 +566,7 @@ describe.skipIf(unavailable !== undefined)(
       encoding: 'utf8',
     }).stdout;
     it.skipIf(!/\bmetadata-server\b/.test(help))(
-      'metadata-server runs from the image (skipped: metadata-server not built yet)',
+      'metadata-server runs from the image (its --help; skipped while the command does not exist)',
       async () => {
         const container = await start(['metadata-server', '--help']);
         containers.push(container);

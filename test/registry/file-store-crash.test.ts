@@ -22,11 +22,15 @@ const WRITER = `
   const jwk = JSON.parse(process.argv[2]);
   const keys = Array.from({ length: 50 }, (_, i) => ({ jwk: { ...jwk, kid: 'k' + i }, firstSeen: new Date().toISOString(), lastSeen: new Date().toISOString() }));
   const subjects = Array.from({ length: 100 }, (_, i) => 'system:serviceaccount:ns:' + 'x'.repeat(250) + i);
-  process.stdout.write('ready\\n');
+  // 'ready' once its first write is acknowledged: each round kills a writer that has written, so a
+  // loaded machine cannot turn the whole test into twelve kills before any write.
+  let told = false;
   for (;;) {
     const current = await store.get('crash');
     const version = current.record.version + 1;
     await store.put({ ...current.record, version, syncSubject: 'system:serviceaccount:v:' + version, keys, broker: { subjects } }, current.revision);
+    if (!told) process.stdout.write('ready\\n');
+    told = true;
   }
 `;
 

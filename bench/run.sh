@@ -14,6 +14,8 @@ deadline="${BENCH_DEADLINE_S:-900}"
 heartbeat="${BENCH_HEARTBEAT_S:-30}"
 
 run_tmp="$(mktemp -d "${TMPDIR:-/tmp}/idbridge-bench-XXXXXX")"
+# nginx workers (www-data when run as root) must reach the files they serve under it
+chmod 755 "$run_tmp"
 group=""
 stop_group() {
   [ -n "$group" ] || return 0

@@ -192,6 +192,12 @@ async function main(): Promise<void> {
     ...(n.non2xx > 0 ? [`nginx answered ${n.non2xx} errors in "${name}"`] : []),
   ]);
   console.log([...lines, ...failures.map((f) => `\n**${f}**`)].join('\n'));
+  // A server that answers errors measures its error path: the table is not a result, so fail the
+  // bench (bench/run.sh then keeps the committed table), as nginx's 403s on an unreadable TMPDIR did.
+  if (failures.length > 0) {
+    console.error(`issuer bench: ${failures.join('; ')}`);
+    process.exitCode = 1;
+  }
 }
 
 await main();

@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 // Thin launcher: the CLI is compiled to dist/ by `npm run build` (run by `npm start` and `npm test`).
-// The metadata sidecar has its own entry so it loads none of the other commands (a per-pod cost).
+// The metadata sidecar has its own entry, bundled into one file by scripts/bundle-sidecar.mjs, so it
+// loads none of the other commands and starts fast (a per-pod cost).
 const { main } = await import(
   process.argv[2] === 'metadata-server'
-    ? '../dist/src/cli/metadata-main.js'
+    ? '../dist/sidecar/metadata-main.js'
     : '../dist/src/cli/main.js'
 );
 

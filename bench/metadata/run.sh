@@ -7,5 +7,5 @@
 # Prints a Markdown table (bench/run.sh saves it in bench/results/metadata.md).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-[ -f dist/src/cli/metadata-main.js ] || npm run build --silent
+[ -f dist/sidecar/metadata-main.js ] || npm run build --silent
 exec npx --no-install tsx bench/metadata/bench.ts "$@"

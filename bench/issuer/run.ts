@@ -8,13 +8,15 @@ import { generateKeyPairSync, createHash } from 'node:crypto';
 import { mkdir, mkdtemp, open, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { freePort } from '../../test/support/net.js';
 import { fmt, machine, startNginx, waitForPort, wrk, type LoadResult } from '../lib/tools.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const CLUSTERS = 10_000;
-const SERVE_PORT = 18787;
-const NGINX_PORT = 18788;
+// BENCH_SERVE_PORT / BENCH_NGINX_PORT pin the ports; by default each is a free one chosen at start.
+const SERVE_PORT = Number(process.env.BENCH_SERVE_PORT ?? 0) || (await freePort());
+const NGINX_PORT = Number(process.env.BENCH_NGINX_PORT ?? 0) || (await freePort());
 
 function jwk(kid: string) {
   const { publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });

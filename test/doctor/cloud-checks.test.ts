@@ -4,6 +4,7 @@ import { runDoctor } from '../../src/doctor/doctor.js';
 import { buildDiscovery } from '../../src/oidc/discovery.js';
 import type { Check } from '../../src/report/report.js';
 import { startFixtureIssuer, type FixtureIssuer } from '../support/fixture-issuer.js';
+import { runCli } from '../support/cli.js';
 import { generateClusterKey, jwksOf, signKubeToken } from '../support/keys.js';
 
 /** doctor --cloud aws|azure: each cloud's own rules, each failure named with its fix. */
@@ -133,5 +134,35 @@ describe('doctor --cloud over HTTP: Google-only checks give way to the cloud', (
     expect(aws['token.signature']!.verdict).toBe('pass');
     // A loopback http issuer is fine for a local test, never for AWS.
     expect(aws['aws.https']!.verdict).toBe('fail');
+  });
+});
+
+describe('idbridge doctor --cloud, through the CLI', () => {
+  it('refuses an unknown cloud as a usage error (exit 2)', async () => {
+    const result = await runCli(['doctor', '--cloud', 'oracle', '--issuer', ISSUER]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/--cloud.*oracle.*gcp, aws, azure/s);
+  });
+
+  it('--cloud aws --json reports the AWS checks by their ids', async () => {
+    const issuer = await startFixtureIssuer();
+    try {
+      const result = await runCli([
+        'doctor',
+        '--cloud',
+        'aws',
+        '--json',
+        '--timeout',
+        '5',
+        '--issuer',
+        `${issuer.url}/c1`,
+      ]);
+      expect(result.code).toBe(2);
+      const report = JSON.parse(result.stdout) as { checks: Check[] };
+      expect(report.checks.find((c) => c.id === 'aws.https')!.verdict).toBe('fail');
+      expect(report.checks.some((c) => c.id === 'jwks.algorithms')).toBe(false);
+    } finally {
+      await issuer.close();
+    }
   });
 });

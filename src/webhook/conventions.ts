@@ -105,7 +105,12 @@ export const CONVENTIONS: Readonly<Record<Cloud, CloudConventions>> = {
     skipSeparator: /[,;]/,
     existingVolume: 'replace',
     existingMount: 'replace',
-    warnOnKeep: ['GOOGLE_APPLICATION_CREDENTIALS', 'CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE'],
+    warnOnKeep: [
+      'GOOGLE_APPLICATION_CREDENTIALS',
+      'CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE',
+      // The metadata server's address (metadata-server.ts).
+      'GCE_METADATA_HOST',
+    ],
   },
   aws: {
     cloud: 'aws',

@@ -362,10 +362,7 @@ function mutateContainer(
       if (variable.valueFrom !== undefined && covers(current, variable)) continue;
       if (settings.overwriteEnv) {
         patch.push({ op: 'replace', path: `${base}/env/${index}`, value: variable });
-      } else if (
-        injection.conventions.warnOnKeep.includes(variable.name) ||
-        variable.name === 'GCE_METADATA_HOST'
-      ) {
+      } else if (injection.conventions.warnOnKeep.includes(variable.name)) {
         warnings.push(`container ${container.name} keeps its own ${variable.name}`);
       }
     }

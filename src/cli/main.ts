@@ -7,6 +7,7 @@ import { registerDoctor } from './commands/doctor.js';
 import { registerGcpSetup } from './commands/gcp-setup.js';
 import { registerMetadataServer } from './commands/metadata-server.js';
 import { registerServe } from './commands/serve.js';
+import { registerSetup } from './commands/setup.js';
 import { registerSync } from './commands/sync.js';
 import { registerWhoami } from './commands/whoami.js';
 import { registerWebhook } from './commands/webhook.js';
@@ -27,6 +28,7 @@ export function program(): Command {
   registerCredConfig(root);
   registerClusters(root);
   registerGcpSetup(root);
+  registerSetup(root);
   registerSync(root);
   registerWebhook(root);
   registerMetadataServer(root);

@@ -1,6 +1,7 @@
 import type { WorkloadIdentityProvider } from '../credentials/credential-config.js';
 import { fail, pass, skip, warn, type Check } from '../report/report.js';
 import { checkDiscovery } from './discovery-checks.js';
+import { cloudChecks, GOOGLE_ONLY_CHECKS, type DoctorCloud } from './cloud-checks.js';
 import { fetchDocument, type FetchDeps } from './fetch-document.js';
 import { checkIssuerUrl, discoveryUrlFor } from './issuer-url.js';
 import { checkJwks, FORGEABLE_FIX } from './jwks-checks.js';
@@ -17,6 +18,8 @@ export interface DoctorInput {
   registeredKids?: string[];
   /** Keys the registry holds for the cluster but withholds as unsafe (when known). */
   withheldKeys?: ReadonlyArray<{ kid: string; reason: string }>;
+  /** Whose rules: Google's (default), AWS STS's or Entra ID's. */
+  cloud?: DoctorCloud;
 }
 
 export interface DoctorDeps extends FetchDeps {
@@ -75,6 +78,18 @@ export async function runDoctor(input: DoctorInput, deps: DoctorDeps): Promise<C
         now: deps.now(),
       })),
     );
+  }
+  if (input.cloud === 'aws' || input.cloud === 'azure') {
+    return [
+      ...checks.filter((check) => !GOOGLE_ONLY_CHECKS.includes(check.id)),
+      ...cloudChecks(input.cloud, {
+        issuer: input.issuer,
+        ...(keys ? { keys } : {}),
+        ...(input.token !== undefined ? { token: input.token } : {}),
+        ...(input.allowedAudiences ? { audiences: input.allowedAudiences } : {}),
+        now: deps.now(),
+      }),
+    ];
   }
   return checks;
 }

@@ -10,7 +10,14 @@ import { OPT_OUT_LABEL, resolveInjection, type InjectionDefaults } from './annot
 import type { AdmissionOutcome } from './metrics.js';
 import { serviceAccountRefProblem } from './kube-names.js';
 import { chooseMetadataServer, type MetadataServerSettings } from './metadata-server.js';
-import { mutatePod, podOs, type MutationSettings } from './pod-mutation.js';
+import { awsInjection, azureInjection, resolveAws, resolveAzure } from './clouds.js';
+import {
+  googleInjection,
+  mutatePodFor,
+  podOs,
+  type CloudInjection,
+  type MutationSettings,
+} from './pod-mutation.js';
 import type { ServiceAccountSource } from './service-accounts.js';
 
 export interface AdmitOptions {
@@ -104,35 +111,53 @@ export async function admit(
     };
   }
 
-  const resolution = resolveInjection({
+  const input = {
     serviceAccount,
     podAnnotations: metadata?.annotations ?? {},
+    podLabels: metadata?.labels ?? {},
     defaults: options.defaults,
-  });
-  if (resolution.kind === 'none') return { outcome: 'skipped', review: allowed(uid), subject };
-  if (resolution.kind === 'invalid') {
-    return { outcome: 'denied', review: denied(uid, 400, resolution.problems.join('; ')), subject };
-  }
-  const metadataServer = chooseMetadataServer({
-    settings: options.metadataServer ?? { mode: 'never' },
-    serviceAccount,
-    podAnnotations: metadata?.annotations ?? {},
-    os: podOs(pod.data),
-  });
+  };
+  const google = resolveInjection(input);
+  const aws = resolveAws(input);
+  const azure = resolveAzure(input);
+  const resolutions = [google, aws, azure];
+  if (resolutions.every((r) => r.kind === 'none'))
+    return { outcome: 'skipped', review: allowed(uid), subject };
+  // Every cloud's problems at once (a broker problem shared by two clouds is said once).
+  const problems = [
+    ...new Set(resolutions.flatMap((r) => (r.kind === 'invalid' ? r.problems : []))),
+  ];
+  if (problems.length > 0)
+    return { outcome: 'denied', review: denied(uid, 400, problems.join('; ')), subject };
+
+  const os = podOs(pod.data);
+  const metadataServer =
+    google.kind === 'inject'
+      ? chooseMetadataServer({
+          settings: options.metadataServer ?? { mode: 'never' },
+          serviceAccount,
+          podAnnotations: input.podAnnotations,
+          os,
+        })
+      : ({ kind: 'none', warnings: [] } as const);
   if (metadataServer.kind === 'invalid')
     return { outcome: 'denied', review: denied(uid, 400, metadataServer.problem), subject };
-  const { patch, warnings } = mutatePod(
-    pod.data,
-    resolution.plan,
-    options.mutation,
-    metadataServer.kind === 'plan' ? metadataServer.plan : undefined,
-  );
+  const metadataPlan = metadataServer.kind === 'plan' ? metadataServer.plan : undefined;
+  const injections: CloudInjection[] = [];
+  if (google.kind === 'inject')
+    injections.push(googleInjection(pod.data, google.plan, options.mutation, metadataPlan));
+  if (aws.kind === 'inject') injections.push(awsInjection(aws.plan, os, options.mutation));
+  if (azure.kind === 'inject') injections.push(azureInjection(azure.plan, os, options.mutation));
+  const { patch, warnings } = mutatePodFor(pod.data, injections, options.mutation, metadataPlan);
   if (patch.length === 0) return { outcome: 'unchanged', review: allowed(uid), subject };
+  const resolutionWarnings = [
+    ...new Set(resolutions.flatMap((r) => (r.kind === 'inject' ? r.warnings : []))),
+  ];
   return {
     outcome: 'mutated',
     review: allowed(uid, {
       patch,
-      warnings: [...resolution.warnings, ...metadataServer.warnings, ...warnings],
+      warnings: [...resolutionWarnings, ...metadataServer.warnings, ...warnings],
     }),
     subject,
   };

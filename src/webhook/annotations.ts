@@ -8,6 +8,7 @@ import {
   type WorkloadIdentityProvider,
 } from '../credentials/credential-config.js';
 import { isIdbridgeError } from '../errors.js';
+import { CONVENTIONS, parseSkipList, resolveExpiration } from './conventions.js';
 
 /**
  * The annotations that turn a ServiceAccount (and its pods) into Workload Identity Federation
@@ -34,9 +35,9 @@ export const OPT_OUT_LABEL = `${IDBRIDGE_PREFIX}inject`;
 /** The audience the GCP webhook gives tokens when none is annotated (its providers allow it). */
 export const GCP_WEBHOOK_DEFAULT_AUDIENCE = 'sts.googleapis.com';
 /** Kubernetes refuses projected token lifetimes under 10 minutes. */
-export const MIN_TOKEN_EXPIRATION_SECONDS = 600;
+export const MIN_TOKEN_EXPIRATION_SECONDS = CONVENTIONS.google.expiration.min;
 /** Google STS refuses subject tokens whose `exp - iat` reaches 48 h. */
-export const MAX_TOKEN_EXPIRATION_SECONDS = 48 * 3600 - 1;
+export const MAX_TOKEN_EXPIRATION_SECONDS = CONVENTIONS.google.expiration.max;
 
 /** Keys of the GCP-webhook-compatible family under a prefix such as `cloud.google.com/`. */
 export function compatibleAnnotations(prefix: string) {
@@ -74,6 +75,12 @@ export interface InjectionDefaults {
   brokerUrl?: string;
   /** CLOUDSDK_COMPUTE_REGION, as the GCP webhook's -gcp-default-region. */
   region?: string;
+  /** AWS_REGION and AWS_DEFAULT_REGION, as the AWS webhook's --aws-default-region. */
+  awsRegion?: string;
+  /** AZURE_TENANT_ID for ServiceAccounts that name none, as azure-workload-identity's AZURE_TENANT_ID. */
+  azureTenantId?: string;
+  /** AZURE_AUTHORITY_HOST when no broker is used (default https://login.microsoftonline.com/). */
+  azureAuthorityHost?: string;
 }
 
 /** Everything the pod mutation needs, resolved and validated. */
@@ -235,31 +242,21 @@ export function resolveInjection({
     (providerValue !== undefined ? GCP_WEBHOOK_DEFAULT_AUDIENCE : (provider?.audience ?? ''));
 
   // Projected token lifetime: pod > ServiceAccount > default, clamped to what works.
-  let expirationSeconds = defaults.tokenExpirationSeconds;
-  for (const [source, value] of [
-    [`${where}: annotation`, sa[keys.tokenExpiration]],
-    ['pod annotation', podAnnotations[keys.tokenExpiration]],
-  ] as const) {
-    if (value === undefined) continue;
-    if (!/^\d{1,12}$/.test(value.trim()) || Number(value) === 0) {
-      problems.push(
-        `${source} ${keys.tokenExpiration} ${show(value)} must be a whole number of seconds, e.g. 86400`,
-      );
-    } else {
-      expirationSeconds = Number(value);
-    }
-  }
-  if (expirationSeconds < MIN_TOKEN_EXPIRATION_SECONDS) {
-    warnings.push(
-      `${keys.tokenExpiration} ${expirationSeconds}s raised to ${MIN_TOKEN_EXPIRATION_SECONDS}s, the Kubernetes minimum`,
-    );
-    expirationSeconds = MIN_TOKEN_EXPIRATION_SECONDS;
-  } else if (expirationSeconds > MAX_TOKEN_EXPIRATION_SECONDS) {
-    warnings.push(
-      `${keys.tokenExpiration} ${expirationSeconds}s lowered to ${MAX_TOKEN_EXPIRATION_SECONDS}s: Google STS refuses tokens valid 48h or more`,
-    );
-    expirationSeconds = MAX_TOKEN_EXPIRATION_SECONDS;
-  }
+  const expiration = resolveExpiration(
+    CONVENTIONS.google,
+    [
+      { where: `${where}: annotation`, key: keys.tokenExpiration, value: sa[keys.tokenExpiration] },
+      {
+        where: 'pod annotation',
+        key: keys.tokenExpiration,
+        value: podAnnotations[keys.tokenExpiration],
+      },
+    ],
+    defaults.tokenExpirationSeconds,
+  );
+  problems.push(...expiration.problems);
+  warnings.push(...expiration.warnings);
+  const expirationSeconds = expiration.seconds;
 
   // Impersonated token lifetime (idbridge's own key): explicit, so refused rather than clamped.
   let tokenLifetimeSeconds: number | undefined = defaults.tokenLifetimeSeconds;
@@ -278,22 +275,10 @@ export function resolveInjection({
   }
 
   // Broker: the ServiceAccount's token_url, else the cluster default; Google's STS otherwise.
-  const tokenUrlValue = sa[IDBRIDGE_ANNOTATIONS.tokenUrl];
-  let brokerUrl: string | undefined;
-  if (tokenUrlValue !== undefined) {
-    const parsed = parseTokenUrl(tokenUrlValue);
-    if ('problem' in parsed)
-      problems.push(
-        `${where}: annotation ${IDBRIDGE_ANNOTATIONS.tokenUrl} ${show(tokenUrlValue)} ${parsed.problem}; ${fix(IDBRIDGE_ANNOTATIONS.tokenUrl, 'https://BROKER/v1/token')}`,
-      );
-    else brokerUrl = parsed.base;
-  } else {
-    brokerUrl = defaults.brokerUrl;
-  }
-  if (brokerUrl?.startsWith('http:'))
-    warnings.push(
-      `token_url ${brokerUrl}/v1/token is plain http: subject tokens cross the network unencrypted`,
-    );
+  const broker = resolveBroker(serviceAccount, defaults);
+  problems.push(...broker.problems);
+  warnings.push(...broker.warnings);
+  const brokerUrl = broker.brokerUrl;
 
   // Project: idbridge's key > the GCP webhook's > the service account's own project.
   let project: string | undefined;
@@ -330,11 +315,37 @@ export function resolveInjection({
 
 /** `a,b; c` → ["a", "b", "c"]: the GCP webhook splits on commas, some manifests use semicolons. */
 export function parseSkipContainers(value: string | undefined): string[] {
-  if (!value) return [];
-  return value
-    .split(/[,;]/)
-    .map((name) => name.trim())
-    .filter((name) => name.length > 0);
+  return parseSkipList(CONVENTIONS.google, value);
+}
+
+/**
+ * The broker a ServiceAccount's pods use, for every cloud: its `idbridge.dev/token-url`, else the
+ * webhook's `--token-url`; none means each cloud's own endpoints.
+ */
+export function resolveBroker(
+  serviceAccount: ResolveInput['serviceAccount'],
+  defaults: Pick<InjectionDefaults, 'brokerUrl'>,
+): { brokerUrl?: string; problems: string[]; warnings: string[] } {
+  const key = IDBRIDGE_ANNOTATIONS.tokenUrl;
+  const value = serviceAccount.annotations[key];
+  let brokerUrl: string | undefined;
+  const problems: string[] = [];
+  const warnings: string[] = [];
+  if (value !== undefined) {
+    const parsed = parseTokenUrl(value);
+    if ('problem' in parsed)
+      problems.push(
+        `ServiceAccount ${serviceAccount.namespace}/${serviceAccount.name}: annotation ${key} ${JSON.stringify(value.length > 120 ? `${value.slice(0, 120)}…` : value)} ${parsed.problem}; fix it with: kubectl annotate serviceaccount -n ${serviceAccount.namespace} ${serviceAccount.name} --overwrite ${key}=https://BROKER/v1/token`,
+      );
+    else brokerUrl = parsed.base;
+  } else {
+    brokerUrl = defaults.brokerUrl;
+  }
+  if (brokerUrl?.startsWith('http:'))
+    warnings.push(
+      `token_url ${brokerUrl}/v1/token is plain http: subject tokens cross the network unencrypted`,
+    );
+  return { ...(brokerUrl ? { brokerUrl } : {}), problems, warnings };
 }
 
 /** A broker token_url: absolute http(s), no credentials, query or fragment, ending in /v1/token. */

@@ -14,6 +14,8 @@ import {
   parseTokenUrl,
   type InjectionDefaults,
 } from './annotations.js';
+import { AWS_REGION, TENANT } from './clouds.js';
+import { AZURE_DEFAULT_AUTHORITY_HOST } from './conventions.js';
 import { METADATA_SERVER_MODES, type MetadataServerSettings } from './metadata-server.js';
 import type { MutationSettings } from './pod-mutation.js';
 import type { TlsMinVersion } from './tls.js';
@@ -92,6 +94,33 @@ export const webhookEnvironmentSchema = z.object({
     .regex(/^[a-z]+-[a-z]+\d+$/, 'must be a Google Cloud region such as europe-west1')
     .optional()
     .describe('`CLOUDSDK_COMPUTE_REGION` in mutated containers'),
+  IDBRIDGE_WEBHOOK_AWS_REGION: z
+    .string()
+    .regex(AWS_REGION, 'must be an AWS region such as eu-west-1')
+    .optional()
+    .describe(
+      "`AWS_REGION` and `AWS_DEFAULT_REGION` in containers of pods with an AWS role (as the AWS webhook's `--aws-default-region`)",
+    ),
+  IDBRIDGE_WEBHOOK_AZURE_TENANT_ID: z
+    .string()
+    .regex(TENANT, 'must be a tenant id (a GUID) or a domain such as contoso.onmicrosoft.com')
+    .optional()
+    .describe(
+      "`AZURE_TENANT_ID` for ServiceAccounts without `azure.workload.identity/tenant-id` (as azure-workload-identity's `AZURE_TENANT_ID`)",
+    ),
+  IDBRIDGE_WEBHOOK_AZURE_AUTHORITY_HOST: z
+    .url({
+      protocol: /^https$/,
+      error: 'must be an https URL such as https://login.microsoftonline.com/',
+    })
+    .refine(
+      (url) => url.endsWith('/'),
+      'must end with "/", e.g. https://login.microsoftonline.com/',
+    )
+    .default(AZURE_DEFAULT_AUTHORITY_HOST)
+    .describe(
+      '`AZURE_AUTHORITY_HOST` when no broker is named (a broker sets `https://BROKER/azure/` instead)',
+    ),
   IDBRIDGE_WEBHOOK_FILE_MODE: z
     .string()
     .regex(/^0?[0-7]{3}$/, 'must be an octal mode such as 0644')
@@ -214,6 +243,11 @@ export function loadWebhookConfig(
       tokenLifetimeSeconds: e.IDBRIDGE_WEBHOOK_TOKEN_LIFETIME,
       ...(brokerUrl ? { brokerUrl } : {}),
       ...(e.IDBRIDGE_WEBHOOK_DEFAULT_REGION ? { region: e.IDBRIDGE_WEBHOOK_DEFAULT_REGION } : {}),
+      ...(e.IDBRIDGE_WEBHOOK_AWS_REGION ? { awsRegion: e.IDBRIDGE_WEBHOOK_AWS_REGION } : {}),
+      ...(e.IDBRIDGE_WEBHOOK_AZURE_TENANT_ID
+        ? { azureTenantId: e.IDBRIDGE_WEBHOOK_AZURE_TENANT_ID }
+        : {}),
+      azureAuthorityHost: e.IDBRIDGE_WEBHOOK_AZURE_AUTHORITY_HOST,
     },
     mutation: {
       annotationPrefix: normalizePrefix(e.IDBRIDGE_WEBHOOK_ANNOTATION_PREFIX),

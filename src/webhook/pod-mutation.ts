@@ -3,28 +3,35 @@ import { externalAccountConfig } from '../credentials/credential-config.js';
 import type { ContainerView, JsonPatchOperation, PodView } from './admission-review.js';
 import { compatibleAnnotations, type InjectionPlan } from './annotations.js';
 import {
+  CONVENTIONS,
+  projectedTokenVolume,
+  secretsPath,
+  type CloudConventions,
+  type PodOs,
+} from './conventions.js';
+import {
   METADATA_SIDECAR_NAME,
   metadataEnv,
   metadataSidecar,
   type MetadataServerPlan,
 } from './metadata-server.js';
 
+export type { PodOs } from './conventions.js';
+
 /**
- * The pod mutation, as a pure function: a pod as received and a resolved plan in, the smallest
- * RFC 6902 patch that gives it credentials out. Only targeted `add`/`replace` operations on what
- * this webhook owns, so every field it does not know survives, and a pod that already has
- * everything (reinvocation) gets an empty patch.
+ * The pod mutation, as a pure function: a pod as received and each cloud's resolved injection
+ * in, the smallest RFC 6902 patch that gives it credentials out. Only targeted `add`/`replace`
+ * operations on what this webhook owns, so every field it does not know survives, and a pod that
+ * already has everything (reinvocation) gets an empty patch.
  */
 
 /** Names and paths of the GCP webhook (direct injection mode), so its manifests keep working. */
-export const TOKEN_VOLUME = 'gcp-iam-token';
+export const TOKEN_VOLUME = CONVENTIONS.google.tokenVolume;
 export const CONFIG_VOLUME = 'external-credential-config';
 /** gcloud's writable state (CLOUDSDK_CONFIG). */
 export const SDK_CONFIG_VOLUME = 'cloudsdk-config';
-export const TOKEN_FILE_NAME = 'token';
+export const TOKEN_FILE_NAME = CONVENTIONS.google.tokenFile;
 export const CONFIG_FILE_NAME = 'federation.json';
-
-export type PodOs = 'linux' | 'windows';
 
 export interface InjectionLayout {
   tokenDir: string;
@@ -34,21 +41,20 @@ export interface InjectionLayout {
   sdkConfigDir: string;
 }
 
-function layout(root: string, sep: string): InjectionLayout {
-  const join = (...parts: string[]) => [root, ...parts].join(sep);
+function layout(os: PodOs): InjectionLayout {
+  const token = CONVENTIONS.google.tokenDir;
   return {
-    tokenDir: join('sts.googleapis.com', 'serviceaccount'),
-    tokenFile: join('sts.googleapis.com', 'serviceaccount', TOKEN_FILE_NAME),
-    configDir: join('gcloud', 'config'),
-    configFile: join('gcloud', 'config', CONFIG_FILE_NAME),
-    sdkConfigDir: join('gcloud', 'cloudsdk'),
+    tokenDir: secretsPath(os, ...token),
+    tokenFile: secretsPath(os, ...token, TOKEN_FILE_NAME),
+    configDir: secretsPath(os, 'gcloud', 'config'),
+    configFile: secretsPath(os, 'gcloud', 'config', CONFIG_FILE_NAME),
+    sdkConfigDir: secretsPath(os, 'gcloud', 'cloudsdk'),
   };
 }
 
 export const LAYOUTS: Record<PodOs, InjectionLayout> = {
-  linux: layout('/var/run/secrets', '/'),
-  // Windows containers see volumes at drive paths; kubelet mounts its own token the same way.
-  windows: layout('C:\\var\\run\\secrets', '\\'),
+  linux: layout('linux'),
+  windows: layout('windows'),
 };
 
 export interface MutationSettings {
@@ -90,21 +96,11 @@ export function renderCredentialConfig(plan: InjectionPlan, os: PodOs): string {
 export function desiredVolumes(plan: InjectionPlan, settings: MutationSettings): V1Volume[] {
   const annotation = compatibleAnnotations(settings.annotationPrefix).credentialsJson;
   return [
-    {
-      name: TOKEN_VOLUME,
-      projected: {
-        sources: [
-          {
-            serviceAccountToken: {
-              audience: plan.audience,
-              expirationSeconds: plan.expirationSeconds,
-              path: TOKEN_FILE_NAME,
-            },
-          },
-        ],
-        defaultMode: settings.fileMode,
-      },
-    },
+    projectedTokenVolume(
+      CONVENTIONS.google,
+      { audience: plan.audience, expirationSeconds: plan.expirationSeconds },
+      settings.fileMode,
+    ),
     {
       name: CONFIG_VOLUME,
       downwardAPI: {
@@ -174,75 +170,120 @@ export function covers(actual: unknown, wanted: unknown): boolean {
   );
 }
 
+/**
+ * What one cloud adds to a pod: plain values from its decision (Google's configuration and
+ * volumes, AWS's and Azure's token and variables), merged by the one path below.
+ */
+export interface CloudInjection {
+  conventions: CloudConventions;
+  /** Pod annotations to set (Google's rendered configuration). */
+  podAnnotations?: Record<string, string>;
+  volumes: V1Volume[];
+  mounts: V1VolumeMount[];
+  env: V1EnvVar[];
+  /** Variables added only when the container sets none of them (the AWS webhook's rule). */
+  envGroups?: ReadonlyArray<readonly string[]>;
+  /** Containers this cloud leaves alone (its own skip-containers annotation). */
+  skipContainers: string[];
+  /** How warnings name the skip list: "skip-containers" or the annotation key. */
+  skipLabel: string;
+}
+
+/** The Google injection: the credential configuration, its volumes and the SDK variables. */
+export function googleInjection(
+  pod: PodView,
+  plan: InjectionPlan,
+  settings: MutationSettings,
+  metadata?: MetadataServerPlan,
+): CloudInjection {
+  const os = podOs(pod);
+  const annotationKey = compatibleAnnotations(settings.annotationPrefix).credentialsJson;
+  return {
+    conventions: CONVENTIONS.google,
+    podAnnotations: { [annotationKey]: renderCredentialConfig(plan, os) },
+    volumes: desiredVolumes(plan, settings),
+    mounts: desiredMounts(os),
+    env: [...desiredEnv(plan, os), ...(metadata ? metadataEnv(metadata) : [])],
+    skipContainers: plan.skipContainers,
+    skipLabel: 'skip-containers',
+  };
+}
+
 export function mutatePod(
   pod: PodView,
   plan: InjectionPlan,
   settings: MutationSettings,
   metadata?: MetadataServerPlan,
 ): MutationResult {
+  return mutatePodFor(pod, [googleInjection(pod, plan, settings, metadata)], settings, metadata);
+}
+
+/**
+ * The one mutation path for every cloud: annotations, then volumes by name, then each container
+ * (mounts and variables of every cloud that does not skip it, in one list each), then the
+ * metadata server sidecar. Clouds are applied in the order given.
+ */
+export function mutatePodFor(
+  pod: PodView,
+  injections: readonly CloudInjection[],
+  settings: MutationSettings,
+  metadata?: MetadataServerPlan,
+): MutationResult {
   const patch: JsonPatchOperation[] = [];
   const warnings: string[] = [];
-  const os = podOs(pod);
-  const annotationKey = compatibleAnnotations(settings.annotationPrefix).credentialsJson;
 
-  // 1. The configuration, in the annotation the downwardAPI volume reads.
-  const config = renderCredentialConfig(plan, os);
-  if (!pod.metadata) {
-    patch.push({
-      op: 'add',
-      path: '/metadata',
-      value: { annotations: { [annotationKey]: config } },
-    });
-  } else if (!pod.metadata.annotations) {
-    patch.push({ op: 'add', path: '/metadata/annotations', value: { [annotationKey]: config } });
-  } else if (pod.metadata.annotations[annotationKey] !== config) {
-    patch.push({
-      op: 'add',
-      path: pointer('metadata', 'annotations', annotationKey),
-      value: config,
-    });
+  // 1. Pod annotations (the configuration the downwardAPI volume reads).
+  const annotations: Record<string, string> = Object.assign(
+    {},
+    ...injections.map((i) => i.podAnnotations ?? {}),
+  );
+  if (Object.keys(annotations).length > 0) {
+    if (!pod.metadata) {
+      patch.push({ op: 'add', path: '/metadata', value: { annotations } });
+    } else if (!pod.metadata.annotations) {
+      patch.push({ op: 'add', path: '/metadata/annotations', value: annotations });
+    } else {
+      for (const [key, value] of Object.entries(annotations))
+        if (pod.metadata.annotations[key] !== value)
+          patch.push({ op: 'add', path: pointer('metadata', 'annotations', key), value });
+    }
   }
 
-  // 2. Volumes, by name.
-  mergeByName(
-    patch,
-    ['spec', 'volumes'],
-    pod.spec.volumes,
-    desiredVolumes(plan, settings),
-    (existing, wanted, index) => {
-      warnings.push(`volume ${wanted.name} replaced by the credential volume of the same name`);
-      patch.push({ op: 'replace', path: pointer('spec', 'volumes', index), value: wanted });
-    },
-  );
+  // 2. Volumes, by name; a same-named volume is replaced or kept as its cloud's webhook does.
+  const missing: V1Volume[] = [];
+  for (const injection of injections) {
+    for (const wanted of injection.volumes) {
+      const index = (pod.spec.volumes ?? []).findIndex((v) => v.name === wanted.name);
+      if (index < 0) missing.push(wanted);
+      else if (covers(pod.spec.volumes![index], wanted)) continue;
+      else if (injection.conventions.existingVolume === 'replace') {
+        warnings.push(`volume ${wanted.name} replaced by the credential volume of the same name`);
+        patch.push({ op: 'replace', path: pointer('spec', 'volumes', index), value: wanted });
+      } else {
+        warnings.push(
+          `volume ${wanted.name} already exists and is kept as it is, as the ${injection.conventions.title} webhook does`,
+        );
+      }
+    }
+  }
+  appendAll(patch, pointer('spec', 'volumes'), pod.spec.volumes, missing);
 
   // 3. Every container, init container and native sidecar not skipped.
-  const skip = new Set(plan.skipContainers);
-  const mounts = desiredMounts(os);
-  const env = [...desiredEnv(plan, os), ...(metadata ? metadataEnv(metadata) : [])];
   const seen = new Set<string>();
   for (const field of ['initContainers', 'containers'] as const) {
     (pod.spec[field] ?? []).forEach((container, index) => {
       seen.add(container.name);
       // The metadata server sidecar is this webhook's own (already complete) container.
-      if (
-        skip.has(container.name) ||
-        (field === 'initContainers' && container.name === METADATA_SIDECAR_NAME)
-      )
-        return;
-      mutateContainer(
-        patch,
-        warnings,
-        ['spec', field, index],
-        container,
-        mounts,
-        env,
-        settings.overwriteEnv,
-      );
+      if (field === 'initContainers' && container.name === METADATA_SIDECAR_NAME) return;
+      const applying = injections.filter((i) => !i.skipContainers.includes(container.name));
+      if (applying.length === 0) return;
+      mutateContainer(patch, warnings, ['spec', field, index], container, applying, settings);
     });
   }
-  for (const name of skip)
-    if (!seen.has(name))
-      warnings.push(`skip-containers names "${name}", which this pod does not have`);
+  for (const injection of injections)
+    for (const name of new Set(injection.skipContainers))
+      if (!seen.has(name))
+        warnings.push(`${injection.skipLabel} names "${name}", which this pod does not have`);
 
   // 4. Last, so the index shift does not move what the operations above point at.
   if (metadata?.kind === 'sidecar') addSidecar(patch, warnings, pod, metadataSidecar(metadata));
@@ -275,69 +316,58 @@ function mutateContainer(
   warnings: string[],
   at: Array<string | number>,
   container: ContainerView,
-  mounts: V1VolumeMount[],
-  env: V1EnvVar[],
-  overwriteEnv: boolean,
+  injections: readonly CloudInjection[],
+  settings: MutationSettings,
 ): void {
   const base = pointer(...at);
   const existingMounts = container.volumeMounts ?? [];
   const addMounts: V1VolumeMount[] = [];
-  for (const mount of mounts) {
-    const index = existingMounts.findIndex((m) => m.name === mount.name);
-    if (index >= 0) {
-      if (!covers(existingMounts[index], mount))
-        patch.push({ op: 'replace', path: `${base}/volumeMounts/${index}`, value: mount });
-    } else if (existingMounts.some((m) => m.mountPath === mount.mountPath)) {
-      // Two mounts at one path make the pod invalid: the user's own mount wins.
-      warnings.push(
-        `container ${container.name} already mounts something at ${mount.mountPath}; ${mount.name} not mounted there`,
-      );
-    } else {
-      addMounts.push(mount);
+  for (const injection of injections) {
+    for (const mount of injection.mounts) {
+      const index = existingMounts.findIndex((m) => m.name === mount.name);
+      if (index >= 0) {
+        if (
+          injection.conventions.existingMount === 'replace' &&
+          !covers(existingMounts[index], mount)
+        )
+          patch.push({ op: 'replace', path: `${base}/volumeMounts/${index}`, value: mount });
+      } else if (existingMounts.some((m) => m.mountPath === mount.mountPath)) {
+        // Two mounts at one path make the pod invalid: the user's own mount wins.
+        warnings.push(
+          `container ${container.name} already mounts something at ${mount.mountPath}; ${mount.name} not mounted there`,
+        );
+      } else {
+        addMounts.push(mount);
+      }
     }
   }
   appendAll(patch, `${base}/volumeMounts`, container.volumeMounts, addMounts);
 
   const existingEnv = container.env ?? [];
+  const has = (name: string) => existingEnv.some((e) => e.name === name);
   const addEnv: V1EnvVar[] = [];
-  for (const variable of env) {
-    const index = existingEnv.findIndex((e) => e.name === variable.name);
-    if (index < 0) {
-      addEnv.push(variable);
-      continue;
-    }
-    const current = existingEnv[index]!;
-    if (current.value === variable.value && current.valueFrom === undefined) continue;
-    // A downward API variable as the webhook wrote it (kube-apiserver may add defaults).
-    if (variable.valueFrom !== undefined && covers(current, variable)) continue;
-    if (overwriteEnv) {
-      patch.push({ op: 'replace', path: `${base}/env/${index}`, value: variable });
-    } else if (
-      variable.name === 'GOOGLE_APPLICATION_CREDENTIALS' ||
-      variable.name === 'CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE' ||
-      variable.name === 'GCE_METADATA_HOST'
-    ) {
-      warnings.push(`container ${container.name} keeps its own ${variable.name}`);
+  for (const injection of injections) {
+    for (const variable of injection.env) {
+      const index = existingEnv.findIndex((e) => e.name === variable.name);
+      if (index < 0) {
+        // A group the container already sets part of is the container's (AWS's rule).
+        const group = injection.envGroups?.find((g) => g.includes(variable.name));
+        if (!settings.overwriteEnv && group?.some(has)) continue;
+        addEnv.push(variable);
+        continue;
+      }
+      const current = existingEnv[index]!;
+      if (current.value === variable.value && current.valueFrom === undefined) continue;
+      // A downward API variable as the webhook wrote it (kube-apiserver may add defaults).
+      if (variable.valueFrom !== undefined && covers(current, variable)) continue;
+      if (settings.overwriteEnv) {
+        patch.push({ op: 'replace', path: `${base}/env/${index}`, value: variable });
+      } else if (injection.conventions.warnOnKeep.includes(variable.name)) {
+        warnings.push(`container ${container.name} keeps its own ${variable.name}`);
+      }
     }
   }
   appendAll(patch, `${base}/env`, container.env, addEnv);
-}
-
-/** Adds what is missing by name; `onDiffer` decides about a same-named entry that differs. */
-function mergeByName<T extends { name: string }>(
-  patch: JsonPatchOperation[],
-  at: string[],
-  existing: Array<{ name: string }> | null | undefined,
-  wanted: T[],
-  onDiffer: (existing: { name: string }, wanted: T, index: number) => void,
-): void {
-  const missing: T[] = [];
-  for (const item of wanted) {
-    const index = (existing ?? []).findIndex((e) => e.name === item.name);
-    if (index < 0) missing.push(item);
-    else if (!covers(existing![index], item)) onDiffer(existing![index]!, item, index);
-  }
-  appendAll(patch, pointer(...at), existing, missing);
 }
 
 /** One `add` of the whole list when the field is absent, else one `add …/-` per item. */

@@ -18,6 +18,7 @@ const LAYERS = {
     'src/admin-client',
     'src/api',
     'src/broker',
+    'src/cloud-setup',
     'src/credentials',
     'src/doctor',
     'src/edge',

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { Option, type Command } from 'commander';
 import { AdminClient } from '../../admin-client/client.js';
 import { parseProvider } from '../../credentials/credential-config.js';
+import { DOCTOR_CLOUDS, type DoctorCloud } from '../../doctor/cloud-checks.js';
 import { runDoctor } from '../../doctor/doctor.js';
 import { resolveTarget } from '../../doctor/target.js';
 import { IdbridgeError } from '../../errors.js';
@@ -22,6 +23,7 @@ interface DoctorFlags {
   json?: boolean;
   metadata?: string;
   audience: string;
+  cloud: DoctorCloud;
 }
 
 export function registerDoctor(program: Command): void {
@@ -60,6 +62,14 @@ export function registerDoctor(program: Command): void {
         '--allowed-audience <aud>',
         "an audience the provider allows (repeatable); default: the provider's resource name",
         collect,
+      )
+      .addOption(
+        new Option(
+          '--cloud <cloud>',
+          'whose rules: gcp (Google STS), aws (AWS STS: HTTPS, RS/ES 256/384/512, aud sts.amazonaws.com) or azure (Entra ID: exact issuer, sub system:serviceaccount:NS:NAME, aud api://AzureADTokenExchange); --allowed-audience overrides the audience',
+        )
+          .choices(DOCTOR_CLOUDS)
+          .default('gcp'),
       )
       .option('--timeout <seconds>', 'per-request timeout', parseSeconds, 10)
       .option('--json', 'machine-readable output')
@@ -121,6 +131,7 @@ async function doctorAction(flags: DoctorFlags): Promise<number> {
         ...(flags.allowedAudience ? { allowedAudiences: flags.allowedAudience } : {}),
         ...(target.registeredKids ? { registeredKids: target.registeredKids } : {}),
         ...(target.withheldKeys ? { withheldKeys: target.withheldKeys } : {}),
+        cloud: flags.cloud,
       },
       { fetch, timeoutMs, clock: () => performance.now(), now: Date.now },
     )),

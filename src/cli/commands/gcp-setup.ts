@@ -10,9 +10,16 @@ import { processIo, usageErrorsExit2 } from '../io.js';
 type GcpSetupFlags = GcpSetupInput & { json?: boolean };
 
 export function registerGcpSetup(program: Command): void {
-  usageErrorsExit2(
-    program
-      .command('gcp-setup')
+  defineGcpSetup(program.command('gcp-setup'));
+}
+
+/**
+ * The options and action of `gcp-setup`, defined once: `setup gcp` is built from this same
+ * function, so a flag added here appears under both names.
+ */
+export function defineGcpSetup(command: Command): Command {
+  return usageErrorsExit2(
+    command
       .description(
         'print the gcloud commands that create the workload identity pool, the OIDC provider for a cluster and the IAM binding (nothing is run)',
       )

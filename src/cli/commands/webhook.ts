@@ -69,6 +69,21 @@ const FLAGS: Array<[flag: string, variable: keyof WebhookEnvironment, help: stri
     'sets CLOUDSDK_COMPUTE_REGION in mutated containers',
   ],
   [
+    '--aws-region <region>',
+    'IDBRIDGE_WEBHOOK_AWS_REGION',
+    'sets AWS_REGION and AWS_DEFAULT_REGION in containers of pods with an AWS role',
+  ],
+  [
+    '--azure-tenant-id <tenant>',
+    'IDBRIDGE_WEBHOOK_AZURE_TENANT_ID',
+    'AZURE_TENANT_ID for ServiceAccounts without azure.workload.identity/tenant-id',
+  ],
+  [
+    '--azure-authority-host <url>',
+    'IDBRIDGE_WEBHOOK_AZURE_AUTHORITY_HOST',
+    'AZURE_AUTHORITY_HOST when no broker is named (default https://login.microsoftonline.com/)',
+  ],
+  [
     '--file-mode <mode>',
     'IDBRIDGE_WEBHOOK_FILE_MODE',
     'mode of the token and configuration files (default 0644: readable by non-root users)',

@@ -255,6 +255,44 @@ describe('idbridge sync --target wif-provider://', () => {
     expect(iam.calls.patchProvider).toBe(patches);
   });
 
+  it('credentials it cannot use are a configuration failure, or a refusal, with no IAM call', async () => {
+    const calls = { ...iam.calls };
+    const env = (file: string) => ({
+      GOOGLE_APPLICATION_CREDENTIALS: file,
+      IDBRIDGE_IAM_URL: iam.url,
+    });
+    const missing = await world.sync(
+      { api: undefined, tokenFile: undefined, target, attempts: '1' },
+      env(join(world.dir, 'nope.json')),
+    );
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(
+      /cannot read GOOGLE_APPLICATION_CREDENTIALS .*nope\.json \(ENOENT\)/,
+    );
+    const garbage = join(world.dir, 'garbage.json');
+    await writeFile(garbage, 'not json');
+    const notJson = await world.sync(
+      { api: undefined, tokenFile: undefined, target, attempts: '1' },
+      env(garbage),
+    );
+    expect(notJson.code).toBe(2);
+    expect(notJson.stderr).toMatch(/is not JSON/);
+    // A token for another audience: Google STS refuses the exchange.
+    await writeFile(
+      googleToken,
+      await world.kube.issueToken({
+        namespace: SYNC_NAMESPACE,
+        serviceAccount: SYNC_SERVICE_ACCOUNT,
+        audience: 'https://elsewhere.example',
+      }),
+    );
+    const refused = await sync({ attempts: '1' });
+    expect(refused.code).toBe(4);
+    expect(refused.stderr).toMatch(/Google refused Application Default Credentials/);
+    expect(refused.stderr).not.toMatch(/eyJ|ya29\./);
+    expect(iam.calls).toEqual(calls);
+  });
+
   const prefix = 'wif-provider://projects/123456/locations/global/workloadIdentityPools/fleet';
   it.each([
     ['wif-provider://', /names no provider/],

@@ -198,6 +198,22 @@ describe('idbridge sync --target wif-provider://', () => {
     world.kube.removeKey(extra.kid);
   });
 
+  it('gives up after three lost etag races in a row, as an outage (exit 5), writing nothing', async () => {
+    const extra = generateClusterKey('ES256');
+    world.kube.addKey(extra);
+    const other = JSON.stringify(jwksOf(...world.kube.keys.filter((k) => k !== extra)));
+    for (let i = 0; i < 3; i++) iam.afterNextRead(() => iam.setJwks(provider.path, other));
+    const patches = iam.calls.patchProvider;
+    const result = await sync({ attempts: '1' });
+    expect(result.code).toBe(5);
+    expect(result.stderr).toMatch(
+      /changed by another writer during each of 3 read-and-write attempts/,
+    );
+    expect(iam.calls.patchProvider).toBe(patches + 3);
+    expect(uploadedKids()).not.toContain(extra.kid);
+    world.kube.removeKey(extra.kid);
+  });
+
   it('retries the IAM API when it is unavailable, and passes other Google errors on readably', async () => {
     world.kube.addKey(generateClusterKey('ES256'));
     iam.failNext('patchProvider', 503);

@@ -20,11 +20,20 @@ export function signerOf(record: ClusterRecord, token: VerifiedToken): PublicJwk
 }
 
 /**
+ * The lock-out rule: a JWKS a cluster publishes must still hold the key (same key material, not
+ * merely the kid) that signs the publisher's own token. The push endpoint and sync's
+ * wif-provider target both judge with it.
+ */
+export function keepsSigner(jwks: Jwks, signer: PublicJwk): boolean {
+  return jwks.keys.some((key) => sameKey(key, signer));
+}
+
+/**
  * A cluster may not publish a JWKS without the key that signed its request: its next sync (and
  * every workload token signed by that key) could no longer be verified.
  */
 export function checkSignerKept(jwks: Jwks, pusher: Extract<KeyPusher, { kind: 'cluster' }>): void {
-  if (jwks.keys.some((key) => sameKey(key, pusher.signer))) return;
+  if (keepsSigner(jwks, pusher.signer)) return;
   throw new IdbridgeError(
     'invalid_jwks',
     `the JWKS does not contain key ${JSON.stringify(pusher.signer.kid)}, which signed this request: publishing it would lock cluster ${pusher.token.cluster} out ` +

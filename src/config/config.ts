@@ -75,6 +75,11 @@ export const environmentSchema = z.object({
   IDBRIDGE_IAMCREDENTIALS_URL: baseUrl('IDBRIDGE_IAMCREDENTIALS_URL')
     .default('https://iamcredentials.googleapis.com')
     .describe('upstream Google endpoint: IAM Credentials'),
+  IDBRIDGE_IAM_URL: baseUrl('IDBRIDGE_IAM_URL')
+    .default('https://iam.googleapis.com')
+    .describe(
+      "Google's IAM API (workload identity providers): what `sync --target wif-provider://…` writes and `doctor --wif-provider` reads",
+    ),
   IDBRIDGE_LOG_LEVEL: z
     .enum(['debug', 'info', 'warn', 'error'])
     .default('info')
@@ -209,6 +214,8 @@ export interface Config {
   syncAudience: string;
   stsUrl: string;
   iamCredentialsUrl: string;
+  /** Google's IAM API, where workload identity providers live (sync's wif-provider target, doctor). */
+  iamUrl: string;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   /** True when publicUrl (and so syncAudience, unless set) was derived from the port. */
   publicUrlFromPort: boolean;
@@ -311,6 +318,7 @@ export function loadConfig(
     syncAudience: e.IDBRIDGE_SYNC_AUDIENCE ?? publicUrl,
     stsUrl: e.IDBRIDGE_STS_URL,
     iamCredentialsUrl: e.IDBRIDGE_IAMCREDENTIALS_URL,
+    iamUrl: e.IDBRIDGE_IAM_URL,
     logLevel: e.IDBRIDGE_LOG_LEVEL,
     publicUrlFromPort: e.IDBRIDGE_PUBLIC_URL === undefined,
     gcs: {

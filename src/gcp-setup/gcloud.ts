@@ -54,6 +54,8 @@ export interface OidcProviderSpec {
   attributeCondition?: string;
   allowedAudiences?: string[];
   displayName?: string;
+  /** Upload the keys from this JWKS file instead of having Google fetch them from the issuer. */
+  jwkJsonPath?: string;
 }
 
 export function createOidcProviderCommand(spec: OidcProviderSpec): string[] {
@@ -73,6 +75,7 @@ export function createOidcProviderCommand(spec: OidcProviderSpec): string[] {
       ? [`--allowed-audiences=${spec.allowedAudiences.join(',')}`]
       : []),
     ...(spec.displayName ? [`--display-name=${spec.displayName}`] : []),
+    ...(spec.jwkJsonPath !== undefined ? [`--jwk-json-path=${spec.jwkJsonPath}`] : []),
   ];
 }
 
@@ -115,6 +118,31 @@ export function addWorkloadIdentityUserCommand(serviceAccount: string, member: s
     'add-iam-policy-binding',
     `projects/-/serviceAccounts/${serviceAccount}`,
     `--role=${WORKLOAD_IDENTITY_USER}`,
+    `--member=${member}`,
+  ];
+}
+
+/** What `sync --target wif-provider://` needs on the pool: get and update of its providers. */
+export const POOL_ADMIN = 'roles/iam.workloadIdentityPoolAdmin';
+export const PROVIDER_UPDATE_PERMISSIONS = [
+  'iam.workloadIdentityPoolProviders.get',
+  'iam.workloadIdentityPoolProviders.update',
+] as const;
+
+/** Grants `role` on one workload identity pool (not the whole project) to `member`. */
+export function addPoolIamBindingCommand(
+  projectNumber: string,
+  pool: string,
+  role: string,
+  member: string,
+): string[] {
+  return [
+    'gcloud',
+    'iam',
+    'workload-identity-pools',
+    'add-iam-policy-binding',
+    poolName(projectNumber, pool),
+    `--role=${role}`,
     `--member=${member}`,
   ];
 }

@@ -11,11 +11,14 @@ import { serviceAccountSubjectSchema } from '../registry/record.js';
 import { IdbridgeError } from '../errors.js';
 import { transportOf } from '../net/loopback.js';
 import {
+  addPoolIamBindingCommand,
   addWorkloadIdentityUserCommand,
   createOidcProviderCommand,
   createPoolCommand,
+  POOL_ADMIN,
   principalMember,
   principalSetMember,
+  PROVIDER_UPDATE_PERMISSIONS,
 } from './gcloud.js';
 import { shellCommand } from './shell.js';
 import { byteLength } from '../oidc/jwks.js';
@@ -45,7 +48,16 @@ export interface GcpSetupInput {
   kubeServiceAccount?: string;
   attributeCondition?: string;
   createPool?: boolean;
+  /**
+   * No public issuer: the provider holds the cluster's keys, uploaded from this JWKS file
+   * (`kubectl get --raw /openid/v1/jwks`), and `idbridge sync --target wif-provider://…` keeps them
+   * current, so the plan also grants the sync job what it needs on the pool.
+   */
+  jwkJsonPath?: string;
 }
+
+/** The sync job's identity at Google when it runs as infra/k8s/sync's ServiceAccount. */
+export const SYNC_SUBJECT = 'system:serviceaccount:idbridge-sync:idbridge-sync';
 
 export interface SetupStep {
   title: string;
@@ -114,8 +126,18 @@ export function gcpSetupPlan(input: GcpSetupInput): GcpSetupPlan {
       argv: createPoolCommand(input.projectNumber, input.pool, 'idbridge'),
     });
   }
+  const uploaded = input.jwkJsonPath;
+  if (uploaded !== undefined && uploaded.trim() === '')
+    throw new IdbridgeError(
+      'invalid_request',
+      "--jwk-json-path must name the cluster's JWKS file (kubectl get --raw /openid/v1/jwks > jwks.json)",
+    );
+  const where =
+    uploaded === undefined
+      ? `Google fetches ${input.issuer}/.well-known/openid-configuration`
+      : `no public issuer: Google verifies tokens with the keys uploaded from ${uploaded} (kubectl get --raw /openid/v1/jwks > ${uploaded}) and fetches nothing; the issuer URI must still equal the tokens' iss`;
   steps.push({
-    title: `The OIDC provider for this cluster: Google fetches ${input.issuer}/.well-known/openid-configuration. google.subject is the token's sub (system:serviceaccount:NAMESPACE:NAME); namespace and ServiceAccount name become attributes for principalSet bindings.`,
+    title: `The OIDC provider for this cluster: ${where}. google.subject is the token's sub (system:serviceaccount:NAMESPACE:NAME); namespace and ServiceAccount name become attributes for principalSet bindings.`,
     argv: createOidcProviderCommand({
       projectNumber: input.projectNumber,
       pool: input.pool,
@@ -123,8 +145,16 @@ export function gcpSetupPlan(input: GcpSetupInput): GcpSetupPlan {
       issuerUri: input.issuer,
       attributeMapping: { ...ATTRIBUTE_MAPPING },
       attributeCondition: input.attributeCondition ?? RECOMMENDED_CONDITION,
+      ...(uploaded !== undefined ? { jwkJsonPath: uploaded } : {}),
     }),
   });
+  if (uploaded !== undefined) {
+    const syncMember = principalMember(input.projectNumber, input.pool, SYNC_SUBJECT);
+    steps.push({
+      title: `Let the sync job (ServiceAccount idbridge-sync/idbridge-sync, as infra/k8s/sync deploys it, authenticating through this provider) keep the uploaded keys current: ${POOL_ADMIN} on the pool, or instead a custom role with ${PROVIDER_UPDATE_PERMISSIONS.join(' and ')}.`,
+      argv: addPoolIamBindingCommand(input.projectNumber, input.pool, POOL_ADMIN, syncMember),
+    });
+  }
 
   let member: string | undefined;
   if (input.kubeServiceAccount !== undefined && input.namespace === undefined) {
@@ -177,7 +207,9 @@ export function gcpSetupPlan(input: GcpSetupInput): GcpSetupPlan {
   const next = [
     `Projected token audience (the pod's serviceAccountToken volume): ${tokenAudience}`,
     `Credential configuration: idbridge cred-config ${provider.path} --credential-source-file=TOKEN_PATH${input.serviceAccount ? ` --service-account=${input.serviceAccount}` : ''} --output-file=credentials.json`,
-    `Check the issuer and a token as Google will: idbridge doctor --issuer=${input.issuer} --provider=${provider.path} --token=TOKEN_FILE`,
+    uploaded === undefined
+      ? `Check the issuer and a token as Google will: idbridge doctor --issuer=${input.issuer} --provider=${provider.path} --token=TOKEN_FILE`
+      : `Keep the keys current through rotations: idbridge sync --target wif-provider://${provider.path} (GOOGLE_APPLICATION_CREDENTIALS: idbridge cred-config ${provider.path} --credential-source-file=TOKEN_PATH for the sync job's token, audience ${provider.audience}); check them with idbridge doctor --wif-provider ${provider.path}`,
     'Inside the pod: idbridge whoami',
   ];
   if (!input.serviceAccount && member) {

@@ -11,6 +11,7 @@ import { describeIssues, zodDetails, type SchemaIssue } from '../errors/zod.js';
 import { KubeIssuerSource, loadKubeConfig } from './kube-source.js';
 import { runSync, type SyncSchedule } from './run.js';
 import type { SyncTarget } from './target.js';
+import { parseWifProviderTarget } from './wif-provider-url.js';
 
 /** The flags of `idbridge sync` as commander hands them over. */
 export interface SyncFlags {
@@ -72,7 +73,7 @@ export const flagsSchema = z
       .meta({ description: 'a cycle every `D` ± 10 % jitter (Deployment)', defaultText: '`5m`' }),
     target: z.string().optional().meta({
       description:
-        'write the public documents straight into the bucket layout instead of pushing to an API',
+        "`gcs://BUCKET/PREFIX`: write the public documents straight into the bucket layout; `wif-provider://projects/NUM/locations/global/workloadIdentityPools/POOL/providers/PROV`: keep the provider's uploaded keys (`oidc.jwksJson`) current, no public issuer (Application Default Credentials)",
       defaultText: '—',
     }),
     issuer: baseUrl('--issuer').optional().meta({
@@ -168,7 +169,14 @@ export async function runSyncCommand(
       }),
     );
     let expectedIssuer = options.issuer;
-    if (options.target !== undefined) {
+    if (options.target?.toLowerCase().startsWith('wif-provider:')) {
+      const provider = parseWifProviderTarget(options.target);
+      const { wifProviderTarget } = await import('./wif-provider-wiring.js');
+      target = await wifProviderTarget(provider, {
+        iamUrl: config.iamUrl,
+        credentialsFile: env.GOOGLE_APPLICATION_CREDENTIALS || undefined,
+      });
+    } else if (options.target !== undefined) {
       const location = parseTarget(options.target);
       // Loaded only here: the storage client is large and the API target does not need it.
       const [{ GcsTarget }, { createStorage }] = await Promise.all([

@@ -89,7 +89,11 @@ export async function runSync(
     try {
       const result = await syncCycle(schedule, deps, last);
       logResult(deps.logger, deps.target, result);
-      if (result.pushed) last = { digest: result.checked.digest, at: deps.now() };
+      // A publish with more to write (a deferred key removal) is not remembered: the next cycle publishes again.
+      if (result.pushed)
+        last = result.outcome.pending
+          ? undefined
+          : { digest: result.checked.digest, at: deps.now() };
       if (schedule.once) return SYNC_EXIT_CODES.ok;
     } catch (err) {
       const failure = err instanceof SyncFailure ? err : undefined;

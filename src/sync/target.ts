@@ -9,9 +9,11 @@ export interface PublishOutcome {
   warnings: string[];
   /** The cluster record's version after the push (API target). */
   version?: number;
+  /** More is to be written by the next cycle (the wif-provider target's deferred key removal). */
+  pending?: boolean;
 }
 
-/** Where `idbridge sync` publishes: the registration API, or a bucket directly. */
+/** Where `idbridge sync` publishes: the registration API, a bucket, or a provider's uploaded keys. */
 export interface SyncTarget {
   /** For logs, e.g. `https://api.example/api/v1/clusters/c1/keys`. Never holds secrets. */
   readonly description: string;

@@ -2,16 +2,23 @@ import { execFile } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { addWorkloadIdentityUserCommand, principalMember } from '../../src/gcp-setup/gcloud.js';
+import {
+  addPoolIamBindingCommand,
+  addWorkloadIdentityUserCommand,
+  POOL_ADMIN,
+  principalMember,
+} from '../../src/gcp-setup/gcloud.js';
 import {
   ATTRIBUTE_MAPPING,
   gcpSetupPlan,
   RECOMMENDED_CONDITION,
   renderPlan,
+  SYNC_SUBJECT,
 } from '../../src/gcp-setup/plan.js';
 import { shellCommand, shellQuote } from '../../src/gcp-setup/shell.js';
 import { startFakeIamAdmin, type FakeIamAdmin } from '../fakes/iam-admin.js';
 import { runCli } from '../support/cli.js';
+import { generateClusterKey, jwksOf } from '../support/keys.js';
 import { tempDir } from '../support/serve.js';
 
 const SA = 'app@proj.iam.gserviceaccount.com';
@@ -156,6 +163,59 @@ describe('idbridge gcp-setup: the printed commands, run by gcloud against a fake
     ]);
   });
 
+  it('--jwk-json-path: the provider gets the uploaded keys and the sync job its grant on the pool', async () => {
+    const jwks = JSON.stringify(jwksOf(generateClusterKey('RS256')));
+    const jwksPath = join(dir.path, 'jwks.json');
+    await writeFile(jwksPath, jwks);
+    const cli = await runCli([
+      'gcp-setup',
+      '--project-number=123456',
+      '--pool=private',
+      '--provider=private-c1',
+      '--issuer=https://kubernetes.default.svc.cluster.local',
+      `--jwk-json-path=${jwksPath}`,
+    ]);
+    expect(cli.code, cli.stderr).toBe(0);
+    expect(cli.stdout).toMatch(/no public issuer: Google verifies tokens with the keys uploaded/);
+    expect(cli.stdout).toContain(`--jwk-json-path=${jwksPath}`);
+    expect(cli.stdout).toMatch(
+      /iam\.workloadIdentityPoolProviders\.get and iam\.workloadIdentityPoolProviders\.update/,
+    );
+    expect(cli.stdout).toContain(
+      'idbridge sync --target wif-provider://projects/123456/locations/global/workloadIdentityPools/private/providers/private-c1',
+    );
+    const result = await runWithGcloud(cli.stdout, iam, dir.path);
+    expect(result.code, result.stderr).toBe(0);
+    const provider = iam.providers.get(
+      'projects/123456/locations/global/workloadIdentityPools/private/providers/private-c1',
+    );
+    expect(JSON.parse(provider!.oidc.jwksJson!)).toEqual(JSON.parse(jwks));
+    expect(provider!.oidc.issuerUri).toBe('https://kubernetes.default.svc.cluster.local');
+    expect(
+      iam.policies.get('projects/123456/locations/global/workloadIdentityPools/private')?.bindings,
+    ).toEqual([
+      {
+        role: 'roles/iam.workloadIdentityPoolAdmin',
+        members: [
+          `principal://iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/private/subject/${SYNC_SUBJECT}`,
+        ],
+      },
+    ]);
+  });
+
+  it('the grant a permission error prints for sync is one gcloud runs', async () => {
+    const member = principalMember('123456', 'idbridge', SYNC_SUBJECT);
+    const result = await runWithGcloud(
+      shellCommand(addPoolIamBindingCommand('123456', 'idbridge', POOL_ADMIN, member)),
+      iam,
+      dir.path,
+    );
+    expect(result.code, result.stderr).toBe(0);
+    expect(
+      iam.policies.get('projects/123456/locations/global/workloadIdentityPools/idbridge')?.bindings,
+    ).toEqual([{ role: POOL_ADMIN, members: [member] }]);
+  });
+
   it('the binding command whoami prints for PERMISSION_DENIED is one gcloud runs', async () => {
     const member = principalMember('123456', 'idbridge', 'system:serviceaccount:apps:worker');
     const result = await runWithGcloud(
@@ -235,5 +295,46 @@ describe('idbridge gcp-setup input', () => {
       'principalSet://iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/idbridge/attribute.namespace/apps',
     );
     expect(plan.steps[1].argv).toContain('--issuer-uri=https://edge.example.com/cluster-c1');
+  });
+});
+
+describe('gcp-setup --jwk-json-path (the plan)', () => {
+  const input = {
+    projectNumber: '123456',
+    pool: 'private',
+    provider: 'private-c1',
+    issuer: 'https://kubernetes.default.svc.cluster.local',
+  };
+
+  it('creates the provider with the uploaded keys, grants the sync job on the pool, and says how to keep them current', () => {
+    const plan = gcpSetupPlan({ ...input, jwkJsonPath: 'jwks.json' });
+    const provider = plan.steps.find((step) => step.argv.includes('create-oidc'))!;
+    expect(provider.argv).toContain('--jwk-json-path=jwks.json');
+    expect(provider.argv).toContain(`--issuer-uri=${input.issuer}`);
+    expect(plan.steps.at(-1)!.argv).toEqual(
+      addPoolIamBindingCommand(
+        '123456',
+        'private',
+        POOL_ADMIN,
+        principalMember('123456', 'private', SYNC_SUBJECT),
+      ),
+    );
+    expect(plan.next.join('\n')).toMatch(
+      /idbridge sync --target wif-provider:\/\/projects\/123456\/locations\/global\/workloadIdentityPools\/private\/providers\/private-c1/,
+    );
+    expect(plan.next.join('\n')).toMatch(/idbridge doctor --wif-provider/);
+  });
+
+  it('without it, the provider is fetched from the issuer and no pool grant is printed', () => {
+    const plan = gcpSetupPlan(input);
+    expect(plan.steps.flatMap((step) => step.argv).join(' ')).not.toMatch(
+      /jwk-json-path|add-iam-policy-binding/,
+    );
+  });
+
+  it('refuses an empty path', () => {
+    expect(() => gcpSetupPlan({ ...input, jwkJsonPath: ' ' })).toThrow(
+      /--jwk-json-path must name the cluster's JWKS file/,
+    );
   });
 });

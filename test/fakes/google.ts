@@ -36,6 +36,11 @@ export interface FakeProvider {
   allowedAudiences?: string[];
   /** attribute mapping; default `google.subject=assertion.sub` plus namespace and service account. */
   attributeMapping?: (assertion: JWTPayload) => Record<string, string>;
+  /**
+   * The provider's uploaded keys (`oidc.jwksJson`), read at each exchange: when it returns a
+   * string, Google verifies with those keys and fetches nothing from the issuer.
+   */
+  jwksJson?: () => string | undefined;
   /** CEL stand-in: false → unauthorized_client. */
   attributeCondition?: (assertion: JWTPayload) => boolean;
   disabled?: boolean;
@@ -82,6 +87,8 @@ export interface FakeGoogle {
   /** The next `count` requests to `endpoint` fail with `fault`. */
   failNext(endpoint: FakeEndpoint, fault: Fault, count?: number): void;
   setDelay(ms: number): void;
+  /** Who a live access token this fake issued stands for: `principal://…` or `serviceAccount:EMAIL`. */
+  principalOf(accessToken: string): string | undefined;
   /** The public key that verifies ID tokens minted by generateIdToken. */
   idTokenJwks(): Promise<{ keys: object[] }>;
   close(): Promise<void>;
@@ -100,6 +107,7 @@ export async function startFakeGoogle(options: FakeGoogleOptions = {}): Promise<
   const providers = options.providers ?? [];
   const serviceAccounts = options.serviceAccounts ?? [];
   const federated = new Map<string, FederatedToken>();
+  const serviceAccountTokens = new Map<string, { email: string; expiresAt: number }>();
   const calls: Record<FakeEndpoint, number> = {
     token: 0,
     introspect: 0,
@@ -169,18 +177,20 @@ export async function startFakeGoogle(options: FakeGoogleOptions = {}): Promise<
     } catch {
       return { error: 'invalid_grant', description: 'Unable to parse the ID Token.' };
     }
-    let discovery: { issuer?: string; jwks_uri?: string };
-    try {
-      const res = await fetch(`${provider.issuerUri}/.well-known/openid-configuration`);
-      if (!res.ok) throw new Error(String(res.status));
-      discovery = (await res.json()) as typeof discovery;
-    } catch {
-      return {
-        error: 'invalid_grant',
-        description: `Error connecting to the given credential's issuer. Unable to fetch the OpenID configuration from ${provider.issuerUri}/.well-known/openid-configuration.`,
-      };
-    }
-    if (discovery.issuer !== provider.issuerUri) {
+    const uploaded = provider.jwksJson?.();
+    let discovery: { issuer?: string; jwks_uri?: string } = {};
+    if (uploaded === undefined)
+      try {
+        const res = await fetch(`${provider.issuerUri}/.well-known/openid-configuration`);
+        if (!res.ok) throw new Error(String(res.status));
+        discovery = (await res.json()) as typeof discovery;
+      } catch {
+        return {
+          error: 'invalid_grant',
+          description: `Error connecting to the given credential's issuer. Unable to fetch the OpenID configuration from ${provider.issuerUri}/.well-known/openid-configuration.`,
+        };
+      }
+    if (uploaded === undefined && discovery.issuer !== provider.issuerUri) {
       return {
         error: 'invalid_grant',
         description: `The issuer in the OpenID configuration [${discovery.issuer}] does not match the provider's issuer [${provider.issuerUri}].`,
@@ -200,9 +210,13 @@ export async function startFakeGoogle(options: FakeGoogleOptions = {}): Promise<
     }
     let jwks: { keys: object[] };
     try {
-      const res = await fetch(discovery.jwks_uri!);
-      if (!res.ok) throw new Error(String(res.status));
-      jwks = (await res.json()) as typeof jwks;
+      if (uploaded !== undefined) {
+        jwks = JSON.parse(uploaded) as typeof jwks;
+      } else {
+        const res = await fetch(discovery.jwks_uri!);
+        if (!res.ok) throw new Error(String(res.status));
+        jwks = (await res.json()) as typeof jwks;
+      }
     } catch {
       return {
         error: 'invalid_grant',
@@ -408,8 +422,10 @@ export async function startFakeGoogle(options: FakeGoogleOptions = {}): Promise<
           'INVALID_ARGUMENT',
           'The lifetime must be between 1 and 43200 seconds.',
         );
+      const accessToken = `ya29.sa.${randomBytes(24).toString('base64url')}`;
+      serviceAccountTokens.set(accessToken, { email, expiresAt: issuedAt + lifetime });
       return c.json({
-        accessToken: `ya29.sa.${randomBytes(24).toString('base64url')}`,
+        accessToken,
         expireTime: new Date((issuedAt + lifetime) * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z'),
       });
     }
@@ -441,6 +457,13 @@ export async function startFakeGoogle(options: FakeGoogleOptions = {}): Promise<
     },
     setDelay(ms) {
       delayMs = ms;
+    },
+    principalOf(accessToken) {
+      const seconds = now() / 1000;
+      const fed = federated.get(accessToken);
+      if (fed) return fed.expiresAt > seconds ? fed.principal : undefined;
+      const sa = serviceAccountTokens.get(accessToken);
+      return sa && sa.expiresAt > seconds ? `serviceAccount:${sa.email}` : undefined;
     },
     async idTokenJwks() {
       return {

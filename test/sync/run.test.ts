@@ -94,6 +94,18 @@ describe('sync loop', () => {
     expect(h.lines.filter((l) => l.includes('nothing pushed'))).toHaveLength(3);
   });
 
+  it('in interval mode a publish with more to write (pending) publishes again the next cycle', async () => {
+    // The wif-provider target defers a key removal to the next write: the loop must not wait for a change.
+    const h = harness({
+      docs: () => served(),
+      cycles: 3,
+      publish: (n) => ({ changed: true, added: [], removed: [], warnings: [], pending: n === 1 }),
+    });
+    expect(await runSync(schedule(), h.deps, () => {})).toBe(0);
+    // Cycle 1 publishes with more pending, 2 publishes again, 3 skips (unchanged, nothing pending).
+    expect(h.publishes()).toBe(2);
+  });
+
   it('waits the interval with jitter between cycles', async () => {
     const randoms = [0, 1, 0.5];
     const h = harness({ docs: () => served(), cycles: 3 });

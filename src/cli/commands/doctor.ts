@@ -24,6 +24,9 @@ interface DoctorFlags {
   metadata?: string;
   audience: string;
   cloud: DoctorCloud;
+  wifProvider?: string;
+  jwks?: string;
+  kubeconfig?: string;
 }
 
 export function registerDoctor(program: Command): void {
@@ -81,6 +84,18 @@ export function registerDoctor(program: Command): void {
         '--audience <aud>',
         'with --metadata: the audience of the ID token asked for',
         'https://example.com',
+      )
+      .option(
+        '--wif-provider <name>',
+        "instead: compare this provider's uploaded keys (oidc.jwksJson) with the cluster's live JWKS: missing, extra and stale keys (Application Default Credentials)",
+      )
+      .option(
+        '--jwks <file>',
+        "with --wif-provider: the cluster's JWKS (kubectl get --raw /openid/v1/jwks); default: read from the kube-apiserver",
+      )
+      .option(
+        '--kubeconfig <path>',
+        'with --wif-provider: how to reach the kube-apiserver (env KUBECONFIG; default: in-cluster)',
       ),
   ).action(async (flags: DoctorFlags) => {
     process.exitCode = await doctorAction(flags);
@@ -89,6 +104,10 @@ export function registerDoctor(program: Command): void {
 
 async function doctorAction(flags: DoctorFlags): Promise<number> {
   const io = processIo();
+  if (flags.wifProvider !== undefined) {
+    const { uploadedKeysAction } = await import('./doctor-uploaded-keys.js');
+    return uploadedKeysAction({ ...flags, wifProvider: flags.wifProvider }, process.env, io);
+  }
   if (flags.metadata !== undefined) {
     const walked = await walkMetadata(flags.metadata, flags.audience, {
       fetch,

@@ -50,6 +50,10 @@ export function defineGcpSetup(command: Command): Command {
         `CEL condition on tokens (default: ${RECOMMENDED_CONDITION})`,
       )
       .option('--no-create-pool', 'the pool exists already: leave out its create command')
+      .option(
+        '--jwk-json-path <file>',
+        "no public issuer: create the provider with the cluster's keys uploaded from this JWKS file (kubectl get --raw /openid/v1/jwks), and grant the sync job (idbridge sync --target wif-provider://…) roles/iam.workloadIdentityPoolAdmin on the pool",
+      )
       .option('--json', 'the plan as JSON (commands as argument arrays)'),
   ).action((flags: GcpSetupFlags) => {
     const { json: _json, ...input } = flags;

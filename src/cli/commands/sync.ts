@@ -22,8 +22,8 @@ export function registerSync(program: Command): void {
       'sync every D, with jitter, until stopped (a Deployment); default 5m',
     )
     .option(
-      '--target <gcs://BUCKET/PREFIX>',
-      'write the public documents straight into a bucket instead of pushing to --api',
+      '--target <location>',
+      "instead of pushing to --api: gcs://BUCKET/PREFIX writes the public documents into a bucket; wif-provider://projects/NUM/locations/global/workloadIdentityPools/POOL/providers/PROV keeps the provider's uploaded keys current (no public issuer; Application Default Credentials)",
     )
     .option(
       '--issuer <url>',

@@ -88,147 +88,154 @@ describe('shell quoting of printed commands', () => {
   });
 });
 
-describe('idbridge gcp-setup: the printed commands, run by gcloud against a fake IAM API', () => {
-  let iam: FakeIamAdmin;
-  let dir: Awaited<ReturnType<typeof tempDir>>;
-  beforeAll(async () => {
-    iam = await startFakeIamAdmin();
-    dir = await tempDir();
-  });
-  afterAll(async () => {
-    await iam?.close();
-    await dir?.remove();
-  });
-
-  it('creates the pool, the OIDC provider and the binding exactly as planned', async () => {
-    const cli = await runCli([
-      'gcp-setup',
-      '--project-number=123456',
-      '--issuer=https://edge.example.com/cluster-c1',
-      `--service-account=${SA}`,
-      '--namespace=apps',
-      '--kube-service-account=web',
-    ]);
-    expect(cli.code, cli.stderr).toBe(0);
-    const result = await runWithGcloud(cli.stdout, iam, dir.path);
-    expect(result.code, result.stderr).toBe(0);
-    expect(result.stderr).toMatch(/Created workload identity pool \[idbridge\]/);
-    expect(result.stderr).toMatch(/Created workload identity pool provider \[cluster-c1\]/);
-
-    expect(
-      iam.pools.get('projects/123456/locations/global/workloadIdentityPools/idbridge'),
-    ).toMatchObject({ displayName: 'idbridge' });
-    const provider = iam.providers.get(
-      'projects/123456/locations/global/workloadIdentityPools/idbridge/providers/cluster-c1',
-    );
-    expect(provider).toMatchObject({
-      oidc: { issuerUri: 'https://edge.example.com/cluster-c1' },
-      attributeMapping: ATTRIBUTE_MAPPING,
-      attributeCondition: RECOMMENDED_CONDITION,
+// Each case starts gcloud (Python) several times: about 20 s alone, more on a loaded machine.
+describe(
+  'idbridge gcp-setup: the printed commands, run by gcloud against a fake IAM API',
+  { timeout: 120_000 },
+  () => {
+    let iam: FakeIamAdmin;
+    let dir: Awaited<ReturnType<typeof tempDir>>;
+    beforeAll(async () => {
+      iam = await startFakeIamAdmin();
+      dir = await tempDir();
     });
-    expect(provider!.oidc.allowedAudiences).toBeUndefined();
-    expect(iam.policies.get(SA)?.bindings).toEqual([
-      {
-        role: 'roles/iam.workloadIdentityUser',
-        members: [
-          'principal://iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/idbridge/subject/system:serviceaccount:apps:web',
-        ],
-      },
-    ]);
-  });
-
-  it('a namespace-wide binding uses principalSet on attribute.namespace; a custom condition survives quoting', async () => {
-    const condition =
-      "assertion['kubernetes.io']['namespace'] in ['team-a', 'team-b'] && assertion.sub != 'x'";
-    const plan = gcpSetupPlan({
-      projectNumber: '123456',
-      pool: 'idbridge',
-      issuer: 'https://edge.example.com/c-two',
-      provider: 'c-two',
-      serviceAccount: 'team@proj.iam.gserviceaccount.com',
-      namespace: 'team-a',
-      attributeCondition: condition,
-      createPool: false,
+    afterAll(async () => {
+      await iam?.close();
+      await dir?.remove();
     });
-    expect(plan.steps).toHaveLength(2);
-    const result = await runWithGcloud(renderPlan(plan), iam, dir.path);
-    expect(result.code, result.stderr).toBe(0);
-    expect(
-      iam.providers.get(
-        'projects/123456/locations/global/workloadIdentityPools/idbridge/providers/c-two',
-      )?.attributeCondition,
-    ).toBe(condition);
-    expect(iam.policies.get('team@proj.iam.gserviceaccount.com')?.bindings[0]?.members).toEqual([
-      'principalSet://iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/idbridge/attribute.namespace/team-a',
-    ]);
-  });
 
-  it('--jwk-json-path: the provider gets the uploaded keys and the sync job its grant on the pool', async () => {
-    const jwks = JSON.stringify(jwksOf(generateClusterKey('RS256')));
-    const jwksPath = join(dir.path, 'jwks.json');
-    await writeFile(jwksPath, jwks);
-    const cli = await runCli([
-      'gcp-setup',
-      '--project-number=123456',
-      '--pool=private',
-      '--provider=private-c1',
-      '--issuer=https://kubernetes.default.svc.cluster.local',
-      `--jwk-json-path=${jwksPath}`,
-    ]);
-    expect(cli.code, cli.stderr).toBe(0);
-    expect(cli.stdout).toMatch(/no public issuer: Google verifies tokens with the keys uploaded/);
-    expect(cli.stdout).toContain(`--jwk-json-path=${jwksPath}`);
-    expect(cli.stdout).toMatch(
-      /iam\.workloadIdentityPoolProviders\.get and iam\.workloadIdentityPoolProviders\.update/,
-    );
-    expect(cli.stdout).toContain(
-      'idbridge sync --target wif-provider://projects/123456/locations/global/workloadIdentityPools/private/providers/private-c1',
-    );
-    const result = await runWithGcloud(cli.stdout, iam, dir.path);
-    expect(result.code, result.stderr).toBe(0);
-    const provider = iam.providers.get(
-      'projects/123456/locations/global/workloadIdentityPools/private/providers/private-c1',
-    );
-    expect(JSON.parse(provider!.oidc.jwksJson!)).toEqual(JSON.parse(jwks));
-    expect(provider!.oidc.issuerUri).toBe('https://kubernetes.default.svc.cluster.local');
-    expect(
-      iam.policies.get('projects/123456/locations/global/workloadIdentityPools/private')?.bindings,
-    ).toEqual([
-      {
-        role: 'roles/iam.workloadIdentityPoolAdmin',
-        members: [
-          `principal://iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/private/subject/${SYNC_SUBJECT}`,
-        ],
-      },
-    ]);
-  });
+    it('creates the pool, the OIDC provider and the binding exactly as planned', async () => {
+      const cli = await runCli([
+        'gcp-setup',
+        '--project-number=123456',
+        '--issuer=https://edge.example.com/cluster-c1',
+        `--service-account=${SA}`,
+        '--namespace=apps',
+        '--kube-service-account=web',
+      ]);
+      expect(cli.code, cli.stderr).toBe(0);
+      const result = await runWithGcloud(cli.stdout, iam, dir.path);
+      expect(result.code, result.stderr).toBe(0);
+      expect(result.stderr).toMatch(/Created workload identity pool \[idbridge\]/);
+      expect(result.stderr).toMatch(/Created workload identity pool provider \[cluster-c1\]/);
 
-  it('the grant a permission error prints for sync is one gcloud runs', async () => {
-    const member = principalMember('123456', 'idbridge', SYNC_SUBJECT);
-    const result = await runWithGcloud(
-      shellCommand(addPoolIamBindingCommand('123456', 'idbridge', POOL_ADMIN, member)),
-      iam,
-      dir.path,
-    );
-    expect(result.code, result.stderr).toBe(0);
-    expect(
-      iam.policies.get('projects/123456/locations/global/workloadIdentityPools/idbridge')?.bindings,
-    ).toEqual([{ role: POOL_ADMIN, members: [member] }]);
-  });
+      expect(
+        iam.pools.get('projects/123456/locations/global/workloadIdentityPools/idbridge'),
+      ).toMatchObject({ displayName: 'idbridge' });
+      const provider = iam.providers.get(
+        'projects/123456/locations/global/workloadIdentityPools/idbridge/providers/cluster-c1',
+      );
+      expect(provider).toMatchObject({
+        oidc: { issuerUri: 'https://edge.example.com/cluster-c1' },
+        attributeMapping: ATTRIBUTE_MAPPING,
+        attributeCondition: RECOMMENDED_CONDITION,
+      });
+      expect(provider!.oidc.allowedAudiences).toBeUndefined();
+      expect(iam.policies.get(SA)?.bindings).toEqual([
+        {
+          role: 'roles/iam.workloadIdentityUser',
+          members: [
+            'principal://iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/idbridge/subject/system:serviceaccount:apps:web',
+          ],
+        },
+      ]);
+    });
 
-  it('the binding command whoami prints for PERMISSION_DENIED is one gcloud runs', async () => {
-    const member = principalMember('123456', 'idbridge', 'system:serviceaccount:apps:worker');
-    const result = await runWithGcloud(
-      shellCommand(addWorkloadIdentityUserCommand('other@proj.iam.gserviceaccount.com', member)),
-      iam,
-      dir.path,
-    );
-    expect(result.code, result.stderr).toBe(0);
-    expect(iam.policies.get('other@proj.iam.gserviceaccount.com')?.bindings).toEqual([
-      { role: 'roles/iam.workloadIdentityUser', members: [member] },
-    ]);
-  });
-});
+    it('a namespace-wide binding uses principalSet on attribute.namespace; a custom condition survives quoting', async () => {
+      const condition =
+        "assertion['kubernetes.io']['namespace'] in ['team-a', 'team-b'] && assertion.sub != 'x'";
+      const plan = gcpSetupPlan({
+        projectNumber: '123456',
+        pool: 'idbridge',
+        issuer: 'https://edge.example.com/c-two',
+        provider: 'c-two',
+        serviceAccount: 'team@proj.iam.gserviceaccount.com',
+        namespace: 'team-a',
+        attributeCondition: condition,
+        createPool: false,
+      });
+      expect(plan.steps).toHaveLength(2);
+      const result = await runWithGcloud(renderPlan(plan), iam, dir.path);
+      expect(result.code, result.stderr).toBe(0);
+      expect(
+        iam.providers.get(
+          'projects/123456/locations/global/workloadIdentityPools/idbridge/providers/c-two',
+        )?.attributeCondition,
+      ).toBe(condition);
+      expect(iam.policies.get('team@proj.iam.gserviceaccount.com')?.bindings[0]?.members).toEqual([
+        'principalSet://iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/idbridge/attribute.namespace/team-a',
+      ]);
+    });
+
+    it('--jwk-json-path: the provider gets the uploaded keys and the sync job its grant on the pool', async () => {
+      const jwks = JSON.stringify(jwksOf(generateClusterKey('RS256')));
+      const jwksPath = join(dir.path, 'jwks.json');
+      await writeFile(jwksPath, jwks);
+      const cli = await runCli([
+        'gcp-setup',
+        '--project-number=123456',
+        '--pool=private',
+        '--provider=private-c1',
+        '--issuer=https://kubernetes.default.svc.cluster.local',
+        `--jwk-json-path=${jwksPath}`,
+      ]);
+      expect(cli.code, cli.stderr).toBe(0);
+      expect(cli.stdout).toMatch(/no public issuer: Google verifies tokens with the keys uploaded/);
+      expect(cli.stdout).toContain(`--jwk-json-path=${jwksPath}`);
+      expect(cli.stdout).toMatch(
+        /iam\.workloadIdentityPoolProviders\.get and iam\.workloadIdentityPoolProviders\.update/,
+      );
+      expect(cli.stdout).toContain(
+        'idbridge sync --target wif-provider://projects/123456/locations/global/workloadIdentityPools/private/providers/private-c1',
+      );
+      const result = await runWithGcloud(cli.stdout, iam, dir.path);
+      expect(result.code, result.stderr).toBe(0);
+      const provider = iam.providers.get(
+        'projects/123456/locations/global/workloadIdentityPools/private/providers/private-c1',
+      );
+      expect(JSON.parse(provider!.oidc.jwksJson!)).toEqual(JSON.parse(jwks));
+      expect(provider!.oidc.issuerUri).toBe('https://kubernetes.default.svc.cluster.local');
+      expect(
+        iam.policies.get('projects/123456/locations/global/workloadIdentityPools/private')
+          ?.bindings,
+      ).toEqual([
+        {
+          role: 'roles/iam.workloadIdentityPoolAdmin',
+          members: [
+            `principal://iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/private/subject/${SYNC_SUBJECT}`,
+          ],
+        },
+      ]);
+    });
+
+    it('the grant a permission error prints for sync is one gcloud runs', async () => {
+      const member = principalMember('123456', 'idbridge', SYNC_SUBJECT);
+      const result = await runWithGcloud(
+        shellCommand(addPoolIamBindingCommand('123456', 'idbridge', POOL_ADMIN, member)),
+        iam,
+        dir.path,
+      );
+      expect(result.code, result.stderr).toBe(0);
+      expect(
+        iam.policies.get('projects/123456/locations/global/workloadIdentityPools/idbridge')
+          ?.bindings,
+      ).toEqual([{ role: POOL_ADMIN, members: [member] }]);
+    });
+
+    it('the binding command whoami prints for PERMISSION_DENIED is one gcloud runs', async () => {
+      const member = principalMember('123456', 'idbridge', 'system:serviceaccount:apps:worker');
+      const result = await runWithGcloud(
+        shellCommand(addWorkloadIdentityUserCommand('other@proj.iam.gserviceaccount.com', member)),
+        iam,
+        dir.path,
+      );
+      expect(result.code, result.stderr).toBe(0);
+      expect(iam.policies.get('other@proj.iam.gserviceaccount.com')?.bindings).toEqual([
+        { role: 'roles/iam.workloadIdentityUser', members: [member] },
+      ]);
+    });
+  },
+);
 
 describe('idbridge gcp-setup input', () => {
   const base = [

@@ -79,8 +79,8 @@ export function entraMappingOf(err: IdbridgeError): EntraMapping {
 /**
  * A refusal on Entra ID's wire: `{"error","error_description","error_codes","timestamp",
  * "trace_id","correlation_id","error_uri"}`, the description starting `AADSTS<n>: ` and ending
- * with the trace id, correlation id and timestamp lines, as Entra writes it. The correlation id is
- * the caller's `client-request-id` when it sent one (MSAL does).
+ * with the trace id, correlation id and timestamp lines, as Entra writes it; both ids are fresh
+ * unless `ids` gives them.
  */
 export function entraError(
   err: IdbridgeError,
@@ -90,14 +90,18 @@ export function entraError(
   const { error, aadsts, status } = entraMappingOf(err);
   const traceId = ids.traceId ?? crypto.randomUUID();
   const correlationId = ids.correlationId ?? crypto.randomUUID();
-  const timestamp = (ids.now ?? new Date()).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  // Entra writes `2026-12-01 21:00:00Z`: ISO 8601 with a space and whole seconds.
+  const timestamp = (ids.now ?? new Date())
+    .toISOString()
+    .replace('T', ' ')
+    .replace(/\.\d{3}Z$/, 'Z');
   return jsonAnswer(
     status,
     {
       error,
-      error_description: `AADSTS${aadsts}: ${err.message}\r\nTrace ID: ${traceId}\r\nCorrelation ID: ${correlationId}\r\nTimestamp: ${timestamp.replace('T', ' ').replace('Z', 'Z')}`,
+      error_description: `AADSTS${aadsts}: ${err.message}\r\nTrace ID: ${traceId}\r\nCorrelation ID: ${correlationId}\r\nTimestamp: ${timestamp}`,
       error_codes: [aadsts],
-      timestamp: timestamp.replace('T', ' '),
+      timestamp,
       trace_id: traceId,
       correlation_id: correlationId,
       error_uri: `https://login.microsoftonline.com/error?code=${aadsts}`,

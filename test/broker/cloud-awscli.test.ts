@@ -36,7 +36,11 @@ describe.skipIf(version === null)(
           timeout: 60_000,
           env: {
             PATH: process.env.PATH ?? '',
-            HOME: process.env.HOME ?? stack.dir,
+            // A HOME of its own: the CLI caches assumed-role credentials under ~/.aws/cli/cache.
+            HOME: stack.dir,
+            ...(process.env.HOME
+              ? { PYENV_ROOT: process.env.PYENV_ROOT ?? join(process.env.HOME, '.pyenv') }
+              : {}),
             AWS_CONFIG_FILE: join(stack.dir, 'no-aws-config'),
             AWS_SHARED_CREDENTIALS_FILE: join(stack.dir, 'no-aws-credentials'),
             AWS_EC2_METADATA_DISABLED: 'true',

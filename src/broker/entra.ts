@@ -62,33 +62,33 @@ export function entraDiscovery(
   const tenant = parseTenant(rawTenant);
   const here = `${brokerUrl}/azure/${tenant}`;
   const upstream = `${authorityUrl}/${tenant}`;
-  return jsonAnswer(
-    200,
-    {
-      token_endpoint: `${here}/oauth2/v2.0/token`,
-      token_endpoint_auth_methods_supported: [
-        'client_secret_post',
-        'private_key_jwt',
-        'client_secret_basic',
-      ],
-      jwks_uri: `${upstream}/discovery/v2.0/keys`,
-      response_modes_supported: ['query', 'fragment', 'form_post'],
-      subject_types_supported: ['pairwise'],
-      id_token_signing_alg_values_supported: ['RS256'],
-      response_types_supported: ['code', 'id_token', 'code id_token', 'id_token token'],
-      scopes_supported: ['openid', 'profile', 'email', 'offline_access'],
-      // MSAL accepts an issuer on the authority's own origin or a Microsoft host: this broker's.
-      issuer: `${here}/v2.0`,
-      request_uri_parameter_supported: false,
-      authorization_endpoint: `${here}/oauth2/v2.0/authorize`,
-      device_authorization_endpoint: `${here}/oauth2/v2.0/devicecode`,
-      end_session_endpoint: `${here}/oauth2/v2.0/logout`,
-      http_logout_supported: true,
-      frontchannel_logout_supported: true,
-      tenant_region_scope: null,
-      cloud_instance_name: 'microsoftonline.com',
-    },
-    // Public and the same for every caller: clients may keep it, as Entra lets them.
-    { 'cache-control': 'max-age=86400, private' },
-  );
+  const answer = jsonAnswer(200, {
+    token_endpoint: `${here}/oauth2/v2.0/token`,
+    token_endpoint_auth_methods_supported: [
+      'client_secret_post',
+      'private_key_jwt',
+      'client_secret_basic',
+    ],
+    jwks_uri: `${upstream}/discovery/v2.0/keys`,
+    response_modes_supported: ['query', 'fragment', 'form_post'],
+    subject_types_supported: ['pairwise'],
+    id_token_signing_alg_values_supported: ['RS256'],
+    response_types_supported: ['code', 'id_token', 'code id_token', 'id_token token'],
+    scopes_supported: ['openid', 'profile', 'email', 'offline_access'],
+    // MSAL accepts an issuer on the authority's own origin or a Microsoft host: this broker's.
+    issuer: `${here}/v2.0`,
+    request_uri_parameter_supported: false,
+    authorization_endpoint: `${here}/oauth2/v2.0/authorize`,
+    device_authorization_endpoint: `${here}/oauth2/v2.0/devicecode`,
+    end_session_endpoint: `${here}/oauth2/v2.0/logout`,
+    http_logout_supported: true,
+    frontchannel_logout_supported: true,
+    tenant_region_scope: null,
+    cloud_instance_name: 'microsoftonline.com',
+  });
+  // The same for every caller and no secret: clients may keep it a day, as Entra's own allows.
+  return {
+    ...answer,
+    headers: { 'content-type': answer.headers['content-type']!, 'cache-control': 'max-age=86400' },
+  };
 }

@@ -461,6 +461,7 @@ describe('broker AWS STS and Entra ID endpoints: requests, policy, cache', () =>
     for (const tenant of [TENANT_ID, 'contoso.onmicrosoft.com']) {
       const res = await stack.get(`/azure/${tenant}/v2.0/.well-known/openid-configuration`);
       expect(res.status).toBe(200);
+      expect(res.headers['cache-control']).toBe('max-age=86400');
       const doc = JSON.parse(res.body) as Record<string, string>;
       expect(doc.token_endpoint).toBe(`${stack.serve.url}/azure/${tenant}/oauth2/v2.0/token`);
       expect(doc.authorization_endpoint).toBe(

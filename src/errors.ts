@@ -1,7 +1,7 @@
 /**
  * One error type for everything idbridge refuses. `code` is a domain code, the closed set below,
  * chosen where the error is thrown; `message` says what is wrong and how to fix it; `status` is
- * chosen here, once. What a code becomes on each wire (idbridge JSON, Google STS, Google IAM) is
+ * chosen here, once. What a code becomes on each wire (idbridge JSON, Google STS, Google IAM, AWS STS, Entra ID) is
  * decided by that wire's module under src/http/wire/, never at the throw site.
  */
 export const errorStatus = {
@@ -21,6 +21,10 @@ export const errorStatus = {
   provider_not_allowed: 403,
   /** The cluster's broker policy does not list the token's subject. */
   subject_not_allowed: 403,
+  /** The cluster's broker policy does not list the AWS IAM role asked for. */
+  role_not_allowed: 403,
+  /** The cluster's broker policy does not list the Entra ID application (client id) asked for. */
+  client_not_allowed: 403,
   cluster_not_found: 404,
   not_found: 404,
   method_not_allowed: 405,

@@ -39,11 +39,25 @@ interface Exchange {
   };
 }
 
+/** clouds.ts: AWS STS and Entra ID exchanges through the broker, directly and through a bare proxy. */
+interface CloudLatency {
+  direct: Percentiles;
+  broker: Percentiles;
+  bareProxy: Percentiles;
+}
+interface Clouds {
+  samples: number;
+  aws: CloudLatency;
+  entra: CloudLatency;
+}
+
 const verify = JSON.parse(process.argv[2]!) as Verify;
 const exchange = JSON.parse(process.argv[3]!) as Exchange;
+const clouds = process.argv[4] ? (JSON.parse(process.argv[4]) as Clouds) : undefined;
 const n = (value: number) => Math.round(value).toLocaleString('en-US');
 const ratio = (a: number, b: number) => `${(a / b).toFixed(2)} ×`;
 const ms = (value: number) => `${value.toFixed(2)} ms`;
+const signed = (value: number) => `${value >= 0 ? '+' : '−'}${ms(Math.abs(value))}`;
 const { latency, coalescing } = exchange;
 const saved = coalescing.direct.upstreamCalls - coalescing.broker.upstreamCalls;
 
@@ -138,6 +152,23 @@ const rows = [
     '',
     '',
   ],
+  ...(clouds
+    ? (
+        [
+          ['aws', 'AWS STS AssumeRoleWithWebIdentity'],
+          ['entra', 'Entra ID token (federated assertion)'],
+        ] as const
+      ).map(([cloud, what]) => {
+        const c = clouds[cloud];
+        return [
+          `${what} through the broker, p50 / p99 (${n(clouds.samples)} sequential exchanges, no cache hits)`,
+          `${ms(c.broker.p50)} / ${ms(c.broker.p99)}`,
+          `${ms(c.bareProxy.p50)} / ${ms(c.bareProxy.p99)} — bare proxy; ${ms(c.direct.p50)} / ${ms(c.direct.p99)} — direct`,
+          `${signed(c.broker.p50 - c.bareProxy.p50)} / ${signed(c.broker.p99 - c.bareProxy.p99)} over the bare proxy`,
+          '',
+        ];
+      })
+    : []),
 ];
 
 const cpu = cpus()[0]?.model.trim() ?? 'unknown CPU';

@@ -5,6 +5,8 @@
 #   2. The broker's added latency over a direct call to the same upstream, and upstream calls
 #      saved by coalescing when 1,000 pods with 50 distinct tokens start at once (exchange.ts:
 #      the real `idbridge serve` in front of the fake Google STS).
+#   3. The same exchange latency for AWS STS and Entra ID, against a bare forwarding proxy to the
+#      same fake in the same run (clouds.ts).
 # Prints a Markdown table; bench/run.sh saves it to bench/results/broker.md.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -17,4 +19,5 @@ export UV_THREADPOOL_SIZE="${UV_THREADPOOL_SIZE:-$cores}"
 
 verify=$(node --import tsx bench/broker/verify-throughput.ts)
 exchange=$(node --import tsx bench/broker/exchange.ts)
-node --import tsx bench/broker/report.ts "$verify" "$exchange"
+clouds=$(node --import tsx bench/broker/clouds.ts)
+node --import tsx bench/broker/report.ts "$verify" "$exchange" "$clouds"

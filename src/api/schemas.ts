@@ -65,10 +65,27 @@ function providerProblem(pattern: string): string | null {
     : null;
 }
 
+const ROLE_PATTERN =
+  /^arn:(aws|aws-cn|aws-us-gov|\*):iam::([0-9]{12}|\*):role\/[A-Za-z0-9+=,.@_/*-]{1,512}$/;
+const CLIENT_ID_PATTERN =
+  /^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|\*)$/;
+
+function roleProblem(pattern: string): string | null {
+  if (ROLE_PATTERN.test(pattern)) return null;
+  return 'is not a role pattern: write arn:aws:iam::ACCOUNT_ID:role/NAME (a 12-digit account id), with "*" for any run of characters inside a part between ":"';
+}
+
+function clientIdProblem(pattern: string): string | null {
+  if (CLIENT_ID_PATTERN.test(pattern)) return null;
+  return 'is not a client id: write the application (client) id GUID of the Entra ID app or managed identity, or "*"';
+}
+
 /** The broker policy as the API accepts it: `brokerPolicySchema`, with every pattern checked against what it matches. */
 export const brokerPolicyInputSchema = brokerPolicySchema.extend({
   subjects: patternList('subject', 320, subjectProblem).optional(),
   providers: patternList('provider', 512, providerProblem).optional(),
+  roles: patternList('role', 2048, roleProblem).optional(),
+  clientIds: patternList('client id', 64, clientIdProblem).optional(),
 });
 
 /** POST /api/v1/clusters */

@@ -14,6 +14,11 @@ export interface AuditFields {
   subject?: string;
   provider?: string;
   serviceAccount?: string;
+  /** AWS: the IAM role asked for (`RoleArn`). */
+  role?: string;
+  /** Entra ID: the tenant and the application (client) id asked for. */
+  tenant?: string;
+  clientId?: string;
   outcome?: Outcome;
   /** Why the broker refused (a TokenFailure or an error code). */
   reason?: string;

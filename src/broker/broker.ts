@@ -7,9 +7,17 @@ import type { Logger } from '../log/logger.js';
 import { clusterRecords, type RecordCache } from '../registry/record-cache.js';
 import type { ClusterRecord } from '../registry/record.js';
 import type { ClusterRegistry } from '../registry/registry.js';
-import { SubjectTokenVerifier, TokenError, unverifiedClaims } from '../verify/subject-token.js';
+import {
+  SubjectTokenVerifier,
+  TokenError,
+  unverifiedClaims,
+  type VerifiedToken,
+} from '../verify/subject-token.js';
 import { audit, type AuditFields } from './audit.js';
+import { awsAssumeRoleExchange } from './aws-sts.js';
+import type { CachedRelay, CloudExchange } from './cloud-exchange.js';
 import { BrokerClusters } from './clusters.js';
+import { entraDiscovery, entraTokenExchange } from './entra.js';
 import {
   BrokerError,
   googleError,
@@ -27,7 +35,7 @@ import {
 } from './iam-request.js';
 import { BrokerMetrics, type Outcome } from './metrics.js';
 import { decideExchange, type ExchangeIdentity } from './decide.js';
-import { allowedAudiences } from './policy.js';
+import { allowedAudiences, checkSubject } from './policy.js';
 import { RateLimiter } from './rate-limit.js';
 import { Coalescer, ResponseCache } from './response-cache.js';
 import { parseStsTokenRequest } from './sts-request.js';
@@ -44,6 +52,12 @@ export interface BrokerOptions {
   stsUrl: string;
   /** Google IAM Credentials base URL (configuration only, never a request). */
   iamCredentialsUrl: string;
+  /** AWS STS base URL (configuration only); default https://sts.amazonaws.com. */
+  awsStsUrl?: string;
+  /** Entra ID authority host (configuration only); default https://login.microsoftonline.com. */
+  azureAuthorityUrl?: string;
+  /** This broker's external base URL, where Entra ID tenant discovery sends token requests. */
+  publicUrl?: string;
   settings: BrokerSettings;
   /** `issued` (default): IAM Credentials and introspection only for access tokens this broker issued. */
   relay?: BrokerRelay;
@@ -88,6 +102,15 @@ interface CachedToken {
   expiresAt: number;
 }
 
+/** Another cloud's answer (AWS STS XML, Entra ID JSON), kept as it came. */
+interface CachedCloudAnswer {
+  relay: CachedRelay;
+  expiresAt: number;
+}
+
+export const DEFAULT_AWS_STS_URL = 'https://sts.amazonaws.com';
+export const DEFAULT_AZURE_AUTHORITY_URL = 'https://login.microsoftonline.com';
+
 /**
  * The STS broker: Google STS and IAM Credentials wire formats in front of the fixed Google
  * endpoints. Every subject token is verified against its registered cluster before anything
@@ -102,7 +125,7 @@ export class Broker {
   readonly #ownRecords: RecordCache<ClusterRecord | null> | undefined;
   readonly #verifier = new SubjectTokenVerifier();
   readonly #upstream: UpstreamClient;
-  readonly #answers: ResponseCache<CachedToken>;
+  readonly #answers: ResponseCache<CachedToken | CachedCloudAnswer>;
   readonly #identities: ResponseCache<Identity>;
   readonly #inflight = new Coalescer<UpstreamAnswer>();
   readonly #perCluster: RateLimiter;
@@ -170,15 +193,9 @@ export class Broker {
     return this.#answer('token', 'sts', async (fields) => {
       const request = parseStsTokenRequest(call.contentType, call.body);
       fields.provider = request.provider.path;
-      const claims = unverifiedClaims(request.subjectToken);
-      const record = await this.#clusterOf(claims.iss);
-      fields.cluster = record.id;
-      const verified = await this.#verifier.verify(request.subjectToken, record, {
-        audiences: allowedAudiences(record, request.provider),
-        clockSkewSeconds: this.#options.settings.clockSkewSeconds,
-        now: this.#now,
-      });
-      fields.subject = verified.subject;
+      const { record, verified } = await this.#verify(fields, request.subjectToken, (found) =>
+        allowedAudiences(found, request.provider),
+      );
       const decision = decideExchange({ verified, record, request, stsUrl: this.#options.stsUrl });
       if (decision.kind === 'refuse') throw decision.error;
 
@@ -191,7 +208,7 @@ export class Broker {
         request.subjectToken,
       );
       const cached = this.#answers.get(key);
-      if (cached) {
+      if (cached && 'answer' in cached) {
         fields.cache = 'hit';
         this.#rememberIssued(cached.answer.access_token, decision.identity, cached.expiresAt);
         const remaining = cached.expiresAt - Math.floor(this.#now() / 1000);
@@ -249,12 +266,118 @@ export class Broker {
       Object.assign(fields, identity);
       const key = cacheKey(request.method, request.serviceAccount, request.body, bearer);
       const cached = request.method === 'generateAccessToken' ? this.#answers.get(key) : undefined;
-      if (cached) {
+      if (cached && 'answer' in cached) {
         fields.cache = 'hit';
         return jsonAnswer(200, cached.answer);
       }
       return this.#forward(fields, key, () => this.#impersonate(request, key));
     });
+  }
+
+  /** `POST /aws/sts/`: AWS STS AssumeRoleWithWebIdentity (Query API), verified, then forwarded. */
+  awsAssumeRole(call: BrokerCall): Promise<BrokerAnswer> {
+    return this.#cloud('assumeRoleWithWebIdentity', 'aws-sts', () =>
+      awsAssumeRoleExchange(call, this.#options.awsStsUrl ?? DEFAULT_AWS_STS_URL),
+    );
+  }
+
+  /** `POST /azure/{tenant}/oauth2/v2.0/token`: Entra ID client credentials with a federated assertion. */
+  entraToken(tenant: string, call: BrokerCall): Promise<BrokerAnswer> {
+    return this.#cloud('entraToken', 'entra', () =>
+      entraTokenExchange(
+        tenant,
+        call,
+        this.#options.azureAuthorityUrl ?? DEFAULT_AZURE_AUTHORITY_URL,
+      ),
+    );
+  }
+
+  /** `GET /azure/{tenant}/v2.0/.well-known/openid-configuration`, its endpoints at this broker. */
+  entraDiscovery(tenant: string): BrokerAnswer {
+    try {
+      if (!this.#options.publicUrl)
+        throw new BrokerError(
+          'misconfigured',
+          'the broker does not know its own URL for Entra ID tenant discovery; set IDBRIDGE_BROKER_PUBLIC_URL to the URL pods reach it at',
+        );
+      return entraDiscovery(
+        tenant,
+        this.#options.publicUrl,
+        this.#options.azureAuthorityUrl ?? DEFAULT_AZURE_AUTHORITY_URL,
+      );
+    } catch (err) {
+      return googleError('entra', asIdbridgeError(err, this.#options.logger, 'entraToken'));
+    }
+  }
+
+  /**
+   * An exchange on another cloud's wire: the same verification and subject policy as Google's
+   * (`#verify`, `checkSubject`), the cloud's own target policy, then the same cache, coalescing,
+   * rate limits, audit and metrics.
+   */
+  #cloud(
+    endpoint: UpstreamEndpoint,
+    shape: ErrorShape,
+    parse: () => CloudExchange,
+  ): Promise<BrokerAnswer> {
+    return this.#answer(endpoint, shape, async (fields) => {
+      const exchange = parse();
+      Object.assign(fields, exchange.audit);
+      const { record, verified } = await this.#verify(
+        fields,
+        exchange.subjectToken,
+        exchange.audiences,
+      );
+      exchange.checkTarget(record);
+      checkSubject(record, verified.subject);
+      const key = cacheKey(endpoint, ...exchange.key, exchange.subjectToken);
+      const cached = this.#answers.get(key);
+      if (cached && 'relay' in cached) {
+        fields.cache = 'hit';
+        return exchange.fromCache(cached.relay, cached.expiresAt, Math.floor(this.#now() / 1000));
+      }
+      return this.#forward(fields, key, async () => {
+        this.#admit(record.id, verified.subject);
+        const answer = await this.#upstream.post(exchange.upstream);
+        if (answer.status === 200) {
+          const expiresAt = exchange.expiresAt(answer, Math.floor(this.#now() / 1000));
+          if (expiresAt === null)
+            throw new BrokerError(
+              'bad_gateway',
+              `the upstream answered 200 without credentials and their expiry; check the broker's ${endpoint === 'entraToken' ? 'IDBRIDGE_BROKER_AZURE_AUTHORITY_URL' : 'IDBRIDGE_BROKER_AWS_STS_URL'}`,
+            );
+          const relay = { status: 200, body: answer.body, contentType: answer.contentType };
+          this.#answers.set(
+            key,
+            { relay, expiresAt },
+            (expiresAt - CACHE_MIN_REMAINING_SECONDS) * 1000,
+            answer.body.length * 2,
+          );
+        }
+        return answer;
+      });
+    });
+  }
+
+  /**
+   * The one "verify the token" step of every cloud: its cluster from the unverified issuer, then
+   * the signature and claims against that cluster's keys, the audiences its record allows.
+   */
+  async #verify(
+    fields: AuditFields,
+    token: string,
+    audiences: (record: ClusterRecord) => readonly string[],
+  ): Promise<{ record: ClusterRecord; verified: VerifiedToken }> {
+    const claims = unverifiedClaims(token);
+    const record = await this.#clusterOf(claims.iss);
+    fields.cluster = record.id;
+    const verified = await this.#verifier.verify(token, record, {
+      audiences: audiences(record),
+      clockSkewSeconds: this.#options.settings.clockSkewSeconds,
+      now: this.#now,
+    });
+    fields.subject = verified.subject;
+    return { record, verified };
   }
 
   /** The registered cluster a token's (unverified) issuer names, or invalid_grant. */
@@ -448,6 +571,9 @@ export function brokerFromConfig(
   config: {
     stsUrl: string;
     iamCredentialsUrl: string;
+    awsStsUrl?: string;
+    azureAuthorityUrl?: string;
+    brokerPublicUrl?: string;
     broker: BrokerSettings;
     brokerRelay?: BrokerRelay;
   },
@@ -460,6 +586,9 @@ export function brokerFromConfig(
     registry,
     stsUrl: config.stsUrl,
     iamCredentialsUrl: config.iamCredentialsUrl,
+    ...(config.awsStsUrl ? { awsStsUrl: config.awsStsUrl } : {}),
+    ...(config.azureAuthorityUrl ? { azureAuthorityUrl: config.azureAuthorityUrl } : {}),
+    ...(config.brokerPublicUrl ? { publicUrl: config.brokerPublicUrl } : {}),
     settings: config.broker,
     ...(config.brokerRelay ? { relay: config.brokerRelay } : {}),
     logger,

@@ -1,5 +1,7 @@
 import { IdbridgeError, type ErrorCode } from '../errors.js';
 import type { WireAnswer } from '../http/wire/answer.js';
+import { awsStsError } from '../http/wire/aws-sts.js';
+import { entraError } from '../http/wire/entra.js';
 import { iamError } from '../http/wire/google-iam.js';
 import { stsCodeOf, stsError, type StsErrorCode } from '../http/wire/google-sts.js';
 
@@ -29,7 +31,14 @@ export class BrokerError extends IdbridgeError {
   }
 }
 
-export type ErrorShape = 'sts' | 'iam';
+/** The wire of a broker endpoint: Google STS, Google IAM Credentials, AWS STS or Entra ID. */
+export type ErrorShape = 'sts' | 'iam' | 'aws-sts' | 'entra';
+
+/** The one mapping of each broker wire (src/http/wire/). */
+const WIRES: Record<
+  ErrorShape,
+  (err: IdbridgeError, headers: Record<string, string>) => WireAnswer
+> = { sts: stsError, iam: iamError, 'aws-sts': awsStsError, entra: entraError };
 
 /** What the broker answers, before any host turns it into its own response type. */
 export type BrokerAnswer = WireAnswer;
@@ -39,7 +48,7 @@ export function googleError(
   err: IdbridgeError,
   headers: Record<string, string> = {},
 ): BrokerAnswer {
-  return shape === 'sts' ? stsError(err, headers) : iamError(err, headers);
+  return WIRES[shape](err, headers);
 }
 
 /** Google's error answer read back (STS or IAM Credentials shape), for callers of Google that explain it. */

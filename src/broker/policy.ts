@@ -33,6 +33,39 @@ export function checkProvider(record: ClusterRecord, provider: WorkloadIdentityP
   );
 }
 
+/** AWS IAM's audience for IRSA tokens (the amazon-eks-pod-identity-webhook default). */
+export const AWS_STS_AUDIENCE = 'sts.amazonaws.com';
+/** Entra ID's audience for federated identity credentials (the azure-workload-identity default). */
+export const AZURE_TOKEN_EXCHANGE_AUDIENCE = 'api://AzureADTokenExchange';
+
+/** The audiences a cluster's token for each cloud other than Google must carry. */
+export function cloudAudiences(record: ClusterRecord, cloud: 'aws' | 'azure'): readonly string[] {
+  return cloud === 'aws'
+    ? (record.broker?.awsAudiences ?? [AWS_STS_AUDIENCE])
+    : (record.broker?.azureAudiences ?? [AZURE_TOKEN_EXCHANGE_AUDIENCE]);
+}
+
+/** Refuses an AWS role outside the cluster's `roles` patterns (absent list: any role). */
+export function checkRole(record: ClusterRecord, roleArn: string): void {
+  const allowed = record.broker?.roles;
+  if (!allowed || allowed.some((pattern) => matches(roleArn, pattern, ':'))) return;
+  throw new BrokerError(
+    'role_not_allowed',
+    `Not authorized to perform sts:AssumeRoleWithWebIdentity: cluster ${record.id} may not assume role ${roleArn} through this broker; its broker policy allows ${list(allowed)} (PATCH /api/v1/clusters/${record.id} to change it)`,
+  );
+}
+
+/** Refuses an Entra ID client id outside the cluster's `clientIds` (absent list: any). */
+export function checkClientId(record: ClusterRecord, clientId: string): void {
+  const allowed = record.broker?.clientIds;
+  const id = clientId.toLowerCase();
+  if (!allowed || allowed.some((entry) => entry === '*' || entry.toLowerCase() === id)) return;
+  throw new BrokerError(
+    'client_not_allowed',
+    `Application with identifier '${clientId}' may not be used by cluster ${record.id} through this broker; its broker policy allows ${list(allowed)} (PATCH /api/v1/clusters/${record.id} to change it)`,
+  );
+}
+
 /** Refuses a subject outside the cluster's `subjects` patterns (absent list: any subject). */
 export function checkSubject(record: ClusterRecord, subject: string): void {
   const allowed = record.broker?.subjects;

@@ -6,8 +6,24 @@ import {
   type Transport,
 } from './http-transport.js';
 
-/** The Google endpoints the broker calls; base URLs come from configuration only. */
-export type UpstreamEndpoint = 'token' | 'introspect' | 'generateAccessToken' | 'generateIdToken';
+/** The endpoints the broker calls (Google, AWS STS, Entra ID); base URLs come from configuration only. */
+export type UpstreamEndpoint =
+  | 'token'
+  | 'introspect'
+  | 'generateAccessToken'
+  | 'generateIdToken'
+  | 'assumeRoleWithWebIdentity'
+  | 'entraToken';
+
+/** How each upstream is named in messages, and the setting that points at it. */
+const UPSTREAMS: Record<UpstreamEndpoint, { name: string; setting: string }> = {
+  token: { name: 'Google STS', setting: 'IDBRIDGE_STS_URL' },
+  introspect: { name: 'Google STS', setting: 'IDBRIDGE_STS_URL' },
+  generateAccessToken: { name: 'Google IAM Credentials', setting: 'IDBRIDGE_IAMCREDENTIALS_URL' },
+  generateIdToken: { name: 'Google IAM Credentials', setting: 'IDBRIDGE_IAMCREDENTIALS_URL' },
+  assumeRoleWithWebIdentity: { name: 'AWS STS', setting: 'IDBRIDGE_BROKER_AWS_STS_URL' },
+  entraToken: { name: 'Entra ID', setting: 'IDBRIDGE_BROKER_AZURE_AUTHORITY_URL' },
+};
 
 export interface UpstreamRequest {
   endpoint: UpstreamEndpoint;
@@ -16,13 +32,38 @@ export interface UpstreamRequest {
   body: string;
   /** Passed through unchanged: the caller's credential for Google, never the broker's. */
   authorization?: string;
+  /** What the answer must be to be relayed (default JSON): AWS STS answers XML. */
+  format?: AnswerFormat;
 }
+
+/** How an answer is read before it is relayed: parsed to an object, or null when it is not one. */
+export interface AnswerFormat {
+  accept: string;
+  /** `json` or `xml`, for the message when the answer does not parse. */
+  name: string;
+  parse(body: string): Record<string, unknown> | null;
+}
+
+const JSON_FORMAT: AnswerFormat = {
+  accept: 'application/json',
+  name: 'JSON',
+  parse(body) {
+    try {
+      const value: unknown = JSON.parse(body);
+      return typeof value === 'object' && value !== null
+        ? (value as Record<string, unknown>)
+        : null;
+    } catch {
+      return null;
+    }
+  },
+};
 
 /** What Google answered, to be relayed as it is. */
 export interface UpstreamAnswer {
   status: number;
   body: string;
-  /** `body` parsed (checked to be a JSON object before it is relayed). */
+  /** `body` parsed (checked to be a JSON object, or an XML document where the request said so, before it is relayed). */
   json: Record<string, unknown>;
   contentType: string;
   retryAfter?: string;
@@ -98,7 +139,7 @@ export class UpstreamClient {
         attempt === attempts ||
         retryAfterMs > this.#options.maxBackoffMs
       ) {
-        return checkRelayable({ ...result, attempts: attempt }, request.endpoint);
+        return checkRelayable({ ...result, attempts: attempt }, request);
       }
     }
     throw failure!.error;
@@ -111,7 +152,7 @@ export class UpstreamClient {
       const answer = await this.#options.transport(request.url, {
         headers: {
           'content-type': request.contentType,
-          accept: 'application/json',
+          accept: (request.format ?? JSON_FORMAT).accept,
           ...(request.authorization !== undefined ? { authorization: request.authorization } : {}),
         },
         body: request.body,
@@ -121,7 +162,7 @@ export class UpstreamClient {
       return {
         status: answer.status,
         body: answer.body,
-        contentType: answer.contentType ?? 'application/json',
+        contentType: answer.contentType ?? (request.format ?? JSON_FORMAT).accept,
         ...(answer.retryAfter ? { retryAfter: answer.retryAfter.slice(0, 64) } : {}),
       };
     } catch (err) {
@@ -153,23 +194,20 @@ function retryable(status: number): boolean {
 }
 
 /**
- * Google answers JSON; a relayed answer must be JSON too, or the client's library fails with a
- * parse error instead of a message. Anything else becomes a 502 that says what happened.
+ * Google and Entra ID answer JSON, AWS STS XML; a relayed answer must parse, or the client's
+ * library fails with a parse error instead of a message. Anything else becomes a 502 that says
+ * what happened.
  */
 function checkRelayable(
   answer: Omit<UpstreamAnswer, 'json'>,
-  endpoint: UpstreamEndpoint,
+  request: UpstreamRequest,
 ): UpstreamAnswer {
-  try {
-    const value: unknown = JSON.parse(answer.body);
-    if (typeof value === 'object' && value !== null)
-      return { ...answer, json: value as Record<string, unknown> };
-  } catch {
-    // fall through
-  }
+  const format = request.format ?? JSON_FORMAT;
+  const parsed = format.parse(answer.body);
+  if (parsed) return { ...answer, json: parsed };
   throw new BrokerError(
     'bad_gateway',
-    `${describe(endpoint)} answered ${answer.status} with a body that is not JSON; check IDBRIDGE_${endpoint === 'token' || endpoint === 'introspect' ? 'STS' : 'IAMCREDENTIALS'}_URL and any proxy in between`,
+    `${describe(request.endpoint)} answered ${answer.status} with a body that is not ${format.name}; check ${UPSTREAMS[request.endpoint].setting} and any proxy in between`,
   );
 }
 
@@ -187,7 +225,7 @@ function networkFailure(
       'too_large',
       new BrokerError(
         'bad_gateway',
-        `${what} answered with more than ${MAX_ANSWER_BYTES / 1024} KiB; that is not a Google answer`,
+        `${what} answered with more than ${MAX_ANSWER_BYTES / 1024} KiB; that is not a token answer`,
       ),
     );
   if (err instanceof TransportTimeout) {
@@ -205,7 +243,10 @@ function networkFailure(
   ) {
     return new AttemptFailure(
       'refused',
-      new BrokerError('unavailable', `${what} cannot be reached (${code}); check ${hints.route}`),
+      new BrokerError(
+        'unavailable',
+        `${what} cannot be reached (${code}); check ${what.startsWith('Google') ? hints.route : hints.route.replace(/Google$/, what)}`,
+      ),
     );
   }
   return new AttemptFailure(
@@ -218,9 +259,7 @@ function networkFailure(
 }
 
 function describe(endpoint: UpstreamEndpoint): string {
-  return endpoint === 'token' || endpoint === 'introspect'
-    ? 'Google STS'
-    : 'Google IAM Credentials';
+  return UPSTREAMS[endpoint].name;
 }
 
 function sleep(ms: number): Promise<void> {

@@ -80,6 +80,21 @@ export const environmentSchema = z.object({
     .describe(
       "Google's IAM API (workload identity providers): what `sync --target wif-provider://…` writes and `doctor --wif-provider` reads",
     ),
+  IDBRIDGE_BROKER_AWS_STS_URL: baseUrl('IDBRIDGE_BROKER_AWS_STS_URL')
+    .default('https://sts.amazonaws.com')
+    .describe(
+      'broker: upstream AWS STS endpoint (`POST /aws/sts/` forwards AssumeRoleWithWebIdentity here)',
+    ),
+  IDBRIDGE_BROKER_AZURE_AUTHORITY_URL: baseUrl('IDBRIDGE_BROKER_AZURE_AUTHORITY_URL')
+    .default('https://login.microsoftonline.com')
+    .describe(
+      'broker: upstream Entra ID authority host (`POST /azure/{tenant}/oauth2/v2.0/token` forwards to `{this}/{tenant}/oauth2/v2.0/token`)',
+    ),
+  IDBRIDGE_BROKER_PUBLIC_URL: baseUrl('IDBRIDGE_BROKER_PUBLIC_URL').optional().meta({
+    description:
+      "broker: the URL pods reach the broker at; Entra ID tenant discovery (`/azure/{tenant}/v2.0/.well-known/openid-configuration`) points MSAL's token requests there",
+    defaultText: '`{PUBLIC_URL}`',
+  }),
   IDBRIDGE_LOG_LEVEL: z
     .enum(['debug', 'info', 'warn', 'error'])
     .default('info')
@@ -216,6 +231,11 @@ export interface Config {
   iamCredentialsUrl: string;
   /** Google's IAM API, where workload identity providers live (sync's wif-provider target, doctor). */
   iamUrl: string;
+  /** The broker's upstream AWS STS and Entra ID authority host (docs/broker.md). */
+  awsStsUrl: string;
+  azureAuthorityUrl: string;
+  /** Where pods reach the broker (Entra ID tenant discovery points there). */
+  brokerPublicUrl: string;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   /** True when publicUrl (and so syncAudience, unless set) was derived from the port. */
   publicUrlFromPort: boolean;
@@ -319,6 +339,9 @@ export function loadConfig(
     stsUrl: e.IDBRIDGE_STS_URL,
     iamCredentialsUrl: e.IDBRIDGE_IAMCREDENTIALS_URL,
     iamUrl: e.IDBRIDGE_IAM_URL,
+    awsStsUrl: e.IDBRIDGE_BROKER_AWS_STS_URL,
+    azureAuthorityUrl: e.IDBRIDGE_BROKER_AZURE_AUTHORITY_URL,
+    brokerPublicUrl: e.IDBRIDGE_BROKER_PUBLIC_URL ?? publicUrl,
     logLevel: e.IDBRIDGE_LOG_LEVEL,
     publicUrlFromPort: e.IDBRIDGE_PUBLIC_URL === undefined,
     gcs: {
@@ -379,6 +402,8 @@ export function withListenPort(config: Config, port: number): Config {
     ...config,
     port,
     publicUrl,
+    brokerPublicUrl:
+      config.brokerPublicUrl === config.publicUrl ? publicUrl : config.brokerPublicUrl,
     syncAudience: config.syncAudience === config.publicUrl ? publicUrl : config.syncAudience,
   };
 }

@@ -1,12 +1,14 @@
 import { IdbridgeError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import { errorBody, retryAfterSeconds, truncate, unexpectedErrorFields } from './errors.js';
+import { awsStsError } from './wire/aws-sts.js';
+import { entraError } from './wire/entra.js';
 import { iamError } from './wire/google-iam.js';
 import { stsError } from './wire/google-sts.js';
 import { idbridgeAnswer } from './wire/idbridge.js';
 
 /** The wire shape a route answers its refusals in. */
-export type WireShape = 'idbridge' | 'sts' | 'iam';
+export type WireShape = 'idbridge' | 'sts' | 'iam' | 'aws-sts' | 'entra';
 
 /** What a route decides, before any host turns it into its own response type. */
 export interface PlainAnswer {
@@ -74,6 +76,8 @@ export function shapedError(
 ): PlainAnswer {
   if (shape === 'sts') return stsError(err, headers);
   if (shape === 'iam') return iamError(err, headers);
+  if (shape === 'aws-sts') return awsStsError(err, headers);
+  if (shape === 'entra') return entraError(err, headers);
   return idbridgeAnswer(err, headers);
 }
 

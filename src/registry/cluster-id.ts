@@ -21,6 +21,9 @@ export const RESERVED_CLUSTER_IDS: ReadonlySet<string> = new Set([
   'token',
   'mutate-v1-pod',
   'favicon',
+  // The broker's AWS STS and Entra ID endpoints (/aws/sts/, /azure/{tenant}/…).
+  'aws',
+  'azure',
 ]);
 
 /** RFC 1123 label: what Kubernetes namespaces and idbridge cluster ids are. */

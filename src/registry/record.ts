@@ -47,6 +47,14 @@ export const brokerPolicySchema = z.strictObject({
   subjects: z.array(z.string().min(1).max(320)).max(100).optional(),
   /** Workload identity providers (STS `audience`) this cluster may exchange against. */
   providers: z.array(z.string().min(1).max(512)).max(100).optional(),
+  /** AWS IAM role ARN patterns (`RoleArn` of AssumeRoleWithWebIdentity) this cluster may assume. */
+  roles: z.array(z.string().min(1).max(2048)).max(100).optional(),
+  /** Audiences a token for AWS STS may carry (default `sts.amazonaws.com`). */
+  awsAudiences: z.array(z.string().min(1).max(512)).max(20).optional(),
+  /** Entra ID application (client) ids this cluster may get tokens for, or `*`. */
+  clientIds: z.array(z.string().min(1).max(64)).max(100).optional(),
+  /** Audiences a token for Entra ID may carry (default `api://AzureADTokenExchange`). */
+  azureAudiences: z.array(z.string().min(1).max(512)).max(20).optional(),
 });
 export type BrokerPolicy = z.infer<typeof brokerPolicySchema>;
 

@@ -19,6 +19,8 @@ const STS_CODES: Partial<Record<ErrorCode, StsErrorCode>> = {
   permission_denied: 'unauthorized_client',
   subject_not_allowed: 'unauthorized_client',
   provider_not_allowed: 'invalid_target',
+  role_not_allowed: 'invalid_target',
+  client_not_allowed: 'invalid_target',
   unsupported_grant_type: 'unsupported_grant_type',
   invalid_scope: 'invalid_scope',
   rate_limited: 'temporarily_unavailable',

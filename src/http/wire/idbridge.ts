@@ -18,6 +18,8 @@ const WIRE_CODES: Partial<Record<ErrorCode, string>> = {
   invalid_scope: 'invalid_request',
   provider_not_allowed: 'permission_denied',
   subject_not_allowed: 'permission_denied',
+  role_not_allowed: 'permission_denied',
+  client_not_allowed: 'permission_denied',
   misconfigured: 'store_unavailable',
   not_ready: 'store_unavailable',
 };

@@ -21,6 +21,9 @@ export interface AuditFields {
   upstreamStatus?: number;
   attempts?: number;
   cache?: CacheResult;
+  /** Fleet mode (docs/fleet.md): the minted token's key id and `sub`, never the token. */
+  fleetKid?: string;
+  fleetSubject?: string;
   /** Time spent waiting for Google (or for the identical call in flight), ms. */
   upstreamMs?: number;
   /** Time to answer, upstream included, ms. */

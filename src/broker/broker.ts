@@ -25,7 +25,7 @@ import {
   parseIntrospectRequest,
   type IamRequest,
 } from './iam-request.js';
-import { fleetStep, type FleetMinting } from './fleet-exchange.js';
+import { checkNotRevoked, fleetStep, type FleetMinting } from './fleet-exchange.js';
 import { BrokerMetrics, type Outcome } from './metrics.js';
 import { decideExchange, type ExchangeIdentity } from './decide.js';
 import { allowedAudiences } from './policy.js';
@@ -258,6 +258,11 @@ export class Broker {
         );
       }
       Object.assign(fields, identity);
+      if (identity && identity.provider === this.#options.fleet?.provider.path) {
+        // The kill switch covers what fleet tokens were already exchanged for, cached answers included.
+        const record = await this.#clusters.byId(identity.cluster);
+        if (record) checkNotRevoked(record, identity.subject);
+      }
       const key = cacheKey(request.method, request.serviceAccount, request.body, bearer);
       const cached = request.method === 'generateAccessToken' ? this.#answers.get(key) : undefined;
       if (cached) {

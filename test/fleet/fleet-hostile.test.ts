@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseProvider } from '../../src/credentials/credential-config.js';
-import { startFleetStack, type FleetStack } from './stack.js';
+import { FLEET_POOL_SET, startFleetStack, type FleetStack } from './stack.js';
 
 const OTHER_PROVIDER = parseProvider(
   'projects/123456/locations/global/workloadIdentityPools/idbridge/providers/cluster-own',
@@ -96,6 +96,34 @@ describe('fleet mode refuses, with no mint and no upstream call', () => {
       200,
     );
     expect((await stack.exchange(token)).status).toBe(200);
+  });
+
+  it('a revoked cluster: access tokens it was issued are no longer relayed to IAM Credentials', async () => {
+    const res = await stack.exchange(await stack.token('fleet-a', 'apps', 'relay'));
+    const { access_token: accessToken } = (await res.json()) as { access_token: string };
+    const impersonate = () =>
+      fetch(
+        `${stack.serve.url}/v1/projects/-/serviceAccounts/fleet-app@proj.iam.gserviceaccount.com:generateAccessToken`,
+        {
+          method: 'POST',
+          headers: { authorization: `Bearer ${accessToken}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ scope: ['https://www.googleapis.com/auth/cloud-platform'] }),
+        },
+      );
+    stack.google.serviceAccounts.push({
+      email: 'fleet-app@proj.iam.gserviceaccount.com',
+      workloadIdentityUsers: [`${FLEET_POOL_SET}/attribute.cluster/fleet-a`],
+    });
+    expect((await impersonate()).status).toBe(200); // and now cached
+    await stack.admin('PATCH', '/api/v1/clusters/fleet-a', { fleet: { revoked: true } });
+    const calls = stack.google.calls.generateAccessToken;
+    const refused = await impersonate();
+    expect(refused.status).toBe(403);
+    const body = (await refused.json()) as { error: { status: string; message: string } };
+    expect(body.error.status).toBe('PERMISSION_DENIED');
+    expect(body.error.message).toMatch(/revoked from fleet minting/);
+    expect(stack.google.calls.generateAccessToken).toBe(calls);
+    await stack.admin('PATCH', '/api/v1/clusters/fleet-a', { fleet: null });
   });
 
   it("a revoked subject, while the cluster's other subjects go on", async () => {

@@ -67,8 +67,10 @@ export function fleetStep(
   return {
     async upstream(fields) {
       fields.fleetSubject = claims.sub;
+      const started = performance.now();
       const minted = await fleet.signer.sign(claims);
       fields.fleetKid = minted.kid;
+      fields.fleetMintMs = Math.round((performance.now() - started) * 1000) / 1000;
       return {
         endpoint: 'token',
         url: `${options.stsUrl}/v1/token`,

@@ -1,10 +1,11 @@
 import { createHash, createPublicKey } from 'node:crypto';
-import { base64url, calculateJwkThumbprint } from 'jose';
+import { calculateJwkThumbprint } from 'jose';
 import { IdbridgeError } from '../errors.js';
 import type { PublicJwk } from '../oidc/jwks.js';
 import { publishCluster, type ClusterDocuments } from '../oidc/published.js';
 import type { FleetClaims } from './claims.js';
 import { FLEET_SEGMENT } from './paths.js';
+import { compactJws, signingInput } from './jws.js';
 import type { FleetSigner, MintedToken } from './signer.js';
 
 /** The one Cloud KMS algorithm the fleet signer takes: ES256's, so a KMS key and a local key mint alike. */
@@ -40,8 +41,7 @@ export class KmsFleetSigner implements FleetSigner {
 
   async sign(claims: FleetClaims): Promise<MintedToken> {
     const { kid } = await this.#publicKey();
-    const header = base64url.encode(JSON.stringify({ alg: 'ES256', kid, typ: 'JWT' }));
-    const input = `${header}.${base64url.encode(JSON.stringify(claims))}`;
+    const input = signingInput(kid, claims);
     const digest = createHash('sha256').update(input).digest('base64');
     const answer = (await this.#call(`${this.#options.keyVersion}:asymmetricSign`, {
       digest: { sha256: digest },
@@ -52,7 +52,7 @@ export class KmsFleetSigner implements FleetSigner {
         'Cloud KMS answered asymmetricSign without a signature',
       );
     return {
-      token: `${input}.${base64url.encode(derToJose(Buffer.from(answer.signature, 'base64')))}`,
+      token: compactJws(input, derToJose(Buffer.from(answer.signature, 'base64'))),
       kid,
     };
   }

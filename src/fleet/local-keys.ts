@@ -1,18 +1,12 @@
-import {
-  calculateJwkThumbprint,
-  exportJWK,
-  generateKeyPair,
-  importJWK,
-  SignJWT,
-  type CryptoKey,
-  type JWK,
-} from 'jose';
+import { createPrivateKey, sign as signBytes, type JsonWebKey, type KeyObject } from 'node:crypto';
+import { calculateJwkThumbprint, exportJWK, generateKeyPair } from 'jose';
 import { IdbridgeError, StoreConflictError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { PublicJwk } from '../oidc/jwks.js';
 import { publishCluster, type ClusterDocuments } from '../oidc/published.js';
 import type { ClusterStore } from '../registry/store.js';
 import type { FleetClaims } from './claims.js';
+import { compactJws, signingInput } from './jws.js';
 import {
   FLEET_KEYS_RECORD,
   fleetKeysetSchema,
@@ -45,7 +39,7 @@ interface Loaded {
   keys: FleetKey[];
   loadedAt: number;
   docs: ClusterDocuments;
-  signers: Map<string, CryptoKey>;
+  signers: Map<string, KeyObject>;
 }
 
 /**
@@ -74,10 +68,12 @@ export class LocalFleetKeys implements FleetSigner {
     const signer = key && loaded.signers.get(key.kid);
     if (!key || !signer)
       throw new IdbridgeError('internal', 'the fleet keyset has no key that can sign now');
-    const token = await new SignJWT(claims)
-      .setProtectedHeader({ alg: ALG, kid: key.kid, typ: 'JWT' })
-      .sign(signer);
-    return { token, kid: key.kid };
+    const input = signingInput(key.kid, claims);
+    const signature = signBytes('sha256', Buffer.from(input), {
+      key: signer,
+      dsaEncoding: 'ieee-p1363',
+    });
+    return { token: compactJws(input, signature), kid: key.kid };
   }
 
   async documents(): Promise<ClusterDocuments> {
@@ -148,13 +144,16 @@ export class LocalFleetKeys implements FleetSigner {
   }
 
   async #load(keys: FleetKey[]): Promise<Loaded> {
-    const signers = new Map<string, CryptoKey>();
+    const signers = new Map<string, KeyObject>();
     for (const key of keys) {
       // Keys already imported are reused: the keyset changes once per rotation.
       const known = this.#loaded?.signers.get(key.kid);
       if (known) signers.set(key.kid, known);
       else if (key.privateJwk)
-        signers.set(key.kid, (await importJWK(key.privateJwk as JWK, ALG)) as CryptoKey);
+        signers.set(
+          key.kid,
+          createPrivateKey({ key: key.privateJwk as JsonWebKey, format: 'jwk' }),
+        );
     }
     const same =
       this.#loaded &&

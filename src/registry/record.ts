@@ -56,7 +56,7 @@ export type BrokerPolicy = z.infer<typeof brokerPolicySchema>;
  * `fleet` (the broker re-mints under the one fleet provider, docs/fleet.md).
  */
 export const clusterModeSchema = z.enum(['provider', 'jwks-upload', 'fleet'], {
-  error: 'mode must be "provider", "jwks-upload" or "fleet"',
+  error: 'must be "provider" (its own provider, the default), "jwks-upload" or "fleet"',
 });
 export type ClusterMode = z.infer<typeof clusterModeSchema>;
 

@@ -244,8 +244,13 @@ export class FileStore implements ClusterStore {
    * cannot judge, once it is older than any write takes.
    */
   async #removeLeftovers(): Promise<void> {
-    for (const name of await this.#fs.readdir(this.#dir)) {
-      const path = join(this.#dir, name);
+    // The private records' directory too: a dead writer's temporary file there holds a private key.
+    const privateNames = await this.#fs.readdir(this.#privateDir).catch(() => [] as string[]);
+    for (const [dir, name] of [
+      ...(await this.#fs.readdir(this.#dir)).map((n) => [this.#dir, n] as const),
+      ...privateNames.map((n) => [this.#privateDir, n] as const),
+    ]) {
+      const path = join(dir, name);
       try {
         if (name.endsWith('.lock')) {
           await breakIfStale(path, this.#lockOptions);

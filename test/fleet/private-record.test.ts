@@ -1,10 +1,11 @@
-import { stat } from 'node:fs/promises';
+import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Storage } from '@google-cloud/storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FLEET_KEYS_RECORD } from '../../src/fleet/keyset.js';
 import { LocalFleetKeys } from '../../src/fleet/local-keys.js';
 import { createLogger } from '../../src/log/logger.js';
+import { currentOwner, ownerTag } from '../../src/registry/file-owner.js';
 import { FileStore } from '../../src/registry/file-store.js';
 import { GcsStore } from '../../src/registry/gcs-store.js';
 import type { ClusterStore } from '../../src/registry/store.js';
@@ -53,6 +54,21 @@ describe('the fleet signing key at rest', () => {
       expect(file.mode & 0o777).toBe(0o600);
       expect((await stat(join(dir.path, 'private'))).mode & 0o777).toBe(0o700);
       expect(logs.join('\n')).not.toMatch(/"d":/);
+    } finally {
+      await dir.remove();
+    }
+  });
+
+  it("file: a dead writer's temporary private record is removed at the next start", async () => {
+    const dir = await tempDir();
+    try {
+      const me = await currentOwner();
+      const dead = ownerTag({ ...me, pid: 2 ** 22 + 12345, start: '1' });
+      await mkdir(join(dir.path, 'private'), { recursive: true, mode: 0o700 });
+      const leftover = `${FLEET_KEYS_RECORD}.json.${dead}.0123456789ab.tmp`;
+      await writeFile(join(dir.path, 'private', leftover), '{"d":"secret"}', { mode: 0o600 });
+      await FileStore.open(dir.path);
+      expect(await readdir(join(dir.path, 'private'))).toEqual([]);
     } finally {
       await dir.remove();
     }

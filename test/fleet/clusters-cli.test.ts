@@ -44,7 +44,7 @@ describe('idbridge clusters: mode and the fleet kill switch', () => {
     const all = await cli(['unrevoke', 'f1']);
     expect(all.stdout).toMatch(/nothing is revoked/);
     expect((await fleetOf()).fleet).toBeUndefined();
-  }, 60_000);
+  }, 120_000);
 
   it('refuses a bad mode and a bad subject, changing nothing', async () => {
     const mode = await cli(['update', 'f1', '--mode', 'fleets']);
@@ -54,5 +54,5 @@ describe('idbridge clusters: mode and the fleet kill switch', () => {
     expect(subject.code).not.toBe(0);
     expect(subject.stderr).toMatch(/ServiceAccount subject/);
     expect((await fleetOf()).fleet).toBeUndefined();
-  }, 60_000);
+  }, 120_000);
 });

@@ -98,7 +98,7 @@ describe('fleet mode, driven by real Google clients', () => {
       await stack.credentialConfig('g-b-direct', await stack.token('b', 'ops', 'cron')),
     );
     expect(direct.stdout).toMatch(/^ya29\.fed\./);
-  });
+  }, 180_000);
 
   it('audits every mint with cluster, subjects, key id and Google status, never a token', async () => {
     const res = await stack.exchange(await stack.token('a', 'audit', 'reader'));

@@ -210,6 +210,36 @@ export const environmentSchema = z.object({
     .describe(
       'fleet mode: `local` (an ES256 key made on first use, kept as a private record of the store, rotated) or `gcpkms://projects/…/cryptoKeyVersions/N` (Cloud KMS `EC_SIGN_P256_SHA256` signs; the private key never leaves KMS)',
     ),
+  IDBRIDGE_FLEET_KMS_PUBLISH: z
+    .string()
+    .transform((value) =>
+      value
+        .split(',')
+        .map((part) => part.trim())
+        .filter(Boolean),
+    )
+    .pipe(
+      z
+        .array(
+          z
+            .string()
+            .regex(
+              FLEET_SIGNER,
+              'each entry of IDBRIDGE_FLEET_KMS_PUBLISH must be gcpkms://projects/P/locations/L/keyRings/R/cryptoKeys/K/cryptoKeyVersions/N',
+            )
+            .refine(
+              (entry) => entry !== 'local',
+              'IDBRIDGE_FLEET_KMS_PUBLISH lists KMS key versions only',
+            ),
+        )
+        .max(5, 'IDBRIDGE_FLEET_KMS_PUBLISH lists at most 5 key versions'),
+    )
+    .optional()
+    .meta({
+      description:
+        'fleet mode, KMS signer: other key versions (comma-separated `gcpkms://…`) published in the fleet JWKS without signing, so a version can be published well before it signs and kept after (docs/fleet.md, KMS rotation)',
+      defaultText: 'none',
+    }),
   IDBRIDGE_FLEET_KEY_ROTATION_SECONDS: z.coerce
     .number()
     .int()
@@ -280,7 +310,7 @@ export interface FleetSettings {
   /** `projects/NUM/locations/global/workloadIdentityPools/POOL/providers/PROV` */
   provider: string;
   /** `local`, or the Cloud KMS key version's resource name. */
-  signer: { kind: 'local' } | { kind: 'kms'; keyVersion: string };
+  signer: { kind: 'local' } | { kind: 'kms'; keyVersion: string; alsoPublish: string[] };
   rotationSeconds: number;
   leadSeconds: number;
   kmsUrl: string;
@@ -419,7 +449,13 @@ function fleetSettings(
     signer:
       signer === 'local'
         ? { kind: 'local' }
-        : { kind: 'kms', keyVersion: signer.slice('gcpkms://'.length) },
+        : {
+            kind: 'kms',
+            keyVersion: signer.slice('gcpkms://'.length),
+            alsoPublish: (e.IDBRIDGE_FLEET_KMS_PUBLISH ?? []).map((entry) =>
+              entry.slice('gcpkms://'.length),
+            ),
+          },
     rotationSeconds: e.IDBRIDGE_FLEET_KEY_ROTATION_SECONDS,
     leadSeconds: e.IDBRIDGE_FLEET_KEY_LEAD_SECONDS,
     kmsUrl: e.IDBRIDGE_KMS_URL,

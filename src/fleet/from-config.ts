@@ -24,6 +24,7 @@ export function fleetSignerFromConfig(
   if (settings.signer.kind === 'kms')
     return new KmsFleetSigner({
       keyVersion: settings.signer.keyVersion,
+      alsoPublish: settings.signer.alsoPublish,
       kmsUrl: settings.kmsUrl,
       issuer: context.issuer,
       accessToken: context.kmsAccessToken ?? applicationDefaultToken(),

@@ -14,6 +14,8 @@ export const KMS_ALGORITHM = 'EC_SIGN_P256_SHA256';
 export interface KmsSignerOptions {
   /** `projects/P/locations/L/keyRings/R/cryptoKeys/K/cryptoKeyVersions/N` */
   keyVersion: string;
+  /** Other key versions published in the JWKS without signing (a rotation's next or previous one). */
+  alsoPublish?: readonly string[];
   /** Cloud KMS base URL (IDBRIDGE_KMS_URL); tests point it at the fake. */
   kmsUrl: string;
   issuer: string;
@@ -74,18 +76,26 @@ export class KmsFleetSigner implements FleetSigner {
   }
 
   async #readPublicKey(): Promise<{ kid: string; docs: ClusterDocuments }> {
-    const answer = (await this.#call(`${this.#options.keyVersion}/publicKey`)) as {
+    const versions = [this.#options.keyVersion, ...(this.#options.alsoPublish ?? [])];
+    const keys = await Promise.all(versions.map((version) => this.#publicJwk(version)));
+    const docs = await publishCluster(FLEET_SEGMENT, this.#options.issuer, keys);
+    this.#docs = docs;
+    return { kid: keys[0]!.kid, docs };
+  }
+
+  async #publicJwk(version: string): Promise<PublicJwk> {
+    const answer = (await this.#call(`${version}/publicKey`)) as {
       pem?: unknown;
       algorithm?: unknown;
     };
     if (answer.algorithm !== KMS_ALGORITHM || typeof answer.pem !== 'string')
       throw new IdbridgeError(
         'misconfigured',
-        `the Cloud KMS key version ${this.#options.keyVersion} is ${JSON.stringify(String(answer.algorithm).slice(0, 60))}; the fleet signer needs ${KMS_ALGORITHM} (create the key with --purpose=asymmetric-signing --default-algorithm=ec-sign-p256-sha256)`,
+        `the Cloud KMS key version ${version} is ${JSON.stringify(String(answer.algorithm).slice(0, 60))}; the fleet signer needs ${KMS_ALGORITHM} (create the key with --purpose=asymmetric-signing --default-algorithm=ec-sign-p256-sha256)`,
       );
     const jwk = createPublicKey(answer.pem).export({ format: 'jwk' });
     const kid = await calculateJwkThumbprint({ kty: 'EC', crv: 'P-256', x: jwk.x!, y: jwk.y! });
-    const publicJwk = {
+    return {
       kty: 'EC',
       crv: 'P-256',
       x: jwk.x!,
@@ -94,9 +104,6 @@ export class KmsFleetSigner implements FleetSigner {
       alg: 'ES256',
       use: 'sig',
     } as PublicJwk;
-    const docs = await publishCluster(FLEET_SEGMENT, this.#options.issuer, [publicJwk]);
-    this.#docs = docs;
-    return { kid, docs };
   }
 
   async #call(path: string, body?: unknown): Promise<unknown> {
@@ -133,7 +140,7 @@ export class KmsFleetSigner implements FleetSigner {
     if (res.status === 403 || res.status === 401)
       throw new IdbridgeError(
         'misconfigured',
-        `Cloud KMS refused ${path.endsWith('/publicKey') ? 'getPublicKey' : 'asymmetricSign'} on ${this.#options.keyVersion} (${res.status})${said}; grant the broker's service account roles/cloudkms.signerVerifier on the key`,
+        `Cloud KMS refused ${path.endsWith('/publicKey') ? 'getPublicKey' : 'asymmetricSign'} on ${path.replace(/(?:\/publicKey|:asymmetricSign)$/, '')} (${res.status})${said}; grant the broker's service account roles/cloudkms.signerVerifier on the key`,
       );
     throw new IdbridgeError(
       res.status >= 500 ? 'unavailable' : 'bad_gateway',

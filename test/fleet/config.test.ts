@@ -27,6 +27,19 @@ describe('fleet configuration', () => {
     ).toEqual({
       kind: 'kms',
       keyVersion: 'projects/p/locations/global/keyRings/r/cryptoKeys/k/cryptoKeyVersions/3',
+      alsoPublish: [],
+    });
+    expect(
+      loadConfig({
+        ...base,
+        IDBRIDGE_FLEET_PROVIDER: FLEET_PROVIDER,
+        IDBRIDGE_FLEET_SIGNER:
+          'gcpkms://projects/p/locations/global/keyRings/r/cryptoKeys/k/cryptoKeyVersions/3',
+        IDBRIDGE_FLEET_KMS_PUBLISH:
+          'gcpkms://projects/p/locations/global/keyRings/r/cryptoKeys/k/cryptoKeyVersions/4',
+      }).fleet?.signer,
+    ).toMatchObject({
+      alsoPublish: ['projects/p/locations/global/keyRings/r/cryptoKeys/k/cryptoKeyVersions/4'],
     });
   });
 
@@ -50,6 +63,8 @@ describe('fleet configuration', () => {
       /IDBRIDGE_FLEET_KEY_LEAD_SECONDS must be less than IDBRIDGE_FLEET_KEY_ROTATION_SECONDS/,
     ],
     [{ IDBRIDGE_KMS_URL: 'ftp://kms' }, /IDBRIDGE_KMS_URL must use https/],
+    [{ IDBRIDGE_FLEET_KMS_PUBLISH: 'local' }, /lists KMS key versions only/],
+    [{ IDBRIDGE_FLEET_KMS_PUBLISH: 'gcpkms://x' }, /each entry of IDBRIDGE_FLEET_KMS_PUBLISH/],
   ])('refuses %j with what to fix', (env, message) => {
     expect(() => loadConfig({ ...base, IDBRIDGE_FLEET_PROVIDER: FLEET_PROVIDER, ...env })).toThrow(
       message,

@@ -93,6 +93,29 @@ describe('the Cloud KMS fleet signer', () => {
     });
   });
 
+  it('rotates by publishing the next version before it signs and the previous one after', async () => {
+    const v2 = `${VERSION.slice(0, -1)}5`;
+    kms.addKeyVersion(v2, ['broker-token']);
+    const signerOf = (keyVersion: string, alsoPublish: string[]) =>
+      new KmsFleetSigner({
+        keyVersion,
+        alsoPublish,
+        kmsUrl: kms.url,
+        issuer: `${issuer.url}/_fleet`,
+        accessToken: async () => 'broker-token',
+      });
+    // Step 1: v1 signs, v2 is published; step 2: v2 signs, v1 is still published.
+    const before = signerOf(VERSION, [v2]);
+    const after = signerOf(v2, [VERSION]);
+    const old = await before.sign(claims());
+    const next = await after.sign(claims());
+    expect(old.kid).not.toBe(next.kid);
+    const kids = async (signer: KmsFleetSigner) =>
+      (await signer.documents()).keys.map((key) => key.kid).sort();
+    expect(await kids(before)).toEqual([old.kid, next.kid].sort());
+    expect(await kids(after)).toEqual([old.kid, next.kid].sort());
+  });
+
   it('names the role to grant when KMS denies the permission', async () => {
     const denied = new KmsFleetSigner({
       keyVersion: VERSION,

@@ -141,6 +141,7 @@ async function createCluster(
     syncSubject: body.syncSubject,
     ...(jwks ? { jwks } : {}),
     ...(body.broker ? { broker: body.broker } : {}),
+    ...(body.mode ? { mode: body.mode } : {}),
   });
   const next = jwks
     ? [

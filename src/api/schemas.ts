@@ -5,8 +5,12 @@ import { keyFlaw } from '../oidc/jwks.js';
 import { clusterIdSchema } from '../registry/cluster-id.js';
 import {
   brokerPolicySchema,
+  clusterModeSchema,
+  fleetRevocationSchema,
   serviceAccountSubjectSchema,
+  type ClusterMode,
   type ClusterRecord,
+  type KeySource,
 } from '../registry/record.js';
 import { stripProviderPrefix } from '../credentials/credential-config.js';
 
@@ -95,6 +99,8 @@ export const createClusterSchema = z.strictObject({
   /** The cluster's current /openid/v1/jwks (`kubectl get --raw /openid/v1/jwks`). */
   jwks: z.unknown().optional(),
   broker: brokerPolicyInputSchema.optional(),
+  /** How Google trusts the cluster: `provider` (default), `jwks-upload` or `fleet` (docs/fleet.md). */
+  mode: clusterModeSchema.optional(),
 });
 export type CreateClusterRequest = z.infer<typeof createClusterSchema>;
 
@@ -102,6 +108,9 @@ export type CreateClusterRequest = z.infer<typeof createClusterSchema>;
 export const updateClusterSchema = z.strictObject({
   syncSubject: serviceAccountSubjectSchema.optional(),
   broker: brokerPolicyInputSchema.nullable().optional(),
+  mode: clusterModeSchema.optional(),
+  /** The fleet kill switch (docs/fleet.md): replaces the cluster's revocations; null lifts them all. */
+  fleet: fleetRevocationSchema.nullable().optional(),
 });
 export type UpdateClusterRequest = z.infer<typeof updateClusterSchema>;
 
@@ -144,6 +153,11 @@ export interface ClusterView {
   }>;
   keyEvents: ClusterRecord['keyEvents'];
   broker?: ClusterRecord['broker'];
+  /** How Google trusts the cluster's tokens: its own provider, an uploaded JWKS, or the fleet provider. */
+  mode: ClusterMode;
+  fleet?: ClusterRecord['fleet'];
+  /** The last write of the cluster's keys (registration, sync push or admin), or null before any. */
+  lastKeyWrite: { at: string; source: KeySource } | null;
   createdAt: string;
   updatedAt: string;
   version: number;
@@ -169,8 +183,17 @@ export function clusterView(record: ClusterRecord): ClusterView {
     }),
     keyEvents: record.keyEvents,
     ...(record.broker ? { broker: record.broker } : {}),
+    mode: record.mode ?? 'provider',
+    ...(record.fleet ? { fleet: record.fleet } : {}),
+    lastKeyWrite: lastKeyWrite(record),
     createdAt: record.createdAt,
     updatedAt: record.updatedAt,
     version: record.version,
   };
+}
+
+/** The latest key event: kept even when older ones fall off the history (MAX_KEY_EVENTS). */
+function lastKeyWrite(record: ClusterRecord): ClusterView['lastKeyWrite'] {
+  const last = record.keyEvents.at(-1);
+  return last ? { at: last.at, source: last.source } : null;
 }

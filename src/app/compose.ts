@@ -2,6 +2,11 @@ import type { Hono } from 'hono';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { type Broker, brokerFromConfig } from '../broker/broker.js';
 import type { Config } from '../config/config.js';
+import { fleetMinting, type FleetMinting } from '../broker/fleet-exchange.js';
+import { WithFleetDocuments } from '../fleet/documents.js';
+import { fleetSignerFromConfig } from '../fleet/from-config.js';
+import { fleetIssuer } from '../fleet/paths.js';
+import type { DocumentSource } from '../issuer/document-source.js';
 import { RegistryDocuments } from '../issuer/registry-documents.js';
 import { clusterRecords } from '../registry/record-cache.js';
 import { installFromBase64 } from '../verify/from-base64.js';
@@ -16,6 +21,8 @@ export interface HostApp {
   app: Hono;
   registry: ClusterRegistry;
   documents: RegistryDocuments;
+  /** What the issuer routes serve: the registry's documents, and the fleet issuer's in fleet mode. */
+  issuerDocuments: DocumentSource;
   broker: Broker;
   metrics: Registry;
   /** The descriptors the app's routes were generated from: the host's fast path uses the same. */
@@ -52,12 +59,21 @@ export function composeHost(options: {
   const documents = new RegistryDocuments(records);
   const metrics = new Registry();
   collectDefaultMetrics({ register: metrics, prefix: 'idbridge_' });
-  const broker = brokerFromConfig(config, registry, logger, metrics, records);
+  // Fleet mode: one signer for the broker's mints and the fleet issuer's documents.
+  let fleet: FleetMinting | undefined;
+  let issuerDocuments: DocumentSource = documents;
+  if (config.fleet) {
+    const issuer = fleetIssuer(config.publicUrl);
+    const signer = fleetSignerFromConfig(config.fleet, { store, issuer, logger });
+    fleet = fleetMinting(config.fleet.provider, issuer, signer);
+    issuerDocuments = new WithFleetDocuments(documents, signer);
+  }
+  const broker = brokerFromConfig(config, registry, logger, metrics, records, fleet);
   const routes = routeTable({
     registry,
     ...(options.adminToken ? { adminToken: options.adminToken } : {}),
     syncAudience: config.syncAudience,
-    documents,
+    documents: issuerDocuments,
     broker,
     metrics,
     logger,
@@ -65,7 +81,7 @@ export function composeHost(options: {
   const app = createApp({
     routes,
     registry,
-    documents,
+    documents: issuerDocuments,
     ...(options.adminToken ? { adminToken: options.adminToken } : {}),
     syncAudience: config.syncAudience,
     logger,
@@ -77,6 +93,7 @@ export function composeHost(options: {
     app,
     registry,
     documents,
+    issuerDocuments,
     broker,
     metrics,
     routes: routesOf(routes),

@@ -26,6 +26,11 @@ export interface AuditFields {
   upstreamStatus?: number;
   attempts?: number;
   cache?: CacheResult;
+  /** Fleet mode (docs/fleet.md): the minted token's key id and `sub`, never the token. */
+  fleetKid?: string;
+  fleetSubject?: string;
+  /** Time the mint took, ms (inside upstreamMs: the mint runs in the call shared by identical ones). */
+  fleetMintMs?: number;
   /** Time spent waiting for Google (or for the identical call in flight), ms. */
   upstreamMs?: number;
   /** Time to answer, upstream included, ms. */

@@ -33,6 +33,7 @@ import {
   parseIntrospectRequest,
   type IamRequest,
 } from './iam-request.js';
+import { checkNotRevoked, fleetStep, type FleetMinting } from './fleet-exchange.js';
 import { BrokerMetrics, type Outcome } from './metrics.js';
 import { decideExchange, type ExchangeIdentity } from './decide.js';
 import { allowedAudiences, checkSubject } from './policy.js';
@@ -71,6 +72,8 @@ export interface BrokerOptions {
   upstreamBackoffMs?: number;
   /** The process's cache of cluster records (clusterRecords), shared with the issuer; made here if absent. */
   records?: RecordCache<ClusterRecord | null>;
+  /** Fleet mode (docs/fleet.md): the fleet provider and the signer of its tokens; absent: off. */
+  fleet?: FleetMinting;
 }
 
 /** An incoming call, as the routes hand it over. */
@@ -198,6 +201,10 @@ export class Broker {
       );
       const decision = decideExchange({ verified, record, request, stsUrl: this.#options.stsUrl });
       if (decision.kind === 'refuse') throw decision.error;
+      const fleet = fleetStep(record, request, verified, this.#options.fleet, {
+        stsUrl: this.#options.stsUrl,
+        now: this.#now,
+      });
 
       const key = cacheKey(
         'token',
@@ -215,7 +222,11 @@ export class Broker {
         return jsonAnswer(200, { ...cached.answer, expires_in: remaining });
       }
       return this.#forward(fields, key, () =>
-        this.#exchange(decision.upstream, decision.identity, key),
+        this.#exchange(
+          fleet ? () => fleet.upstream(fields) : decision.upstream,
+          decision.identity,
+          key,
+        ),
       );
     });
   }
@@ -264,6 +275,11 @@ export class Broker {
         );
       }
       Object.assign(fields, identity);
+      if (identity && identity.provider === this.#options.fleet?.provider.path) {
+        // The kill switch covers what fleet tokens were already exchanged for, cached answers included.
+        const record = await this.#clusters.byId(identity.cluster);
+        if (record) checkNotRevoked(record, identity.subject);
+      }
       const key = cacheKey(request.method, request.serviceAccount, request.body, bearer);
       const cached = request.method === 'generateAccessToken' ? this.#answers.get(key) : undefined;
       if (cached && 'answer' in cached) {
@@ -410,12 +426,15 @@ export class Broker {
   }
 
   async #exchange(
-    upstream: UpstreamRequest,
+    upstream: UpstreamRequest | (() => Promise<UpstreamRequest>),
     identity: ExchangeIdentity,
     key: string,
   ): Promise<UpstreamAnswer> {
     this.#admit(identity.cluster, identity.subject);
-    const answer = await this.#upstream.post(upstream);
+    // Fleet mode mints here: after the rate limits, only for a call that goes upstream.
+    const answer = await this.#upstream.post(
+      typeof upstream === 'function' ? await upstream() : upstream,
+    );
     if (answer.status === 200) {
       const body = answer.json;
       const { access_token: accessToken, expires_in: expiresIn } = body;
@@ -581,6 +600,7 @@ export function brokerFromConfig(
   logger: Logger,
   metrics?: Registry,
   records?: RecordCache<ClusterRecord | null>,
+  fleet?: FleetMinting,
 ): Broker {
   return new Broker({
     registry,
@@ -594,5 +614,6 @@ export function brokerFromConfig(
     logger,
     ...(metrics ? { metrics } : {}),
     ...(records ? { records } : {}),
+    ...(fleet ? { fleet } : {}),
   });
 }

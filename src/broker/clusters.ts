@@ -23,4 +23,9 @@ export class BrokerClusters {
     const record = await this.#records.get(id);
     return record !== null && record.issuer === issuer ? record : null;
   }
+
+  /** The cluster registered as `id`, from the same cache. */
+  byId(id: string): Promise<ClusterRecord | null> {
+    return isClusterId(id) ? this.#records.get(id) : Promise.resolve(null);
+  }
 }

@@ -36,6 +36,11 @@ export const baseUrl = (name: string) =>
         });
     });
 
+const FLEET_PROVIDER =
+  /^projects\/\d{1,20}\/locations\/global\/workloadIdentityPools\/[a-z0-9-]{4,32}\/providers\/[a-z0-9-]{4,32}$/;
+const FLEET_SIGNER =
+  /^(?:local|gcpkms:\/\/projects\/[^/]+\/locations\/[^/]+\/keyRings\/[^/]+\/cryptoKeys\/[^/]+\/cryptoKeyVersions\/\d+)$/;
+
 /** The environment every host reads (DESIGN.md, "Configuration"); CLI flags override it. */
 export const environmentSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(8787).describe('listen port'),
@@ -197,6 +202,83 @@ export const environmentSchema = z.object({
         'broker: which bearers IAM Credentials and `/v1/introspect` relay: `issued` (access tokens this broker issued) or `any`',
       defaultText: '`issued`; `any` on the Cloud Function',
     }),
+  IDBRIDGE_FLEET_PROVIDER: z
+    .string()
+    .trim()
+    .transform((value) => value.replace(/^(?:https:)?\/\/iam\.googleapis\.com\//, ''))
+    .pipe(
+      z
+        .string()
+        .regex(
+          FLEET_PROVIDER,
+          'IDBRIDGE_FLEET_PROVIDER must be projects/PROJECT_NUMBER/locations/global/workloadIdentityPools/POOL/providers/PROVIDER',
+        ),
+    )
+    .optional()
+    .meta({
+      description:
+        'broker fleet mode: the one workload identity provider that trusts the fleet issuer `{PUBLIC_URL}/_fleet` (docs/fleet.md); clusters registered with `mode: "fleet"` exchange through it',
+      defaultText: 'fleet mode off',
+    }),
+  IDBRIDGE_FLEET_SIGNER: z
+    .string()
+    .regex(
+      FLEET_SIGNER,
+      'IDBRIDGE_FLEET_SIGNER must be "local" or gcpkms://projects/P/locations/L/keyRings/R/cryptoKeys/K/cryptoKeyVersions/N',
+    )
+    .default('local')
+    .describe(
+      'fleet mode: `local` (an ES256 key made on first use, kept as a private record of the store, rotated) or `gcpkms://projects/…/cryptoKeyVersions/N` (Cloud KMS `EC_SIGN_P256_SHA256` signs; the private key never leaves KMS)',
+    ),
+  IDBRIDGE_FLEET_KMS_PUBLISH: z
+    .string()
+    .transform((value) =>
+      value
+        .split(',')
+        .map((part) => part.trim())
+        .filter(Boolean),
+    )
+    .pipe(
+      z
+        .array(
+          z
+            .string()
+            .regex(
+              FLEET_SIGNER,
+              'each entry of IDBRIDGE_FLEET_KMS_PUBLISH must be gcpkms://projects/P/locations/L/keyRings/R/cryptoKeys/K/cryptoKeyVersions/N',
+            )
+            .refine(
+              (entry) => entry !== 'local',
+              'IDBRIDGE_FLEET_KMS_PUBLISH lists KMS key versions only',
+            ),
+        )
+        .max(5, 'IDBRIDGE_FLEET_KMS_PUBLISH lists at most 5 key versions'),
+    )
+    .optional()
+    .meta({
+      description:
+        'fleet mode, KMS signer: other key versions (comma-separated `gcpkms://…`) published in the fleet JWKS without signing, so a version can be published well before it signs and kept after (docs/fleet.md, KMS rotation)',
+      defaultText: 'none',
+    }),
+  IDBRIDGE_FLEET_KEY_ROTATION_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(3600)
+    .max(366 * 86400)
+    .default(30 * 86400)
+    .describe('fleet mode, `local` signer: how long one key signs before the next takes over'),
+  IDBRIDGE_FLEET_KEY_LEAD_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(60)
+    .max(30 * 86400)
+    .default(3600)
+    .describe(
+      'fleet mode, `local` signer: how long a new key is published before it signs (less than the rotation period)',
+    ),
+  IDBRIDGE_KMS_URL: baseUrl('IDBRIDGE_KMS_URL')
+    .default('https://cloudkms.googleapis.com')
+    .describe('fleet mode, KMS signer: the Cloud KMS endpoint'),
   /** `serve` over HTTPS: `local` makes a local CA and a loopback certificate in the data dir. */
   IDBRIDGE_TLS: z
     .enum(['off', 'local'], {
@@ -246,6 +328,19 @@ export interface Config {
   /** Which bearers the broker relays to IAM Credentials and introspection (docs/broker.md). */
   brokerRelay: BrokerRelay;
   tls: ServeTls;
+  /** Broker fleet mode (docs/fleet.md); absent when IDBRIDGE_FLEET_PROVIDER is unset. */
+  fleet?: FleetSettings;
+}
+
+/** Fleet mode: the fleet provider, who signs, and the local key's rotation. */
+export interface FleetSettings {
+  /** `projects/NUM/locations/global/workloadIdentityPools/POOL/providers/PROV` */
+  provider: string;
+  /** `local`, or the Cloud KMS key version's resource name. */
+  signer: { kind: 'local' } | { kind: 'kms'; keyVersion: string; alsoPublish: string[] };
+  rotationSeconds: number;
+  leadSeconds: number;
+  kmsUrl: string;
 }
 
 export type BrokerRelay = 'issued' | 'any';
@@ -361,10 +456,42 @@ export function loadConfig(
     shutdownTimeoutMs: e.IDBRIDGE_SHUTDOWN_TIMEOUT_MS,
     brokerRelay: e.IDBRIDGE_BROKER_RELAY,
     tls,
+    ...(e.IDBRIDGE_FLEET_PROVIDER
+      ? { fleet: fleetSettings(e, e.IDBRIDGE_FLEET_PROVIDER, flagNames) }
+      : {}),
   };
 }
 
 type Environment = z.output<typeof environmentSchema>;
+
+function fleetSettings(
+  e: Environment,
+  provider: string,
+  flagNames: Readonly<Record<string, string>>,
+): FleetSettings {
+  if (e.IDBRIDGE_FLEET_KEY_LEAD_SECONDS >= e.IDBRIDGE_FLEET_KEY_ROTATION_SECONDS)
+    throw new IdbridgeError(
+      'invalid_request',
+      `invalid configuration: ${named('IDBRIDGE_FLEET_KEY_LEAD_SECONDS', flagNames)} must be less than ${named('IDBRIDGE_FLEET_KEY_ROTATION_SECONDS', flagNames)}: a new key is published that long before it signs`,
+    );
+  const signer = e.IDBRIDGE_FLEET_SIGNER;
+  return {
+    provider,
+    signer:
+      signer === 'local'
+        ? { kind: 'local' }
+        : {
+            kind: 'kms',
+            keyVersion: signer.slice('gcpkms://'.length),
+            alsoPublish: (e.IDBRIDGE_FLEET_KMS_PUBLISH ?? []).map((entry) =>
+              entry.slice('gcpkms://'.length),
+            ),
+          },
+    rotationSeconds: e.IDBRIDGE_FLEET_KEY_ROTATION_SECONDS,
+    leadSeconds: e.IDBRIDGE_FLEET_KEY_LEAD_SECONDS,
+    kmsUrl: e.IDBRIDGE_KMS_URL,
+  };
+}
 
 function serveTls(e: Environment, flagNames: Readonly<Record<string, string>>): ServeTls {
   const name = (variable: string) => named(variable, flagNames);

@@ -13,6 +13,8 @@ export interface GcsLayout {
   /** Where every record lives: list this prefix to enumerate clusters. */
   readonly recordsPrefix: string;
   record(id: string): string;
+  /** A private record of the store (the fleet signing keys): beside the records, never a document path. */
+  privateRecord(name: string): string;
   discovery(id: string): string;
   jwks(id: string): string;
   /** The cluster a record object name belongs to, or null for any other object. */
@@ -31,6 +33,7 @@ export function gcsLayout(bucket: string, prefix: string): GcsLayout {
     prefix,
     recordsPrefix,
     record: (id) => `${recordsPrefix}${id}`,
+    privateRecord: (name) => `${base}.idbridge/private/${name}`,
     discovery: (id) => `${base}${id}${DISCOVERY_PATH}`,
     jwks: (id) => `${base}${id}${JWKS_PATH}`,
     recordId: (name) =>

@@ -73,7 +73,8 @@ async function fetchAndAnswer(
   request: RouteRequest<DocumentParams>,
 ): Promise<PlainAnswer> {
   const { cluster } = request.params;
-  const docs = isClusterId(cluster) ? await source.documents(cluster) : null;
+  // Every source refuses names that are not cluster ids itself, save the ones it serves (the fleet issuer).
+  const docs = await source.documents(cluster);
   if (docs) return answerFrom(docs, request);
   const hint = isClusterId(cluster)
     ? 'register it with POST /api/v1/clusters and publish its keys (jwks at registration or idbridge sync)'

@@ -13,7 +13,9 @@ import {
 import { currentOwner, nonce, ownerOfName, ownerTag, type Owner } from './file-owner.js';
 import { nodeFs, type FileStoreFs } from './file-store-fs.js';
 import { clusterRecordSchema, type ClusterRecord } from './record.js';
-import type { ClusterStore, ListPage, StoredRecord } from './store.js';
+import { createHash } from 'node:crypto';
+import { checkPrivateName } from './private-name.js';
+import type { ClusterStore, ListPage, PrivateRecord, StoredRecord } from './store.js';
 
 /** A leftover whose owner this host cannot judge (another PID namespace) is stale after this long. */
 const UNKNOWN_OWNER_STALE_MS = 10_000;
@@ -41,6 +43,8 @@ export interface FileStoreOptions {
 export class FileStore implements ClusterStore {
   readonly description: string;
   readonly #dir: string;
+  /** Private records (the fleet signing keys): DIR/private, mode 0700, files 0600. */
+  readonly #privateDir: string;
   readonly #fs: FileStoreFs;
   readonly #now: () => number;
   readonly #me: Owner;
@@ -50,6 +54,7 @@ export class FileStore implements ClusterStore {
   private constructor(root: string, me: Owner, options: FileStoreOptions) {
     this.description = `file:${root}`;
     this.#dir = join(root, 'clusters');
+    this.#privateDir = join(root, 'private');
     this.#fs = options.fs ?? nodeFs;
     this.#now = options.now ?? Date.now;
     this.#me = me;
@@ -120,6 +125,33 @@ export class FileStore implements ClusterStore {
       this.#lastWriteBytes = Buffer.byteLength(contents);
       await this.#writeAtomically(path, contents);
       return { record, revision: String(record.version) };
+    });
+  }
+
+  async getPrivate(name: string): Promise<PrivateRecord | null> {
+    checkPrivateName(name);
+    const path = join(this.#privateDir, `${name}.json`);
+    try {
+      const value = await this.#fs.readFile(path, 'utf8');
+      return { value, revision: contentRevision(value) };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw unavailable(`cannot read ${path}`, err);
+    }
+  }
+
+  async putPrivate(name: string, value: string, ifRevision: string | null): Promise<PrivateRecord> {
+    checkPrivateName(name);
+    await this.#fs.mkdir(this.#privateDir, { recursive: true, mode: 0o700 }).catch((err) => {
+      throw unavailable(`cannot create ${this.#privateDir}`, err);
+    });
+    const path = join(this.#privateDir, `${name}.json`);
+    return this.#withLock(path, async () => {
+      const current = await this.getPrivate(name);
+      if ((current?.revision ?? null) !== ifRevision)
+        throw new StoreConflictError(`private record ${name}`);
+      await this.#writeAtomically(path, value, this.#privateDir);
+      return { value, revision: contentRevision(value) };
     });
   }
 
@@ -212,8 +244,13 @@ export class FileStore implements ClusterStore {
    * cannot judge, once it is older than any write takes.
    */
   async #removeLeftovers(): Promise<void> {
-    for (const name of await this.#fs.readdir(this.#dir)) {
-      const path = join(this.#dir, name);
+    // The private records' directory too: a dead writer's temporary file there holds a private key.
+    const privateNames = await this.#fs.readdir(this.#privateDir).catch(() => [] as string[]);
+    for (const [dir, name] of [
+      ...(await this.#fs.readdir(this.#dir)).map((n) => [this.#dir, n] as const),
+      ...privateNames.map((n) => [this.#privateDir, n] as const),
+    ]) {
+      const path = join(dir, name);
       try {
         if (name.endsWith('.lock')) {
           await breakIfStale(path, this.#lockOptions);
@@ -230,7 +267,7 @@ export class FileStore implements ClusterStore {
   }
 
   /** Temporary file, fsync, rename over the record, fsync the directory; the temporary file never stays. */
-  async #writeAtomically(path: string, contents: string): Promise<void> {
+  async #writeAtomically(path: string, contents: string, dirPath = this.#dir): Promise<void> {
     const temp = this.#tempName(path);
     try {
       await this.#writeFile(temp, contents, { sync: true });
@@ -241,14 +278,14 @@ export class FileStore implements ClusterStore {
     }
     // Make the rename itself durable.
     try {
-      const dir = await this.#fs.open(this.#dir, 'r');
+      const dir = await this.#fs.open(dirPath, 'r');
       try {
         await dir.sync();
       } finally {
         await dir.close();
       }
     } catch (err) {
-      throw unavailable(`cannot sync ${this.#dir} after replacing ${path}`, err);
+      throw unavailable(`cannot sync ${dirPath} after replacing ${path}`, err);
     }
   }
 
@@ -268,6 +305,11 @@ export class FileStore implements ClusterStore {
     }
     await handle.close(); // some filesystems (NFS) report a full disk only here
   }
+}
+
+/** A private record's revision: the SHA-256 of its bytes (its writes carry no version of their own). */
+function contentRevision(value: string): string {
+  return createHash('sha256').update(value).digest('base64url');
 }
 
 function unavailable(message: string, cause: unknown): IdbridgeError {

@@ -7,7 +7,8 @@ import { gcsLayout, type GcsLayout } from '../gcs/layout.js';
 import { GcsMirror, type ReconcileReport } from '../gcs/mirror.js';
 import { isClusterId } from './cluster-id.js';
 import { clusterRecordSchema, type ClusterRecord } from './record.js';
-import type { ClusterStore, ListPage, StoredRecord } from './store.js';
+import { checkPrivateName } from './private-name.js';
+import type { ClusterStore, ListPage, PrivateRecord, StoredRecord } from './store.js';
 
 /** Records downloaded at once when a page is listed. */
 const LIST_CONCURRENCY = 16;
@@ -168,6 +169,43 @@ export class GcsStore implements ClusterStore {
       ).unref();
     });
     return { record, revision: generation };
+  }
+
+  async getPrivate(name: string): Promise<PrivateRecord | null> {
+    checkPrivateName(name);
+    const file = this.#bucket.file(this.layout.privateRecord(name));
+    const where = this.layout.url(file.name);
+    const downloaded = await this.#breaker.run(
+      where,
+      () =>
+        downloadWithGeneration(file).catch((err: unknown) => {
+          if (isNotFound(err)) return null;
+          throw err;
+        }),
+      (err) => fromGcsError(err, where),
+    );
+    return downloaded
+      ? { value: downloaded.body.toString('utf8'), revision: downloaded.generation }
+      : null;
+  }
+
+  /** A private object (never public, never mirrored): `predefinedAcl: private` on fine-grained buckets. */
+  async putPrivate(name: string, value: string, ifRevision: string | null): Promise<PrivateRecord> {
+    checkPrivateName(name);
+    const file = this.#bucket.file(this.layout.privateRecord(name));
+    await this.#breaker.run(
+      `private record ${name}`,
+      () =>
+        file.save(value, {
+          resumable: false,
+          contentType: 'application/json',
+          metadata: { cacheControl: 'no-store' },
+          ...(this.#acl === 'fine-grained' ? { predefinedAcl: 'private' as const } : {}),
+          preconditionOpts: { ifGenerationMatch: ifRevision ?? 0 },
+        }),
+      (err) => fromGcsError(err, `private record ${name}`),
+    );
+    return { value, revision: String((file.metadata as FileMetadata).generation) };
   }
 
   async delete(id: string, ifRevision?: string): Promise<boolean> {

@@ -1,11 +1,14 @@
 import { StoreConflictError } from '../errors.js';
 import type { ClusterRecord } from './record.js';
-import type { ClusterStore, ListPage, StoredRecord } from './store.js';
+import { checkPrivateName } from './private-name.js';
+import type { ClusterStore, ListPage, PrivateRecord, StoredRecord } from './store.js';
 
 /** `memory:` — for tests and throwaway runs; records live as long as the process. */
 export class MemoryStore implements ClusterStore {
   readonly description = 'memory:';
   readonly #records = new Map<string, ClusterRecord>();
+  readonly #private = new Map<string, PrivateRecord>();
+  #privateWrites = 0;
 
   async get(id: string): Promise<StoredRecord | null> {
     const record = this.#records.get(id);
@@ -39,4 +42,18 @@ export class MemoryStore implements ClusterStore {
   }
 
   async ping(): Promise<void> {}
+
+  async getPrivate(name: string): Promise<PrivateRecord | null> {
+    checkPrivateName(name);
+    return this.#private.get(name) ?? null;
+  }
+
+  async putPrivate(name: string, value: string, ifRevision: string | null): Promise<PrivateRecord> {
+    checkPrivateName(name);
+    if ((this.#private.get(name)?.revision ?? null) !== ifRevision)
+      throw new StoreConflictError(`private record ${name}`);
+    const stored = { value, revision: String(++this.#privateWrites) };
+    this.#private.set(name, stored);
+    return stored;
+  }
 }

@@ -58,6 +58,25 @@ export const brokerPolicySchema = z.strictObject({
 });
 export type BrokerPolicy = z.infer<typeof brokerPolicySchema>;
 
+/**
+ * How Google trusts the cluster's tokens: `provider` (its own provider reads its public issuer;
+ * the default), `jwks-upload` (its own provider holds its keys, `sync --target wif-provider://`),
+ * `fleet` (the broker re-mints under the one fleet provider, docs/fleet.md).
+ */
+export const clusterModeSchema = z.enum(['provider', 'jwks-upload', 'fleet'], {
+  error: 'must be "provider" (its own provider, the default), "jwks-upload" or "fleet"',
+});
+export type ClusterMode = z.infer<typeof clusterModeSchema>;
+
+/** The fleet kill switch: the whole cluster, or some of its subjects, may no longer be minted for. */
+export const fleetRevocationSchema = z.strictObject({
+  /** No fleet token is minted for any subject of the cluster. */
+  revoked: z.boolean().optional(),
+  /** Subjects (`system:serviceaccount:NS:NAME`) no fleet token is minted for. */
+  revokedSubjects: z.array(serviceAccountSubjectSchema).max(1000).optional(),
+});
+export type FleetRevocation = z.infer<typeof fleetRevocationSchema>;
+
 export const clusterRecordSchema = z.object({
   id: clusterIdSchema,
   /** The issuer this cluster's tokens carry: `{IDBRIDGE_PUBLIC_URL}/{id}`, fixed at registration. */
@@ -66,6 +85,9 @@ export const clusterRecordSchema = z.object({
   keys: z.array(keyEntrySchema).max(50),
   keyEvents: z.array(keyEventSchema).max(MAX_KEY_EVENTS),
   broker: brokerPolicySchema.optional(),
+  /** Absent: `provider`. */
+  mode: clusterModeSchema.optional(),
+  fleet: fleetRevocationSchema.optional(),
   createdAt: timestamp,
   updatedAt: timestamp,
   /** Incremented by every write; clients use it as an optimistic-concurrency token. */

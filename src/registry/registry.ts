@@ -2,7 +2,14 @@ import { IdbridgeError, StoreConflictError } from '../errors.js';
 import { jwksUriFor } from '../oidc/discovery.js';
 import { keyWarnings, type ValidatedJwks } from '../oidc/jwks.js';
 import { mergeKeys } from './keys.js';
-import { MAX_KEY_EVENTS, type BrokerPolicy, type ClusterRecord, type KeySource } from './record.js';
+import {
+  MAX_KEY_EVENTS,
+  type BrokerPolicy,
+  type ClusterMode,
+  type ClusterRecord,
+  type FleetRevocation,
+  type KeySource,
+} from './record.js';
 import type { ClusterStore, ListPage } from './store.js';
 
 /** How often a write retries after losing a compare-and-swap before answering 409. */
@@ -23,12 +30,16 @@ export interface NewCluster {
   /** Already validated with validateJwks; absent until the first sync or admin key update. */
   jwks?: ValidatedJwks;
   broker?: BrokerPolicy;
+  mode?: ClusterMode;
 }
 
 export interface ClusterUpdate {
   syncSubject?: string;
   /** null removes the cluster's broker policy (back to defaults). */
   broker?: BrokerPolicy | null;
+  mode?: ClusterMode;
+  /** The fleet kill switch; null lifts every revocation. */
+  fleet?: FleetRevocation | null;
 }
 
 export interface WriteOptions {
@@ -84,6 +95,7 @@ export class ClusterRegistry {
           ? [{ at: now, source: 'registration', added: jwks.map((k) => k.kid), removed: [] }]
           : [],
       ...(input.broker ? { broker: input.broker } : {}),
+      ...(input.mode && input.mode !== 'provider' ? { mode: input.mode } : {}),
       createdAt: now,
       updatedAt: now,
       version: 1,
@@ -125,6 +137,10 @@ export class ClusterRegistry {
         if (update.syncSubject !== undefined) next.syncSubject = update.syncSubject;
         if (update.broker === null) delete next.broker;
         else if (update.broker !== undefined) next.broker = update.broker;
+        if (update.mode === 'provider') delete next.mode;
+        else if (update.mode !== undefined) next.mode = update.mode;
+        if (update.fleet === null) delete next.fleet;
+        else if (update.fleet !== undefined) next.fleet = update.fleet;
         return JSON.stringify(next) === JSON.stringify(current) ? null : next;
       },
       options,

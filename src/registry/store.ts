@@ -6,6 +6,15 @@ export interface StoredRecord {
   revision: string;
 }
 
+/** A private record of the store (never published): its value and the store's revision of it. */
+export interface PrivateRecord {
+  value: string;
+  revision: string;
+}
+
+/** Names of private records: a lowercase word, never a cluster id's path nor a published path. */
+export const PRIVATE_RECORD_NAME = /^[a-z][a-z0-9-]{0,62}$/;
+
 export interface ListPage {
   records: StoredRecord[];
   /** Pass as `after` to get the next page; absent on the last page. */
@@ -34,4 +43,11 @@ export interface ClusterStore {
    * callers still revalidate now and then.
    */
   watch?(listener: (id: string) => void): () => void;
+  /**
+   * A private record by name (the fleet signing keys), or null. Private records are never
+   * published: not in a document path, not public on GCS, file mode 0600.
+   */
+  getPrivate(name: string): Promise<PrivateRecord | null>;
+  /** Writes a private record if its stored revision is `ifRevision` (`null`: only if absent). */
+  putPrivate(name: string, value: string, ifRevision: string | null): Promise<PrivateRecord>;
 }

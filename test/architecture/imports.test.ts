@@ -22,6 +22,7 @@ const LAYERS = {
     'src/credentials',
     'src/doctor',
     'src/edge',
+    'src/fleet',
     'src/gcp-setup',
     'src/gcs',
     'src/issuer',

@@ -118,6 +118,25 @@ export function describeStoreContract(name: string, open: () => Promise<StoreUnd
       expect(await store.get('c1')).toEqual({ record: record('c1'), revision: created.revision });
     });
 
+    it('keeps private records by name with compare-and-swap, apart from cluster records', async () => {
+      const store = await fresh();
+      expect(await store.getPrivate('fleet-keys')).toBeNull();
+      const first = await store.putPrivate('fleet-keys', '{"v":1}', null);
+      expect(await store.getPrivate('fleet-keys')).toEqual(first);
+      await expect(store.putPrivate('fleet-keys', '{"v":2}', null)).rejects.toBeInstanceOf(
+        StoreConflictError,
+      );
+      const second = await store.putPrivate('fleet-keys', '{"v":2}', first.revision);
+      expect(second.revision).not.toBe(first.revision);
+      await expect(
+        store.putPrivate('fleet-keys', '{"v":3}', first.revision),
+      ).rejects.toBeInstanceOf(StoreConflictError);
+      expect((await store.getPrivate('fleet-keys'))?.value).toBe('{"v":2}');
+      // Never listed nor read as a cluster.
+      expect((await store.list({ limit: 10 })).records).toEqual([]);
+      await expect(store.getPrivate('../clusters/c1')).rejects.toThrow(/private record name/);
+    });
+
     it('is ready while it can serve', async () => {
       const store = await fresh();
       await expect(store.ping()).resolves.toBeUndefined();

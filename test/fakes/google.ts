@@ -82,6 +82,8 @@ export interface FakeGoogle {
   calls: Record<FakeEndpoint, number>;
   /** Form/JSON parameters of each STS token request, subject token removed. */
   tokenRequests: Array<Record<string, string>>;
+  /** The claims of each subject token the fake verified (signature, issuer, audience all good). */
+  assertions: JWTPayload[];
   providers: FakeProvider[];
   serviceAccounts: FakeServiceAccount[];
   /** The next `count` requests to `endpoint` fail with `fault`. */
@@ -121,6 +123,7 @@ export async function startFakeGoogle(options: FakeGoogleOptions = {}): Promise<
     generateIdToken: [],
   };
   const tokenRequests: Array<Record<string, string>> = [];
+  const assertions: JWTPayload[] = [];
   let delayMs = options.delayMs ?? 0;
   const idTokenKey = await generateKeyPair('RS256');
   const idTokenKid = randomBytes(8).toString('hex');
@@ -302,6 +305,7 @@ export async function startFakeGoogle(options: FakeGoogleOptions = {}): Promise<
     const verified = await verifySubjectToken(provider, subjectToken);
     if ('error' in verified)
       return stsError(c, 400, verified.error as string, verified.description as string);
+    assertions.push(verified);
     if (provider.attributeCondition && !provider.attributeCondition(verified)) {
       return stsError(
         c,
@@ -321,6 +325,14 @@ export async function startFakeGoogle(options: FakeGoogleOptions = {}): Promise<
         ? { 'attribute.service_account': kube.serviceaccount.name }
         : {}),
     };
+    // Google caps the mapped subject at 127 bytes and refuses the exchange beyond it.
+    if (Buffer.byteLength(attributes['google.subject'] ?? String(verified.sub)) > 127)
+      return stsError(
+        c,
+        400,
+        'invalid_request',
+        'The size of mapped attribute google.subject exceeds the 127 bytes limit. Either modify your attribute mapping or the incoming assertion to produce a mapped attribute that is less than 127 bytes.',
+      );
     const accessToken = `ya29.fed.${randomBytes(24).toString('base64url')}`;
     const issuedAt = Math.floor(now() / 1000);
     federated.set(accessToken, {
@@ -450,6 +462,7 @@ export async function startFakeGoogle(options: FakeGoogleOptions = {}): Promise<
     url: server.url,
     calls,
     tokenRequests,
+    assertions,
     providers,
     serviceAccounts,
     failNext(endpoint, fault, count = 1) {

@@ -133,13 +133,20 @@ export function registerClusters(program: Command): void {
       "ServiceAccount of the cluster's sync job (system:serviceaccount:NS:NAME)",
     )
     .option('--broker-policy <file>', 'JSON broker policy: {"audiences","subjects","providers"}')
+    .addOption(modeOption())
     .action(
       async (
         id: string,
-        flags: AdminFlags & { jwks?: string; syncSubject?: string; brokerPolicy?: string },
+        flags: AdminFlags & {
+          jwks?: string;
+          syncSubject?: string;
+          brokerPolicy?: string;
+          mode?: string;
+        },
       ) => {
         const request = validated(createClusterSchema, {
           id,
+          ...(flags.mode !== undefined ? { mode: flags.mode } : {}),
           ...(flags.syncSubject !== undefined ? { syncSubject: flags.syncSubject } : {}),
           ...(flags.jwks !== undefined ? { jwks: await readJsonFile('--jwks', flags.jwks) } : {}),
           ...(flags.brokerPolicy !== undefined
@@ -185,6 +192,7 @@ export function registerClusters(program: Command): void {
     )
     .option('--broker-policy <file>', 'JSON broker policy replacing the current one')
     .option('--clear-broker-policy', 'remove the broker policy (back to defaults)')
+    .addOption(modeOption())
     .option(
       '--jwks <file>',
       'replace the published keys (admin upload before the first sync, or break-glass)',
@@ -204,6 +212,7 @@ export function registerClusters(program: Command): void {
           jwks?: string;
           discovery?: string;
           ifVersion?: string;
+          mode?: string;
         },
       ) => {
         if (flags.brokerPolicy !== undefined && flags.clearBrokerPolicy)
@@ -219,11 +228,12 @@ export function registerClusters(program: Command): void {
             ? { broker: await readJsonFile('--broker-policy', flags.brokerPolicy) }
             : {}),
           ...(flags.clearBrokerPolicy ? { broker: null } : {}),
+          ...(flags.mode !== undefined ? { mode: flags.mode } : {}),
         });
         if (Object.keys(changes).length === 0 && flags.jwks === undefined) {
           throw new IdbridgeError(
             'invalid_request',
-            'nothing to update: give --sync-subject, --broker-policy, --clear-broker-policy or --jwks',
+            'nothing to update: give --sync-subject, --broker-policy, --clear-broker-policy, --mode or --jwks',
           );
         }
         const api = client(flags);
@@ -259,6 +269,38 @@ export function registerClusters(program: Command): void {
       },
     );
 
+  for (const [name, lift] of [
+    ['revoke', false],
+    ['unrevoke', true],
+  ] as const) {
+    adminCommand(
+      clusters,
+      name,
+      lift
+        ? 'fleet kill switch: lift the revocation of a cluster, or of the --subject given'
+        : 'fleet kill switch: stop fleet minting for a cluster at once, or only for the --subject given (docs/fleet.md)',
+    )
+      .argument('<id>', 'cluster id')
+      .option(
+        '--subject <subject>',
+        'only this ServiceAccount (system:serviceaccount:NS:NAME); repeat for more',
+        (value: string, previous: string[] = []) => [...previous, value],
+      )
+      .action(async (id: string, flags: AdminFlags & { subject?: string[] }) => {
+        const api = client(flags);
+        // Read, change, write under If-Match: a concurrent change is refused, never lost.
+        const current = await api.get(id);
+        const fleet = revocation(current.fleet ?? {}, flags.subject, lift);
+        const changes = validated(updateClusterSchema, { fleet });
+        const cluster = await api.update(id, changes, current.version);
+        io.out(
+          flags.json
+            ? `${JSON.stringify({ cluster }, null, 2)}\n`
+            : `${describeRevocation(cluster.id, cluster.fleet)}\n`,
+        );
+      });
+  }
+
   adminCommand(
     clusters,
     'delete',
@@ -277,4 +319,40 @@ export function registerClusters(program: Command): void {
           : `Deleted cluster ${id}; its issuer documents are no longer served.\n`,
       );
     });
+}
+
+function modeOption(): Option {
+  return new Option(
+    '--mode <mode>',
+    'how Google trusts the cluster: provider (its own provider, the default), jwks-upload or fleet (docs/fleet.md)',
+  ).choices(['provider', 'jwks-upload', 'fleet']);
+}
+
+type Revocation = { revoked?: boolean; revokedSubjects?: string[] };
+
+/** The cluster's fleet revocation after revoking or lifting the cluster, or the subjects given. */
+function revocation(
+  current: Revocation,
+  subjects: string[] | undefined,
+  lift: boolean,
+): Revocation | null {
+  let next: Revocation;
+  if (!subjects) next = lift ? {} : { ...current, revoked: true };
+  else {
+    const listed = new Set(current.revokedSubjects ?? []);
+    for (const subject of subjects) {
+      if (lift) listed.delete(subject);
+      else listed.add(subject);
+    }
+    next = { ...current, revokedSubjects: [...listed] };
+  }
+  if (next.revoked === false || (lift && !subjects)) delete next.revoked;
+  if (next.revokedSubjects?.length === 0) delete next.revokedSubjects;
+  return Object.keys(next).length === 0 ? null : next;
+}
+
+function describeRevocation(id: string, fleet: Revocation | undefined): string {
+  if (!fleet) return `Cluster ${id}: nothing is revoked from fleet minting.`;
+  const parts = [...(fleet.revoked ? ['the whole cluster'] : []), ...(fleet.revokedSubjects ?? [])];
+  return `Cluster ${id}: revoked from fleet minting: ${parts.join(', ')}. Cached answers are no longer served.`;
 }

@@ -11,6 +11,7 @@ interface CredConfigFlags {
   serviceAccount?: string;
   serviceAccountTokenLifetimeSeconds?: string;
   broker?: string;
+  fleet?: boolean;
   outputFile?: string;
 }
 
@@ -47,6 +48,10 @@ export function registerCredConfig(program: Command): void {
         '--broker <url>',
         'idbridge broker base URL: token_url and the impersonation URL point at it instead of Google (clusters without access to Google)',
       )
+      .option(
+        '--fleet',
+        "fleet mode (docs/fleet.md): <provider> is the fleet provider and --broker is required, since only the broker can re-mint the cluster's token under the fleet issuer",
+      )
       .option('--output-file <path>', 'where to write the configuration (default: stdout)'),
   ).action(async (providerName: string, flags: CredConfigFlags) => {
     const io = processIo();
@@ -67,6 +72,11 @@ export function registerCredConfig(program: Command): void {
       );
     }
     const lifetime = lifetimeFlag === undefined ? undefined : Number(lifetimeFlag);
+    if (flags.fleet && flags.broker === undefined)
+      throw new IdbridgeError(
+        'invalid_request',
+        "--fleet needs --broker URL: Google trusts the fleet provider's issuer only for tokens the broker mints, so token_url must be the broker",
+      );
     if (flags.broker !== undefined) {
       const transport = transportOf(flags.broker);
       if (transport.kind === 'invalid')

@@ -5,9 +5,11 @@ import {
   renderPlan,
   type GcpSetupInput,
 } from '../../gcp-setup/plan.js';
+import { IdbridgeError } from '../../errors.js';
+import { fleetSetupPlan } from '../../gcp-setup/fleet-plan.js';
 import { processIo, usageErrorsExit2 } from '../io.js';
 
-type GcpSetupFlags = GcpSetupInput & { json?: boolean };
+type GcpSetupFlags = GcpSetupInput & { json?: boolean; fleet?: boolean; cluster?: string };
 
 export function registerGcpSetup(program: Command): void {
   defineGcpSetup(program.command('gcp-setup'));
@@ -54,10 +56,23 @@ export function defineGcpSetup(command: Command): Command {
         '--jwk-json-path <file>',
         "no public issuer: create the provider with the cluster's keys uploaded from this JWKS file (kubectl get --raw /openid/v1/jwks), and grant the sync job (idbridge sync --target wif-provider://…) roles/iam.workloadIdentityPoolAdmin on the pool",
       )
+      .option(
+        '--fleet',
+        'fleet mode (docs/fleet.md): the one provider for every cluster, --issuer being the fleet issuer {PUBLIC_URL}/_fleet (provider id default idbridge-fleet)',
+      )
+      .option(
+        '--cluster <id>',
+        'with --fleet: grant to every ServiceAccount of this cluster (principalSet …/attribute.cluster/ID), or with --namespace and --kube-service-account to one of them',
+      )
       .option('--json', 'the plan as JSON (commands as argument arrays)'),
   ).action((flags: GcpSetupFlags) => {
-    const { json: _json, ...input } = flags;
-    const plan = gcpSetupPlan(input);
+    const { json: _json, fleet, ...input } = flags;
+    if (!fleet && input.cluster !== undefined)
+      throw new IdbridgeError(
+        'invalid_request',
+        '--cluster names a cluster of the fleet provider: add --fleet (a cluster with its own provider is named by --issuer)',
+      );
+    const plan = fleet ? fleetSetupPlan(input) : gcpSetupPlan(input);
     processIo().out(flags.json ? `${JSON.stringify(plan, null, 2)}\n` : renderPlan(plan));
   });
 }

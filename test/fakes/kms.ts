@@ -1,0 +1,184 @@
+import { createPublicKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
+import { Hono } from 'hono';
+import { serveOnLoopback } from '../support/net.js';
+
+/**
+ * A fake of Cloud KMS's REST API for asymmetric signing keys, as the fleet signer uses it:
+ * `GET /v1/{name}/publicKey` and `POST /v1/{name}:asymmetricSign` with `{"digest":{"sha256"}}`,
+ * answering in KMS's shapes (PEM and algorithm; a base64 DER ECDSA signature; errors as
+ * `{"error":{"code","message","status"}}`). Like KMS it checks the bearer token's permission on
+ * the key version (403 for a key the caller may not use, whether or not it exists), the digest's
+ * length (400), a disabled version (400 FAILED_PRECONDITION). Keys are EC_SIGN_P256_SHA256.
+ */
+export interface FakeKms {
+  url: string;
+  /** Makes an EC_SIGN_P256_SHA256 key version that `tokens` may use; returns its resource name. */
+  addKeyVersion(name: string, tokens: string[]): string;
+  disable(name: string): void;
+  calls: { publicKey: number; asymmetricSign: number };
+  close(): Promise<void>;
+}
+
+interface KeyVersion {
+  privateKey: KeyObject;
+  d: bigint;
+  tokens: Set<string>;
+  enabled: boolean;
+}
+
+export async function startFakeKms(): Promise<FakeKms> {
+  const keys = new Map<string, KeyVersion>();
+  const calls = { publicKey: 0, asymmetricSign: 0 };
+  const app = new Hono();
+  const error = (code: number, status: string, message: string) =>
+    new Response(JSON.stringify({ error: { code, message, status } }), {
+      status: code,
+      headers: { 'content-type': 'application/json; charset=UTF-8' },
+    });
+  const allowed = (name: string, authorization: string | undefined, permission: string) => {
+    const key = keys.get(name);
+    const token = /^Bearer (.+)$/.exec(authorization ?? '')?.[1];
+    if (!token)
+      return error(401, 'UNAUTHENTICATED', 'Request had invalid authentication credentials.');
+    if (!key || !key.tokens.has(token))
+      return error(
+        403,
+        'PERMISSION_DENIED',
+        `Permission '${permission}' denied on resource '${name}' (or it may not exist).`,
+      );
+    if (!key.enabled)
+      return error(
+        400,
+        'FAILED_PRECONDITION',
+        `${name} is not enabled, current state is: DISABLED.`,
+      );
+    return key;
+  };
+
+  app.get('/v1/*', (c) => {
+    const path = c.req.path.slice('/v1/'.length);
+    if (!path.endsWith('/publicKey')) return error(404, 'NOT_FOUND', 'Not found');
+    const name = path.slice(0, -'/publicKey'.length);
+    calls.publicKey++;
+    const key = allowed(
+      name,
+      c.req.header('authorization'),
+      'cloudkms.cryptoKeyVersions.viewPublicKey',
+    );
+    if (key instanceof Response) return key;
+    const pem = createPublicKey(key.privateKey).export({ format: 'pem', type: 'spki' }).toString();
+    return c.json({
+      pem,
+      algorithm: 'EC_SIGN_P256_SHA256',
+      pemCrc32c: '0',
+      name,
+      protectionLevel: 'SOFTWARE',
+    });
+  });
+
+  app.post('/v1/*', async (c) => {
+    const path = c.req.path.slice('/v1/'.length);
+    if (!path.endsWith(':asymmetricSign')) return error(404, 'NOT_FOUND', 'Not found');
+    const name = path.slice(0, -':asymmetricSign'.length);
+    calls.asymmetricSign++;
+    const key = allowed(
+      name,
+      c.req.header('authorization'),
+      'cloudkms.cryptoKeyVersions.useToSign',
+    );
+    if (key instanceof Response) return key;
+    const body = (await c.req.json().catch(() => null)) as { digest?: { sha256?: unknown } } | null;
+    const encoded = body?.digest?.sha256;
+    const digest = typeof encoded === 'string' ? Buffer.from(encoded, 'base64') : Buffer.alloc(0);
+    if (digest.length !== 32)
+      return error(
+        400,
+        'INVALID_ARGUMENT',
+        'The provided digest has an incorrect length. Expected a SHA-256 digest of 32 bytes.',
+      );
+    return c.json({
+      signature: ecdsaDer(key.d, digest).toString('base64'),
+      name,
+      protectionLevel: 'SOFTWARE',
+    });
+  });
+
+  const server = await serveOnLoopback(app);
+  return {
+    url: server.url,
+    calls,
+    addKeyVersion(name, tokens) {
+      const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+      const d = BigInt(
+        `0x${Buffer.from(privateKey.export({ format: 'jwk' }).d!, 'base64url').toString('hex')}`,
+      );
+      keys.set(name, { privateKey, d, tokens: new Set(tokens), enabled: true });
+      return name;
+    },
+    disable(name) {
+      keys.get(name)!.enabled = false;
+    },
+    close: server.close,
+  };
+}
+
+// P-256 ECDSA over a given digest, as KMS signs (node:crypto hashes its input itself, so it cannot).
+const P = 0xffffffff00000001000000000000000000000000ffffffffffffffffffffffffn;
+const N = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n;
+const A = P - 3n;
+const G: [bigint, bigint] = [
+  0x6b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c296n,
+  0x4fe342e2fe1a7f9b8ee7eb4a7c0f9e162bce33576b315ececbb6406837bf51f5n,
+];
+const mod = (a: bigint, m: bigint) => ((a % m) + m) % m;
+function inverse(a: bigint, m: bigint): bigint {
+  let [r0, r1, s0, s1] = [mod(a, m), m, 1n, 0n];
+  while (r1 !== 0n) {
+    const q = r0 / r1;
+    [r0, r1] = [r1, r0 - q * r1];
+    [s0, s1] = [s1, s0 - q * s1];
+  }
+  return mod(s0, m);
+}
+type Point = [bigint, bigint] | null;
+function add(p: Point, q: Point): Point {
+  if (!p) return q;
+  if (!q) return p;
+  if (p[0] === q[0] && mod(p[1] + q[1], P) === 0n) return null;
+  const l =
+    p[0] === q[0] && p[1] === q[1]
+      ? mod((3n * p[0] * p[0] + A) * inverse(2n * p[1], P), P)
+      : mod((q[1] - p[1]) * inverse(q[0] - p[0], P), P);
+  const x = mod(l * l - p[0] - q[0], P);
+  return [x, mod(l * (p[0] - x) - p[1], P)];
+}
+function multiply(k: bigint, point: Point): Point {
+  let result: Point = null;
+  let addend = point;
+  while (k > 0n) {
+    if (k & 1n) result = add(result, addend);
+    addend = add(addend, addend);
+    k >>= 1n;
+  }
+  return result;
+}
+function ecdsaDer(d: bigint, digest: Buffer): Buffer {
+  const z = BigInt(`0x${digest.toString('hex')}`);
+  for (;;) {
+    const k = mod(BigInt(`0x${randomBytes(32).toString('hex')}`), N);
+    if (k === 0n) continue;
+    const r = mod(multiply(k, G)![0], N);
+    const s = mod(inverse(k, N) * (z + r * d), N);
+    if (r !== 0n && s !== 0n) return der(r, s);
+  }
+}
+function der(r: bigint, s: bigint): Buffer {
+  const integer = (v: bigint) => {
+    let bytes = Buffer.from(v.toString(16).padStart(64, '0'), 'hex');
+    while (bytes.length > 1 && bytes[0] === 0 && !(bytes[1]! & 0x80)) bytes = bytes.subarray(1);
+    if (bytes[0]! & 0x80) bytes = Buffer.concat([Buffer.from([0]), bytes]);
+    return Buffer.concat([Buffer.from([0x02, bytes.length]), bytes]);
+  };
+  const body = Buffer.concat([integer(r), integer(s)]);
+  return Buffer.concat([Buffer.from([0x30, body.length]), body]);
+}

@@ -1,0 +1,144 @@
+import { execFile } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  FLEET_ATTRIBUTE_MAPPING,
+  FLEET_CONDITION,
+  fleetSetupPlan,
+} from '../../src/gcp-setup/fleet-plan.js';
+import { startFakeIamAdmin, type FakeIamAdmin } from '../fakes/iam-admin.js';
+import { runCli } from '../support/cli.js';
+import { tempDir } from '../support/serve.js';
+
+const SA = 'app@proj.iam.gserviceaccount.com';
+const POOL = 'projects/123456/locations/global/workloadIdentityPools/idbridge';
+const FLEET = `${POOL}/providers/idbridge-fleet`;
+
+/** Runs a script with bash and the installed gcloud, its IAM API pointed at the fake. */
+async function runWithGcloud(script: string, iam: FakeIamAdmin, dir: string) {
+  const tokenFile = join(dir, 'access-token');
+  await writeFile(tokenFile, 'ya29.operator-token');
+  return new Promise<{ code: number; stderr: string }>((resolve) => {
+    execFile(
+      'bash',
+      ['-euo', 'pipefail', '-c', script],
+      {
+        env: {
+          PATH: process.env.PATH ?? '/usr/bin:/bin',
+          HOME: dir,
+          CLOUDSDK_CONFIG: join(dir, 'gcloud'),
+          CLOUDSDK_CORE_DISABLE_PROMPTS: '1',
+          CLOUDSDK_COMPONENT_MANAGER_DISABLE_UPDATE_CHECK: '1',
+          CLOUDSDK_CORE_DISABLE_USAGE_REPORTING: '1',
+          CLOUDSDK_API_ENDPOINT_OVERRIDES_IAM: `${iam.url}/`,
+          CLOUDSDK_AUTH_ACCESS_TOKEN_FILE: tokenFile,
+        },
+        timeout: 170_000,
+      },
+      (error, _stdout, stderr) =>
+        resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stderr }),
+    );
+  });
+}
+
+describe('gcp-setup --fleet: the printed commands, run by gcloud against a fake IAM API', () => {
+  let iam: FakeIamAdmin;
+  let dir: Awaited<ReturnType<typeof tempDir>>;
+  beforeAll(async () => {
+    iam = await startFakeIamAdmin();
+    dir = await tempDir();
+  });
+  afterAll(async () => {
+    await iam?.close();
+    await dir?.remove();
+  });
+
+  it('creates the pool, the one fleet provider and a grant by attribute.cluster', async () => {
+    const cli = await runCli([
+      'gcp-setup',
+      '--fleet',
+      '--project-number=123456',
+      '--issuer=https://idbridge.example.com/_fleet',
+      '--cluster=a',
+      `--service-account=${SA}`,
+    ]);
+    expect(cli.code, cli.stderr).toBe(0);
+    const result = await runWithGcloud(cli.stdout, iam, dir.path);
+    expect(result.code, result.stderr).toBe(0);
+    expect(iam.providers.get(FLEET)).toMatchObject({
+      oidc: { issuerUri: 'https://idbridge.example.com/_fleet' },
+      attributeMapping: FLEET_ATTRIBUTE_MAPPING,
+      attributeCondition: FLEET_CONDITION,
+    });
+    expect(iam.policies.get(SA)?.bindings).toEqual([
+      {
+        role: 'roles/iam.workloadIdentityUser',
+        members: [`principalSet://iam.googleapis.com/${POOL}/attribute.cluster/a`],
+      },
+    ]);
+  }, 180_000);
+});
+
+describe('gcp-setup --fleet plans', () => {
+  const base = {
+    projectNumber: '123456',
+    pool: 'idbridge',
+    issuer: 'https://idbridge.example.com/_fleet',
+  };
+
+  it('grants by namespace or by one cluster ServiceAccount (its minted subject)', () => {
+    expect(fleetSetupPlan({ ...base, namespace: 'apps' }).member).toBe(
+      `principalSet://iam.googleapis.com/${POOL}/attribute.namespace/apps`,
+    );
+    expect(
+      fleetSetupPlan({ ...base, cluster: 'a', namespace: 'apps', kubeServiceAccount: 'web' })
+        .member,
+    ).toBe(`principal://iam.googleapis.com/${POOL}/subject/a:apps:web`);
+    expect(fleetSetupPlan(base).audience).toBe(`//iam.googleapis.com/${FLEET}`);
+  });
+
+  it.each([
+    [{ issuer: 'https://idbridge.example.com/c1' }, /--issuer is the fleet issuer/],
+    [{ cluster: 'A_1' }, /--cluster "A_1" is not a cluster id/],
+    [{ namespace: 'apps', kubeServiceAccount: 'web' }, /needs --cluster and --namespace/],
+    [{ serviceAccount: SA }, /--service-account needs --cluster/],
+    [{ serviceAccount: 'nope', cluster: 'a' }, /not a Google service account email/],
+    [{ provider: 'x' }, /provider id "x" is not valid/],
+    [{ projectNumber: 'my-project' }, /--project-number must be the project NUMBER/],
+  ])('refuses %j', (input, message) => {
+    expect(() => fleetSetupPlan({ ...base, ...input })).toThrow(message);
+  });
+
+  it('the CLI refuses --cluster without --fleet, and cred-config --fleet without --broker', async () => {
+    const setup = await runCli([
+      'gcp-setup',
+      '--project-number=123456',
+      '--issuer=https://edge.example.com/c1',
+      '--cluster=a',
+    ]);
+    expect(setup.code).not.toBe(0);
+    expect(setup.stderr).toMatch(/--cluster names a cluster of the fleet provider: add --fleet/);
+    const cred = await runCli([
+      'cred-config',
+      '--fleet',
+      FLEET,
+      '--credential-source-file=/var/run/secrets/tokens/gcp',
+    ]);
+    expect(cred.code).not.toBe(0);
+    expect(cred.stdout).toBe('');
+    expect(cred.stderr).toMatch(/--fleet needs --broker URL/);
+    const ok = await runCli([
+      'cred-config',
+      '--fleet',
+      FLEET,
+      '--credential-source-file=/var/run/secrets/tokens/gcp',
+      '--broker=https://broker.example.com',
+    ]);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(JSON.parse(ok.stdout)).toMatchObject({
+      audience: `//iam.googleapis.com/${FLEET}`,
+      token_url: 'https://broker.example.com/v1/token',
+    });
+  }, 60_000);
+});

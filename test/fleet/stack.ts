@@ -1,0 +1,134 @@
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { JWTPayload } from 'jose';
+import {
+  externalAccountConfig,
+  parseProvider,
+  type WorkloadIdentityProvider,
+} from '../../src/credentials/credential-config.js';
+import type { BrokerPolicy } from '../../src/registry/record.js';
+import { startFakeGoogle, type FakeGoogle } from '../fakes/google.js';
+import { generateClusterKey, jwksOf, signKubeToken, type ClusterKey } from '../support/keys.js';
+import { startServe, tempDir, type ServeHarness } from '../support/serve.js';
+
+export const FLEET_PROVIDER =
+  'projects/123456/locations/global/workloadIdentityPools/fleet/providers/idbridge-fleet';
+export const FLEET_POOL_SET =
+  'principalSet://iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/fleet';
+export const SERVICE_ACCOUNT = 'fleet-app@proj.iam.gserviceaccount.com';
+
+/** The attribute mapping `gcp-setup --fleet` prints, as the fake Google applies it. */
+export function fleetAttributes(assertion: JWTPayload): Record<string, string> {
+  const text = (name: string) =>
+    typeof assertion[name] === 'string' ? String(assertion[name]) : '';
+  return {
+    'google.subject': String(assertion.sub),
+    'attribute.cluster': text('cluster'),
+    'attribute.namespace': text('namespace'),
+    'attribute.service_account': text('service_account'),
+  };
+}
+
+export interface FleetStack {
+  serve: ServeHarness;
+  google: FakeGoogle;
+  provider: WorkloadIdentityProvider;
+  keys: Map<string, ClusterKey>;
+  register(id: string, body?: { mode?: string; broker?: BrokerPolicy }): Promise<ClusterKey>;
+  /** A projected token of `cluster` for the fleet provider. */
+  token(
+    cluster: string,
+    namespace?: string,
+    serviceAccount?: string,
+    audience?: string,
+  ): Promise<string>;
+  credentialConfig(name: string, token: string, serviceAccountEmail?: string): Promise<string>;
+  admin(method: string, path: string, body?: unknown): Promise<Response>;
+  exchange(subjectToken: string, audience?: string): Promise<Response>;
+  auditLines(): Array<Record<string, unknown>>;
+  close(): Promise<void>;
+}
+
+/** Fake Google (one fleet provider) ← idbridge serve in fleet mode ← clients, on loopback. */
+export async function startFleetStack(env: Record<string, string> = {}): Promise<FleetStack> {
+  const dir = await tempDir('idbridge-fleet-');
+  const provider = parseProvider(FLEET_PROVIDER);
+  const google = await startFakeGoogle();
+  const serve = await startServe({
+    IDBRIDGE_STS_URL: google.url,
+    IDBRIDGE_IAMCREDENTIALS_URL: google.url,
+    IDBRIDGE_FLEET_PROVIDER: FLEET_PROVIDER,
+    ...env,
+  });
+  google.providers.push({
+    path: provider.path,
+    issuerUri: `${serve.url}/_fleet`,
+    attributeMapping: fleetAttributes,
+  });
+  const keys = new Map<string, ClusterKey>();
+  const admin = (method: string, path: string, body?: unknown) =>
+    fetch(`${serve.url}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${serve.adminToken}`, 'content-type': 'application/json' },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    });
+  let files = 0;
+  return {
+    serve,
+    google,
+    provider,
+    keys,
+    async register(id, body = { mode: 'fleet' }) {
+      const key = generateClusterKey('ES256');
+      const res = await admin('POST', '/api/v1/clusters', { id, jwks: jwksOf(key), ...body });
+      if (res.status !== 201) throw new Error(`register ${id}: ${res.status} ${await res.text()}`);
+      keys.set(id, key);
+      return key;
+    },
+    token: (cluster, namespace = 'apps', serviceAccount = 'web', audience = provider.audience) =>
+      signKubeToken(keys.get(cluster)!, {
+        issuer: `${serve.url}/${cluster}`,
+        audience,
+        namespace,
+        serviceAccount,
+      }),
+    async credentialConfig(name, token, serviceAccountEmail) {
+      const tokenPath = join(dir.path, `${name}-token-${files++}`);
+      await writeFile(tokenPath, token);
+      const path = join(dir.path, `${name}-${files++}.json`);
+      const config = externalAccountConfig({
+        provider,
+        tokenPath,
+        stsUrl: serve.url,
+        iamCredentialsUrl: serve.url,
+        format: 'text',
+        ...(serviceAccountEmail ? { serviceAccountEmail } : {}),
+      });
+      await writeFile(path, JSON.stringify(config));
+      return path;
+    },
+    admin,
+    exchange: (subjectToken, audience = provider.audience) =>
+      fetch(`${serve.url}/v1/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({
+          grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
+          audience,
+          scope: 'https://www.googleapis.com/auth/cloud-platform',
+          requested_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+          subject_token: subjectToken,
+          subject_token_type: 'urn:ietf:params:oauth:token-type:jwt',
+        }).toString(),
+      }),
+    auditLines: () =>
+      serve.logs
+        .map((line) => JSON.parse(line) as Record<string, unknown>)
+        .filter((entry) => entry.msg === 'broker exchange'),
+    async close() {
+      await serve.close();
+      await google.close();
+      await dir.remove();
+    },
+  };
+}

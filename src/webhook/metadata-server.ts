@@ -11,8 +11,14 @@ import { CONFIG_VOLUME, LAYOUTS, TOKEN_VOLUME, type PodOs } from './pod-mutation
 export const METADATA_SERVER_ANNOTATION = 'idbridge.dev/metadata-server';
 /** The injected native sidecar; found by this name on reinvocation. */
 export const METADATA_SIDECAR_NAME = 'idbridge-metadata-server';
-/** GKE's metadata server port (169.254.169.252:988): clients never see it, env vars carry it. */
+/** GKE's metadata server port (169.254.169.252:988): node mode's, on the host network as root. */
 export const METADATA_PORT = 988;
+/**
+ * The sidecar's port: unprivileged, because the sidecar runs as 65532 with every capability
+ * dropped and containerd 1.x and CRI-O leave net.ipv4.ip_unprivileged_port_start at 1024, so 988
+ * would fail to bind there. Clients never see it: the GCE_METADATA_* variables carry it.
+ */
+export const METADATA_SIDECAR_PORT = 8988;
 /** Every pod network namespace has 127.0.0.1 on `lo`, IPv6-only clusters included. */
 export const METADATA_SIDECAR_HOST = '127.0.0.1';
 /** Node mode: the downward API puts the node's address here; the GCE_* variables expand it. */
@@ -105,7 +111,7 @@ export function metadataEnv(plan: MetadataServerPlan): V1EnvVar[] {
   const address =
     plan.kind === 'node'
       ? `$(${HOST_IP_VARIABLE}):${METADATA_PORT}`
-      : `${METADATA_SIDECAR_HOST}:${METADATA_PORT}`;
+      : `${METADATA_SIDECAR_HOST}:${METADATA_SIDECAR_PORT}`;
   const env: V1EnvVar[] = [];
   // Dependent variables may only refer to variables listed before them.
   if (plan.kind === 'node')
@@ -119,7 +125,7 @@ export function metadataEnv(plan: MetadataServerPlan): V1EnvVar[] {
 }
 
 /** Probes run in the container (the server listens on loopback only, which kubelet's httpGet cannot reach). */
-const READY_CHECK = `fetch('http://${METADATA_SIDECAR_HOST}:${METADATA_PORT}/readyz').then((r)=>process.exit(r.ok?0:1),()=>process.exit(1))`;
+const READY_CHECK = `fetch('http://${METADATA_SIDECAR_HOST}:${METADATA_SIDECAR_PORT}/readyz').then((r)=>process.exit(r.ok?0:1),()=>process.exit(1))`;
 
 /** The native sidecar: starts before every other container (later ones wait for its startup probe) and never holds a Job open. */
 export function metadataSidecar(
@@ -137,7 +143,7 @@ export function metadataSidecar(
       '--host',
       METADATA_SIDECAR_HOST,
       '--port',
-      String(METADATA_PORT),
+      String(METADATA_SIDECAR_PORT),
       ...(plan.linkLocal ? ['--link-local'] : []),
     ],
     restartPolicy: 'Always',

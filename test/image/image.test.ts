@@ -1,7 +1,7 @@
 import { execFile, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { chmod, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { externalAccountConfig, parseProvider } from '../../src/credentials/credential-config.js';
@@ -9,6 +9,8 @@ import {
   startFakeKubeServiceAccounts,
   type FakeKubeServiceAccounts,
 } from '../fakes/kube-serviceaccounts.js';
+import { metadataSidecar } from '../../src/webhook/metadata-server.js';
+import { LAYOUTS } from '../../src/webhook/pod-mutation.js';
 import { freePort } from '../support/net.js';
 import { generateClusterKey, jwksOf } from '../support/keys.js';
 import { REPO_ROOT, registerCluster, tempDir } from '../support/serve.js';
@@ -93,7 +95,13 @@ async function podman(args: string[], timeout = 120_000): Promise<string> {
 /** `podman run` of the image, detached, with the machine's flags; resolves to the container id. */
 async function start(
   args: string[],
-  options: { readOnly?: boolean; volumes?: string[]; env?: Record<string, string> } = {},
+  options: {
+    readOnly?: boolean;
+    volumes?: string[];
+    env?: Record<string, string>;
+    /** As a pod's `capabilities: { drop: [ALL] }`. */
+    capDropAll?: boolean;
+  } = {},
 ): Promise<string> {
   const volumes = (options.volumes ?? []).flatMap((v) => ['--volume', v]);
   const env = Object.entries(options.env ?? {}).flatMap(([k, v]) => ['--env', `${k}=${v}`]);
@@ -107,6 +115,7 @@ async function start(
       'host',
       ...LIMITS,
       ...readOnly,
+      ...(options.capDropAll ? ['--cap-drop', 'ALL'] : []),
       ...volumes,
       ...env,
       IMAGE,
@@ -635,6 +644,63 @@ describe.skipIf(unavailable !== undefined)(
           expect(await processIds(container)).toEqual({ uid: 65532, gid: 65532 });
           await podman(['stop', '--time', '10', container]);
           expect(await exitCode(container)).toBe(0);
+          expect(await writes(container)).toEqual([]);
+        } finally {
+          await dir.remove();
+        }
+      },
+      120_000,
+    );
+
+    it.skipIf(!/\bmetadata-server\b/.test(help))(
+      'the sidecar exactly as the webhook injects it (its args and mounts, 65532, every capability dropped) binds its port and gets ready',
+      async () => {
+        // Host networking here, whose net.ipv4.ip_unprivileged_port_start (1024 on this machine,
+        // and in pods on containerd 1.x and CRI-O) refuses a port under 1024 to this process.
+        const sidecar = metadataSidecar({ kind: 'sidecar', image: IMAGE, linkLocal: false });
+        const paths = LAYOUTS.linux;
+        const dir = await tempDir('idbridge-image-sidecar-');
+        try {
+          await mkdir(join(dir.path, 'token'));
+          await mkdir(join(dir.path, 'config'));
+          await writeFile(
+            join(dir.path, 'token', 'token'),
+            `e30.${Buffer.from(JSON.stringify({ sub: 'system:serviceaccount:apps:web' })).toString('base64url')}.sig`,
+          );
+          const config = externalAccountConfig({
+            provider: parseProvider(
+              'projects/123456/locations/global/workloadIdentityPools/pool/providers/prov',
+            ),
+            tokenPath: paths.tokenFile,
+          });
+          await writeFile(
+            join(dir.path, 'config', basename(paths.configFile)),
+            JSON.stringify(config),
+          );
+          await readableByImage(dir.path);
+          expect(paths.tokenFile).toBe(`${paths.tokenDir}/token`);
+          const container = await start(sidecar.args!, {
+            volumes: [
+              `${join(dir.path, 'token')}:${paths.tokenDir}:ro`,
+              `${join(dir.path, 'config')}:${paths.configDir}:ro`,
+            ],
+            capDropAll: true,
+          });
+          containers.push(container);
+          const port = sidecar.args![sidecar.args!.indexOf('--port') + 1];
+          await waitFor(
+            async () =>
+              (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.status ===
+              200,
+            'the injected sidecar /readyz',
+            60_000,
+          ).catch(async (err: unknown) => {
+            throw new Error(`the injected sidecar never got ready: ${await logsOf(container)}`, {
+              cause: err,
+            });
+          });
+          expect(await processIds(container)).toEqual({ uid: 65532, gid: 65532 });
+          await podman(['stop', '--time', '10', container]);
           expect(await writes(container)).toEqual([]);
         } finally {
           await dir.remove();

@@ -55,9 +55,9 @@ function pod(
 }
 
 const LOOPBACK = {
-  GCE_METADATA_HOST: '127.0.0.1:988',
-  GCE_METADATA_ROOT: '127.0.0.1:988',
-  GCE_METADATA_IP: '127.0.0.1:988',
+  GCE_METADATA_HOST: '127.0.0.1:8988',
+  GCE_METADATA_ROOT: '127.0.0.1:8988',
+  GCE_METADATA_IP: '127.0.0.1:8988',
 };
 const sidecarOf = (patched: PodObject) =>
   patched.spec.initContainers?.find((c) => c.name === METADATA_SIDECAR_NAME);
@@ -97,7 +97,7 @@ describe('metadata server injection (--metadata-server=annotated)', () => {
     expect(metadataVariables(patched.spec.containers[0]!)).toEqual({});
   });
 
-  it('a ServiceAccount annotated "true": a native sidecar on loopback:988 with the mounted configuration, probes and a locked-down context', async () => {
+  it('a ServiceAccount annotated "true": a native sidecar on loopback:8988 (unprivileged) with the mounted configuration, probes and a locked-down context', async () => {
     const { patched, patch } = await admitTwice(webhook, pod('meta'));
     expect(patch.at(-1)).toMatchObject({ op: 'add', path: '/spec/initContainers' });
     const sidecar = sidecarOf(patched)!;
@@ -111,7 +111,7 @@ describe('metadata server injection (--metadata-server=annotated)', () => {
         '--host',
         '127.0.0.1',
         '--port',
-        '988',
+        '8988',
       ],
       resources: { requests: { cpu: '10m', memory: '48Mi' }, limits: { memory: '128Mi' } },
       securityContext: {
@@ -129,7 +129,7 @@ describe('metadata server injection (--metadata-server=annotated)', () => {
     expect(sidecar.volumeMounts).toEqual(appMounts.filter((m) => m.name !== 'cloudsdk-config'));
     for (const probe of ['startupProbe', 'readinessProbe'] as const) {
       expect((sidecar[probe] as { exec: { command: string[] } }).exec.command.join(' ')).toContain(
-        'http://127.0.0.1:988/readyz',
+        'http://127.0.0.1:8988/readyz',
       );
     }
     expect(metadataVariables(patched.spec.containers[0]!)).toEqual(LOOPBACK);

@@ -672,12 +672,16 @@ describe.skipIf(unavailable !== undefined)(
               'projects/123456/locations/global/workloadIdentityPools/pool/providers/prov',
             ),
             tokenPath: paths.tokenFile,
+            // The project id comes from the impersonated account's email (see docs/metadata-server.md).
+            serviceAccountEmail: 'app@proj-abc12.iam.gserviceaccount.com',
           });
           await writeFile(
             join(dir.path, 'config', basename(paths.configFile)),
             JSON.stringify(config),
           );
-          await readableByImage(dir.path);
+          await chmod(dir.path, 0o755);
+          await readableByImage(join(dir.path, 'token'));
+          await readableByImage(join(dir.path, 'config'));
           expect(paths.tokenFile).toBe(`${paths.tokenDir}/token`);
           const container = await start(sidecar.args!, {
             volumes: [

@@ -1,5 +1,5 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { chmod, mkdtemp, mkdir, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { cpus, totalmem, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
@@ -92,6 +92,8 @@ http {
   return {
     stop: async () => {
       await run('nginx', ['-c', join(dir, 'nginx.conf'), '-s', 'stop']).catch(() => {});
+      // Run outside bench/run.sh (whose TMPDIR goes at the end), the files would stay behind.
+      await rm(dir, { recursive: true, force: true });
     },
   };
 }

@@ -37,7 +37,20 @@ if [ "$local_base" = true ]; then
 fi
 
 # shellcheck disable=SC2086 # IMAGE_BUILD_FLAGS is a list of flags
-"$engine" build ${IMAGE_BUILD_FLAGS:-} "${args[@]}" -f infra/webhook/Dockerfile -t "$tag" .
+build() { "$engine" build ${IMAGE_BUILD_FLAGS:-} "${args[@]}" -f infra/webhook/Dockerfile -t "$tag" .; }
+# runc can fail a RUN step at random with "Close_Fd sealing memfd copy: Device or resource busy"
+# (its sealed copy of itself races a writable mapping on some kernels): build once more then,
+# with the cached layers; any other failure is final.
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+if ! build 2>"$log"; then
+  cat "$log" >&2
+  grep -q 'sealing memfd copy' "$log" || exit 1
+  echo "build-image: runc's memfd race (above); building once more" >&2
+  build
+else
+  cat "$log" >&2
+fi
 # The SBOM the build stage wrote of the installed tree (/app/sbom.cdx.json), copied beside the image.
 mkdir -p "$out"
 container="$("$engine" create "$tag")"

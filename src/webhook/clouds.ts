@@ -10,6 +10,7 @@ import {
   projectedTokenVolume,
   resolveExpiration,
   tokenPaths,
+  type CloudConventions,
   type PodOs,
 } from './conventions.js';
 import { resolveBroker, type ResolveInput } from './annotations.js';
@@ -78,6 +79,28 @@ export function brokerEndpoint(base: string, path: string): string {
   return `${base.replace(/\/+$/, '')}${path}`;
 }
 
+/**
+ * What AWS and Azure resolve alike: the token lifetime from the ServiceAccount's annotation, the
+ * pod's winning, and the broker the ServiceAccount (or the webhook) names; their problems and
+ * warnings are added to the cloud's own.
+ */
+function expirationAndBroker(
+  conventions: CloudConventions,
+  key: string,
+  { serviceAccount, podAnnotations, defaults }: ResolveInput,
+  where: string,
+  out: { problems: string[]; warnings: string[] },
+) {
+  const expiration = resolveExpiration(conventions, [
+    { where: `${where}: annotation`, key, value: serviceAccount.annotations[key] },
+    { where: 'pod annotation', key, value: podAnnotations[key] },
+  ]);
+  const broker = resolveBroker(serviceAccount, defaults);
+  out.problems.push(...expiration.problems, ...broker.problems);
+  out.warnings.push(...expiration.warnings, ...broker.warnings);
+  return { expiration, broker };
+}
+
 /** AWS: a ServiceAccount annotated eks.amazonaws.com/role-arn, as the upstream webhook. */
 export function resolveAws({
   serviceAccount,
@@ -113,24 +136,13 @@ export function resolveAws({
       );
   }
 
-  const expiration = resolveExpiration(CONVENTIONS.aws, [
-    {
-      where: `${where}: annotation`,
-      key: AWS_ANNOTATIONS.tokenExpiration,
-      value: sa[AWS_ANNOTATIONS.tokenExpiration],
-    },
-    {
-      where: 'pod annotation',
-      key: AWS_ANNOTATIONS.tokenExpiration,
-      value: podAnnotations[AWS_ANNOTATIONS.tokenExpiration],
-    },
-  ]);
-  problems.push(...expiration.problems);
-  warnings.push(...expiration.warnings);
-
-  const broker = resolveBroker(serviceAccount, defaults);
-  problems.push(...broker.problems);
-  warnings.push(...broker.warnings);
+  const { expiration, broker } = expirationAndBroker(
+    CONVENTIONS.aws,
+    AWS_ANNOTATIONS.tokenExpiration,
+    { serviceAccount, podAnnotations, defaults },
+    where,
+    { problems, warnings },
+  );
 
   if (problems.length > 0) return { kind: 'invalid', problems };
   return {
@@ -188,24 +200,13 @@ export function resolveAzure({
       `${where} has no ${AZURE_ANNOTATIONS.tenantId} and the webhook has no --azure-tenant-id: AZURE_TENANT_ID is not set`,
     );
 
-  const expiration = resolveExpiration(CONVENTIONS.azure, [
-    {
-      where: `${where}: annotation`,
-      key: AZURE_ANNOTATIONS.tokenExpiration,
-      value: sa[AZURE_ANNOTATIONS.tokenExpiration],
-    },
-    {
-      where: 'pod annotation',
-      key: AZURE_ANNOTATIONS.tokenExpiration,
-      value: podAnnotations[AZURE_ANNOTATIONS.tokenExpiration],
-    },
-  ]);
-  problems.push(...expiration.problems);
-  warnings.push(...expiration.warnings);
-
-  const broker = resolveBroker(serviceAccount, defaults);
-  problems.push(...broker.problems);
-  warnings.push(...broker.warnings);
+  const { expiration, broker } = expirationAndBroker(
+    CONVENTIONS.azure,
+    AZURE_ANNOTATIONS.tokenExpiration,
+    { serviceAccount, podAnnotations, defaults },
+    where,
+    { problems, warnings },
+  );
 
   if (problems.length > 0) return { kind: 'invalid', problems };
   return {

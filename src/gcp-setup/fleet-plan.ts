@@ -1,9 +1,4 @@
-import {
-  isResourceId,
-  isServiceAccountEmail,
-  parseProvider,
-  RESOURCE_ID_RULE,
-} from '../credentials/credential-config.js';
+import { isResourceId, parseProvider, RESOURCE_ID_RULE } from '../credentials/credential-config.js';
 import { IdbridgeError } from '../errors.js';
 import { fleetSubject } from '../fleet/subject.js';
 import { FLEET_SEGMENT } from '../fleet/paths.js';
@@ -16,7 +11,12 @@ import {
   principalMember,
   principalSetMember,
 } from './gcloud.js';
-import type { GcpSetupInput, GcpSetupPlan, SetupStep } from './plan.js';
+import {
+  requireServiceAccountEmail,
+  type GcpSetupInput,
+  type GcpSetupPlan,
+  type SetupStep,
+} from './plan.js';
 
 /** What `gcp-setup --fleet` maps from the tokens the broker mints (docs/fleet.md). */
 export const FLEET_ATTRIBUTE_MAPPING: Readonly<Record<string, string>> = {
@@ -88,11 +88,7 @@ export function fleetSetupPlan(input: FleetSetupInput): GcpSetupPlan {
   });
   const member = fleetMember(input);
   if (input.serviceAccount !== undefined) {
-    if (!isServiceAccountEmail(input.serviceAccount))
-      throw new IdbridgeError(
-        'invalid_request',
-        `${JSON.stringify(input.serviceAccount.slice(0, 254))} is not a Google service account email (NAME@PROJECT.iam.gserviceaccount.com)`,
-      );
+    requireServiceAccountEmail(input.serviceAccount);
     if (!member)
       throw new IdbridgeError(
         'invalid_request',

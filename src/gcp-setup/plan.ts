@@ -187,11 +187,7 @@ export function gcpSetupPlan(input: GcpSetupInput): GcpSetupPlan {
     }
   }
   if (input.serviceAccount !== undefined) {
-    if (!isServiceAccountEmail(input.serviceAccount))
-      throw new IdbridgeError(
-        'invalid_request',
-        `${JSON.stringify(input.serviceAccount.slice(0, 254))} is not a Google service account email (NAME@PROJECT.iam.gserviceaccount.com)`,
-      );
+    requireServiceAccountEmail(input.serviceAccount);
     if (!member)
       throw new IdbridgeError(
         'invalid_request',
@@ -240,4 +236,13 @@ export function renderPlan(plan: GcpSetupPlan): string {
   });
   out.push('', '# Then:', ...plan.next.map((line) => `#   ${line}`));
   return `${out.join('\n')}\n`;
+}
+
+/** --service-account must be a Google service account's email: gcp-setup's and --fleet's one check. */
+export function requireServiceAccountEmail(email: string): void {
+  if (!isServiceAccountEmail(email))
+    throw new IdbridgeError(
+      'invalid_request',
+      `${JSON.stringify(email.slice(0, 254))} is not a Google service account email (NAME@PROJECT.iam.gserviceaccount.com)`,
+    );
 }

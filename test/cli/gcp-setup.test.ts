@@ -19,44 +19,14 @@ import { shellCommand, shellQuote } from '../../src/gcp-setup/shell.js';
 import { startFakeIamAdmin, type FakeIamAdmin } from '../fakes/iam-admin.js';
 import { runCli } from '../support/cli.js';
 import { generateClusterKey, jwksOf } from '../support/keys.js';
+import { runWithGcloud as gcloudScript } from '../support/gcloud.js';
 import { tempDir } from '../support/serve.js';
 
 const SA = 'app@proj.iam.gserviceaccount.com';
 
-/** Runs a script with bash and the installed gcloud, its IAM API pointed at the fake. */
-async function runWithGcloud(
-  script: string,
-  iam: FakeIamAdmin,
-  dir: string,
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const tokenFile = join(dir, 'access-token');
-  await writeFile(tokenFile, 'ya29.operator-token');
-  return new Promise((resolve) => {
-    execFile(
-      'bash',
-      ['-euo', 'pipefail', '-c', script],
-      {
-        env: {
-          PATH: process.env.PATH ?? '/usr/bin:/bin',
-          HOME: dir,
-          CLOUDSDK_CONFIG: join(dir, 'gcloud'),
-          CLOUDSDK_CORE_DISABLE_PROMPTS: '1',
-          CLOUDSDK_COMPONENT_MANAGER_DISABLE_UPDATE_CHECK: '1',
-          CLOUDSDK_CORE_DISABLE_USAGE_REPORTING: '1',
-          CLOUDSDK_API_ENDPOINT_OVERRIDES_IAM: `${iam.url}/`,
-          CLOUDSDK_AUTH_ACCESS_TOKEN_FILE: tokenFile,
-        },
-        timeout: 120_000,
-      },
-      (error, stdout, stderr) =>
-        resolve({
-          code: error ? (typeof error.code === 'number' ? error.code : 1) : 0,
-          stdout,
-          stderr,
-        }),
-    );
-  });
-}
+/** The printed commands, run by gcloud against the IAM fake. */
+const runWithGcloud = (script: string, iam: FakeIamAdmin, dir: string) =>
+  gcloudScript(script, iam.url, dir, 120_000);
 
 describe('shell quoting of printed commands', () => {
   it.each([

@@ -1,6 +1,3 @@
-import { execFile } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   FLEET_ATTRIBUTE_MAPPING,
@@ -9,38 +6,16 @@ import {
 } from '../../src/gcp-setup/fleet-plan.js';
 import { startFakeIamAdmin, type FakeIamAdmin } from '../fakes/iam-admin.js';
 import { runCli } from '../support/cli.js';
+import { runWithGcloud as gcloudScript } from '../support/gcloud.js';
 import { tempDir } from '../support/serve.js';
 
 const SA = 'app@proj.iam.gserviceaccount.com';
 const POOL = 'projects/123456/locations/global/workloadIdentityPools/idbridge';
 const FLEET = `${POOL}/providers/idbridge-fleet`;
 
-/** Runs a script with bash and the installed gcloud, its IAM API pointed at the fake. */
-async function runWithGcloud(script: string, iam: FakeIamAdmin, dir: string) {
-  const tokenFile = join(dir, 'access-token');
-  await writeFile(tokenFile, 'ya29.operator-token');
-  return new Promise<{ code: number; stderr: string }>((resolve) => {
-    execFile(
-      'bash',
-      ['-euo', 'pipefail', '-c', script],
-      {
-        env: {
-          PATH: process.env.PATH ?? '/usr/bin:/bin',
-          HOME: dir,
-          CLOUDSDK_CONFIG: join(dir, 'gcloud'),
-          CLOUDSDK_CORE_DISABLE_PROMPTS: '1',
-          CLOUDSDK_COMPONENT_MANAGER_DISABLE_UPDATE_CHECK: '1',
-          CLOUDSDK_CORE_DISABLE_USAGE_REPORTING: '1',
-          CLOUDSDK_API_ENDPOINT_OVERRIDES_IAM: `${iam.url}/`,
-          CLOUDSDK_AUTH_ACCESS_TOKEN_FILE: tokenFile,
-        },
-        timeout: 170_000,
-      },
-      (error, _stdout, stderr) =>
-        resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stderr }),
-    );
-  });
-}
+/** The printed commands, run by gcloud against the IAM fake. */
+const runWithGcloud = (script: string, iam: FakeIamAdmin, dir: string) =>
+  gcloudScript(script, iam.url, dir, 170_000);
 
 describe('gcp-setup --fleet: the printed commands, run by gcloud against a fake IAM API', () => {
   let iam: FakeIamAdmin;

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -52,4 +52,43 @@ export async function gcloud(
   } finally {
     await rm(config, { recursive: true, force: true });
   }
+}
+
+/**
+ * Runs a script (printed gcloud commands) with bash and the installed gcloud, its IAM API pointed
+ * at `iamUrl` (the IAM admin fake) and an operator's access token, with `dir` as HOME and config.
+ */
+export async function runWithGcloud(
+  script: string,
+  iamUrl: string,
+  dir: string,
+  timeoutMs: number,
+): Promise<GcloudResult> {
+  const tokenFile = join(dir, 'access-token');
+  await writeFile(tokenFile, 'ya29.operator-token');
+  return new Promise((resolve) => {
+    execFile(
+      'bash',
+      ['-euo', 'pipefail', '-c', script],
+      {
+        env: {
+          PATH: process.env.PATH ?? '/usr/bin:/bin',
+          HOME: dir,
+          CLOUDSDK_CONFIG: join(dir, 'gcloud'),
+          CLOUDSDK_CORE_DISABLE_PROMPTS: '1',
+          CLOUDSDK_COMPONENT_MANAGER_DISABLE_UPDATE_CHECK: '1',
+          CLOUDSDK_CORE_DISABLE_USAGE_REPORTING: '1',
+          CLOUDSDK_API_ENDPOINT_OVERRIDES_IAM: `${iamUrl}/`,
+          CLOUDSDK_AUTH_ACCESS_TOKEN_FILE: tokenFile,
+        },
+        timeout: timeoutMs,
+      },
+      (error, stdout, stderr) =>
+        resolve({
+          code: error ? (typeof error.code === 'number' ? error.code : 1) : 0,
+          stdout,
+          stderr,
+        }),
+    );
+  });
 }

@@ -1,7 +1,8 @@
-import { fork, spawn } from 'node:child_process';
+import { fork } from 'node:child_process';
 import { generateClusterKey, jwksOf, signKubeToken } from '../../test/support/keys.js';
 import { freePort } from '../../test/support/net.js';
 import { spawnServe, tempDir } from '../../test/support/serve.js';
+import { percentiles, startBareProxy } from './lib.js';
 
 /**
  * The broker's AWS STS and Entra ID exchanges on the wire: the real `idbridge serve` (a child
@@ -146,34 +147,4 @@ async function startCloudUpstream(issuerUrl: string) {
       await exited;
     },
   };
-}
-
-/** bare-proxy.mjs in its own process, forwarding to `target`. */
-async function startBareProxy(target: string) {
-  const child = spawn(
-    process.execPath,
-    [new URL('./bare-proxy.mjs', import.meta.url).pathname, target],
-    {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
-  );
-  const url = await new Promise<string>((resolve, reject) => {
-    child.stdout!.once('data', (chunk: Buffer) => resolve(chunk.toString().trim()));
-    child.once('exit', (code) => reject(new Error(`the bare proxy exited (${code})`)));
-  });
-  return {
-    url,
-    close: async () => {
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGTERM');
-      await exited;
-    },
-  };
-}
-
-function percentiles(samples: number[]): { p50: number; p99: number } {
-  const sorted = [...samples].sort((a, b) => a - b);
-  const at = (q: number) =>
-    Math.round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]! * 1000) / 1000;
-  return { p50: at(0.5), p99: at(0.99) };
 }

@@ -4,6 +4,7 @@ import type { FakeEndpoint, FakeProvider } from '../../test/fakes/google.js';
 import { generateClusterKey, jwksOf, signKubeToken } from '../../test/support/keys.js';
 import { freePort } from '../../test/support/net.js';
 import { spawnServe, tempDir } from '../../test/support/serve.js';
+import { percentiles, startBareProxy } from './lib.js';
 
 /**
  * The broker on the wire: the real `idbridge serve` (a child process, file store) in front of
@@ -227,27 +228,6 @@ async function spawnHonoOnly(env: Record<string, string>) {
   };
 }
 
-/** bare-proxy.mjs in its own process, forwarding to `upstream`. */
-async function startBareProxy(upstream: string) {
-  const child = spawn(
-    process.execPath,
-    [new URL('./bare-proxy.mjs', import.meta.url).pathname, upstream],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  );
-  const url = await new Promise<string>((resolve, reject) => {
-    child.stdout!.once('data', (chunk: Buffer) => resolve(chunk.toString().trim()));
-    child.once('exit', (code) => reject(new Error(`the bare proxy exited (${code})`)));
-  });
-  return {
-    url,
-    close: async () => {
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGTERM');
-      await exited;
-    },
-  };
-}
-
 /** upstream.ts in its own process, and the few things this benchmark asks of it. */
 async function startUpstream() {
   const child: ChildProcess = fork(new URL('./upstream.ts', import.meta.url), {
@@ -277,11 +257,4 @@ async function startUpstream() {
       await exited;
     },
   };
-}
-
-function percentiles(samples: number[]): { p50: number; p99: number } {
-  const sorted = [...samples].sort((a, b) => a - b);
-  const at = (q: number) =>
-    Math.round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]! * 1000) / 1000;
-  return { p50: at(0.5), p99: at(0.99) };
 }

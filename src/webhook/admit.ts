@@ -138,6 +138,7 @@ export async function admit(
           serviceAccount,
           podAnnotations: input.podAnnotations,
           os,
+          ...(google.plan.project !== undefined ? { project: google.plan.project } : {}),
         })
       : ({ kind: 'none', warnings: [] } as const);
   if (metadataServer.kind === 'invalid')

@@ -73,6 +73,8 @@ export interface InjectionDefaults {
   tokenLifetimeSeconds: number;
   /** Base URL of the broker (IDBRIDGE_WEBHOOK_TOKEN_URL without /v1/token, checked at startup) for clusters that cannot reach Google. */
   brokerUrl?: string;
+  /** The project when no annotation and no service account email gives one (--default-project). */
+  project?: string;
   /** CLOUDSDK_COMPUTE_REGION, as the GCP webhook's -gcp-default-region. */
   region?: string;
   /** AWS_REGION and AWS_DEFAULT_REGION, as the AWS webhook's --aws-default-region. */
@@ -280,7 +282,7 @@ export function resolveInjection({
   warnings.push(...broker.warnings);
   const brokerUrl = broker.brokerUrl;
 
-  // Project: idbridge's key > the GCP webhook's > the service account's own project.
+  // Project: idbridge's key > the GCP webhook's > the service account's own project > the webhook's default.
   let project: string | undefined;
   for (const key of [IDBRIDGE_ANNOTATIONS.projectId, keys.project]) {
     const value = sa[key];
@@ -294,6 +296,7 @@ export function resolveInjection({
     }
   }
   project ??= email ? PROJECT_FROM_EMAIL.exec(email)?.[1] : undefined;
+  project ??= defaults.project;
 
   if (problems.length > 0 || !provider) return { kind: 'invalid', problems };
   return {

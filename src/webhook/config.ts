@@ -89,6 +89,16 @@ export const webhookEnvironmentSchema = z.object({
     .default(3600)
     .describe('impersonated token lifetime, seconds'),
   IDBRIDGE_WEBHOOK_TOKEN_URL: z.string().optional().describe('cluster-wide broker `token_url`'),
+  IDBRIDGE_WEBHOOK_DEFAULT_PROJECT: z
+    .string()
+    .regex(
+      /^[a-z][-a-z0-9.:]{4,61}[a-z0-9]$/,
+      'must be a Google Cloud project id such as my-project-123',
+    )
+    .optional()
+    .describe(
+      "project of ServiceAccounts that name none and whose Google service account (if any) does not give one: `GOOGLE_CLOUD_PROJECT` and the metadata server sidecar's `--project-id` (a direct-access ServiceAccount's sidecar needs one)",
+    ),
   IDBRIDGE_WEBHOOK_DEFAULT_REGION: z
     .string()
     .regex(/^[a-z]+-[a-z]+\d+$/, 'must be a Google Cloud region such as europe-west1')
@@ -242,6 +252,9 @@ export function loadWebhookConfig(
       tokenExpirationSeconds: e.IDBRIDGE_WEBHOOK_TOKEN_EXPIRATION,
       tokenLifetimeSeconds: e.IDBRIDGE_WEBHOOK_TOKEN_LIFETIME,
       ...(brokerUrl ? { brokerUrl } : {}),
+      ...(e.IDBRIDGE_WEBHOOK_DEFAULT_PROJECT
+        ? { project: e.IDBRIDGE_WEBHOOK_DEFAULT_PROJECT }
+        : {}),
       ...(e.IDBRIDGE_WEBHOOK_DEFAULT_REGION ? { region: e.IDBRIDGE_WEBHOOK_DEFAULT_REGION } : {}),
       ...(e.IDBRIDGE_WEBHOOK_AWS_REGION ? { awsRegion: e.IDBRIDGE_WEBHOOK_AWS_REGION } : {}),
       ...(e.IDBRIDGE_WEBHOOK_AZURE_TENANT_ID

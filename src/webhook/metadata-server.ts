@@ -39,7 +39,7 @@ export interface MetadataServerSettings {
 }
 
 export type MetadataServerPlan =
-  { kind: 'sidecar'; image: string; linkLocal: boolean } | { kind: 'node' };
+  { kind: 'sidecar'; image: string; linkLocal: boolean; projectId: string } | { kind: 'node' };
 
 export type MetadataChoice =
   | { kind: 'none'; warnings: string[] }
@@ -51,7 +51,16 @@ export interface ChoiceInput {
   serviceAccount: { namespace: string; name: string; annotations: Record<string, string> };
   podAnnotations: Record<string, string>;
   os: PodOs;
+  /**
+   * The project of the Google injection (annotation, webhook default, or the service account's
+   * email). The sidecar answers project/project-id with it and, for a direct-access
+   * ServiceAccount, the email PROJECT_ID.svc.id.goog; it has no other way to learn it.
+   */
+  project?: string;
 }
+
+/** What `idbridge metadata-server --project-id` accepts (src/metadata/config.ts): an id, not a number. */
+const PROJECT_ID = /^[a-z][-a-z0-9.:]{4,61}[a-z0-9]$/;
 
 /** The annotation (pod > ServiceAccount) chooses, unless the webhook says never; the flag decides for pods that say nothing. */
 export function chooseMetadataServer({
@@ -59,17 +68,18 @@ export function chooseMetadataServer({
   serviceAccount,
   podAnnotations,
   os,
+  project,
 }: ChoiceInput): MetadataChoice {
   if (settings.mode === 'never') return { kind: 'none', warnings: [] };
   const fromPod = podAnnotations[METADATA_SERVER_ANNOTATION];
   const raw = fromPod ?? serviceAccount.annotations[METADATA_SERVER_ANNOTATION];
   let value: AnnotationValue | undefined;
+  const where =
+    fromPod !== undefined
+      ? 'pod annotation'
+      : `ServiceAccount ${serviceAccount.namespace}/${serviceAccount.name}: annotation`;
   if (raw !== undefined) {
     if (!(ANNOTATION_VALUES as readonly string[]).includes(raw)) {
-      const where =
-        fromPod !== undefined
-          ? 'pod annotation'
-          : `ServiceAccount ${serviceAccount.namespace}/${serviceAccount.name}: annotation`;
       return {
         kind: 'invalid',
         problem: `${where} ${METADATA_SERVER_ANNOTATION} ${JSON.stringify(raw.slice(0, 40))} must be "true", "false", "link-local" or "node"`,
@@ -99,9 +109,30 @@ export function chooseMetadataServer({
       problem: `${METADATA_SERVER_ANNOTATION}: "${value}" asks for a metadata server sidecar, but the webhook has no image for it; start the webhook with --metadata-server-image IMAGE (its own image)`,
     };
   }
+  // A project number (digits) is a valid GOOGLE_CLOUD_PROJECT but not a project id.
+  if (project === undefined || !PROJECT_ID.test(project)) {
+    const fix = `annotate the ServiceAccount with idbridge.dev/project-id: PROJECT_ID (the project of its workload identity pool), or start the webhook with --default-project PROJECT_ID`;
+    const why = `the metadata server sidecar needs a project id for project/project-id${project === undefined ? ' and the ServiceAccount names no Google service account to read it from' : `, and ${JSON.stringify(project)} is a project number`}`;
+    // Asked for by name: refuse, so the pod does not start with a sidecar that cannot.
+    if (raw !== undefined)
+      return { kind: 'invalid', problem: `${where} ${METADATA_SERVER_ANNOTATION}: ${why}; ${fix}` };
+    // Chosen by the webhook's flag: the pod keeps its credential files, and is told why.
+    // Kubernetes keeps warnings to 120 characters: the short form.
+    return {
+      kind: 'none',
+      warnings: [
+        'no metadata server sidecar (no project id): annotate the ServiceAccount idbridge.dev/project-id, or --default-project',
+      ],
+    };
+  }
   return {
     kind: 'plan',
-    plan: { kind: 'sidecar', image: settings.image, linkLocal: value === 'link-local' },
+    plan: {
+      kind: 'sidecar',
+      image: settings.image,
+      linkLocal: value === 'link-local',
+      projectId: project,
+    },
     warnings: [],
   };
 }
@@ -144,6 +175,8 @@ export function metadataSidecar(
       METADATA_SIDECAR_HOST,
       '--port',
       String(METADATA_SIDECAR_PORT),
+      '--project-id',
+      plan.projectId,
       ...(plan.linkLocal ? ['--link-local'] : []),
     ],
     restartPolicy: 'Always',

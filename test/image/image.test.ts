@@ -657,7 +657,14 @@ describe.skipIf(unavailable !== undefined)(
       async () => {
         // Host networking here, whose net.ipv4.ip_unprivileged_port_start (1024 on this machine,
         // and in pods on containerd 1.x and CRI-O) refuses a port under 1024 to this process.
-        const sidecar = metadataSidecar({ kind: 'sidecar', image: IMAGE, linkLocal: false });
+        // A direct-access ServiceAccount (no Google service account): the project id is the
+        // webhook's, passed as --project-id, the server's only way to learn it.
+        const sidecar = metadataSidecar({
+          kind: 'sidecar',
+          image: IMAGE,
+          linkLocal: false,
+          projectId: 'proj-abc12',
+        });
         const paths = LAYOUTS.linux;
         const dir = await tempDir('idbridge-image-sidecar-');
         try {
@@ -672,8 +679,6 @@ describe.skipIf(unavailable !== undefined)(
               'projects/123456/locations/global/workloadIdentityPools/pool/providers/prov',
             ),
             tokenPath: paths.tokenFile,
-            // The project id comes from the impersonated account's email (see docs/metadata-server.md).
-            serviceAccountEmail: 'app@proj-abc12.iam.gserviceaccount.com',
           });
           await writeFile(
             join(dir.path, 'config', basename(paths.configFile)),
@@ -703,6 +708,13 @@ describe.skipIf(unavailable !== undefined)(
               cause: err,
             });
           });
+          const flavor = { headers: { 'metadata-flavor': 'Google' } };
+          const answer = async (path: string) =>
+            (await fetch(`http://127.0.0.1:${port}/computeMetadata/v1/${path}`, flavor)).text();
+          expect(await answer('project/project-id')).toBe('proj-abc12');
+          expect(await answer('instance/service-accounts/default/email')).toBe(
+            'proj-abc12.svc.id.goog',
+          );
           expect(await processIds(container)).toEqual({ uid: 65532, gid: 65532 });
           await podman(['stop', '--time', '10', container]);
           expect(await writes(container)).toEqual([]);

@@ -26,6 +26,7 @@ const P = 'cloud.google.com/';
 const IMAGE = 'registry.example.com/idbridge/webhook:0.1.0';
 const CONFIG_PATH = '/var/run/secrets/gcloud/config/federation.json';
 const ANNOTATION = 'idbridge.dev/metadata-server';
+const DIRECT = { 'idbridge.dev/direct-access': 'true' };
 const WIF = { [`${P}workload-identity-provider`]: PROVIDER, [`${P}service-account-email`]: EMAIL };
 
 const serviceAccounts: FakeServiceAccount[] = [
@@ -34,6 +35,37 @@ const serviceAccounts: FakeServiceAccount[] = [
   { namespace: 'apps', name: 'meta-node', annotations: { ...WIF, [ANNOTATION]: 'node' } },
   { namespace: 'apps', name: 'meta-typo', annotations: { ...WIF, [ANNOTATION]: 'yes' } },
   { namespace: 'apps', name: 'plain', annotations: { [ANNOTATION]: 'true' } },
+  // Direct access: the provider only, no Google service account to read a project from.
+  {
+    namespace: 'apps',
+    name: 'direct',
+    annotations: { [`${P}workload-identity-provider`]: PROVIDER, ...DIRECT, [ANNOTATION]: 'true' },
+  },
+  {
+    namespace: 'apps',
+    name: 'direct-project',
+    annotations: {
+      [`${P}workload-identity-provider`]: PROVIDER,
+      ...DIRECT,
+      [ANNOTATION]: 'true',
+      'idbridge.dev/project-id': 'pool-project-7',
+    },
+  },
+  {
+    namespace: 'apps',
+    name: 'direct-number',
+    annotations: {
+      [`${P}workload-identity-provider`]: PROVIDER,
+      ...DIRECT,
+      [ANNOTATION]: 'true',
+      [`${P}project`]: '123456789',
+    },
+  },
+  {
+    namespace: 'apps',
+    name: 'direct-quiet',
+    annotations: { [`${P}workload-identity-provider`]: PROVIDER, ...DIRECT },
+  },
 ];
 
 const container = (name: string, extra: Partial<ContainerObject> = {}): ContainerObject => ({
@@ -112,6 +144,9 @@ describe('metadata server injection (--metadata-server=annotated)', () => {
         '127.0.0.1',
         '--port',
         '8988',
+        // From the email: the server answers project/project-id with the injected GOOGLE_CLOUD_PROJECT.
+        '--project-id',
+        'my-project-1',
       ],
       resources: { requests: { cpu: '10m', memory: '48Mi' }, limits: { memory: '128Mi' } },
       securityContext: {
@@ -274,6 +309,81 @@ describe('metadata server injection (--metadata-server=annotated)', () => {
     expect(plain.review.response.allowed).toBe(true);
     expect(plain.patch).toBeUndefined();
   });
+
+  it('a direct-access ServiceAccount: its project annotation becomes --project-id; none, or a project number, is denied with the fix', async () => {
+    const { patched } = await admitTwice(webhook, pod('direct-project'));
+    const args = sidecarOf(patched)!.args as string[];
+    expect(args.slice(args.indexOf('--project-id'), args.indexOf('--project-id') + 2)).toEqual([
+      '--project-id',
+      'pool-project-7',
+    ]);
+    expect(envOf(patched.spec.containers[0]!).GOOGLE_CLOUD_PROJECT).toBe('pool-project-7');
+
+    // Asked for by name, a sidecar that could not start is refused at admission, not left crash-looping.
+    for (const [name, reason] of [
+      ['direct', /names no Google service account to read it from/],
+      ['direct-number', /"123456789" is a project number/],
+    ] as const) {
+      const answer = await webhook.review(pod(name));
+      expect(answer.review.response, name).toMatchObject({
+        allowed: false,
+        status: { code: 400 },
+      });
+      const message = answer.review.response.status!.message!;
+      expect(message).toContain(
+        `ServiceAccount apps/${name}: annotation idbridge.dev/metadata-server`,
+      );
+      expect(message).toMatch(reason);
+      expect(message).toMatch(/idbridge\.dev\/project-id: PROJECT_ID.*--default-project/);
+    }
+    // The pod's own annotation asks the same way.
+    const fromPod = await webhook.review(pod('direct-quiet', {}, { [ANNOTATION]: 'true' }));
+    expect(fromPod.review.response.status!.message).toMatch(
+      /^pod annotation idbridge\.dev\/metadata-server: the metadata server sidecar needs a project id/,
+    );
+  });
+});
+
+describe('metadata server injection for direct access (--metadata-server=always)', () => {
+  it('no project: the pod keeps its credential files, no sidecar, and a warning that names the fix; --default-project gives the sidecar its project', async () => {
+    const always = {
+      IDBRIDGE_WEBHOOK_METADATA_SERVER: 'always',
+      IDBRIDGE_WEBHOOK_METADATA_SERVER_IMAGE: IMAGE,
+    };
+    const bare = await startWebhookHarness({ serviceAccounts, env: always });
+    try {
+      const { patched, warnings } = await admitTwice(bare, pod('direct-quiet'));
+      expect(sidecarOf(patched)).toBeUndefined();
+      expect(metadataVariables(patched.spec.containers[0]!)).toEqual({});
+      expect(envOf(patched.spec.containers[0]!).GOOGLE_APPLICATION_CREDENTIALS).toBe(CONFIG_PATH);
+      expect(warnings).toContainEqual(
+        expect.stringMatching(
+          /^no metadata server sidecar \(no project id\): annotate the ServiceAccount idbridge\.dev\/project-id, or --default-project$/,
+        ),
+      );
+    } finally {
+      await bare.close();
+    }
+    const withDefault = await startWebhookHarness({
+      serviceAccounts,
+      env: { ...always, IDBRIDGE_WEBHOOK_DEFAULT_PROJECT: 'fleet-pool-1' },
+    });
+    try {
+      const { patched } = await admitTwice(withDefault, pod('direct-quiet'));
+      expect(sidecarOf(patched)!.args).toEqual(
+        expect.arrayContaining(['--project-id', 'fleet-pool-1']),
+      );
+      expect(envOf(patched.spec.containers[0]!).GOOGLE_CLOUD_PROJECT).toBe('fleet-pool-1');
+      expect(metadataVariables(patched.spec.containers[0]!)).toEqual(LOOPBACK);
+      // An annotation still wins over the default, and an email's project too.
+      const annotated = await admitTwice(withDefault, pod('direct-project'));
+      expect(sidecarOf(annotated.patched)!.args).toContain('pool-project-7');
+      const impersonating = await admitTwice(withDefault, pod('web'));
+      expect(sidecarOf(impersonating.patched)!.args).toContain('my-project-1');
+    } finally {
+      await withDefault.close();
+    }
+  });
 });
 
 describe('metadata server choice (pure decision)', () => {
@@ -292,12 +402,13 @@ describe('metadata server choice (pure decision)', () => {
       serviceAccount: sa(saAnnotations),
       podAnnotations,
       os: 'linux',
+      project: 'proj-1',
     });
 
   it('always: every pod unless it says "false"; never: annotations are ignored; node: the DaemonSet by default', () => {
     expect(choose({ mode: 'always', image: IMAGE })).toEqual({
       kind: 'plan',
-      plan: { kind: 'sidecar', image: IMAGE, linkLocal: false },
+      plan: { kind: 'sidecar', image: IMAGE, linkLocal: false, projectId: 'proj-1' },
       warnings: [],
     });
     expect(choose({ mode: 'always', image: IMAGE }, { [ANNOTATION]: 'false' })).toEqual({
@@ -351,6 +462,13 @@ describe('metadata server choice (pure decision)', () => {
     expect(() => loadWebhookConfig({ IDBRIDGE_WEBHOOK_METADATA_SERVER: 'always' })).toThrow(
       /IDBRIDGE_WEBHOOK_METADATA_SERVER_IMAGE/,
     );
+    expect(loadWebhookConfig({ IDBRIDGE_WEBHOOK_DEFAULT_PROJECT: 'my-pool-1' }).defaults).toEqual(
+      expect.objectContaining({ project: 'my-pool-1' }),
+    );
+    for (const bad of ['123456789', 'My-Project', 'ab', '-x-project'])
+      expect(() => loadWebhookConfig({ IDBRIDGE_WEBHOOK_DEFAULT_PROJECT: bad }), bad).toThrow(
+        /IDBRIDGE_WEBHOOK_DEFAULT_PROJECT.*must be a Google Cloud project id/,
+      );
   });
 });
 

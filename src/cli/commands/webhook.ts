@@ -64,6 +64,11 @@ const FLAGS: Array<[flag: string, variable: keyof WebhookEnvironment, help: stri
     'broker token_url (https://BROKER/v1/token) for clusters that cannot reach Google',
   ],
   [
+    '--default-project <id>',
+    'IDBRIDGE_WEBHOOK_DEFAULT_PROJECT',
+    "project for ServiceAccounts that name none (GOOGLE_CLOUD_PROJECT, and the metadata server sidecar's --project-id)",
+  ],
+  [
     '--default-region <region>',
     'IDBRIDGE_WEBHOOK_DEFAULT_REGION',
     'sets CLOUDSDK_COMPUTE_REGION in mutated containers',

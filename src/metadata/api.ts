@@ -16,7 +16,8 @@ export interface MetadataRequest {
 
 export interface MetadataAnswer {
   status: number;
-  headers: Record<string, string>;
+  /** Shared between answers: never modified. */
+  headers: Readonly<Record<string, string>>;
   body: string;
 }
 
@@ -60,23 +61,25 @@ const SCOPE = /^[\x21-\x7e]{1,256}$/;
 const MAX_AUDIENCE_CHARS = 2048;
 const AUDIENCE = /^[\x21-\x7e]+$/;
 
-export function text(
-  status: number,
-  body: string,
-  extra: Record<string, string> = {},
-): MetadataAnswer {
-  return { status, headers: { ...TEXT, ...extra }, body };
+/** The /token answer's headers, made once: the warm path allocates no header object. */
+const TOKEN_HEADERS: Readonly<Record<string, string>> = { ...JSON_TYPE, ...NO_STORE };
+
+export function text(status: number, body: string, extra?: Record<string, string>): MetadataAnswer {
+  return { status, headers: extra ? { ...TEXT, ...extra } : TEXT, body };
 }
 
-function json(value: unknown, extra: Record<string, string> = {}): MetadataAnswer {
-  return { status: 200, headers: { ...JSON_TYPE, ...extra }, body: JSON.stringify(value) };
+function json(
+  value: unknown,
+  headers: Readonly<Record<string, string>> = JSON_TYPE,
+): MetadataAnswer {
+  return { status: 200, headers, body: JSON.stringify(value) };
 }
 
 /** A refusal: one line that says what to fix, in the server's own text shape. */
 export function refusal(
   status: number,
   message: string,
-  extra: Record<string, string> = {},
+  extra?: Record<string, string>,
 ): MetadataAnswer {
   return text(status, `${message}\n`, extra);
 }
@@ -125,11 +128,28 @@ interface Directory {
   recursive: () => unknown;
   child: (name: string) => Node | undefined;
 }
-type Leaf = { leaf: () => MetadataAnswer | { need: TokenNeed } };
+/** The query reaches only the leaves that read it (token, identity). */
+type Leaf = { leaf: (query: URLSearchParams) => MetadataAnswer | { need: TokenNeed } };
 type Node = Directory | Leaf;
 
-function tree(view: InstanceView, query: URLSearchParams): Directory {
-  const account = (): Directory => ({
+/**
+ * One tree per view, made on first use: the view is fixed for a sidecar and per pod in node
+ * mode, and a request then walks the tree without allocating it again.
+ */
+const trees = new WeakMap<InstanceView, Directory>();
+function treeOf(view: InstanceView): Directory {
+  let root = trees.get(view);
+  if (!root) {
+    root = tree(view);
+    trees.set(view, root);
+  }
+  return root;
+}
+
+function tree(view: InstanceView): Directory {
+  const TOKEN: Leaf = { leaf: (query) => tokenNeed(query) };
+  const IDENTITY: Leaf = { leaf: (query) => identityNeed(view, query) };
+  const account: Directory = {
     entries: ['aliases', 'email', 'identity', 'scopes', 'token'],
     recursive: () => accountInfo(view),
     child: (name) => {
@@ -141,19 +161,19 @@ function tree(view: InstanceView, query: URLSearchParams): Directory {
         case 'scopes':
           return { leaf: () => listing(DEFAULT_SCOPES) };
         case 'token':
-          return { leaf: () => tokenNeed(query) };
+          return TOKEN;
         case 'identity':
-          return { leaf: () => identityNeed(view, query) };
+          return IDENTITY;
         default:
           return undefined;
       }
     },
-  });
+  };
   const accounts: Directory = {
     entries: ['default/', `${emailOf(view)}/`],
     recursive: () => accountsInfo(view),
     // Any other account is not this pod's: 404, as on GKE.
-    child: (name) => (name === 'default' || name === emailOf(view) ? account() : undefined),
+    child: (name) => (name === 'default' || name === emailOf(view) ? account : undefined),
   };
   const attributes: Directory = {
     entries: Object.keys(view.attributes).sort(),
@@ -309,10 +329,13 @@ export function gate(request: MetadataRequest, readiness: () => Readiness): Gate
   return { metadata: true };
 }
 
+/** The query of a request without one (read only). */
+const NO_QUERY = new URLSearchParams();
+
 /** The answer to a request that passed gate(), for the pod described by `view`. */
 export function decideMetadata(request: MetadataRequest, view: InstanceView): Decision {
   const { path } = request;
-  const query = new URLSearchParams(request.query);
+  const query = request.query === '' ? NO_QUERY : new URLSearchParams(request.query);
   if (path === '/computeMetadata') return { answer: redirect(request) };
   if (path === '/computeMetadata/') return { answer: listing(['v1/']) };
   if (path !== '/computeMetadata/v1' && !path.startsWith('/computeMetadata/v1/'))
@@ -323,7 +346,7 @@ export function decideMetadata(request: MetadataRequest, view: InstanceView): De
   const directorySlash = rest.endsWith('/');
   // "a/b/" splits into [a, b, ""]; the empty last segment marks the directory form.
   const names = rest === '' ? [] : directorySlash ? segments.slice(0, -1) : segments;
-  let node: Node = tree(view, query);
+  let node: Node = treeOf(view);
   for (const name of names) {
     if (!('child' in node) || name === '') return { answer: notFound(path) };
     const next: Node | undefined = node.child(name);
@@ -332,7 +355,7 @@ export function decideMetadata(request: MetadataRequest, view: InstanceView): De
   }
   if ('leaf' in node) {
     if (directorySlash) return { answer: notFound(path) };
-    const leaf = node.leaf();
+    const leaf = node.leaf(query);
     return 'need' in leaf ? leaf : { answer: leaf };
   }
   if (!directorySlash) return { answer: redirect(request) };
@@ -376,7 +399,7 @@ export function tokenAnswer(result: TokenResult, nowMs: number): MetadataAnswer 
   const expiresIn = Math.max(0, Math.floor((result.expiresAtMs - nowMs) / 1000));
   return json(
     { access_token: result.token, expires_in: expiresIn, token_type: 'Bearer' },
-    NO_STORE,
+    TOKEN_HEADERS,
   );
 }
 
@@ -392,6 +415,6 @@ export function failureAnswer(failure: TokenFailure): MetadataAnswer {
     failure.message,
     failure.retryAfterSeconds !== undefined
       ? { 'retry-after': String(failure.retryAfterSeconds) }
-      : {},
+      : undefined,
   );
 }

@@ -94,6 +94,9 @@ describe('metadata server when Google fails', () => {
   /** A scope never asked before, so the cache cannot answer. */
   const freshScopes = () => `?scopes=https://www.googleapis.com/auth/fault-${++scope}`;
   const env = { IDBRIDGE_METADATA_UPSTREAM_ATTEMPTS: '1' };
+  // Long enough that a loaded CI machine never turns a fake's 500 into a timeout; the slow-STS
+  // case waits it out once.
+  const UPSTREAM_TIMEOUT_MS = '2000';
 
   beforeAll(async () => {
     world = await startMetadataWorld();
@@ -104,7 +107,7 @@ describe('metadata server when Google fails', () => {
         '--project-id',
         'direct-proj',
         '--upstream-timeout',
-        '300',
+        UPSTREAM_TIMEOUT_MS,
       ],
       env,
     );
@@ -113,7 +116,7 @@ describe('metadata server when Google fails', () => {
         '--credential-config',
         await world.credentialConfig('web', GSA),
         '--upstream-timeout',
-        '300',
+        UPSTREAM_TIMEOUT_MS,
       ],
       env,
     );
@@ -192,7 +195,7 @@ describe('metadata server when Google fails', () => {
     const answer = await get(direct.url, `${TOKEN}${freshScopes()}`);
     expectCleanRefusal(answer, 503);
     expect(answer.body).toMatch(
-      /did not answer within 300 ms \(IDBRIDGE_METADATA_UPSTREAM_TIMEOUT_MS\)/,
+      /did not answer within 2000 ms \(IDBRIDGE_METADATA_UPSTREAM_TIMEOUT_MS\)/,
     );
   });
 

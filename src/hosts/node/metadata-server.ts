@@ -134,9 +134,28 @@ async function handle(
 }
 
 function write(res: ServerResponse, answer: MetadataAnswer): void {
-  res.writeHead(answer.status, {
-    ...answer.headers,
-    'content-length': String(Buffer.byteLength(answer.body)),
-  });
+  res.writeHead(answer.status, withLength(answer.headers, Buffer.byteLength(answer.body)));
   res.end(answer.body);
+}
+
+/**
+ * An answer's headers with its Content-Length, made once per (headers, length): answers share
+ * their header objects (src/metadata/api.ts) and a warm /token answer keeps its length, so the
+ * hot path copies no header object. Bounded: a few lengths per header set.
+ */
+const withLengths = new WeakMap<object, Map<number, Record<string, string>>>();
+const LENGTHS_KEPT = 64;
+function withLength(headers: Readonly<Record<string, string>>, length: number) {
+  let byLength = withLengths.get(headers);
+  if (!byLength) {
+    byLength = new Map();
+    withLengths.set(headers, byLength);
+  }
+  let merged = byLength.get(length);
+  if (!merged) {
+    if (byLength.size >= LENGTHS_KEPT) byLength.clear();
+    merged = { ...headers, 'content-length': String(length) };
+    byLength.set(length, merged);
+  }
+  return merged;
 }

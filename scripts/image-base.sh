@@ -3,7 +3,8 @@
 # where no base image can be pulled (offline machines, the image test):
 #   localhost/idbridge-base:node20   distroless-style: node, the shared libraries it links, CA
 #                                    certificates, /etc/passwd and /etc/group with nonroot (65532); no shell
-#   localhost/idbridge-build:node20  the same plus /bin/sh, /usr/bin/env and this machine's npm (build stage)
+#   localhost/idbridge-build:node20  the same plus /bin/sh, /usr/bin/env, this machine's npm and, under
+#                                    /opt/iproute2, its `ip` with its libraries (build stage)
 # Usage: scripts/image-base.sh [podman|docker]   (prints the two image names)
 set -euo pipefail
 engine="${1:-podman}"
@@ -61,6 +62,8 @@ add_etc "$build"
 mkdir -p "$build/usr/local/lib/node_modules"
 cp -a "$npm_dir" "$build/usr/local/lib/node_modules/npm"
 ln -s ../lib/node_modules/npm/bin/npm-cli.js "$build/usr/local/bin/npm"
+# This machine's iproute2 `ip`, which the Dockerfile's build stage hands to the final image.
+"$(dirname "$0")/collect-iproute2.sh" "$build/opt/iproute2"
 import_root "$build" "$build_tag"
 
 echo "$base_tag"

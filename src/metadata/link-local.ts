@@ -5,7 +5,7 @@ import { IdbridgeError } from '../errors.js';
  * The `link-local` sidecar variant: puts 169.254.169.254/32 on the pod's own loopback so clients
  * that hard-code the address reach the sidecar (it then also listens there on port 80). Node has
  * no netlink sockets, so this runs iproute2's `ip` (no shell: execFile with fixed arguments); the
- * image must contain it (node:20-bookworm-slim does not: add `iproute2`, or busybox's `ip`).
+ * idbridge image carries it (scripts/collect-iproute2.sh).
  * Needs CAP_NET_ADMIN in this container only. Only the pod's network namespace changes.
  */
 

@@ -101,6 +101,12 @@ async function start(
     env?: Record<string, string>;
     /** As a pod's `capabilities: { drop: [ALL] }`. */
     capDropAll?: boolean;
+    /** As `capabilities.add` (after the drop). */
+    capAdd?: string[];
+    /** `host` (default), or `none`: a network namespace of its own with only `lo`, as a pod's. */
+    network?: 'host' | 'none';
+    /** As `runAsUser`/`runAsGroup`, e.g. "0:0"; default the image's USER. */
+    user?: string;
   } = {},
 ): Promise<string> {
   const volumes = (options.volumes ?? []).flatMap((v) => ['--volume', v]);
@@ -112,10 +118,12 @@ async function start(
       'run',
       '--detach',
       '--network',
-      'host',
+      options.network ?? 'host',
       ...LIMITS,
       ...readOnly,
       ...(options.capDropAll ? ['--cap-drop', 'ALL'] : []),
+      ...(options.capAdd ?? []).flatMap((cap) => ['--cap-add', cap]),
+      ...(options.user ? ['--user', options.user] : []),
       ...volumes,
       ...env,
       IMAGE,
@@ -716,6 +724,90 @@ describe.skipIf(unavailable !== undefined)(
             'proj-abc12.svc.id.goog',
           );
           expect(await processIds(container)).toEqual({ uid: 65532, gid: 65532 });
+          await podman(['stop', '--time', '10', container]);
+          expect(await writes(container)).toEqual([]);
+        } finally {
+          await dir.remove();
+        }
+      },
+      120_000,
+    );
+
+    it.skipIf(!/\bmetadata-server\b/.test(help))(
+      "the link-local sidecar as injected (root, only NET_ADMIN and NET_BIND_SERVICE, a network namespace of its own) puts 169.254.169.254 on its loopback with the image's ip and answers there on port 80",
+      async () => {
+        const sidecar = metadataSidecar({
+          kind: 'sidecar',
+          image: IMAGE,
+          linkLocal: true,
+          projectId: 'proj-abc12',
+        });
+        const context = sidecar.securityContext!;
+        expect(context.capabilities).toEqual({
+          drop: ['ALL'],
+          add: ['NET_ADMIN', 'NET_BIND_SERVICE'],
+        });
+        const paths = LAYOUTS.linux;
+        const dir = await tempDir('idbridge-image-link-local-');
+        try {
+          await mkdir(join(dir.path, 'token'));
+          await mkdir(join(dir.path, 'config'));
+          await writeFile(
+            join(dir.path, 'token', 'token'),
+            `e30.${Buffer.from(JSON.stringify({ sub: 'system:serviceaccount:apps:web' })).toString('base64url')}.sig`,
+          );
+          const config = externalAccountConfig({
+            provider: parseProvider(
+              'projects/123456/locations/global/workloadIdentityPools/pool/providers/prov',
+            ),
+            tokenPath: paths.tokenFile,
+          });
+          await writeFile(
+            join(dir.path, 'config', basename(paths.configFile)),
+            JSON.stringify(config),
+          );
+          await chmod(dir.path, 0o755);
+          await readableByImage(join(dir.path, 'token'));
+          await readableByImage(join(dir.path, 'config'));
+          // A pod's network namespace: only lo, which the sidecar changes and the host never sees.
+          const container = await start(sidecar.args!, {
+            volumes: [
+              `${join(dir.path, 'token')}:${paths.tokenDir}:ro`,
+              `${join(dir.path, 'config')}:${paths.configDir}:ro`,
+            ],
+            network: 'none',
+            capDropAll: true,
+            capAdd: context.capabilities!.add!,
+            user: `${context.runAsUser}:${context.runAsUser}`,
+          });
+          containers.push(container);
+          // What a neighbouring container of the pod sees: the same network namespace.
+          const fromPod = async (url: string) =>
+            (
+              await podman([
+                'exec',
+                container,
+                '/usr/local/bin/node',
+                '-e',
+                `fetch(${JSON.stringify(url)}, { headers: { 'metadata-flavor': 'Google' } }).then(async (r) => process.stdout.write(r.status + ' ' + (await r.text())), () => process.stdout.write('unreachable'))`,
+              ])
+            ).trim();
+          const port = sidecar.args![sidecar.args!.indexOf('--port') + 1];
+          await waitFor(
+            async () =>
+              (await fromPod(`http://127.0.0.1:${port}/readyz`).catch(() => '')).startsWith('200'),
+            'the link-local sidecar /readyz',
+            60_000,
+          ).catch(async (err: unknown) => {
+            throw new Error(`the link-local sidecar never got ready: ${await logsOf(container)}`, {
+              cause: err,
+            });
+          });
+          expect(
+            await fromPod('http://169.254.169.254/computeMetadata/v1/project/project-id'),
+          ).toBe('200 proj-abc12');
+          expect(await fromPod('http://169.254.169.254/')).toBe('200 computeMetadata/');
+          expect(await processIds(container)).toEqual({ uid: 0, gid: 0 });
           await podman(['stop', '--time', '10', container]);
           expect(await writes(container)).toEqual([]);
         } finally {

@@ -63,7 +63,8 @@ export class WifProviderTarget implements SyncTarget {
       if (kid !== undefined) this.#checkNotLockedOut(kid, uploaded.keys, checked.jwks.keys);
       const plan = planProviderKeys(uploaded.keys, checked.jwks.keys);
       const warnings = [...uploaded.warnings, ...checked.jwks.warnings];
-      if (!plan.write) return { changed: false, added: [], removed: [], warnings };
+      if (!plan.write)
+        return { changed: false, added: [], removed: [], warnings, keys: checked.jwks.keys };
       try {
         await this.#call('update', () =>
           client.putJwks(provider, JSON.stringify({ keys: plan.write }), current.etag),
@@ -91,6 +92,7 @@ export class WifProviderTarget implements SyncTarget {
         added: plan.added,
         removed: plan.removed,
         warnings,
+        keys: plan.write,
         ...(plan.deferred.length > 0 ? { pending: true } : {}),
       };
     }

@@ -114,6 +114,11 @@ describe('idbridge sync --target wif-provider://… --api', () => {
       mode: 'jwks-upload',
     });
     expect(created.status, JSON.stringify(created.json)).toBe(201);
+    // Its next steps name the provider and the sync, not a curl of an issuer that publishes nothing.
+    const next = (created.json as { next: string[] }).next.join('\n');
+    expect(next).toMatch(/publishes no documents for a jwks-upload cluster/);
+    expect(next).toMatch(/--target wif-provider:\/\/PROVIDER --api URL/);
+    expect(next).not.toMatch(/curl/);
     iam.providers.set(provider.path, {
       name: provider.path,
       oidc: { issuerUri: world.issuer, jwksJson: JSON.stringify(jwks) },

@@ -2,6 +2,15 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { externalAccountConfig, parseProvider } from '../../src/credentials/credential-config.js';
+import { silentLogger } from '../../src/log/logger.js';
+import { ApiTarget } from '../../src/sync/api-target.js';
+import { SyncFailure } from '../../src/sync/failure.js';
+import { applicationDefaultCredentials } from '../../src/sync/google-credentials.js';
+import { IamProviderClient } from '../../src/sync/iam-providers.js';
+import { KubeIssuerSource, loadKubeConfig } from '../../src/sync/kube-source.js';
+import { ProviderThenApiTarget } from '../../src/sync/provider-then-api-target.js';
+import { syncCycle } from '../../src/sync/run.js';
+import { WifProviderTarget } from '../../src/sync/wif-provider-target.js';
 import { startFakeGoogle, type FakeGoogle } from '../fakes/google.js';
 import { startFakeIamAdmin, type FakeIamAdmin } from '../fakes/iam-admin.js';
 import { generateClusterKey, jwksOf } from '../support/keys.js';
@@ -223,6 +232,65 @@ describe('idbridge sync --target wif-provider://… --api', () => {
       removed: [leaving.kid],
     });
     world.kube.removeKey(arriving.kid);
+  });
+
+  it('a write operation that never finishes pushes nothing: the cycle fails at the deadline (exit 5)', async () => {
+    // The production parts, with the clock injected so the 60 s deadline passes at once.
+    let at = 0;
+    const google = await applicationDefaultCredentials(credentials);
+    const target = new ProviderThenApiTarget(
+      new WifProviderTarget({
+        provider,
+        client: new IamProviderClient({
+          iamUrl: iam.url,
+          accessToken: () => google.accessToken(),
+          now: () => at,
+          sleep: async (ms) => {
+            at += ms;
+          },
+        }),
+      }),
+      new ApiTarget({
+        apiUrl: world.serve.url,
+        cluster: world.cluster,
+        tokenFile: world.tokenFile,
+        provider: provider.path,
+      }),
+    );
+    const added = generateClusterKey('ES256');
+    world.kube.addKey(added);
+    iam.operateNext({ never: true });
+    const before = await view();
+    const pushed = pushes();
+    const failure = await syncCycle(
+      {
+        once: true,
+        intervalMs: 60_000,
+        jitter: 0,
+        repushAfterMs: 0,
+        retry: { attempts: 1, initialMs: 1, maxMs: 1 },
+      },
+      {
+        source: new KubeIssuerSource(
+          loadKubeConfig({ kubeconfig: world.kubeconfig, inCluster: false }),
+        ),
+        target,
+        logger: silentLogger,
+        sleep: async () => {},
+        random: () => 0,
+        now: () => at,
+      },
+    ).catch((e: unknown) => e);
+    expect(failure).toBeInstanceOf(SyncFailure);
+    expect((failure as SyncFailure).exitCode).toBe(5);
+    expect((failure as SyncFailure).message).toMatch(
+      /was not done after 5\d s: the write may still land/,
+    );
+    expect(at).toBeLessThanOrEqual(60_000);
+    expect(pushes()).toBe(pushed);
+    expect(uploadedKids()).not.toContain(added.kid);
+    expect((await view()).lastKeyWrite).toEqual(before.lastKeyWrite);
+    world.kube.removeKey(added.kid);
   });
 
   it("a failing push keeps the API target's message and exit code; the next run catches up", async () => {

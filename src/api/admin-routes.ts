@@ -143,16 +143,19 @@ async function createCluster(
     ...(body.broker ? { broker: body.broker } : {}),
     ...(body.mode ? { mode: body.mode } : {}),
   });
-  const next = jwks
-    ? [
-        'Set the kube-apiserver flags above and restart it.',
-        `Check the issuer: curl ${record.issuer}/.well-known/openid-configuration`,
-        'Run idbridge sync in the cluster to keep the keys current.',
-      ]
-    : [
-        'Set the kube-apiserver flags above and restart it.',
-        `Upload the cluster's current keys: PUT ${'/api/v1/clusters/'}${record.id}/keys with {"jwks": <kubectl get --raw /openid/v1/jwks>} and the admin token. Nothing is published until the cluster has keys, and idbridge sync verifies its own token against them.`,
-      ];
+  const next =
+    record.mode === 'jwks-upload'
+      ? jwksUploadSteps(record.issuer, record.id, jwks !== undefined)
+      : jwks
+        ? [
+            'Set the kube-apiserver flags above and restart it.',
+            `Check the issuer: curl ${record.issuer}/.well-known/openid-configuration`,
+            'Run idbridge sync in the cluster to keep the keys current.',
+          ]
+        : [
+            'Set the kube-apiserver flags above and restart it.',
+            `Upload the cluster's current keys: PUT ${'/api/v1/clusters/'}${record.id}/keys with {"jwks": <kubectl get --raw /openid/v1/jwks>} and the admin token. Nothing is published until the cluster has keys, and idbridge sync verifies its own token against them.`,
+          ];
   const warnings = [...(jwks?.warnings ?? []), ...issuerSchemeWarnings(record.issuer)];
   return json(
     201,
@@ -167,6 +170,23 @@ async function createCluster(
       etag: versionTag(record.version),
     },
   );
+}
+
+/**
+ * A `jwks-upload` cluster publishes no issuer documents (its provider holds its keys), so its next
+ * steps name the provider and the sync that keeps both copies, not a curl of its issuer.
+ */
+function jwksUploadSteps(issuer: string, id: string, hasKeys: boolean): string[] {
+  return [
+    `Set the kube-apiserver flags above and restart it: ${issuer} is the tokens' issuer only, idbridge publishes no documents for a jwks-upload cluster (Google reads its keys from the provider).`,
+    `Create the provider with the cluster's keys uploaded and issuer URI ${issuer}: idbridge gcp-setup --issuer=${issuer} --jwk-json-path=jwks.json … prints the commands.`,
+    ...(hasKeys
+      ? []
+      : [
+          `Upload the cluster's current keys: PUT /api/v1/clusters/${id}/keys with {"jwks": <kubectl get --raw /openid/v1/jwks>} and the admin token; idbridge sync verifies its own token against them.`,
+        ]),
+    `Run idbridge sync --cluster ${id} --target wif-provider://PROVIDER --api URL --token-file PATH in the cluster: it writes the provider's keys, then pushes them here (docs/no-public-issuer.md).`,
+  ];
 }
 
 async function listClusters(

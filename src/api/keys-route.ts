@@ -110,9 +110,10 @@ export function keysRoute(options: KeysRouteOptions): RouteDescriptor<string> {
       const body = parseJsonBody(request.header('content-type'), request.body, putKeysSchema);
       const jwks = await validateJwks(body.jwks);
       if (pusher.kind === 'cluster') checkSignerKept(jwks, pusher);
-      const source = pusher.kind === 'admin' ? 'admin' : 'sync';
+      const source = pusher.kind === 'admin' ? 'admin' : body.provider ? 'provider-upload' : 'sync';
       const result = await options.registry.replaceKeys(id, jwks, source, {
         ...ifVersion(request.header('if-match')),
+        ...(body.provider !== undefined ? { provider: body.provider } : {}),
         check: (current) => {
           if (pusher.kind === 'cluster') checkSignerOnRecord(current, pusher);
           if (body.discovery !== undefined) checkPushedDiscovery(body.discovery, current.issuer);
@@ -125,6 +126,7 @@ export function keysRoute(options: KeysRouteOptions): RouteDescriptor<string> {
           added: result.added,
           removed: result.removed,
           version: result.record.version,
+          ...(body.provider !== undefined ? { provider: body.provider } : {}),
           ...(pusher.kind === 'cluster'
             ? { signedBy: pusher.token.kid, subject: pusher.token.subject }
             : {}),
@@ -135,7 +137,7 @@ export function keysRoute(options: KeysRouteOptions): RouteDescriptor<string> {
         added: result.added,
         removed: result.removed,
         changed: result.changed,
-        warnings: result.warnings,
+        warnings: [...result.warnings, ...modeWarnings(result.record, body.provider)],
       };
       return {
         status: 200,
@@ -154,6 +156,15 @@ export function keysRoutes(options: KeysRouteOptions): Hono {
   const app = new Hono();
   mountRoute(app, keysRoute(options));
   return app;
+}
+
+/** A push reporting a provider upload for a cluster not registered as `jwks-upload`: say how to declare it. */
+function modeWarnings(record: ClusterRecord, provider: string | undefined): string[] {
+  const mode = record.mode ?? 'provider';
+  if (provider === undefined || mode === 'jwks-upload') return [];
+  return [
+    `cluster ${record.id} is registered with mode "${mode}", but these keys were written to provider ${provider}'s uploaded JWKS: declare it with PATCH /api/v1/clusters/${record.id} {"mode": "jwks-upload"} (idbridge clusters update ${record.id} --mode jwks-upload); its issuer documents are then no longer published`,
+  ];
 }
 
 async function recordOrNull(registry: ClusterRegistry, id: string): Promise<ClusterRecord | null> {

@@ -12,7 +12,7 @@ import {
   type ClusterRecord,
   type KeySource,
 } from '../registry/record.js';
-import { stripProviderPrefix } from '../credentials/credential-config.js';
+import { parseProvider, stripProviderPrefix } from '../credentials/credential-config.js';
 
 /** The ServiceAccount `infra/k8s/sync` runs the sync job as; the default `syncSubject`. */
 export const DEFAULT_SYNC_SUBJECT = 'system:serviceaccount:idbridge-sync:idbridge-sync';
@@ -121,7 +121,28 @@ export const putKeysSchema = z.strictObject({
     .refine((value) => value !== undefined, "jwks is required: the cluster's /openid/v1/jwks"),
   /** The cluster's /.well-known/openid-configuration; checked against the registered issuer. */
   discovery: z.unknown().optional(),
+  /**
+   * The workload identity provider the sync job wrote this JWKS into before pushing it
+   * (`sync --target wif-provider://… --api`): recorded on the key event, source `provider-upload`.
+   */
+  provider: z
+    .string({ error: 'provider must be a string' })
+    .max(300, 'provider is at most 300 characters')
+    .refine(isProviderName, {
+      message:
+        'provider must be the resource name the keys were written to: projects/PROJECT_NUMBER/locations/global/workloadIdentityPools/POOL/providers/PROVIDER',
+    })
+    .optional(),
 });
+
+/** Exactly `projects/NUM/locations/global/workloadIdentityPools/POOL/providers/PROV`, nothing around it. */
+function isProviderName(value: string): boolean {
+  try {
+    return parseProvider(value).path === value;
+  } catch {
+    return false;
+  }
+}
 
 export const MAX_PAGE_SIZE = 500;
 
@@ -156,8 +177,11 @@ export interface ClusterView {
   /** How Google trusts the cluster's tokens: its own provider, an uploaded JWKS, or the fleet provider. */
   mode: ClusterMode;
   fleet?: ClusterRecord['fleet'];
-  /** The last write of the cluster's keys (registration, sync push or admin), or null before any. */
-  lastKeyWrite: { at: string; source: KeySource } | null;
+  /**
+   * The last write of the cluster's keys (registration, sync push, a push after a provider upload,
+   * or admin), with the provider when the push reported one; null before any.
+   */
+  lastKeyWrite: { at: string; source: KeySource; provider?: string } | null;
   createdAt: string;
   updatedAt: string;
   version: number;
@@ -195,5 +219,10 @@ export function clusterView(record: ClusterRecord): ClusterView {
 /** The latest key event: kept even when older ones fall off the history (MAX_KEY_EVENTS). */
 function lastKeyWrite(record: ClusterRecord): ClusterView['lastKeyWrite'] {
   const last = record.keyEvents.at(-1);
-  return last ? { at: last.at, source: last.source } : null;
+  if (!last) return null;
+  return {
+    at: last.at,
+    source: last.source,
+    ...(last.provider !== undefined ? { provider: last.provider } : {}),
+  };
 }

@@ -102,15 +102,20 @@ export interface PublishableRecord {
   id: string;
   issuer: string;
   keys: readonly { jwk: PublicJwk }[];
+  /** The cluster's mode (absent: `provider`); a `jwks-upload` cluster publishes nothing. */
+  mode?: string | undefined;
 }
 
 /**
- * A registered cluster's documents, or null while it has no keys that may be trusted (nothing is
- * published then: no keys yet, or only keys withheld by the RSA rule).
+ * A registered cluster's documents, or null when it publishes none: while it has no keys that may
+ * be trusted (no keys yet, or only keys withheld by the RSA rule), and always for a `jwks-upload`
+ * cluster, whose provider holds its keys so that it has no public issuer. Every host decides here:
+ * serve and the Cloud Function (RegistryDocuments), the GCS store's bucket mirror, and the edge
+ * through its origin; so such a cluster gets the 404 of an unknown one everywhere.
  */
 export async function recordDocuments(record: PublishableRecord): Promise<ClusterDocuments | null> {
   const docs =
-    record.keys.length === 0
+    record.keys.length === 0 || record.mode === 'jwks-upload'
       ? null
       : await publishCluster(
           record.id,

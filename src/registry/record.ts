@@ -16,8 +16,18 @@ export const keyEntrySchema = z.object({
 });
 export type KeyEntry = z.infer<typeof keyEntrySchema>;
 
-/** Who changed a cluster's keys: the cluster itself, or an administrator. */
-export const keySourceSchema = z.enum(['registration', 'sync', 'admin', 'admin-force']);
+/**
+ * Who changed a cluster's keys: the cluster itself (`sync`: a push; `provider-upload`: a push
+ * made after sync wrote the same keys into the cluster's provider, `sync --target
+ * wif-provider://… --api`), or an administrator.
+ */
+export const keySourceSchema = z.enum([
+  'registration',
+  'sync',
+  'provider-upload',
+  'admin',
+  'admin-force',
+]);
 export type KeySource = z.infer<typeof keySourceSchema>;
 
 export const keyEventSchema = z.object({
@@ -25,6 +35,8 @@ export const keyEventSchema = z.object({
   source: keySourceSchema,
   added: z.array(z.string()),
   removed: z.array(z.string()),
+  /** The workload identity provider whose uploaded keys the push reported written (`projects/…/providers/PROV`). */
+  provider: z.string().max(300).optional(),
 });
 export type KeyEvent = z.infer<typeof keyEventSchema>;
 /** History kept per record; older events fall off (the structured log keeps them all). */

@@ -174,7 +174,11 @@ export class ClusterRegistry {
     id: string,
     jwks: ValidatedJwks,
     source: KeySource,
-    options: WriteOptions & { check?: (current: ClusterRecord) => void } = {},
+    options: WriteOptions & {
+      check?: (current: ClusterRecord) => void;
+      /** Where the pusher wrote these keys first (a provider's uploaded JWKS), kept on the event. */
+      provider?: string;
+    } = {},
   ): Promise<KeysResult> {
     let outcome = { added: [] as string[], removed: [] as string[] };
     const { record, changed } = await this.mutate(
@@ -185,7 +189,13 @@ export class ClusterRegistry {
         const change = mergeKeys(current.keys, jwks.keys, now);
         outcome = change;
         if (!change.changed) return null;
-        const event = { at: now, source, added: change.added, removed: change.removed };
+        const event = {
+          at: now,
+          source,
+          added: change.added,
+          removed: change.removed,
+          ...(options.provider !== undefined ? { provider: options.provider } : {}),
+        };
         return {
           ...current,
           keys: change.keys,

@@ -11,6 +11,11 @@ export interface ApiTargetOptions {
   tokenFile: string;
   timeoutMs?: number;
   fetch?: typeof fetch;
+  /**
+   * The provider each push follows (`projects/…/providers/PROV`): sent as `provider`, so the API
+   * records the key event as a provider upload. Set by ProviderThenApiTarget.
+   */
+  provider?: string;
 }
 
 /** An answer of idbridge's API that is an error: `{"error": {"code", "message"}}`. */
@@ -47,7 +52,11 @@ export class ApiTarget implements SyncTarget {
           'content-type': 'application/json',
           accept: 'application/json',
         },
-        body: JSON.stringify({ jwks: served.jwks, discovery: served.discovery }),
+        body: JSON.stringify({
+          jwks: served.jwks,
+          discovery: served.discovery,
+          ...(this.#options.provider !== undefined ? { provider: this.#options.provider } : {}),
+        }),
         signal: AbortSignal.timeout(this.#options.timeoutMs ?? 15_000),
       });
       text = await res.text();

@@ -6,6 +6,7 @@ import { clusterIdSchema } from '../registry/cluster-id.js';
 import { parseStoreLocation } from '../registry/open-store.js';
 import { ApiTarget } from './api-target.js';
 import { parseDuration } from './duration.js';
+import { ProviderThenApiTarget } from './provider-then-api-target.js';
 import { SyncFailure } from './failure.js';
 import { describeIssues, zodDetails, type SchemaIssue } from '../errors/zod.js';
 import { KubeIssuerSource, loadKubeConfig } from './kube-source.js';
@@ -45,7 +46,7 @@ export const flagsSchema = z
     api: baseUrl('--api').optional().meta({
       description:
         'base URL of the registration API; `https://` (plain `http://` only to 127.0.0.1/localhost: the token must not cross a network unencrypted)',
-      defaultText: 'required (or `--target`)',
+      defaultText: 'required (or `--target`; with `--target wif-provider://…`: optional)',
     }),
     // Absent is its own message: "must be a string" does not say that --cluster was left out.
     cluster: z
@@ -73,7 +74,7 @@ export const flagsSchema = z
       .meta({ description: 'a cycle every `D` ± 10 % jitter (Deployment)', defaultText: '`5m`' }),
     target: z.string().optional().meta({
       description:
-        "`gcs://BUCKET/PREFIX`: write the public documents straight into the bucket layout; `wif-provider://projects/NUM/locations/global/workloadIdentityPools/POOL/providers/PROV`: keep the provider's uploaded keys (`oidc.jwksJson`) current, no public issuer (Application Default Credentials)",
+        "`gcs://BUCKET/PREFIX`: write the public documents straight into the bucket layout; `wif-provider://projects/NUM/locations/global/workloadIdentityPools/POOL/providers/PROV`: keep the provider's uploaded keys (`oidc.jwksJson`) current, no public issuer (Application Default Credentials); with `--api` too, each cycle then pushes the keys the provider holds to the registration API (for the broker)",
       defaultText: '—',
     }),
     issuer: baseUrl('--issuer').optional().meta({
@@ -88,11 +89,11 @@ export const flagsSchema = z
     }),
   })
   .superRefine((flags, ctx) => {
-    if (flags.api && flags.target)
+    if (flags.api && flags.target && !isProviderTarget(flags.target))
       ctx.addIssue({
         code: 'custom',
         message:
-          'use either --api (push to the registration API) or --target gcs://BUCKET/PREFIX (write the bucket), not both',
+          'use either --api (push to the registration API) or --target gcs://BUCKET/PREFIX (write the bucket), not both; only --target wif-provider://… goes with --api (the provider is written first, then the API)',
       });
     if (!flags.api && !flags.target)
       ctx.addIssue({
@@ -116,6 +117,11 @@ export const flagsSchema = z
   });
 
 export type SyncOptions = z.output<typeof flagsSchema>;
+
+/** A `--target` meant as a provider (checked strictly by parseWifProviderTarget). */
+function isProviderTarget(target: string): boolean {
+  return target.toLowerCase().startsWith('wif-provider:');
+}
 
 /** Validates the flags once; a refusal is a configuration failure (exit 2) naming the flag. */
 export function parseSyncFlags(flags: SyncFlags): SyncOptions {
@@ -153,6 +159,11 @@ export async function runSyncCommand(
   let logger: Logger;
   try {
     const options = parseSyncFlags(flags);
+    // Every flag is judged before the kubeconfig is read.
+    const provider =
+      options.target !== undefined && isProviderTarget(options.target)
+        ? parseWifProviderTarget(options.target)
+        : undefined;
     const config = loadConfig(env);
     logger = createLogger(io.stdout, { level: config.logLevel });
     const kubeconfig = options.kubeconfig ?? env.KUBECONFIG;
@@ -169,13 +180,23 @@ export async function runSyncCommand(
       }),
     );
     let expectedIssuer = options.issuer;
-    if (options.target?.toLowerCase().startsWith('wif-provider:')) {
-      const provider = parseWifProviderTarget(options.target);
+    if (provider) {
       const { wifProviderTarget } = await import('./wif-provider-wiring.js');
-      target = await wifProviderTarget(provider, {
+      const written = await wifProviderTarget(provider, {
         iamUrl: config.iamUrl,
         credentialsFile: env.GOOGLE_APPLICATION_CREDENTIALS || undefined,
       });
+      target = options.api
+        ? new ProviderThenApiTarget(
+            written,
+            new ApiTarget({
+              apiUrl: options.api,
+              cluster: options.cluster,
+              tokenFile: options.tokenFile!,
+              provider: provider.path,
+            }),
+          )
+        : written;
     } else if (options.target !== undefined) {
       const location = parseTarget(options.target);
       // Loaded only here: the storage client is large and the API target does not need it.

@@ -1,3 +1,4 @@
+import type { PublicJwk } from '../oidc/jwks.js';
 import type { CheckedDocuments, ServedDocuments } from './documents.js';
 
 /** What a publish did. */
@@ -11,6 +12,8 @@ export interface PublishOutcome {
   version?: number;
   /** More is to be written by the next cycle (the wif-provider target's deferred key removal). */
   pending?: boolean;
+  /** The keys the target holds after this publish (the wif-provider target: the provider's uploaded set). */
+  keys?: readonly PublicJwk[];
 }
 
 /** Where `idbridge sync` publishes: the registration API, a bucket, or a provider's uploaded keys. */

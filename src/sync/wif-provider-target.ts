@@ -12,7 +12,12 @@ import { validateJwks, type PublicJwk } from '../oidc/jwks.js';
 import type { CheckedDocuments } from './documents.js';
 import { SyncFailure } from './failure.js';
 import { withoutTokens } from './google-credentials.js';
-import { IamApiError, IamUnreachableError, type IamProviderClient } from './iam-providers.js';
+import {
+  IamApiError,
+  IamOperationTimeoutError,
+  IamUnreachableError,
+  type IamProviderClient,
+} from './iam-providers.js';
 import { planProviderKeys } from './provider-keys.js';
 import type { PublishOutcome, SyncTarget } from './target.js';
 
@@ -58,7 +63,8 @@ export class WifProviderTarget implements SyncTarget {
       if (kid !== undefined) this.#checkNotLockedOut(kid, uploaded.keys, checked.jwks.keys);
       const plan = planProviderKeys(uploaded.keys, checked.jwks.keys);
       const warnings = [...uploaded.warnings, ...checked.jwks.warnings];
-      if (!plan.write) return { changed: false, added: [], removed: [], warnings };
+      if (!plan.write)
+        return { changed: false, added: [], removed: [], warnings, keys: checked.jwks.keys };
       try {
         await this.#call('update', () =>
           client.putJwks(provider, JSON.stringify({ keys: plan.write }), current.etag),
@@ -86,6 +92,7 @@ export class WifProviderTarget implements SyncTarget {
         added: plan.added,
         removed: plan.removed,
         warnings,
+        keys: plan.write,
         ...(plan.deferred.length > 0 ? { pending: true } : {}),
       };
     }
@@ -154,9 +161,16 @@ export function providerFailure(
   member = 'MEMBER',
 ): unknown {
   if (err instanceof IamUnreachableError)
-    return new SyncFailure('unavailable', err.message, true, { cause: err });
+    return new SyncFailure('unavailable', withoutTokens(err.message), true, { cause: err });
+  if (err instanceof IamOperationTimeoutError)
+    return new SyncFailure(
+      'unavailable',
+      `Google accepted the update of provider ${provider.path}, but its ${err.message}: the write may still land. Nothing else was written; the next attempt reads the provider back (idbridge doctor --wif-provider ${provider.path} shows what it holds)`,
+      true,
+      { cause: err },
+    );
   if (!(err instanceof IamApiError)) return err;
-  const said = `${err.status}${err.googleStatus ? ` ${err.googleStatus}` : ''}: ${withoutTokens(err.googleMessage)}`;
+  const said = `${err.status}${err.googleStatus ? ` ${err.googleStatus}` : ''}: ${withoutTokens(err.googleMessage)}${err.operation ? ` (operation ${err.operation} failed)` : ''}`;
   const verb = err.action === 'get' ? 'read' : 'update';
   if (err.status === 403 || err.googleStatus === 'PERMISSION_DENIED') {
     const grant = shellCommand(

@@ -49,6 +49,49 @@ describe('CLI usage errors', () => {
       /^idbridge sync: --interval must be a duration/,
       '--interval',
     ],
+    [
+      [
+        'sync',
+        '--cluster',
+        'c1',
+        '--api',
+        'http://127.0.0.1:1',
+        '--token-file',
+        '/t',
+        '--target',
+        'gcs://bucket/issuers',
+      ],
+      /^idbridge sync: use either --api .* or --target gcs:\/\/BUCKET\/PREFIX .*, not both; only --target wif-provider:\/\/… goes with --api/,
+      '--api',
+    ],
+    [
+      [
+        'sync',
+        '--cluster',
+        'c1',
+        '--api',
+        'http://127.0.0.1:1',
+        '--target',
+        'wif-provider://projects/123456/locations/global/workloadIdentityPools/fleet/providers/private-c1',
+      ],
+      /^idbridge sync: --token-file is required with --api/,
+      '--token-file',
+    ],
+    [
+      [
+        'sync',
+        '--cluster',
+        'c1',
+        '--api',
+        'http://127.0.0.1:1',
+        '--token-file',
+        '/t',
+        '--target',
+        'wif-provider://projects/123456/locations/global/workloadIdentityPools/fleet',
+      ],
+      /^idbridge sync: --target .* names a pool, not a provider/,
+      '--target',
+    ],
   ])('%j → exit 2, one line naming the flag', async (args, firstLine, flag) => {
     const result = await runCli(args);
     expect(result.code).toBe(2);

@@ -197,6 +197,60 @@ describe('fake IAM API: workload identity pool providers', () => {
     expect(hidden.status).toBe(403);
   });
 
+  it('a PATCH may answer a running operation: the change lands when a read finds it done', async () => {
+    const admin = await tokenFor('admin');
+    const before = iam.providers.get(provider.path)!.oidc.jwksJson;
+    const next = JSON.stringify(jwksOf(key, generateClusterKey('ES256')));
+    iam.operateNext({ polls: 1 });
+    const started = await call(admin, 'PATCH', '?updateMask=oidc.jwksJson', {
+      oidc: { jwksJson: next },
+    });
+    expect(started.status).toBe(200);
+    expect(started.json).toEqual({
+      name: expect.stringMatching(/\/operations\/op-\d+$/),
+      done: false,
+    });
+    const read = async (token: string, name: string) => {
+      const res = await fetch(`${iam.url}/v1/${name}`, {
+        headers: { authorization: `Bearer ${token}` },
+      });
+      return { status: res.status, json: (await res.json()) as Record<string, any> };
+    };
+    expect((await read(admin, started.json.name)).json).toEqual({
+      name: started.json.name,
+      done: false,
+    });
+    expect(iam.providers.get(provider.path)!.oidc.jwksJson).toBe(before);
+    const done = await read(admin, started.json.name);
+    expect(done.json).toMatchObject({
+      name: started.json.name,
+      done: true,
+      response: { oidc: { jwksJson: next } },
+    });
+    expect(iam.providers.get(provider.path)!.oidc.jwksJson).toBe(next);
+    // Reading an operation needs the get permission on the provider; an unknown one is 404.
+    expect((await read(await tokenFor('stranger'), started.json.name)).status).toBe(403);
+    expect((await read(admin, `${provider.path}/operations/op-unknown`)).status).toBe(404);
+  });
+
+  it('an operation that fails ends done with a google.rpc.Status, and changes nothing', async () => {
+    const admin = await tokenFor('admin');
+    const before = iam.providers.get(provider.path)!.oidc.jwksJson;
+    iam.operateNext({ error: { code: 9, message: 'The provider is being deleted.' } });
+    const started = await call(admin, 'PATCH', '?updateMask=oidc.jwksJson', {
+      oidc: { jwksJson: JSON.stringify(jwksOf(generateClusterKey('ES256'))) },
+    });
+    const res = await fetch(`${iam.url}/v1/${started.json.name}`, {
+      headers: { authorization: `Bearer ${admin}` },
+    });
+    expect(await res.json()).toEqual({
+      name: started.json.name,
+      done: true,
+      error: { code: 9, message: 'The provider is being deleted.' },
+    });
+    expect(iam.providers.get(provider.path)!.oidc.jwksJson).toBe(before);
+  });
+
   it('a bearer the fake Google did not issue is 401 UNAUTHENTICATED', async () => {
     const refused = await call('ya29.made-up', 'GET');
     expect(refused.status).toBe(401);

@@ -15,6 +15,11 @@ import { serveOnLoopback } from '../support/net.js';
  * bearer must be an access token that fake issued, and each call needs its permission granted to
  * the caller on the provider, its pool or its project (`grant`), else 403 PERMISSION_DENIED as
  * Google words it; without one, any bearer may do anything (what the gcloud suites need).
+ *
+ * A PATCH answers a google.longrunning.Operation named `{provider}/operations/{id}`, done at once
+ * by default; `operateNext` makes the next one finish only after some reads of it
+ * (`GET /v1/{provider}/operations/{id}`, when the change lands, as at Google), fail with a
+ * google.rpc.Status (nothing changes), or never finish (nothing changes).
  */
 export interface FakePool {
   name: string;
@@ -62,7 +67,17 @@ export interface FakeIamAdminOptions {
   google?: { principalOf(accessToken: string): string | undefined };
 }
 
-export type FakeIamCall = 'getProvider' | 'patchProvider';
+export type FakeIamCall = 'getProvider' | 'patchProvider' | 'getOperation';
+
+/** How the operation of a provider PATCH behaves. */
+export interface FakeOperationBehaviour {
+  /** Reads of the operation answered `done: false` before it is done (and the change lands). Default 0. */
+  polls?: number;
+  /** The operation ends done with this google.rpc.Status; the provider is not changed. */
+  error?: { code: number; message: string };
+  /** The operation is never done; the provider is not changed. */
+  never?: boolean;
+}
 
 export interface FakePolicy {
   version?: number;
@@ -83,6 +98,8 @@ export interface FakeIamAdmin {
   revoke(member: string): void;
   /** The next `count` calls of this kind answer this status in Google's error shape. */
   failNext(call: FakeIamCall, status: 429 | 500 | 503, count?: number): void;
+  /** The operations of the next PATCHes, one behaviour each, in order (then: done at once). */
+  operateNext(...behaviours: FakeOperationBehaviour[]): void;
   /** Runs once, after the next provider read is answered and before anything else (a concurrent writer). */
   afterNextRead(hook: () => void): void;
   /** What another writer does: sets a provider's uploaded keys and gives it a new etag. */
@@ -97,8 +114,18 @@ export async function startFakeIamAdmin(options: FakeIamAdminOptions = {}): Prom
   const providers = new Map<string, FakeOidcProvider>();
   const policies = new Map<string, FakePolicy>();
   const grants = new Map<string, Array<{ permission: string; resource: string }>>();
-  const calls: Record<FakeIamCall, number> = { getProvider: 0, patchProvider: 0 };
-  const faults: Record<FakeIamCall, number[]> = { getProvider: [], patchProvider: [] };
+  const calls: Record<FakeIamCall, number> = { getProvider: 0, patchProvider: 0, getOperation: 0 };
+  const faults: Record<FakeIamCall, number[]> = {
+    getProvider: [],
+    patchProvider: [],
+    getOperation: [],
+  };
+  const behaviours: FakeOperationBehaviour[] = [];
+  /** Provider operations not done at once: what each read answers, and the change it lands. */
+  const running = new Map<
+    string,
+    { provider: string; left: number; behaviour: FakeOperationBehaviour; land: () => object }
+  >();
   const readHooks: Array<() => void> = [];
   let etagCounter = 0;
   const nextEtag = () => Buffer.from(`etag-${++etagCounter}`).toString('base64');
@@ -295,8 +322,33 @@ export async function startFakeIamAdmin(options: FakeIamAdminOptions = {}): Prom
       }
     }
     next.etag = nextEtag();
-    providers.set(name, next);
-    return c.json(operation(name, next));
+    const behaviour = behaviours.shift() ?? {};
+    let landed = false;
+    const land = () => {
+      if (!landed) providers.set(name, next);
+      landed = true;
+      return next;
+    };
+    if (!behaviour.error && !behaviour.never && !behaviour.polls)
+      return c.json(operation(name, land()));
+    const op = `${name}/operations/op-${++etagCounter}`;
+    running.set(op, { provider: name, left: behaviour.polls ?? 0, behaviour, land });
+    return c.json({ name: op, done: false });
+  });
+
+  app.get(`${providerPath}/operations/:operation`, (c) => {
+    const faulted = injected(c, 'getOperation');
+    if (faulted) return faulted;
+    const provider = providerName(c);
+    const denied = permitted(c, 'iam.workloadIdentityPoolProviders.get', provider);
+    if (denied) return denied;
+    const op = `${provider}/operations/${c.req.param('operation')}`;
+    const found = running.get(op);
+    if (!found) return error(c, 404, 'NOT_FOUND', 'Requested entity was not found.');
+    if (found.behaviour.never || found.left-- > 0) return c.json({ name: op, done: false });
+    if (found.behaviour.error)
+      return c.json({ name: op, done: true, error: found.behaviour.error });
+    return c.json({ name: op, done: true, response: found.land() });
   });
 
   // Service accounts (keyed by email) and workload identity pools (keyed by their name).
@@ -343,6 +395,9 @@ export async function startFakeIamAdmin(options: FakeIamAdminOptions = {}): Prom
     },
     failNext(call, status, count = 1) {
       for (let i = 0; i < count; i++) faults[call].push(status);
+    },
+    operateNext(...next) {
+      behaviours.push(...next);
     },
     afterNextRead(hook) {
       readHooks.push(hook);

@@ -89,6 +89,9 @@ describe('checks on what the kube-apiserver served', () => {
   });
 });
 
+const PROVIDER =
+  'projects/123456/locations/global/workloadIdentityPools/fleet/providers/private-c1';
+
 describe('idbridge sync flags', () => {
   const ok = { api: 'https://idbridge.example.com', cluster: 'prod', tokenFile: '/t' };
   const cases: Array<[string, Record<string, unknown>, RegExp]> = [
@@ -97,6 +100,26 @@ describe('idbridge sync flags', () => {
     ['a reserved cluster id', { ...ok, cluster: 'api' }, /reserved/],
     ['neither --api nor --target', { cluster: 'prod' }, /--api URL is required/],
     ['both --api and --target', { ...ok, target: 'gcs://b/p' }, /either --api .* or --target/],
+    [
+      '--api with a gcs:// target, naming what goes with --api',
+      { ...ok, target: 'gcs://b/p' },
+      /not both; only --target wif-provider:\/\/… goes with --api/,
+    ],
+    [
+      '--api with a bucket URL that is not gcs://',
+      { ...ok, target: 'https://storage.googleapis.com/b/p' },
+      /either --api .* or --target/,
+    ],
+    [
+      '--target wif-provider:// with --api but no --token-file',
+      { ...ok, tokenFile: undefined, target: `wif-provider://${PROVIDER}` },
+      /--token-file is required with --api/,
+    ],
+    [
+      '--target wif-provider:// with --api over plain http to another host',
+      { ...ok, api: 'http://idbridge.internal:8787', target: `wif-provider://${PROVIDER}` },
+      /plain http outside this machine/,
+    ],
     [
       '--api without --token-file',
       { ...ok, tokenFile: undefined },
@@ -133,6 +156,12 @@ describe('idbridge sync flags', () => {
     const failure = await refusal(() => parseSyncFlags(flags));
     expect(failure.exitCode).toBe(2);
     expect(failure.message).toMatch(message);
+  });
+
+  it('takes --api together with a wif-provider:// target (the provider first, then the API)', () => {
+    const target = `wif-provider://${PROVIDER}`;
+    expect(parseSyncFlags({ ...ok, target })).toMatchObject({ api: ok.api, target });
+    expect(parseSyncFlags({ cluster: 'prod', target })).toMatchObject({ target });
   });
 
   it('takes the defaults', () => {

@@ -95,17 +95,27 @@ describe('IamProviderClient and providerFailure: hostile IAM API answers', () =>
     expect(failure.message).toMatch(message);
   });
 
-  it('sends the bearer, the update mask and the etag, and reads whether the operation is done', async () => {
+  it('sends the bearer, the update mask and the etag, then reads the operation until it is done', async () => {
     const seen: Array<{ url: string; init: RequestInit }> = [];
+    const op = `${provider.path}/operations/op-7`;
+    const answers = [
+      { name: op, done: false },
+      { name: op, done: true, response: {} },
+    ];
     const client = new IamProviderClient({
       iamUrl: 'https://iam.example/',
       accessToken: async () => TOKEN,
       fetch: async (url, init) => {
         seen.push({ url: String(url), init: init! });
-        return Response.json({ name: 'op', done: false });
+        return Response.json(answers.shift());
       },
+      sleep: async () => {},
+      now: () => 0,
     });
-    expect(await client.putJwks(provider, '{"keys":[]}', 'etag-1')).toEqual({ done: false });
+    expect(await client.putJwks(provider, '{"keys":[]}', 'etag-1')).toEqual({
+      operation: op,
+      polls: 1,
+    });
     expect(seen[0]!.url).toBe(`https://iam.example/v1/${provider.path}?updateMask=oidc.jwksJson`);
     expect(seen[0]!.init.method).toBe('PATCH');
     expect((seen[0]!.init.headers as Record<string, string>).authorization).toBe(`Bearer ${TOKEN}`);
@@ -113,5 +123,8 @@ describe('IamProviderClient and providerFailure: hostile IAM API answers', () =>
       oidc: { jwksJson: '{"keys":[]}' },
       etag: 'etag-1',
     });
+    expect(seen[1]!.url).toBe(`https://iam.example/v1/${op}`);
+    expect(seen[1]!.init.method).toBe('GET');
+    expect((seen[1]!.init.headers as Record<string, string>).authorization).toBe(`Bearer ${TOKEN}`);
   });
 });

@@ -15,6 +15,8 @@ import {
   type SyncWorld,
 } from '../support/sync.js';
 
+const PROVIDER_POOL = 'projects/123456/locations/global/workloadIdentityPools/fleet';
+
 async function push(
   world: SyncWorld,
   token: string | undefined,
@@ -47,6 +49,40 @@ for (const store of ['memory', 'file', 'gcs'] as const satisfies readonly StoreK
     });
     afterAll(async () => {
       await world?.close();
+    });
+
+    it('a jwks-upload cluster is published nowhere: no issuer documents, no bucket objects', async () => {
+      const id = 'upload-c1';
+      const documents = [`${id}/openid/v1/jwks`, `${id}/.well-known/openid-configuration`];
+      const statuses = () =>
+        Promise.all(
+          documents.map(async (path) => (await fetch(`${world.serve.url}/${path}`)).status),
+        );
+      const inBucket = () =>
+        world.gcs
+          ? world.gcs.gcs
+              .objectNames(world.gcs.bucket, 'issuers/')
+              .filter((name) => documents.some((doc) => name === `issuers/${doc}`))
+          : [];
+      const jwks = jwksOf(generateClusterKey('ES256'));
+      const created = await world.api.call('POST', '/api/v1/clusters', {
+        id,
+        jwks,
+        mode: 'jwks-upload',
+      });
+      expect(created.status).toBe(201);
+      expect(await statuses()).toEqual([404, 404]);
+      expect(inBucket()).toEqual([]);
+      // Declared a provider-mode cluster, it is published on every host at once; and withdrawn again.
+      const mode = (value: string) =>
+        world.api.call('PATCH', `/api/v1/clusters/${id}`, { mode: value });
+      expect((await mode('provider')).status).toBe(200);
+      expect(await statuses()).toEqual([200, 200]);
+      if (world.gcs) expect(inBucket()).toHaveLength(2);
+      expect((await mode('jwks-upload')).status).toBe(200);
+      expect(await statuses()).toEqual([404, 404]);
+      expect(inBucket()).toEqual([]);
+      expect((await world.api.call('DELETE', `/api/v1/clusters/${id}`)).status).toBe(204);
     });
 
     it('syncs, then rotates in two steps, each push visible on the issuer routes', async () => {
@@ -229,6 +265,50 @@ for (const store of ['memory', 'file', 'gcs'] as const satisfies readonly StoreK
             },
           }),
         ],
+        // What a push may say about where the keys were written first (sync --target wif-provider:// --api).
+        ...(
+          [
+            ['a number', 42, /provider must be a string/],
+            [
+              'a pool',
+              `${PROVIDER_POOL}`,
+              /provider must be the resource name the keys were written to/,
+            ],
+            [
+              'a path traversal',
+              `${PROVIDER_POOL}/providers/../../x`,
+              /provider must be the resource name/,
+            ],
+            [
+              'a prefixed name',
+              `//iam.googleapis.com/${PROVIDER_POOL}/providers/private-c1`,
+              /provider must be the resource name/,
+            ],
+            [
+              'a name with a newline',
+              `${PROVIDER_POOL}/providers/private-c1\n`,
+              /provider must be the resource name/,
+            ],
+            [
+              'a project id for the number',
+              'projects/my-proj/locations/global/workloadIdentityPools/fleet/providers/private-c1',
+              /provider must be the resource name/,
+            ],
+            [
+              'a name over 300 characters',
+              `${PROVIDER_POOL}/providers/${'a'.repeat(400)}`,
+              /provider is at most 300 characters/,
+            ],
+          ] as const
+        ).map(
+          ([what, provider, message]) =>
+            [
+              `a provider that is ${what}`,
+              400,
+              message,
+              async () => ({ token: await world.pushToken(), body: { ...current(), provider } }),
+            ] as [string, number, RegExp, () => Promise<{ token?: string; body?: unknown }>],
+        ),
       ];
 
       it.each(cases)('%s → %i', async (_name, status, message, make) => {

@@ -226,6 +226,32 @@ describe('idbridge sync --target wif-provider://', () => {
     expect(down.stderr).toMatch(/503 UNAVAILABLE: injected/);
   });
 
+  it('waits for the write operation to be done before it reports the keys written', async () => {
+    const added = generateClusterKey('ES256');
+    world.kube.addKey(added);
+    iam.operateNext({ polls: 2 });
+    const reads = iam.calls.getOperation;
+    const result = await sync();
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toMatch(/published new keys/);
+    expect(iam.calls.getOperation).toBe(reads + 3);
+    expect(uploadedKids()).toContain(added.kid);
+    world.kube.removeKey(added.kid);
+  });
+
+  it('a write operation done with an error fails the run with Google message, keys unchanged', async () => {
+    const added = generateClusterKey('ES256');
+    world.kube.addKey(added);
+    iam.operateNext({ error: { code: 9, message: 'The provider is being deleted.' } });
+    const result = await sync({ attempts: '1' });
+    expect(result.code).toBe(4);
+    expect(result.stderr).toMatch(
+      /Google answered the update of provider .* with 400 FAILED_PRECONDITION: The provider is being deleted\. \(operation .* failed\)/,
+    );
+    expect(uploadedKids()).not.toContain(added.kid);
+    world.kube.removeKey(added.kid);
+  });
+
   it('permission denied names the role, the custom-role permissions and the grant command', async () => {
     iam.revoke(syncPrincipal);
     const denied = await sync();

@@ -318,15 +318,15 @@ describe('edge Worker in workerd: the fleet issuer while its origin fails', () =
     },
   );
 
-  it('answers 502 in its own shape for a fleet issuer it never had while the origin fails', async () => {
+  it('answers 404 with the fix, then 502, in its own shape for a fleet issuer it never had', async () => {
     const other = await startScriptedOrigin({ delayMs: 100 });
     const fresh = await startEdge(other.url);
     try {
       const res = await fetch(`${fresh.url}${JWKS}`);
       expect(res.status).toBe(404);
-      expect(((await res.json()) as { error: { code: string } }).error.code).toBe(
-        'cluster_not_found',
-      );
+      const missing = (await res.json()) as { error: { code: string; message: string } };
+      expect(missing.error.code).toBe('cluster_not_found');
+      expect(missing.error.message).toMatch(/fleet mode.*IDBRIDGE_ORIGIN/);
       other.publish('_fleet', jwksOf(key), fresh.publicUrl);
       other.fail('_fleet', 'status-500');
       const failing = await fetch(`${fresh.url}${DISCOVERY}`);

@@ -24,7 +24,7 @@ export function applicationDefaultTokens(options: {
     try {
       token = await (await auth).getAccessToken();
     } catch (err) {
-      throw adcError(err);
+      throw adcError(err, options.keyFilename);
     }
     if (!token)
       throw new AdcError('refused', 'Application Default Credentials gave no access token');
@@ -34,9 +34,9 @@ export function applicationDefaultTokens(options: {
 
 /**
  * Why no token came: `no-credentials` (nothing found, or a credential file that cannot be read
- * or parsed: a configuration to set), `refused` (Google
- * or the credential source refused them with a 4xx: a configuration to fix), `unavailable`
- * (anything else, e.g. unreachable or a 5xx: worth retrying).
+ * or parsed: a configuration to set), `refused` (Google or the credential source refused them
+ * with a 4xx: a configuration to fix), `unavailable` (anything else, e.g. unreachable or a 5xx:
+ * worth retrying).
  */
 export type AdcFailureKind = 'no-credentials' | 'refused' | 'unavailable';
 
@@ -53,7 +53,16 @@ export class AdcError extends Error {
   }
 }
 
-function adcError(err: unknown): AdcError {
+function adcError(err: unknown, keyFilename: string | undefined): AdcError {
+  // JSON.parse may quote the text it failed on: a broken key file must not reach a message.
+  const raw = err instanceof Error ? err.message : '';
+  if (err instanceof SyntaxError || /^Invalid JSON key file|is not valid JSON/.test(raw))
+    return new AdcError(
+      'no-credentials',
+      `${keyFilename ?? 'the credential file'} is not valid JSON`,
+      undefined,
+      { cause: err },
+    );
   const message = withoutTokens(
     err instanceof Error ? err.message.split('\n')[0]!.slice(0, 500) : String(err).slice(0, 500),
   );
@@ -61,8 +70,9 @@ function adcError(err: unknown): AdcError {
   const code = (err as { code?: unknown }).code;
   if (
     /default credentials/i.test(message) ||
-    (typeof code === 'string' && ['ENOENT', 'EACCES', 'EISDIR', 'ENOTDIR'].includes(code)) ||
-    err instanceof SyntaxError
+    // The library's checks of a credential file's fields (client_email, type, audience, …).
+    /^The incoming JSON object|^Unable to parse|credential_source/.test(message) ||
+    (typeof code === 'string' && ['ENOENT', 'EACCES', 'EISDIR', 'ENOTDIR'].includes(code))
   )
     return new AdcError('no-credentials', message, undefined, { cause: err });
   const status = (err as { status?: unknown; response?: { status?: unknown } }).response?.status;

@@ -69,7 +69,7 @@ function applicationDefaultToken(credentialsFile: string | undefined): () => Pro
 }
 
 /** A failure to get the broker's KMS token, as a refusal that names the fix and holds no token. */
-export function kmsCredentialError(err: unknown): IdbridgeError {
+function kmsCredentialError(err: unknown): IdbridgeError {
   const failure =
     err instanceof AdcError
       ? err

@@ -347,20 +347,34 @@ describe('serve in fleet mode with a Cloud KMS signer: faults before the key is 
     expect((await broker.exchange()).status).toBe(200);
   });
 
-  it('a GOOGLE_APPLICATION_CREDENTIALS file that is not there: names the variable to fix', async () => {
-    const lost = await startKmsBroker(world, kms, {
-      GOOGLE_APPLICATION_CREDENTIALS: join(world.dir, 'no-such-credentials.json'),
-    });
-    try {
-      const body = await refusal(await lost.exchange());
-      expect(body.error).toBe('server_error');
-      expect(body.error_description).toMatch(
-        /no Application Default Credentials for Cloud KMS.*no-such-credentials\.json.*set GOOGLE_APPLICATION_CREDENTIALS/,
-      );
-    } finally {
-      await lost.close();
-    }
-  });
+  it.each([
+    { name: 'is not there', content: null, says: /no-such-credentials\.json/ },
+    {
+      name: 'is a broken key file',
+      content:
+        '{"type": "service_account", "private_key": "-----BEGIN PRIVATE KEY-----\\nSECRETPART',
+      says: /no-such-credentials\.json is not valid JSON/,
+    },
+  ])(
+    'a GOOGLE_APPLICATION_CREDENTIALS file that $name: names the variable, quotes nothing of it',
+    async ({ content, says }) => {
+      const file = join(world.dir, 'no-such-credentials.json');
+      if (content !== null) await writeFile(file, content);
+      const lost = await startKmsBroker(world, kms, { GOOGLE_APPLICATION_CREDENTIALS: file });
+      try {
+        const body = await refusal(await lost.exchange());
+        expect(body.error).toBe('server_error');
+        expect(body.error_description).toMatch(
+          /no Application Default Credentials for Cloud KMS.*set GOOGLE_APPLICATION_CREDENTIALS/,
+        );
+        expect(body.error_description).toMatch(says);
+        expect(body.error_description).not.toMatch(/SECRETPART|PRIVATE KEY/);
+        expect(lost.serve.stdout.join('\n')).not.toMatch(/SECRETPART|PRIVATE KEY/);
+      } finally {
+        await lost.close();
+      }
+    },
+  );
 
   it('Application Default Credentials Google refuses: names the credential configuration to check', async () => {
     const refused = await startKmsBroker(world, kms, {

@@ -279,6 +279,11 @@ export const environmentSchema = z.object({
   IDBRIDGE_KMS_URL: baseUrl('IDBRIDGE_KMS_URL')
     .default('https://cloudkms.googleapis.com')
     .describe('fleet mode, KMS signer: the Cloud KMS endpoint'),
+  GOOGLE_APPLICATION_CREDENTIALS: z.string().min(1).optional().meta({
+    description:
+      "fleet mode, KMS signer: the broker's own Google credentials for Cloud KMS (Application Default Credentials): a service account key or an `external_account` credential configuration",
+    defaultText: "gcloud's application default login, then the metadata server",
+  }),
   /** `serve` over HTTPS: `local` makes a local CA and a loopback certificate in the data dir. */
   IDBRIDGE_TLS: z
     .enum(['off', 'local'], {
@@ -341,6 +346,8 @@ export interface FleetSettings {
   rotationSeconds: number;
   leadSeconds: number;
   kmsUrl: string;
+  /** The KMS signer's credential file (GOOGLE_APPLICATION_CREDENTIALS); unset: the rest of ADC. */
+  credentialsFile?: string;
 }
 
 export type BrokerRelay = 'issued' | 'any';
@@ -490,6 +497,9 @@ function fleetSettings(
     rotationSeconds: e.IDBRIDGE_FLEET_KEY_ROTATION_SECONDS,
     leadSeconds: e.IDBRIDGE_FLEET_KEY_LEAD_SECONDS,
     kmsUrl: e.IDBRIDGE_KMS_URL,
+    ...(e.GOOGLE_APPLICATION_CREDENTIALS
+      ? { credentialsFile: e.GOOGLE_APPLICATION_CREDENTIALS }
+      : {}),
   };
 }
 

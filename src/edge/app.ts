@@ -23,7 +23,7 @@ export function createEdgeApp(options: EdgeAppOptions): Hono {
       c,
       new IdbridgeError(
         'not_found',
-        `no route ${truncate(c.req.method, 16)} ${truncate(c.req.path)} here; the edge serves /{cluster}/.well-known/openid-configuration, /{cluster}/openid/v1/jwks and its status page at / and /{cluster}`,
+        `no route ${truncate(c.req.method, 16)} ${truncate(c.req.path)} here; the edge serves /{cluster}/.well-known/openid-configuration, /{cluster}/openid/v1/jwks, the fleet issuer's /_fleet/.well-known/openid-configuration and /_fleet/openid/v1/jwks, and its status page at / and /{cluster}`,
       ),
     ),
   );

@@ -2,6 +2,7 @@ import { IdbridgeError } from '../errors.js';
 import type { DocumentSource } from '../issuer/document-source.js';
 import { publishCluster, type ClusterDocuments } from '../oidc/published.js';
 import type { Logger } from '../log/logger.js';
+import { FLEET_SEGMENT } from '../fleet/paths.js';
 import { isClusterId } from '../registry/cluster-id.js';
 import {
   applyOutcome,
@@ -75,7 +76,7 @@ export class EdgeDocuments implements DocumentSource {
   }
 
   async documents(cluster: string): Promise<ClusterDocuments | null> {
-    if (!isClusterId(cluster)) return null;
+    if (!isServedSegment(cluster)) return null;
     let entry = this.#entries.get(cluster);
     if (!entry || isDue(entry.state, this.#now(), this.#options.policy))
       entry = await this.#refresh(cluster, entry);
@@ -104,7 +105,7 @@ export class EdgeDocuments implements DocumentSource {
    * as this isolate holds it, without any I/O); null for invalid ids and clusters not held.
    */
   async view(cluster: string, options: { refresh?: boolean } = {}): Promise<ClusterView | null> {
-    if (!isClusterId(cluster)) return null;
+    if (!isServedSegment(cluster)) return null;
     if (options.refresh !== false) await this.documents(cluster).catch(() => null);
     const entry = this.#entries.get(cluster);
     if (!entry) return null;
@@ -203,6 +204,14 @@ export class EdgeDocuments implements DocumentSource {
       return current.docs;
     return publishCluster(state.cluster, this.#issuer(state.cluster), state.copy.keys);
   }
+}
+
+/**
+ * What the edge copies from its origin: every cluster id, and the fleet issuer (`_fleet`, never a
+ * cluster id), whose two documents the origin publishes at the same relative paths.
+ */
+export function isServedSegment(segment: string): boolean {
+  return isClusterId(segment) || segment === FLEET_SEGMENT;
 }
 
 function sameKeys(a: OriginCopy, b: OriginCopy): boolean {

@@ -1,4 +1,6 @@
 import type { FleetSettings } from '../config/config.js';
+import { AdcError, applicationDefaultTokens } from '../credentials/application-default.js';
+import { IdbridgeError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { ClusterStore } from '../registry/store.js';
 import { FLEET_TOKEN_LIFETIME_SECONDS } from './claims.js';
@@ -27,7 +29,7 @@ export function fleetSignerFromConfig(
       alsoPublish: settings.signer.alsoPublish,
       kmsUrl: settings.kmsUrl,
       issuer: context.issuer,
-      accessToken: context.kmsAccessToken ?? applicationDefaultToken(),
+      accessToken: context.kmsAccessToken ?? applicationDefaultToken(settings.credentialsFile),
     });
   return new LocalFleetKeys({
     store: context.store,
@@ -42,26 +44,55 @@ export function fleetSignerFromConfig(
   });
 }
 
+/** What a Cloud KMS signing call needs (`cloud-platform` works too; this is the narrower one). */
+const KMS_SCOPE = 'https://www.googleapis.com/auth/cloudkms';
+
 /**
- * The service account's token from the metadata server, where a broker that signs with KMS runs
- * (Cloud Functions, Cloud Run, GCE, GKE).
+ * The broker's own token for Cloud KMS: Application Default Credentials, the file
+ * GOOGLE_APPLICATION_CREDENTIALS names (a service account key or an `external_account`
+ * configuration) when set, else gcloud's application default login, then the metadata server of
+ * Cloud Functions, Cloud Run, GCE or GKE. The file is handed to the library as its key file, as
+ * sync does: the library then reads that file alone and looks no project up.
  */
-function applicationDefaultToken(): () => Promise<string> {
-  let cached: { token: string; until: number } | undefined;
+function applicationDefaultToken(credentialsFile: string | undefined): () => Promise<string> {
+  const tokens = applicationDefaultTokens({
+    scopes: [KMS_SCOPE],
+    ...(credentialsFile !== undefined ? { keyFilename: credentialsFile } : {}),
+  });
   return async () => {
-    if (cached && Date.now() < cached.until) return cached.token;
-    const res = await fetch(
-      `http://metadata.google.internal/computeMetadata/v1/instance/service-accounts/default/token?scopes=https://www.googleapis.com/auth/cloudkms`,
-      { headers: { 'metadata-flavor': 'Google' }, signal: AbortSignal.timeout(5000) },
-    );
-    const body = (await res.json().catch(() => ({}))) as {
-      access_token?: unknown;
-      expires_in?: unknown;
-    };
-    if (!res.ok || typeof body.access_token !== 'string')
-      throw new Error(`the metadata server gave no access token for Cloud KMS (${res.status})`);
-    const seconds = typeof body.expires_in === 'number' ? body.expires_in : 300;
-    cached = { token: body.access_token, until: Date.now() + Math.max(0, seconds - 60) * 1000 };
-    return cached.token;
+    try {
+      return await tokens();
+    } catch (err) {
+      throw kmsCredentialError(err);
+    }
   };
+}
+
+/** A failure to get the broker's KMS token, as a refusal that names the fix and holds no token. */
+function kmsCredentialError(err: unknown): IdbridgeError {
+  const failure =
+    err instanceof AdcError
+      ? err
+      : new AdcError('unavailable', (err as Error).name ?? 'error', undefined, { cause: err });
+  const message = failure.message.slice(0, 300);
+  if (failure.kind === 'no-credentials')
+    return new IdbridgeError(
+      'misconfigured',
+      `the fleet signer has no Application Default Credentials for Cloud KMS (${message}); set GOOGLE_APPLICATION_CREDENTIALS to a service account key or an external_account credential configuration, or run the broker where the metadata server gives its service account's token (Cloud Functions, Cloud Run, GCE, GKE)`,
+      [],
+      { cause: err },
+    );
+  if (failure.kind === 'refused')
+    return new IdbridgeError(
+      'misconfigured',
+      `Google refused the broker's Application Default Credentials for Cloud KMS${failure.status === undefined ? '' : ` (${failure.status})`}: ${message}; check the credential configuration GOOGLE_APPLICATION_CREDENTIALS names (its audience, token_url, subject token and service account impersonation) or the service account of the metadata server`,
+      [],
+      { cause: err },
+    );
+  return new IdbridgeError(
+    'unavailable',
+    `cannot get the broker's access token for Cloud KMS with Application Default Credentials: ${message}; check that the token endpoint (or the metadata server) can be reached`,
+    [],
+    { cause: err, retryAfter: 1 },
+  );
 }

@@ -19,7 +19,10 @@ export interface KmsSignerOptions {
   /** Cloud KMS base URL (IDBRIDGE_KMS_URL); tests point it at the fake. */
   kmsUrl: string;
   issuer: string;
-  /** An OAuth access token for Cloud KMS (Application Default Credentials by default). */
+  /**
+   * An OAuth access token for Cloud KMS (Application Default Credentials by default); a failure
+   * is thrown as an IdbridgeError naming its fix (from-config.ts, kmsCredentialError).
+   */
   accessToken: () => Promise<string>;
   fetch?: typeof fetch;
   timeoutMs?: number;
@@ -108,12 +111,14 @@ export class KmsFleetSigner implements FleetSigner {
 
   async #call(path: string, body?: unknown): Promise<unknown> {
     const url = `${this.#options.kmsUrl}/v1/${path}`;
+    // Before the request: a credential failure names its own fix, not KMS's reachability.
+    const accessToken = await this.#options.accessToken();
     let res: Response;
     try {
       res = await this.#fetch(url, {
         method: body === undefined ? 'GET' : 'POST',
         headers: {
-          authorization: `Bearer ${await this.#options.accessToken()}`,
+          authorization: `Bearer ${accessToken}`,
           ...(body === undefined ? {} : { 'content-type': 'application/json' }),
         },
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
@@ -135,20 +140,62 @@ export class KmsFleetSigner implements FleetSigner {
       json = undefined;
     }
     if (res.ok && json && typeof json === 'object') return json;
-    const message = (json as { error?: { message?: unknown } } | undefined)?.error?.message;
-    const said = typeof message === 'string' ? `: ${message.slice(0, 300)}` : '';
-    if (res.status === 403 || res.status === 401)
-      throw new IdbridgeError(
-        'misconfigured',
-        `Cloud KMS refused ${path.endsWith('/publicKey') ? 'getPublicKey' : 'asymmetricSign'} on ${path.replace(/(?:\/publicKey|:asymmetricSign)$/, '')} (${res.status})${said}; grant the broker's service account roles/cloudkms.signerVerifier on the key`,
-      );
-    throw new IdbridgeError(
-      res.status >= 500 ? 'unavailable' : 'bad_gateway',
-      `Cloud KMS answered ${res.status} to ${path.endsWith('/publicKey') ? 'getPublicKey' : 'asymmetricSign'}${said}`,
-      [],
-      res.status >= 500 ? { retryAfter: 1 } : {},
-    );
+    throw kmsRefusal(res, json, path);
   }
+}
+
+/**
+ * What a refusal of Cloud KMS means for the operator: each names its fix. KMS's own message is
+ * quoted (it names resources and permissions, never the caller's token).
+ */
+function kmsRefusal(res: Response, json: unknown, path: string): IdbridgeError {
+  const error = (json as { error?: { message?: unknown; status?: unknown } } | undefined)?.error;
+  const message = typeof error?.message === 'string' ? error.message.slice(0, 300) : '';
+  const status = typeof error?.status === 'string' ? ` ${error.status.slice(0, 40)}` : '';
+  const call = path.endsWith('/publicKey') ? 'getPublicKey' : 'asymmetricSign';
+  const version = path.replace(/(?:\/publicKey|:asymmetricSign)$/, '');
+  const said = `Cloud KMS answered ${res.status}${status} to ${call} on ${version}${message ? `: ${message}` : ''}`;
+  switch (true) {
+    case res.status === 401:
+      return new IdbridgeError(
+        'misconfigured',
+        `${said}; it did not accept the broker's access token: check its Application Default Credentials (GOOGLE_APPLICATION_CREDENTIALS or the metadata server's service account)`,
+      );
+    case res.status === 403:
+      return new IdbridgeError(
+        'misconfigured',
+        `${said}; grant the broker's service account roles/cloudkms.signerVerifier on the key`,
+      );
+    case res.status === 404:
+      return new IdbridgeError(
+        'misconfigured',
+        `${said}; the key version does not exist: check IDBRIDGE_FLEET_SIGNER and IDBRIDGE_FLEET_KMS_PUBLISH (gcpkms://projects/P/locations/L/keyRings/R/cryptoKeys/K/cryptoKeyVersions/N; gcloud kms keys versions list --key K --keyring R --location L)`,
+      );
+    case res.status === 400 && /FAILED_PRECONDITION/.test(status):
+      return new IdbridgeError(
+        'misconfigured',
+        `${said}; enable the key version (gcloud kms keys versions enable N --key K --keyring R --location L) or point IDBRIDGE_FLEET_SIGNER at an enabled one`,
+      );
+    case res.status === 429:
+      return new IdbridgeError(
+        'unavailable',
+        `${said}; Cloud KMS is limiting the broker's requests: retry shortly, and raise the project's Cloud KMS cryptographic request quota if it lasts`,
+        [],
+        { retryAfter: retryAfterOf(res) },
+      );
+    case res.status >= 500:
+      return new IdbridgeError('unavailable', `${said}; Cloud KMS is failing: retry shortly`, [], {
+        retryAfter: retryAfterOf(res),
+      });
+    default:
+      return new IdbridgeError('bad_gateway', said);
+  }
+}
+
+/** Seconds from KMS's Retry-After (1 to 60), else 1. */
+function retryAfterOf(res: Response): number {
+  const seconds = Number(res.headers.get('retry-after'));
+  return Number.isInteger(seconds) && seconds >= 1 ? Math.min(seconds, 60) : 1;
 }
 
 /** An ECDSA signature as KMS gives it (DER SEQUENCE of two INTEGERs) → JWS's r‖s, 32 bytes each. */

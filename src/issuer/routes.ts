@@ -12,6 +12,7 @@ import {
   type RouteRequest,
 } from '../http/route.js';
 import type { Logger } from '../log/logger.js';
+import { FLEET_SEGMENT } from '../fleet/paths.js';
 import { isClusterId } from '../registry/cluster-id.js';
 import type { DocumentSource } from './document-source.js';
 import type { ClusterDocuments } from '../oidc/published.js';
@@ -76,9 +77,12 @@ async function fetchAndAnswer(
   // Every source refuses names that are not cluster ids itself, save the ones it serves (the fleet issuer).
   const docs = await source.documents(cluster);
   if (docs) return answerFrom(docs, request);
-  const hint = isClusterId(cluster)
-    ? 'register it with POST /api/v1/clusters and publish its keys (jwks at registration or idbridge sync)'
-    : 'cluster ids are lowercase DNS labels (a-z, 0-9, "-")';
+  const hint =
+    cluster === FLEET_SEGMENT
+      ? 'the fleet issuer is published only by an idbridge server in fleet mode (IDBRIDGE_FLEET_PROVIDER set), and by an edge whose IDBRIDGE_ORIGIN is such a server'
+      : isClusterId(cluster)
+        ? 'register it with POST /api/v1/clusters and publish its keys (jwks at registration or idbridge sync)'
+        : 'cluster ids are lowercase DNS labels (a-z, 0-9, "-")';
   return jsonErrorAnswer(
     new IdbridgeError(
       'cluster_not_found',

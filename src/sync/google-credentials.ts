@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { decodeProtectedHeader } from 'jose';
 import { z } from 'zod';
+import { AdcError, applicationDefaultTokens } from '../credentials/application-default.js';
 import { SyncFailure } from './failure.js';
 
 /** What the IAM API calls need. */
@@ -25,7 +26,7 @@ const externalAccountSchema = z.looseObject({
 });
 
 /**
- * Application Default Credentials through google-auth-library: the file named by
+ * Application Default Credentials (src/credentials/application-default.ts): the file named by
  * GOOGLE_APPLICATION_CREDENTIALS when set (passed in, not read from the process here), else the
  * library's own search (gcloud's application default login, the metadata server).
  */
@@ -62,27 +63,18 @@ export async function applicationDefaultCredentials(
         tokenFile: external.data.credential_source.file,
       };
   }
-  const { GoogleAuth } = await import('google-auth-library');
-  const auth = new GoogleAuth({
+  const tokens = applicationDefaultTokens({
     scopes: SCOPES,
     ...(credentialsFile !== undefined ? { keyFilename: credentialsFile } : {}),
   });
   return {
     ...(federated ? { federated } : {}),
     accessToken: async () => {
-      let token: string | null | undefined;
       try {
-        token = await auth.getAccessToken();
+        return await tokens();
       } catch (err) {
         throw credentialFailure(err);
       }
-      if (!token)
-        throw new SyncFailure(
-          'refused',
-          'Application Default Credentials gave no access token',
-          false,
-        );
-      return token;
     },
   };
 }
@@ -97,29 +89,24 @@ export async function subjectTokenKid(tokenFile: string): Promise<string | undef
   }
 }
 
-/** Tokens never reach a message: JWTs and Google access tokens are cut out of anything quoted. */
-export function withoutTokens(text: string): string {
-  return text
-    .replace(/eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*/g, '[token]')
-    .replace(/ya29\.[A-Za-z0-9_.-]+/g, '[token]');
-}
-
+/** Sync's exit code and words for each way Application Default Credentials fail. */
 function credentialFailure(err: unknown): SyncFailure {
-  const message = withoutTokens(
-    err instanceof Error ? err.message.split('\n')[0]!.slice(0, 500) : String(err),
-  );
-  if (/default credentials/i.test(message))
+  if (!(err instanceof AdcError))
+    return new SyncFailure('unavailable', 'cannot get an access token', true, { cause: err });
+  const { message } = err;
+  if (err.kind === 'no-credentials')
     return new SyncFailure(
       'config',
       `no Application Default Credentials (${message}): set GOOGLE_APPLICATION_CREDENTIALS to a credential configuration (idbridge cred-config PROVIDER --credential-source-file=TOKEN_PATH writes one for the sync job's own federated identity)`,
       false,
       { cause: err },
     );
-  const status = (err as { status?: unknown; response?: { status?: unknown } }).response?.status;
-  if (typeof status === 'number' && status >= 400 && status < 500 && status !== 429)
+  if (err.kind === 'refused')
     return new SyncFailure(
       'refused',
-      `Google refused Application Default Credentials (${status}): ${message}`,
+      err.status === undefined
+        ? message
+        : `Google refused Application Default Credentials (${err.status}): ${message}`,
       false,
       { cause: err },
     );

@@ -11,7 +11,7 @@ import { isIdbridgeError } from '../errors.js';
 import { validateJwks, type PublicJwk } from '../oidc/jwks.js';
 import type { CheckedDocuments } from './documents.js';
 import { SyncFailure } from './failure.js';
-import { withoutTokens } from './google-credentials.js';
+import { withoutTokens } from '../credentials/application-default.js';
 import {
   IamApiError,
   IamOperationTimeoutError,

@@ -8,39 +8,81 @@ import { serveOnLoopback } from '../support/net.js';
  * answering in KMS's shapes (PEM and algorithm; a base64 DER ECDSA signature; errors as
  * `{"error":{"code","message","status"}}`). Like KMS it checks the bearer token's permission on
  * the key version (403 for a key the caller may not use, whether or not it exists), the digest's
- * length (400), a disabled version (400 FAILED_PRECONDITION). Keys are EC_SIGN_P256_SHA256.
+ * length (400), a disabled version (400 FAILED_PRECONDITION); a version missing under a key the
+ * caller may use is 404 NOT_FOUND. Keys are EC_SIGN_P256_SHA256 unless made with another
+ * algorithm (then their public key is RSA, and asymmetricSign is not faked for them).
  */
 export interface FakeKms {
   url: string;
-  /** Makes an EC_SIGN_P256_SHA256 key version that `tokens` may use; returns its resource name. */
-  addKeyVersion(name: string, tokens: string[]): string;
+  /**
+   * Makes (or replaces) a key version that `callers` may use: bearer tokens, or a check of one
+   * (e.g. who the fake Google says a token stands for); returns its resource name.
+   */
+  addKeyVersion(
+    name: string,
+    callers: readonly string[] | ((token: string) => boolean),
+    options?: { algorithm?: string },
+  ): string;
   disable(name: string): void;
+  /** The P-256 public key of an EC version (JWK x, y), as getPublicKey gives it in PEM. */
+  publicJwk(name: string): { x: string; y: string };
+  /** The next `count` calls to any key version answer this error, in KMS's shape. */
+  failNext(fault: KmsFault, count?: number): void;
   calls: { publicKey: number; asymmetricSign: number };
+  /** The bearer tokens of every call, in order (tests check the broker's identity). */
+  bearers: string[];
   close(): Promise<void>;
+}
+
+export interface KmsFault {
+  code: number;
+  status: string;
+  message: string;
+  retryAfter?: string;
 }
 
 interface KeyVersion {
   privateKey: KeyObject;
   d: bigint;
-  tokens: Set<string>;
+  may: (token: string) => boolean;
   enabled: boolean;
+  algorithm: string;
 }
+
+/** `projects/…/cryptoKeys/K` of `projects/…/cryptoKeys/K/cryptoKeyVersions/N`. */
+const cryptoKeyOf = (name: string) => name.replace(/\/cryptoKeyVersions\/[^/]+$/, '');
 
 export async function startFakeKms(): Promise<FakeKms> {
   const keys = new Map<string, KeyVersion>();
   const calls = { publicKey: 0, asymmetricSign: 0 };
+  const bearers: string[] = [];
+  const faults: KmsFault[] = [];
   const app = new Hono();
-  const error = (code: number, status: string, message: string) =>
+  const error = (code: number, status: string, message: string, retryAfter?: string) =>
     new Response(JSON.stringify({ error: { code, message, status } }), {
       status: code,
-      headers: { 'content-type': 'application/json; charset=UTF-8' },
+      headers: {
+        'content-type': 'application/json; charset=UTF-8',
+        ...(retryAfter ? { 'retry-after': retryAfter } : {}),
+      },
     });
   const allowed = (name: string, authorization: string | undefined, permission: string) => {
     const key = keys.get(name);
     const token = /^Bearer (.+)$/.exec(authorization ?? '')?.[1];
     if (!token)
       return error(401, 'UNAUTHENTICATED', 'Request had invalid authentication credentials.');
-    if (!key || !key.tokens.has(token))
+    bearers.push(token);
+    const fault = faults.shift();
+    if (fault) return error(fault.code, fault.status, fault.message, fault.retryAfter);
+    // Like KMS: a caller allowed on the key learns that a version of it does not exist.
+    if (
+      !key &&
+      [...keys].some(
+        ([other, version]) => cryptoKeyOf(other) === cryptoKeyOf(name) && version.may(token),
+      )
+    )
+      return error(404, 'NOT_FOUND', `CryptoKeyVersion ${name} not found.`);
+    if (!key || !key.may(token))
       return error(
         403,
         'PERMISSION_DENIED',
@@ -69,7 +111,7 @@ export async function startFakeKms(): Promise<FakeKms> {
     const pem = createPublicKey(key.privateKey).export({ format: 'pem', type: 'spki' }).toString();
     return c.json({
       pem,
-      algorithm: 'EC_SIGN_P256_SHA256',
+      algorithm: key.algorithm,
       pemCrc32c: '0',
       name,
       protectionLevel: 'SOFTWARE',
@@ -87,6 +129,7 @@ export async function startFakeKms(): Promise<FakeKms> {
       'cloudkms.cryptoKeyVersions.useToSign',
     );
     if (key instanceof Response) return key;
+    if (key.d === 0n) throw new Error(`the KMS fake signs with EC_SIGN_P256_SHA256 keys only`);
     const body = (await c.req.json().catch(() => null)) as { digest?: { sha256?: unknown } } | null;
     const encoded = body?.digest?.sha256;
     const digest = typeof encoded === 'string' ? Buffer.from(encoded, 'base64') : Buffer.alloc(0);
@@ -107,16 +150,32 @@ export async function startFakeKms(): Promise<FakeKms> {
   return {
     url: server.url,
     calls,
-    addKeyVersion(name, tokens) {
-      const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-      const d = BigInt(
-        `0x${Buffer.from(privateKey.export({ format: 'jwk' }).d!, 'base64url').toString('hex')}`,
-      );
-      keys.set(name, { privateKey, d, tokens: new Set(tokens), enabled: true });
+    bearers,
+    addKeyVersion(name, callers, options = {}) {
+      const algorithm = options.algorithm ?? 'EC_SIGN_P256_SHA256';
+      const { privateKey } = algorithm.startsWith('EC_SIGN_P256')
+        ? generateKeyPairSync('ec', { namedCurve: 'P-256' })
+        : generateKeyPairSync('rsa', { modulusLength: 2048 });
+      const jwk = privateKey.export({ format: 'jwk' });
+      const d =
+        jwk.kty === 'EC' ? BigInt(`0x${Buffer.from(jwk.d!, 'base64url').toString('hex')}`) : 0n;
+      const may =
+        typeof callers === 'function'
+          ? callers
+          : (token: string) => (callers as readonly string[]).includes(token);
+      keys.set(name, { privateKey, d, may, enabled: true, algorithm });
       return name;
     },
     disable(name) {
       keys.get(name)!.enabled = false;
+    },
+    publicJwk(name) {
+      const jwk = createPublicKey(keys.get(name)!.privateKey).export({ format: 'jwk' });
+      if (jwk.kty !== 'EC') throw new Error(`${name} is not an EC key version`);
+      return { x: jwk.x!, y: jwk.y! };
+    },
+    failNext(fault, count = 1) {
+      for (let i = 0; i < count; i++) faults.push(fault);
     },
     close: server.close,
   };

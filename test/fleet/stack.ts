@@ -49,7 +49,11 @@ export interface FleetStack {
   close(): Promise<void>;
 }
 
-/** Fake Google (one fleet provider) ← idbridge serve in fleet mode ← clients, on loopback. */
+/**
+ * Fake Google (one fleet provider) ← idbridge serve in fleet mode ← clients, on loopback. The
+ * issuers (the fleet's and the clusters') are under `IDBRIDGE_PUBLIC_URL` when `env` sets it (an
+ * edge in front of serve), else under serve's own URL.
+ */
 export async function startFleetStack(env: Record<string, string> = {}): Promise<FleetStack> {
   const dir = await tempDir('idbridge-fleet-');
   const provider = parseProvider(FLEET_PROVIDER);
@@ -60,9 +64,10 @@ export async function startFleetStack(env: Record<string, string> = {}): Promise
     IDBRIDGE_FLEET_PROVIDER: FLEET_PROVIDER,
     ...env,
   });
+  const publicUrl = env.IDBRIDGE_PUBLIC_URL ?? serve.url;
   google.providers.push({
     path: provider.path,
-    issuerUri: `${serve.url}/_fleet`,
+    issuerUri: `${publicUrl}/_fleet`,
     attributeMapping: fleetAttributes,
   });
   const keys = new Map<string, ClusterKey>();
@@ -87,7 +92,7 @@ export async function startFleetStack(env: Record<string, string> = {}): Promise
     },
     token: (cluster, namespace = 'apps', serviceAccount = 'web', audience = provider.audience) =>
       signKubeToken(keys.get(cluster)!, {
-        issuer: `${serve.url}/${cluster}`,
+        issuer: `${publicUrl}/${cluster}`,
         audience,
         namespace,
         serviceAccount,

@@ -192,6 +192,34 @@ async function readableByImage(dir: string): Promise<void> {
   for (const entry of await readdir(dir)) await chmod(join(dir, entry), 0o644);
 }
 
+/**
+ * What the webhook mounts into a direct-access pod, under `root`: the projected token and the
+ * credential configuration it renders; resolves to podman volumes at the injected paths.
+ */
+async function directAccessPodFiles(root: string): Promise<string[]> {
+  const paths = LAYOUTS.linux;
+  await mkdir(join(root, 'token'));
+  await mkdir(join(root, 'config'));
+  await writeFile(
+    join(root, 'token', 'token'),
+    `e30.${Buffer.from(JSON.stringify({ sub: 'system:serviceaccount:apps:web' })).toString('base64url')}.sig`,
+  );
+  const config = externalAccountConfig({
+    provider: parseProvider(
+      'projects/123456/locations/global/workloadIdentityPools/pool/providers/prov',
+    ),
+    tokenPath: paths.tokenFile,
+  });
+  await writeFile(join(root, 'config', basename(paths.configFile)), JSON.stringify(config));
+  await chmod(root, 0o755);
+  await readableByImage(join(root, 'token'));
+  await readableByImage(join(root, 'config'));
+  return [
+    `${join(root, 'token')}:${paths.tokenDir}:ro`,
+    `${join(root, 'config')}:${paths.configDir}:ro`,
+  ];
+}
+
 // Reads the image from inside, with node only (there is no shell): sizes and installed packages.
 const INSPECT_SCRIPT = `
 const fs = require('fs'), path = require('path');
@@ -676,31 +704,10 @@ describe.skipIf(unavailable !== undefined)(
         const paths = LAYOUTS.linux;
         const dir = await tempDir('idbridge-image-sidecar-');
         try {
-          await mkdir(join(dir.path, 'token'));
-          await mkdir(join(dir.path, 'config'));
-          await writeFile(
-            join(dir.path, 'token', 'token'),
-            `e30.${Buffer.from(JSON.stringify({ sub: 'system:serviceaccount:apps:web' })).toString('base64url')}.sig`,
-          );
-          const config = externalAccountConfig({
-            provider: parseProvider(
-              'projects/123456/locations/global/workloadIdentityPools/pool/providers/prov',
-            ),
-            tokenPath: paths.tokenFile,
-          });
-          await writeFile(
-            join(dir.path, 'config', basename(paths.configFile)),
-            JSON.stringify(config),
-          );
-          await chmod(dir.path, 0o755);
-          await readableByImage(join(dir.path, 'token'));
-          await readableByImage(join(dir.path, 'config'));
+          const volumes = await directAccessPodFiles(dir.path);
           expect(paths.tokenFile).toBe(`${paths.tokenDir}/token`);
           const container = await start(sidecar.args!, {
-            volumes: [
-              `${join(dir.path, 'token')}:${paths.tokenDir}:ro`,
-              `${join(dir.path, 'config')}:${paths.configDir}:ro`,
-            ],
+            volumes,
             capDropAll: true,
           });
           containers.push(container);
@@ -747,34 +754,12 @@ describe.skipIf(unavailable !== undefined)(
           drop: ['ALL'],
           add: ['NET_ADMIN', 'NET_BIND_SERVICE'],
         });
-        const paths = LAYOUTS.linux;
         const dir = await tempDir('idbridge-image-link-local-');
         try {
-          await mkdir(join(dir.path, 'token'));
-          await mkdir(join(dir.path, 'config'));
-          await writeFile(
-            join(dir.path, 'token', 'token'),
-            `e30.${Buffer.from(JSON.stringify({ sub: 'system:serviceaccount:apps:web' })).toString('base64url')}.sig`,
-          );
-          const config = externalAccountConfig({
-            provider: parseProvider(
-              'projects/123456/locations/global/workloadIdentityPools/pool/providers/prov',
-            ),
-            tokenPath: paths.tokenFile,
-          });
-          await writeFile(
-            join(dir.path, 'config', basename(paths.configFile)),
-            JSON.stringify(config),
-          );
-          await chmod(dir.path, 0o755);
-          await readableByImage(join(dir.path, 'token'));
-          await readableByImage(join(dir.path, 'config'));
+          const volumes = await directAccessPodFiles(dir.path);
           // A pod's network namespace: only lo, which the sidecar changes and the host never sees.
           const container = await start(sidecar.args!, {
-            volumes: [
-              `${join(dir.path, 'token')}:${paths.tokenDir}:ro`,
-              `${join(dir.path, 'config')}:${paths.configDir}:ro`,
-            ],
+            volumes,
             network: 'none',
             capDropAll: true,
             capAdd: context.capabilities!.add!,

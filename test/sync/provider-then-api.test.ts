@@ -1,7 +1,6 @@
 import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { externalAccountConfig, parseProvider } from '../../src/credentials/credential-config.js';
+import { parseProvider } from '../../src/credentials/credential-config.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { ApiTarget } from '../../src/sync/api-target.js';
 import { SyncFailure } from '../../src/sync/failure.js';
@@ -11,8 +10,13 @@ import { KubeIssuerSource, loadKubeConfig } from '../../src/sync/kube-source.js'
 import { ProviderThenApiTarget } from '../../src/sync/provider-then-api-target.js';
 import { syncCycle } from '../../src/sync/run.js';
 import { WifProviderTarget } from '../../src/sync/wif-provider-target.js';
-import { startFakeGoogle, type FakeGoogle } from '../fakes/google.js';
-import { startFakeIamAdmin, type FakeIamAdmin } from '../fakes/iam-admin.js';
+import type { FakeIamAdmin } from '../fakes/iam-admin.js';
+import {
+  refreshSyncGoogleToken,
+  startProviderGoogle,
+  uploadedKids as uploadedKidsOf,
+  type ProviderGoogle,
+} from '../support/provider-google.js';
 import { generateClusterKey, jwksOf } from '../support/keys.js';
 import {
   startSyncWorld,
@@ -44,26 +48,13 @@ describe('idbridge sync --target wif-provider://… --api', () => {
   const syncPrincipal = `principal://iam.googleapis.com/${pool}/subject/system:serviceaccount:${SYNC_NAMESPACE}:${SYNC_SERVICE_ACCOUNT}`;
   const target = `wif-provider://${provider.path}`;
   let world: SyncWorld;
-  let google: FakeGoogle;
+  let googleSide: ProviderGoogle;
   let iam: FakeIamAdmin;
   let googleToken: string;
   let credentials: string;
 
-  const refreshGoogleToken = async () =>
-    writeFile(
-      googleToken,
-      await world.kube.issueToken({
-        namespace: SYNC_NAMESPACE,
-        serviceAccount: SYNC_SERVICE_ACCOUNT,
-        audience: provider.audience,
-      }),
-    );
-  const uploadedKids = () =>
-    (
-      JSON.parse(iam.providers.get(provider.path)!.oidc.jwksJson ?? '{"keys":[]}') as {
-        keys: Array<{ kid: string }>;
-      }
-    ).keys.map((k) => k.kid);
+  const refreshGoogleToken = () => refreshSyncGoogleToken(world, provider, googleToken);
+  const uploadedKids = () => uploadedKidsOf(iam, provider);
   const view = async (): Promise<View> => {
     const res = await world.api.call('GET', `/api/v1/clusters/${world.cluster}`);
     expect(res.status).toBe(200);
@@ -82,33 +73,11 @@ describe('idbridge sync --target wif-provider://… --api', () => {
 
   beforeAll(async () => {
     world = await startSyncWorld('memory', 'private-c1');
-    google = await startFakeGoogle({
-      providers: [
-        {
-          path: provider.path,
-          issuerUri: world.issuer,
-          jwksJson: () => iam.providers.get(provider.path)?.oidc.jwksJson,
-        },
-      ],
-    });
-    iam = await startFakeIamAdmin({ google });
-    googleToken = join(world.dir, 'google-token');
-    credentials = join(world.dir, 'google-credentials.json');
-    await writeFile(
-      credentials,
-      JSON.stringify(
-        externalAccountConfig({
-          provider,
-          tokenPath: googleToken,
-          stsUrl: google.url,
-          format: 'text',
-        }),
-      ),
-    );
+    googleSide = await startProviderGoogle(world, provider, world.issuer);
+    ({ iam, googleToken, credentials } = googleSide);
   });
   afterAll(async () => {
-    await iam?.close();
-    await google?.close();
+    await googleSide?.close();
     await world?.close();
   });
   beforeEach(async () => {

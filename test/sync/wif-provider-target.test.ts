@@ -1,10 +1,15 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { externalAccountConfig, parseProvider } from '../../src/credentials/credential-config.js';
+import { parseProvider } from '../../src/credentials/credential-config.js';
 import { parseWifProviderTarget } from '../../src/sync/wif-provider-url.js';
-import { startFakeGoogle, type FakeGoogle } from '../fakes/google.js';
-import { startFakeIamAdmin, type FakeIamAdmin } from '../fakes/iam-admin.js';
+import type { FakeIamAdmin } from '../fakes/iam-admin.js';
+import {
+  refreshSyncGoogleToken,
+  startProviderGoogle,
+  uploadedKids as uploadedKidsOf,
+  type ProviderGoogle,
+} from '../support/provider-google.js';
 import { generateClusterKey, jwksOf, type ClusterKey } from '../support/keys.js';
 import {
   startSyncWorld,
@@ -28,28 +33,13 @@ describe('idbridge sync --target wif-provider://', () => {
   const issuer = 'https://kubernetes.default.svc.cluster.local';
   const target = `wif-provider://${provider.path}`;
   let world: SyncWorld;
-  let google: FakeGoogle;
+  let googleSide: ProviderGoogle;
   let iam: FakeIamAdmin;
   let googleToken: string;
   let credentials: string;
 
-  /** What kubelet does for the sync pod's Google token: a fresh one, signed by the current key. */
-  const refreshGoogleToken = async () => {
-    await writeFile(
-      googleToken,
-      await world.kube.issueToken({
-        namespace: SYNC_NAMESPACE,
-        serviceAccount: SYNC_SERVICE_ACCOUNT,
-        audience: provider.audience,
-      }),
-    );
-  };
-  const uploadedKids = () =>
-    (
-      JSON.parse(iam.providers.get(provider.path)!.oidc.jwksJson ?? '{"keys":[]}') as {
-        keys: Array<{ kid: string }>;
-      }
-    ).keys.map((k) => k.kid);
+  const refreshGoogleToken = () => refreshSyncGoogleToken(world, provider, googleToken);
+  const uploadedKids = () => uploadedKidsOf(iam, provider);
   const sync = (flags: Record<string, string | undefined> = {}) =>
     world.sync(
       { api: undefined, tokenFile: undefined, target, attempts: '2', ...flags },
@@ -68,33 +58,11 @@ describe('idbridge sync --target wif-provider://', () => {
     world = await startSyncWorld('memory', 'private-c1');
     world.kube.issuer = issuer;
     await world.refreshTokens();
-    google = await startFakeGoogle({
-      providers: [
-        {
-          path: provider.path,
-          issuerUri: issuer,
-          jwksJson: () => iam.providers.get(provider.path)?.oidc.jwksJson,
-        },
-      ],
-    });
-    iam = await startFakeIamAdmin({ google });
-    googleToken = join(world.dir, 'google-token');
-    credentials = join(world.dir, 'google-credentials.json');
-    await writeFile(
-      credentials,
-      JSON.stringify(
-        externalAccountConfig({
-          provider,
-          tokenPath: googleToken,
-          stsUrl: google.url,
-          format: 'text',
-        }),
-      ),
-    );
+    googleSide = await startProviderGoogle(world, provider, issuer);
+    ({ iam, googleToken, credentials } = googleSide);
   });
   afterAll(async () => {
-    await iam?.close();
-    await google?.close();
+    await googleSide?.close();
     await world?.close();
   });
   beforeEach(async () => {

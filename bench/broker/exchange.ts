@@ -5,6 +5,7 @@ import { generateClusterKey, jwksOf, signKubeToken } from '../../test/support/ke
 import { freePort } from '../../test/support/net.js';
 import { spawnServe, tempDir } from '../../test/support/serve.js';
 import { percentiles, startBareProxy } from './lib.js';
+import { stsExchangeForm } from '../../test/support/sts.js';
 
 /**
  * The broker on the wire: the real `idbridge serve` (a child process, file store) in front of
@@ -87,14 +88,7 @@ try {
       serviceAccount: `app-${i % 20}`,
     });
   const form = (token: string) =>
-    new URLSearchParams({
-      grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
-      audience: provider.audience,
-      scope: 'https://www.googleapis.com/auth/cloud-platform',
-      requested_token_type: 'urn:ietf:params:oauth:token-type:access_token',
-      subject_token: token,
-      subject_token_type: 'urn:ietf:params:oauth:token-type:jwt',
-    }).toString();
+    new URLSearchParams(stsExchangeForm(token, provider.audience)).toString();
   const exchange = async (base: string, token: string): Promise<number> => {
     const started = performance.now();
     const res = await fetch(`${base}/v1/token`, {

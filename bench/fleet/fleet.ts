@@ -12,6 +12,7 @@ import { fleetAttributes } from '../../test/fleet/stack.js';
 import { generateClusterKey, jwksOf, signKubeToken } from '../../test/support/keys.js';
 import { freePort } from '../../test/support/net.js';
 import { spawnServe, tempDir } from '../../test/support/serve.js';
+import { postStsExchange } from '../../test/support/sts.js';
 
 /**
  * Fleet mode's cost. 1: the same exchange through the real `idbridge serve` for a plain cluster
@@ -78,18 +79,7 @@ try {
       serviceAccount: `app-${i}`,
     });
     const started = performance.now();
-    const res = await fetch(`${serve.url}/v1/token`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({
-        grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
-        audience: provider.audience,
-        scope: 'https://www.googleapis.com/auth/cloud-platform',
-        requested_token_type: 'urn:ietf:params:oauth:token-type:access_token',
-        subject_token: token,
-        subject_token_type: 'urn:ietf:params:oauth:token-type:jwt',
-      }).toString(),
-    });
+    const res = await postStsExchange(serve.url, token, provider.audience);
     await res.arrayBuffer();
     if (res.status !== 200) throw new Error(`${cluster} exchange answered ${res.status}`);
     return performance.now() - started;

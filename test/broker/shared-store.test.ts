@@ -3,6 +3,7 @@ import { parseProvider } from '../../src/credentials/credential-config.js';
 import { startFakeGoogle, type FakeGoogle } from '../fakes/google.js';
 import { generateClusterKey, jwksOf, signKubeToken } from '../support/keys.js';
 import { startServe, tempDir, type ServeHarness } from '../support/serve.js';
+import { postStsExchange } from '../support/sts.js';
 
 /**
  * Two servers on one file store: the broker of one sees the other's registrations and key
@@ -45,18 +46,7 @@ describe('broker sharing a store with another process', () => {
       body: JSON.stringify(body),
     });
   const exchange = async (token: string) => {
-    const res = await fetch(`${broker.url}/v1/token`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({
-        grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
-        audience: provider.audience,
-        scope: 'https://www.googleapis.com/auth/cloud-platform',
-        requested_token_type: 'urn:ietf:params:oauth:token-type:access_token',
-        subject_token: token,
-        subject_token_type: 'urn:ietf:params:oauth:token-type:jwt',
-      }),
-    });
+    const res = await postStsExchange(broker.url, token, provider.audience);
     return { status: res.status, body: (await res.json()) as Record<string, string> };
   };
   const token = () =>

@@ -15,6 +15,7 @@ import {
   type KubeTokenOptions,
 } from '../support/keys.js';
 import { startServe, tempDir, type ServeHarness } from '../support/serve.js';
+import { stsExchangeForm } from '../support/sts.js';
 
 export const SERVICE_ACCOUNT = 'app@proj.iam.gserviceaccount.com';
 export const WORKLOAD_SUBJECT = 'system:serviceaccount:apps:web';
@@ -126,15 +127,8 @@ export async function startBrokerStack(
       serve.logs
         .map((line) => JSON.parse(line) as Record<string, unknown>)
         .filter((entry) => entry.msg === 'broker exchange'),
-    tokenForm: (subjectToken, extra = {}) => ({
-      grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
-      audience: provider.audience,
-      scope: 'https://www.googleapis.com/auth/cloud-platform',
-      requested_token_type: 'urn:ietf:params:oauth:token-type:access_token',
-      subject_token: subjectToken,
-      subject_token_type: 'urn:ietf:params:oauth:token-type:jwt',
-      ...extra,
-    }),
+    tokenForm: (subjectToken, extra = {}) =>
+      stsExchangeForm(subjectToken, provider.audience, extra),
     async close() {
       await serve.close();
       await google.close();

@@ -17,6 +17,7 @@ import {
   type SpawnedMetadataServer,
 } from '../metadata/world.js';
 import { fleetAttributes, FLEET_PROVIDER } from './stack.js';
+import { postStsExchange } from '../support/sts.js';
 
 const KEY = 'projects/proj-abc12/locations/europe-west1/keyRings/idbridge/cryptoKeys/fleet';
 const VERSION = `${KEY}/cryptoKeyVersions/3`;
@@ -101,18 +102,7 @@ async function startKmsBroker(
       return path;
     },
     async exchange() {
-      return fetch(`${url}/v1/token`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        body: new URLSearchParams({
-          grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
-          audience: provider.audience,
-          scope: 'https://www.googleapis.com/auth/cloud-platform',
-          requested_token_type: 'urn:ietf:params:oauth:token-type:access_token',
-          subject_token: await podToken(),
-          subject_token_type: 'urn:ietf:params:oauth:token-type:jwt',
-        }).toString(),
-      });
+      return postStsExchange(url, await podToken(), provider.audience);
     },
     close: () => serve.stop(),
   };

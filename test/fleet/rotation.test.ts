@@ -12,6 +12,7 @@ import { MemoryStore } from '../../src/registry/memory-store.js';
 import { startFakeGoogle, type FakeGoogle } from '../fakes/google.js';
 import { serveOnLoopback } from '../support/net.js';
 import { fleetAttributes, FLEET_PROVIDER } from './stack.js';
+import { postStsExchange } from '../support/sts.js';
 
 const ROTATION = 3600;
 const LEAD = 600;
@@ -75,18 +76,7 @@ describe('fleet key rotation', () => {
   }
 
   async function exchange(token: string): Promise<number> {
-    const res = await fetch(`${google.url}/v1/token`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({
-        grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
-        audience: provider.audience,
-        scope: 'https://www.googleapis.com/auth/cloud-platform',
-        requested_token_type: 'urn:ietf:params:oauth:token-type:access_token',
-        subject_token: token,
-        subject_token_type: 'urn:ietf:params:oauth:token-type:jwt',
-      }).toString(),
-    });
+    const res = await postStsExchange(google.url, token, provider.audience);
     return res.status;
   }
 

@@ -10,6 +10,7 @@ import type { BrokerPolicy } from '../../src/registry/record.js';
 import { startFakeGoogle, type FakeGoogle } from '../fakes/google.js';
 import { generateClusterKey, jwksOf, signKubeToken, type ClusterKey } from '../support/keys.js';
 import { startServe, tempDir, type ServeHarness } from '../support/serve.js';
+import { postStsExchange } from '../support/sts.js';
 
 export const FLEET_PROVIDER =
   'projects/123456/locations/global/workloadIdentityPools/fleet/providers/idbridge-fleet';
@@ -114,18 +115,7 @@ export async function startFleetStack(env: Record<string, string> = {}): Promise
     },
     admin,
     exchange: (subjectToken, audience = provider.audience) =>
-      fetch(`${serve.url}/v1/token`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        body: new URLSearchParams({
-          grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
-          audience,
-          scope: 'https://www.googleapis.com/auth/cloud-platform',
-          requested_token_type: 'urn:ietf:params:oauth:token-type:access_token',
-          subject_token: subjectToken,
-          subject_token_type: 'urn:ietf:params:oauth:token-type:jwt',
-        }).toString(),
-      }),
+      postStsExchange(serve.url, subjectToken, audience),
     auditLines: () =>
       serve.logs
         .map((line) => JSON.parse(line) as Record<string, unknown>)

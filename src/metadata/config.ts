@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { environmentProblems, environmentSchema, parseEnvironment } from '../config/config.js';
+import { PROJECT_ID } from '../credentials/credential-config.js';
 import { IdbridgeError } from '../errors.js';
 import type { LogLevel } from '../log/logger.js';
 import { loadNodeModeConfig, type NodeEnvironment, type NodeModeConfig } from './node-config.js';
@@ -19,10 +20,7 @@ export const metadataEnvironmentSchema = z.object({
   IDBRIDGE_METADATA_PORT: z.coerce.number().int().min(0).max(65535).default(988),
   IDBRIDGE_METADATA_PROJECT_ID: z
     .string()
-    .regex(
-      /^[a-z][-a-z0-9.:]{4,61}[a-z0-9]$/,
-      'must be a Google Cloud project id such as my-project-123',
-    )
+    .regex(PROJECT_ID, 'must be a Google Cloud project id such as my-project-123')
     .optional(),
   IDBRIDGE_METADATA_NUMERIC_PROJECT_ID: z
     .string()

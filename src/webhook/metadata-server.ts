@@ -1,4 +1,5 @@
 import type { V1Container, V1EnvVar } from '@kubernetes/client-node';
+import { PROJECT_ID } from '../credentials/credential-config.js';
 import { CONFIG_VOLUME, LAYOUTS, TOKEN_VOLUME, type PodOs } from './pod-mutation.js';
 
 /**
@@ -58,9 +59,6 @@ export interface ChoiceInput {
    */
   project?: string;
 }
-
-/** What `idbridge metadata-server --project-id` accepts (src/metadata/config.ts): an id, not a number. */
-const PROJECT_ID = /^[a-z][-a-z0-9.:]{4,61}[a-z0-9]$/;
 
 /** The annotation (pod > ServiceAccount) chooses, unless the webhook says never; the flag decides for pods that say nothing. */
 export function chooseMetadataServer({

@@ -133,17 +133,25 @@ type Leaf = { leaf: (query: URLSearchParams) => MetadataAnswer | { need: TokenNe
 type Node = Directory | Leaf;
 
 /**
- * One tree per view, made on first use: the view is fixed for a sidecar and per pod in node
- * mode, and a request then walks the tree without allocating it again.
+ * What is made once per view, on first use: the tree, and the decisions already taken. The view
+ * is fixed for a sidecar and per pod in node mode; a decision depends only on the path, the query
+ * and the view, so a repeated request reuses it (answers and needs are never modified).
  */
-const trees = new WeakMap<InstanceView, Directory>();
-function treeOf(view: InstanceView): Directory {
-  let root = trees.get(view);
-  if (!root) {
-    root = tree(view);
-    trees.set(view, root);
+interface ViewMemo {
+  tree: Directory;
+  decisions: Map<string, Decision>;
+}
+/** Decisions kept per view; when full the memo starts again. Long URLs are not kept. */
+const DECISIONS_KEPT = 256;
+const MAX_REMEMBERED_URL = 512;
+const memos = new WeakMap<InstanceView, ViewMemo>();
+function memoOf(view: InstanceView): ViewMemo {
+  let memo = memos.get(view);
+  if (!memo) {
+    memo = { tree: tree(view), decisions: new Map() };
+    memos.set(view, memo);
   }
-  return root;
+  return memo;
 }
 
 function tree(view: InstanceView): Directory {
@@ -334,6 +342,19 @@ const NO_QUERY = new URLSearchParams();
 
 /** The answer to a request that passed gate(), for the pod described by `view`. */
 export function decideMetadata(request: MetadataRequest, view: InstanceView): Decision {
+  const memo = memoOf(view);
+  const key = `${request.path}?${request.query}`;
+  const known = memo.decisions.get(key);
+  if (known) return known;
+  const decision = decideFresh(request, memo.tree);
+  if (key.length <= MAX_REMEMBERED_URL) {
+    if (memo.decisions.size >= DECISIONS_KEPT) memo.decisions.clear();
+    memo.decisions.set(key, decision);
+  }
+  return decision;
+}
+
+function decideFresh(request: MetadataRequest, root: Directory): Decision {
   const { path } = request;
   const query = request.query === '' ? NO_QUERY : new URLSearchParams(request.query);
   if (path === '/computeMetadata') return { answer: redirect(request) };
@@ -346,7 +367,7 @@ export function decideMetadata(request: MetadataRequest, view: InstanceView): De
   const directorySlash = rest.endsWith('/');
   // "a/b/" splits into [a, b, ""]; the empty last segment marks the directory form.
   const names = rest === '' ? [] : directorySlash ? segments.slice(0, -1) : segments;
-  let node: Node = treeOf(view);
+  let node: Node = root;
   for (const name of names) {
     if (!('child' in node) || name === '') return { answer: notFound(path) };
     const next: Node | undefined = node.child(name);
@@ -393,14 +414,24 @@ export interface TokenFailure {
   retryAfterSeconds?: number;
 }
 
+/**
+ * The last /token answer per result: a token source that hands out the same result object for
+ * a cached token (TokenSource does) gets the same answer back within the same second.
+ */
+const lastTokenAnswers = new WeakMap<TokenResult, { expiresIn: number; answer: MetadataAnswer }>();
+
 /** /token: Google's metadata JSON; expires_in is the real time left, in whole seconds. */
 export function tokenAnswer(result: TokenResult, nowMs: number): MetadataAnswer {
   if (!result.ok) return failureAnswer(result.failure);
   const expiresIn = Math.max(0, Math.floor((result.expiresAtMs - nowMs) / 1000));
-  return json(
+  const last = lastTokenAnswers.get(result);
+  if (last && last.expiresIn === expiresIn) return last.answer;
+  const answer = json(
     { access_token: result.token, expires_in: expiresIn, token_type: 'Bearer' },
     TOKEN_HEADERS,
   );
+  lastTokenAnswers.set(result, { expiresIn, answer });
+  return answer;
 }
 
 /** /identity: the raw JWT, no trailing newline. */

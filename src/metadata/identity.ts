@@ -22,6 +22,7 @@ export type IdentityAnswer =
 
 /** Sidecar mode: always the one pod. Node mode: the pod that owns the request's source address. */
 export interface IdentityResolver {
-  resolve(request: { remoteAddress: string }): Promise<IdentityAnswer>;
+  /** Synchronous when the answer is already known (the sidecar's one pod), so the warm path needs no promise. */
+  resolve(request: { remoteAddress: string }): IdentityAnswer | Promise<IdentityAnswer>;
   close?(): Promise<void>;
 }

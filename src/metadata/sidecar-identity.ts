@@ -123,7 +123,7 @@ export async function loadSidecarIdentity(options: SidecarOptions): Promise<Side
   const answer: IdentityAnswer = { ok: true, identity };
   const lifetime = config.service_account_impersonation?.token_lifetime_seconds;
   return {
-    resolver: { identity, resolve: () => Promise.resolve(answer) },
+    resolver: { identity, resolve: () => answer },
     view: {
       projectId,
       ...(numericProjectId !== undefined ? { numericProjectId } : {}),

@@ -43,6 +43,8 @@ interface Token {
 
 interface Entry {
   value?: Token;
+  /** The answer for `value`, made once per token: the warm path hands out the same object. */
+  result?: TokenResult & { ok: true };
   inflight?: Promise<Token>;
   used: boolean;
   cancelRefresh?: () => void;
@@ -64,6 +66,10 @@ export class TokenSource {
   readonly #lifetimeSeconds: number;
   readonly #onUpstream: ((endpoint: UpstreamEndpoint) => void) | undefined;
   readonly #entries = new Map<string, Entry>();
+  /** The key touched last: a repeat of it is already the most recent and is not moved. */
+  #lastKey: string | undefined;
+  /** Cache keys per identity and scopes list, so a repeated decision builds no key string. */
+  readonly #accessKeys = new WeakMap<PodIdentity, WeakMap<readonly string[], string>>();
   #closed = false;
 
   constructor(options: TokenSourceOptions) {
@@ -83,13 +89,24 @@ export class TokenSource {
   }
 
   /** An access token for `scopes`: impersonated when the identity names a Google service account, else federated. */
-  async accessToken(identity: PodIdentity, scopes: string[]): Promise<TokenResult> {
-    const sorted = [...scopes].sort();
-    return this.#result(`${identity.key}\naccess\n${sorted.join(' ')}`, () =>
-      identity.googleServiceAccount === undefined
+  async accessToken(identity: PodIdentity, scopes: readonly string[]): Promise<TokenResult> {
+    const key = this.#accessKey(identity, scopes);
+    return this.#result(key, () => {
+      const sorted = [...scopes].sort();
+      return identity.googleServiceAccount === undefined
         ? this.#exchange(identity, sorted)
-        : this.#impersonate(identity, identity.googleServiceAccount, sorted),
-    );
+        : this.#impersonate(identity, identity.googleServiceAccount, sorted);
+    });
+  }
+
+  /**
+   * The cached access token for `scopes` if it is fresh enough, synchronously, else undefined
+   * (then accessToken() fetches it). The same answer as accessToken() gives for a cache hit,
+   * without a promise: the host's warm path.
+   */
+  freshAccessToken(identity: PodIdentity, scopes: readonly string[]): TokenResult | undefined {
+    const entry = this.#touch(this.#accessKey(identity, scopes));
+    return entry && this.#isFresh(entry) ? entry.result : undefined;
   }
 
   /** An ID token for `audience`, minted as the identity's Google service account (includeEmail). */
@@ -129,20 +146,48 @@ export class TokenSource {
     }
   }
 
-  /** The cached token if it is fresh enough, else the call in flight, else a new call. */
-  #get(key: string, fetch: () => Promise<Token>): Promise<Token> {
-    let entry = this.#entries.get(key);
-    if (entry) {
-      // Map order is recency: move the entry to the end.
+  /** `identity.key` + scopes (sorted, deduplicated by the caller), made once per scopes list. */
+  #accessKey(identity: PodIdentity, scopes: readonly string[]): string {
+    let byScopes = this.#accessKeys.get(identity);
+    if (!byScopes) {
+      byScopes = new WeakMap();
+      this.#accessKeys.set(identity, byScopes);
+    }
+    let key = byScopes.get(scopes);
+    if (key === undefined) {
+      key = `${identity.key}\naccess\n${[...scopes].sort().join(' ')}`;
+      byScopes.set(scopes, key);
+    }
+    return key;
+  }
+
+  /** The entry for `key`, marked used and made the most recent (Map order is recency). */
+  #touch(key: string): Entry | undefined {
+    const entry = this.#entries.get(key);
+    if (!entry) return undefined;
+    if (key !== this.#lastKey) {
       this.#entries.delete(key);
       this.#entries.set(key, entry);
-      entry.used = true;
-      if (entry.value && entry.value.expiresAtMs - this.#now() > MIN_REMAINING_MS)
-        return Promise.resolve(entry.value);
+      this.#lastKey = key;
+    }
+    entry.used = true;
+    return entry;
+  }
+
+  #isFresh(entry: Entry): boolean {
+    return entry.value !== undefined && entry.value.expiresAtMs - this.#now() > MIN_REMAINING_MS;
+  }
+
+  /** The cached token if it is fresh enough, else the call in flight, else a new call. */
+  #get(key: string, fetch: () => Promise<Token>): Promise<Token> {
+    let entry = this.#touch(key);
+    if (entry) {
+      if (this.#isFresh(entry)) return Promise.resolve(entry.value!);
       if (entry.inflight) return entry.inflight;
     } else {
       entry = { used: true };
       this.#entries.set(key, entry);
+      this.#lastKey = key;
       this.#evict();
     }
     return this.#fetch(key, entry, fetch);
@@ -159,6 +204,7 @@ export class TokenSource {
       .then(
         (token) => {
           entry.value = token;
+          entry.result = { ok: true, token: token.token, expiresAtMs: token.expiresAtMs };
           entry.used = !background;
           this.#scheduleRefresh(key, entry, fetch);
           return token;

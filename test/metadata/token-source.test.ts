@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { UpstreamClient } from '../../src/broker/upstream.js';
-import { decide, DEFAULT_SCOPES, type InstanceView } from '../../src/metadata/api.js';
+import { decide, DEFAULT_SCOPES, tokenAnswer, type InstanceView } from '../../src/metadata/api.js';
 import { loadSidecarIdentity } from '../../src/metadata/sidecar-identity.js';
 import { TokenSource } from '../../src/metadata/token-source.js';
 import { GSA, startMetadataWorld, type MetadataWorld } from './world.js';
@@ -114,6 +114,41 @@ describe('token source', () => {
     tokens.close();
   });
 
+  it('freshAccessToken: the cached token at once, nothing before the first fetch or near expiry', async () => {
+    const { identity, tokens, advance } = await setup(GSA);
+    const scopes = ['https://www.googleapis.com/auth/cloud-platform'];
+    expect(tokens.freshAccessToken(identity, scopes)).toBeUndefined();
+    const first = await tokens.accessToken(identity, scopes);
+    expect(first.ok).toBe(true);
+    // An equal scopes list in another array, and in another order, is the same entry.
+    expect(tokens.freshAccessToken(identity, [...scopes])).toMatchObject({
+      ok: true,
+      token: first.ok ? first.token : '',
+    });
+    const calls = world.google.calls.generateAccessToken;
+    if (!first.ok) throw new Error('no token');
+    // Within 60 s of expiry a token is not handed out: the warm path has nothing, the slow path fetches.
+    advance(first.expiresAtMs - Date.now() - 59_000);
+    expect(tokens.freshAccessToken(identity, scopes)).toBeUndefined();
+    const second = await tokens.accessToken(identity, scopes);
+    expect(world.google.calls.generateAccessToken - calls).toBe(1);
+    expect(second.ok && second.token !== first.token).toBe(true);
+    tokens.close();
+  });
+
+  it('recency: the entry read last stays when the cache is full', async () => {
+    const { identity, tokens } = await setup(undefined, { maxEntries: 2 });
+    const [a, b, c] = ['a', 'b', 'c'].map((s) => [`https://www.googleapis.com/auth/${s}`]);
+    await tokens.accessToken(identity, a!);
+    await tokens.accessToken(identity, b!);
+    expect(tokens.freshAccessToken(identity, a!)).toBeDefined();
+    await tokens.accessToken(identity, c!);
+    expect(tokens.freshAccessToken(identity, b!)).toBeUndefined();
+    expect(tokens.freshAccessToken(identity, a!)).toBeDefined();
+    expect(tokens.freshAccessToken(identity, c!)).toBeDefined();
+    tokens.close();
+  });
+
   it('ID tokens are cached per audience', async () => {
     const { identity, tokens } = await setup(GSA);
     const before = world.google.calls.generateIdToken;
@@ -182,6 +217,39 @@ describe('metadata API decisions, plain values', () => {
         ),
       ),
     ).toBe(403);
+  });
+
+  it('a repeated request gets the decision a fresh view would give, however many are kept', () => {
+    const requests = [
+      request('/computeMetadata/v1/instance/service-accounts/default/token', 'scopes=a,b'),
+      request('/computeMetadata/v1/instance/service-accounts/default/token'),
+      request('/computeMetadata/v1/instance/service-accounts/default', 'recursive=true'),
+      request('/computeMetadata/v1/instance/service-accounts/default/', 'recursive=true'),
+      request('/computeMetadata/v1/instance/service-accounts/other@p.iam.gserviceaccount.com/'),
+      request('/computeMetadata/v1/instance/service-accounts/default/identity', 'audience=x'),
+      request('/computeMetadata/v1/instance/service-accounts/default/identity'),
+      request('/computeMetadata/v1/project/%zz'),
+      request(`/computeMetadata/v1/${'a/'.repeat(400)}`),
+    ];
+    const kept = { ...view };
+    const once = requests.map((r) => decide(r, kept));
+    // More distinct requests than the memo keeps, then the same ones again.
+    for (let i = 0; i < 600; i++) decide(request(`/computeMetadata/v1/project/p${i}`), kept);
+    for (const [i, r] of requests.entries()) {
+      const fresh = decide(r, { ...view });
+      expect(decide(r, kept)).toEqual(fresh);
+      expect(once[i]).toEqual(fresh);
+    }
+  });
+
+  it('the /token answer follows the clock for a result it has answered before', () => {
+    const result = { ok: true as const, token: 'ya29.x', expiresAtMs: 3_600_000 };
+    const body = (nowMs: number) => JSON.parse(tokenAnswer(result, nowMs).body) as object;
+    expect(body(0)).toEqual({ access_token: 'ya29.x', expires_in: 3600, token_type: 'Bearer' });
+    expect(body(999)).toMatchObject({ expires_in: 3599 });
+    expect(body(1_500)).toMatchObject({ expires_in: 3598 });
+    expect(body(0)).toMatchObject({ expires_in: 3600 });
+    expect(body(3_600_001)).toMatchObject({ expires_in: 0 });
   });
 
   it('readyz reports what is missing', () => {

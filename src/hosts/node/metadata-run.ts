@@ -52,6 +52,8 @@ async function sidecarMode(
   };
 }
 
+const VIEWS_KEPT = 1_024;
+
 /** Node mode: the node-restricted pod informer and TokenRequest (loaded only here); ready once the pod list is loaded. */
 async function nodeMode(
   config: MetadataServerConfig,
@@ -66,9 +68,22 @@ async function nodeMode(
     universeDomain: DEFAULT_UNIVERSE_DOMAIN,
     attributes: config.attributes,
   };
+  // One view per identity key (namespace/ServiceAccount/Google account/audience, all the view
+  // reads), so each pod's API tree and decisions are made once (src/metadata/api.ts), not per
+  // request. Bounded: a node runs at most a few hundred pods.
+  const views = new Map<string, InstanceView>();
+  const viewOf = (identity: PodIdentity): InstanceView => {
+    let view = views.get(identity.key);
+    if (!view) {
+      if (views.size >= VIEWS_KEPT) views.clear();
+      view = nodeInstanceView(identity, cluster);
+      views.set(identity.key, view);
+    }
+    return view;
+  };
   return {
     resolver,
-    viewOf: (identity) => nodeInstanceView(identity, cluster),
+    viewOf,
     readiness: () =>
       Promise.resolve(
         resolver.ready()

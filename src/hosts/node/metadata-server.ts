@@ -8,9 +8,10 @@ import {
   tokenAnswer,
   type InstanceView,
   type MetadataAnswer,
+  type MetadataRequest,
   type Readiness,
 } from '../../metadata/api.js';
-import type { IdentityResolver, PodIdentity } from '../../metadata/identity.js';
+import type { IdentityAnswer, IdentityResolver, PodIdentity } from '../../metadata/identity.js';
 import type { TokenSource } from '../../metadata/token-source.js';
 import type { Logger } from '../../log/logger.js';
 import { listenNode } from './listen.js';
@@ -43,16 +44,23 @@ export async function startMetadataServer(
   options: MetadataServerOptions,
 ): Promise<RunningMetadataServer> {
   const now = options.now ?? Date.now;
+  const failed = (res: ServerResponse) => (err: unknown) => {
+    options.logger.error('metadata request failed', {
+      error: err instanceof Error ? err.message : String(err),
+    });
+    write(res, refusal(500, 'the metadata server failed to answer; see its log'));
+  };
   const listener = (req: IncomingMessage, res: ServerResponse) => {
-    handle(options, now, req).then(
-      (answer) => write(res, answer),
-      (err: unknown) => {
-        options.logger.error('metadata request failed', {
-          error: err instanceof Error ? err.message : String(err),
-        });
-        write(res, refusal(500, 'the metadata server failed to answer; see its log'));
-      },
-    );
+    let answer: MetadataAnswer | Promise<MetadataAnswer>;
+    try {
+      answer = handle(options, now, req);
+    } catch (err) {
+      failed(res)(err);
+      return;
+    }
+    // A warm answer (decision and token both known) is written in the same turn, with no promise.
+    if (answer instanceof Promise) answer.then((a) => write(res, a), failed(res));
+    else write(res, answer);
   };
   const servers: Server[] = [];
   const running: Array<{ url: string; close(): Promise<void> }> = [];
@@ -83,27 +91,50 @@ export async function startMetadataServer(
   };
 }
 
-async function handle(
+/** The answer to one request: at once when nothing needs waiting for, else a promise of it. */
+function handle(
   options: MetadataServerOptions,
   now: () => number,
   req: IncomingMessage,
-): Promise<MetadataAnswer> {
+): MetadataAnswer | Promise<MetadataAnswer> {
   const url = req.url ?? '/';
   const q = url.indexOf('?');
-  const request = {
+  const request: MetadataRequest = {
     method: req.method ?? 'GET',
     path: q === -1 ? url : url.slice(0, q),
     query: q === -1 ? '' : url.slice(q + 1),
     headers: req.headers,
   };
   // Readiness is read only for the probe that asks for it.
-  const readiness =
-    request.path === '/readyz' && request.method === 'GET'
-      ? await options.readiness()
-      : { ready: true as const };
-  const gated = gate(request, () => readiness);
-  if ('answer' in gated) return gated.answer;
-  const who = await options.resolver.resolve({ remoteAddress: req.socket.remoteAddress ?? '' });
+  if (request.path === '/readyz' && request.method === 'GET')
+    return options.readiness().then((readiness) => gated(options, now, req, request, readiness));
+  return gated(options, now, req, request, READY);
+}
+
+const READY: Readiness = { ready: true };
+
+/** gate(), then who is asking, then the metadata answer for that pod. */
+function gated(
+  options: MetadataServerOptions,
+  now: () => number,
+  req: IncomingMessage,
+  request: MetadataRequest,
+  readiness: Readiness,
+): MetadataAnswer | Promise<MetadataAnswer> {
+  const passed = gate(request, () => readiness);
+  if ('answer' in passed) return passed.answer;
+  const who = options.resolver.resolve({ remoteAddress: req.socket.remoteAddress ?? '' });
+  return who instanceof Promise
+    ? who.then((answer) => answerFor(options, now, request, answer))
+    : answerFor(options, now, request, who);
+}
+
+function answerFor(
+  options: MetadataServerOptions,
+  now: () => number,
+  request: MetadataRequest,
+  who: IdentityAnswer,
+): MetadataAnswer | Promise<MetadataAnswer> {
   if (!who.ok)
     return refusal(
       who.status,
@@ -114,23 +145,27 @@ async function handle(
   if ('answer' in decision) return decision.answer;
   const { need } = decision;
   if (need.kind === 'access') {
-    const result = await options.tokens.accessToken(who.identity, need.scopes);
-    if (!result.ok)
-      options.logger.warn('no access token', {
+    const fresh = options.tokens.freshAccessToken(who.identity, need.scopes);
+    if (fresh) return tokenAnswer(fresh, now());
+    return options.tokens.accessToken(who.identity, need.scopes).then((result) => {
+      if (!result.ok)
+        options.logger.warn('no access token', {
+          status: result.failure.status,
+          reason: result.failure.message,
+        });
+      return tokenAnswer(result, now());
+    });
+  }
+  return options.tokens.idToken(who.identity, need.audience).then((result) => {
+    if (!result.ok) {
+      options.logger.warn('no ID token', {
         status: result.failure.status,
         reason: result.failure.message,
       });
-    return tokenAnswer(result, now());
-  }
-  const result = await options.tokens.idToken(who.identity, need.audience);
-  if (!result.ok) {
-    options.logger.warn('no ID token', {
-      status: result.failure.status,
-      reason: result.failure.message,
-    });
-    return failureAnswer(result.failure);
-  }
-  return identityAnswer(result);
+      return failureAnswer(result.failure);
+    }
+    return identityAnswer(result);
+  });
 }
 
 function write(res: ServerResponse, answer: MetadataAnswer): void {

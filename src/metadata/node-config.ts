@@ -150,3 +150,27 @@ export function nodeInstanceView(
     attributes: cluster.attributes,
   };
 }
+
+/** Views kept by viewPerIdentity: a node runs at most a few hundred pods. */
+const VIEWS_KEPT = 1_024;
+
+/**
+ * One view per identity key (namespace/ServiceAccount/Google account/audience: all a view
+ * reads), so each pod's API tree and decisions are made once (src/metadata/api.ts), not once per
+ * request. When full, the memo starts again.
+ */
+export function viewPerIdentity(
+  make: (identity: PodIdentity) => InstanceView,
+  kept = VIEWS_KEPT,
+): (identity: PodIdentity) => InstanceView {
+  const views = new Map<string, InstanceView>();
+  return (identity) => {
+    let view = views.get(identity.key);
+    if (!view) {
+      if (views.size >= kept) views.clear();
+      view = make(identity);
+      views.set(identity.key, view);
+    }
+    return view;
+  };
+}

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { UpstreamClient } from '../../src/broker/upstream.js';
 import { decide, DEFAULT_SCOPES, tokenAnswer, type InstanceView } from '../../src/metadata/api.js';
+import { nodeInstanceView, viewPerIdentity } from '../../src/metadata/node-config.js';
 import { loadSidecarIdentity } from '../../src/metadata/sidecar-identity.js';
 import { TokenSource } from '../../src/metadata/token-source.js';
 import { GSA, startMetadataWorld, type MetadataWorld } from './world.js';
@@ -250,6 +251,43 @@ describe('metadata API decisions, plain values', () => {
     expect(body(1_500)).toMatchObject({ expires_in: 3598 });
     expect(body(0)).toMatchObject({ expires_in: 3600 });
     expect(body(3_600_001)).toMatchObject({ expires_in: 0 });
+  });
+
+  it('node mode: one view per identity key, so a changed annotation is a new view', () => {
+    const cluster = { projectId: 'p-123456', universeDomain: 'googleapis.com', attributes: {} };
+    let made = 0;
+    const viewOf = viewPerIdentity((identity) => {
+      made++;
+      return nodeInstanceView(identity, cluster);
+    }, 2);
+    const pod = (serviceAccount: string, googleServiceAccount?: string) => ({
+      namespace: 'apps',
+      serviceAccount,
+      ...(googleServiceAccount ? { googleServiceAccount } : {}),
+      audience:
+        '//iam.googleapis.com/projects/42/locations/global/workloadIdentityPools/p/providers/x',
+      tokenUrl: 'https://sts.googleapis.com/v1/token',
+      iamCredentialsUrl: 'https://iamcredentials.googleapis.com',
+      subjectToken: () => Promise.resolve('unused'),
+      key: `apps/${serviceAccount}/${googleServiceAccount ?? ''}/x`,
+    });
+    const email = (identity: ReturnType<typeof pod>) => {
+      const d = decide(
+        request('/computeMetadata/v1/instance/service-accounts/default/email'),
+        viewOf(identity),
+      );
+      return 'answer' in d ? d.answer.body : '';
+    };
+    expect(email(pod('web', GSA))).toBe(GSA);
+    expect(email(pod('web', GSA))).toBe(GSA);
+    expect(made).toBe(1);
+    // The ServiceAccount's annotation changed: another key, another view.
+    expect(email(pod('web'))).toBe('p-123456.svc.id.goog');
+    expect(made).toBe(2);
+    // Past the bound the memo starts again, and answers stay right.
+    expect(email(pod('batch'))).toBe('p-123456.svc.id.goog');
+    expect(email(pod('web', GSA))).toBe(GSA);
+    expect(made).toBe(4);
   });
 
   it('readyz reports what is missing', () => {

@@ -52,15 +52,14 @@ async function sidecarMode(
   };
 }
 
-const VIEWS_KEPT = 1_024;
-
 /** Node mode: the node-restricted pod informer and TokenRequest (loaded only here); ready once the pod list is loaded. */
 async function nodeMode(
   config: MetadataServerConfig,
   node: Extract<MetadataServerConfig['source'], { mode: 'node' }>['node'],
   logger: Logger,
 ): Promise<ModeSetup> {
-  const { nodeInstanceView, startNodeMode } = await import('../../metadata/node-config.js');
+  const { nodeInstanceView, startNodeMode, viewPerIdentity } =
+    await import('../../metadata/node-config.js');
   const resolver = await startNodeMode(node, logger);
   const cluster = {
     projectId: config.projectId!,
@@ -68,19 +67,7 @@ async function nodeMode(
     universeDomain: DEFAULT_UNIVERSE_DOMAIN,
     attributes: config.attributes,
   };
-  // One view per identity key (namespace/ServiceAccount/Google account/audience, all the view
-  // reads), so each pod's API tree and decisions are made once (src/metadata/api.ts), not per
-  // request. Bounded: a node runs at most a few hundred pods.
-  const views = new Map<string, InstanceView>();
-  const viewOf = (identity: PodIdentity): InstanceView => {
-    let view = views.get(identity.key);
-    if (!view) {
-      if (views.size >= VIEWS_KEPT) views.clear();
-      view = nodeInstanceView(identity, cluster);
-      views.set(identity.key, view);
-    }
-    return view;
-  };
+  const viewOf = viewPerIdentity((identity) => nodeInstanceView(identity, cluster));
   return {
     resolver,
     viewOf,

@@ -7,7 +7,6 @@ import { gcloud } from '../support/gcloud.js';
 import { REPO_ROOT } from '../support/serve.js';
 import {
   GSA,
-  spawnMetadataServer,
   startMetadataWorld,
   type MetadataWorld,
   type SpawnedMetadataServer,
@@ -78,16 +77,10 @@ describe('metadata server, driven by real Google clients', () => {
   let home: string;
   beforeAll(async () => {
     world = await startMetadataWorld();
-    server = await spawnMetadataServer([
-      '--credential-config',
-      await world.credentialConfig('web', GSA),
-    ]);
+    server = await world.sidecar('web', { gsa: GSA });
     home = await mkdtemp(join(world.dir, 'home-'));
   });
-  afterAll(async () => {
-    await server?.stop();
-    await world?.close();
-  });
+  afterAll(() => world?.close());
 
   it('google-auth-library (GCE_METADATA_HOST, no credential file): a Compute client, an access token, an ID token; gcp-metadata isAvailable and project-id', async () => {
     const result = await run(process.execPath, ['--input-type=module', '-e', NODE_CLIENTS], {

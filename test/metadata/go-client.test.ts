@@ -8,7 +8,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../support/serve.js';
 import {
   GSA,
-  spawnMetadataServer,
   startMetadataWorld,
   type MetadataWorld,
   type SpawnedMetadataServer,
@@ -87,10 +86,7 @@ describe.skipIf(skipReason !== undefined)(
           CGO_ENABLED: '0',
         },
       });
-      server = await spawnMetadataServer([
-        '--credential-config',
-        await world.credentialConfig('web', GSA),
-      ]);
+      server = await world.sidecar('web', { gsa: GSA });
       // A pod container's environment: the variable the webhook sets, an empty HOME (so no
       // gcloud application-default file), no GOOGLE_APPLICATION_CREDENTIALS.
       const home = await mkdtemp(join(world.dir, 'home-'));
@@ -105,10 +101,7 @@ describe.skipIf(skipReason !== undefined)(
       });
       answers = JSON.parse(stdout) as Answers;
     }, 600_000);
-    afterAll(async () => {
-      await server?.stop();
-      await world?.close();
-    });
+    afterAll(() => world?.close());
 
     it('OnGCE, ProjectID, NumericProjectID (digits), Email("default") and Scopes("default") answer', () => {
       expect(answers.onGCE).toEqual({ value: true });

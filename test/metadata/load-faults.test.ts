@@ -1,60 +1,30 @@
 import { execFile } from 'node:child_process';
-import { Agent, request } from 'node:http';
+import { Agent } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../support/net.js';
 import { REPO_ROOT } from '../support/serve.js';
 import {
   GSA,
+  send,
   spawnMetadataServer,
   startMetadataWorld,
   type MetadataWorld,
+  type RawAnswer,
   type SpawnedMetadataServer,
 } from './world.js';
 
 const TOKEN = '/computeMetadata/v1/instance/service-accounts/default/token';
-
-function get(
-  base: string,
-  path: string,
-  agent?: Agent,
-): Promise<{
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: string;
-}> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      `${base}${path}`,
-      { headers: { 'metadata-flavor': 'Google' }, ...(agent ? { agent } : {}) },
-      (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => {
-          body += chunk;
-        });
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-      },
-    );
-    req.once('error', reject);
-    req.end();
-  });
-}
+const get = (base: string, path: string, agent?: Agent) => send(base, { path, agent });
 
 describe('metadata server under load', () => {
   let world: MetadataWorld;
   let server: SpawnedMetadataServer;
   beforeAll(async () => {
     world = await startMetadataWorld();
-    server = await spawnMetadataServer([
-      '--credential-config',
-      await world.credentialConfig('web', GSA),
-    ]);
+    server = await world.sidecar('web', { gsa: GSA });
   });
-  afterAll(async () => {
-    await server?.stop();
-    await world?.close();
-  });
+  afterAll(() => world?.close());
 
   it('1,000 concurrent /token make one exchange and one impersonation; a repeat within the lifetime makes none', async () => {
     // Google answers slowly, so every request arrives while the first upstream call is in flight.
@@ -100,41 +70,19 @@ describe('metadata server when Google fails', () => {
 
   beforeAll(async () => {
     world = await startMetadataWorld();
-    direct = await spawnMetadataServer(
-      [
-        '--credential-config',
-        await world.credentialConfig('direct'),
-        '--project-id',
-        'direct-proj',
-        '--upstream-timeout',
-        UPSTREAM_TIMEOUT_MS,
-      ],
+    direct = await world.sidecar('direct', {
+      args: ['--project-id', 'direct-proj', '--upstream-timeout', UPSTREAM_TIMEOUT_MS],
       env,
-    );
-    impersonating = await spawnMetadataServer(
-      [
-        '--credential-config',
-        await world.credentialConfig('web', GSA),
-        '--upstream-timeout',
-        UPSTREAM_TIMEOUT_MS,
-      ],
+    });
+    impersonating = await world.sidecar('web', {
+      gsa: GSA,
+      args: ['--upstream-timeout', UPSTREAM_TIMEOUT_MS],
       env,
-    );
+    });
   });
-  afterAll(async () => {
-    await direct?.stop();
-    await impersonating?.stop();
-    await world?.close();
-  });
+  afterAll(() => world?.close());
 
-  function expectCleanRefusal(
-    answer: {
-      status: number;
-      headers: Record<string, string | string[] | undefined>;
-      body: string;
-    },
-    status: number,
-  ): void {
+  function expectCleanRefusal(answer: RawAnswer, status: number): void {
     expect(answer.status).toBe(status);
     expect(answer.headers['metadata-flavor']).toBe('Google');
     expect(answer.headers['content-type']).toBe('application/text');

@@ -1,9 +1,9 @@
-import { request } from 'node:http';
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  FLAVOR,
   GSA,
-  spawnMetadataServer,
+  send,
   startMetadataWorld,
   UNBOUND_GSA,
   type MetadataWorld,
@@ -14,7 +14,6 @@ import {
  * Every rule of the API (issue 13, item 1) as a table, run against the real
  * `idbridge metadata-server` process in front of the fake Google.
  */
-const FLAVOR = { 'metadata-flavor': 'Google' };
 const V1 = '/computeMetadata/v1';
 const SCOPES =
   'https://www.googleapis.com/auth/cloud-platform\nhttps://www.googleapis.com/auth/userinfo.email\n';
@@ -243,59 +242,19 @@ const rows: Row[] = [
   { name: 'readyz without the header', path: '/readyz', headers: {}, status: 200 },
 ];
 
-/** Raw node:http, so nothing (fetch's header rules, redirects) changes what is sent or read. */
-function send(
-  base: string,
-  row: { method?: string; path: string; headers?: Record<string, string> },
-): Promise<{
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: string;
-}> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      `${base}${row.path}`,
-      { method: row.method ?? 'GET', headers: row.headers ?? FLAVOR },
-      (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => {
-          body += chunk;
-        });
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-      },
-    );
-    req.once('error', reject);
-    req.end();
-  });
-}
-
 describe('metadata server protocol, against the real process', () => {
   let world: MetadataWorld;
   let server: SpawnedMetadataServer;
   let direct: SpawnedMetadataServer;
   beforeAll(async () => {
     world = await startMetadataWorld();
-    server = await spawnMetadataServer([
-      '--credential-config',
-      await world.credentialConfig('web', GSA),
-      '--cluster-name',
-      'c1',
-      '--cluster-location',
-      'europe-west1',
-    ]);
-    direct = await spawnMetadataServer([
-      '--credential-config',
-      await world.credentialConfig('direct'),
-      '--project-id',
-      'direct-proj',
-    ]);
+    server = await world.sidecar('web', {
+      gsa: GSA,
+      args: ['--cluster-name', 'c1', '--cluster-location', 'europe-west1'],
+    });
+    direct = await world.sidecar('direct', { args: ['--project-id', 'direct-proj'] });
   });
-  afterAll(async () => {
-    await server?.stop();
-    await direct?.stop();
-    await world?.close();
-  });
+  afterAll(() => world?.close());
 
   it.each(rows)('$name', async (row) => {
     const res = await send(server.url, row);
@@ -386,10 +345,7 @@ describe('metadata server protocol, against the real process', () => {
   });
 
   it("Google's 403 on impersonation is a 403 naming roles/iam.workloadIdentityUser and the command that adds it", async () => {
-    const unbound = await spawnMetadataServer([
-      '--credential-config',
-      await world.credentialConfig('unbound', UNBOUND_GSA),
-    ]);
+    const unbound = await world.sidecar('unbound', { gsa: UNBOUND_GSA });
     try {
       const res = await send(unbound.url, {
         path: `${V1}/instance/service-accounts/default/token`,

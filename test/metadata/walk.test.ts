@@ -2,7 +2,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../support/cli.js';
 import {
   GSA,
-  spawnMetadataServer,
   startMetadataWorld,
   UNBOUND_GSA,
   type MetadataWorld,
@@ -16,20 +15,10 @@ describe('whoami and doctor --metadata', () => {
   let unbound: SpawnedMetadataServer;
   beforeAll(async () => {
     world = await startMetadataWorld();
-    server = await spawnMetadataServer([
-      '--credential-config',
-      await world.credentialConfig('web', GSA),
-    ]);
-    unbound = await spawnMetadataServer([
-      '--credential-config',
-      await world.credentialConfig('unbound', UNBOUND_GSA),
-    ]);
+    server = await world.sidecar('web', { gsa: GSA });
+    unbound = await world.sidecar('unbound', { gsa: UNBOUND_GSA });
   });
-  afterAll(async () => {
-    await server?.stop();
-    await unbound?.stop();
-    await world?.close();
-  });
+  afterAll(() => world?.close());
 
   it('whoami --metadata: every step passes, the email is shown, no token is', async () => {
     const result = await runCli(['whoami', '--metadata', server.url, '--json']);

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
+import { request, type Agent } from 'node:http';
 import { join } from 'node:path';
 import { externalAccountConfig, parseProvider } from '../../src/credentials/credential-config.js';
 import {
@@ -27,6 +28,8 @@ export const PROVIDER =
   'projects/123456/locations/global/workloadIdentityPools/idbridge/providers/idbridge-c1';
 export const GSA = 'app@proj-abc12.iam.gserviceaccount.com';
 export const UNBOUND_GSA = 'unbound@proj-abc12.iam.gserviceaccount.com';
+/** The header every metadata client sends. */
+export const FLAVOR = { 'metadata-flavor': 'Google' };
 
 export interface MetadataWorld {
   google: FakeGoogle;
@@ -39,7 +42,20 @@ export interface MetadataWorld {
   tokenFile: string;
   /** A credential configuration impersonating `gsa` (or direct access), written under the world's dir. */
   credentialConfig(name: string, gsa?: string, tokenFile?: string): Promise<string>;
+  /**
+   * A metadata server for `credentialConfig(name, gsa)`, started with `args` after its
+   * `--credential-config`; `close` stops it.
+   */
+  sidecar(name: string, options?: SidecarOptions): Promise<SpawnedMetadataServer>;
+  /** Stops the sidecars, then the issuer and the fake Google, and removes the files. */
   close(): Promise<void>;
+}
+
+export interface SidecarOptions {
+  /** The Google service account to impersonate; none is direct access. */
+  gsa?: string;
+  args?: string[];
+  env?: Record<string, string>;
 }
 
 export async function startMetadataWorld(): Promise<MetadataWorld> {
@@ -69,6 +85,19 @@ export async function startMetadataWorld(): Promise<MetadataWorld> {
     return token;
   };
   await writeToken();
+  const credentialConfig = async (name: string, gsa?: string, file = tokenFile) => {
+    const config = externalAccountConfig({
+      provider: parseProvider(PROVIDER),
+      tokenPath: file,
+      stsUrl: google.url,
+      iamCredentialsUrl: google.url,
+      ...(gsa ? { serviceAccountEmail: gsa } : {}),
+    });
+    const path = join(temp.path, `${name}.json`);
+    await writeFile(path, JSON.stringify(config));
+    return path;
+  };
+  const sidecars: SpawnedMetadataServer[] = [];
   return {
     google,
     issuer,
@@ -77,19 +106,17 @@ export async function startMetadataWorld(): Promise<MetadataWorld> {
     provider,
     writeToken,
     tokenFile,
-    async credentialConfig(name, gsa, file = tokenFile) {
-      const config = externalAccountConfig({
-        provider: parseProvider(PROVIDER),
-        tokenPath: file,
-        stsUrl: google.url,
-        iamCredentialsUrl: google.url,
-        ...(gsa ? { serviceAccountEmail: gsa } : {}),
-      });
-      const path = join(temp.path, `${name}.json`);
-      await writeFile(path, JSON.stringify(config));
-      return path;
+    credentialConfig,
+    async sidecar(name, { gsa, args = [], env = {} } = {}) {
+      const server = await spawnMetadataServer(
+        ['--credential-config', await credentialConfig(name, gsa), ...args],
+        env,
+      );
+      sidecars.push(server);
+      return server;
     },
     async close() {
+      for (const server of sidecars.splice(0)) await server.stop();
       await issuer.close();
       await google.close();
       await temp.remove();
@@ -154,7 +181,43 @@ export async function spawnMetadataServer(
 /** GET with the header every metadata client sends. */
 export function metadataGet(
   url: string,
-  headers: Record<string, string> = { 'metadata-flavor': 'Google' },
+  headers: Record<string, string> = FLAVOR,
 ): Promise<Response> {
   return fetch(url, { headers, redirect: 'manual' });
+}
+
+export interface RawAnswer {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
+
+/**
+ * Raw node:http, so nothing (fetch's header rules, redirects) changes what is sent or read: GET
+ * with Metadata-Flavor unless the request says otherwise.
+ */
+export function send(
+  base: string,
+  req: { method?: string; path: string; headers?: Record<string, string>; agent?: Agent },
+): Promise<RawAnswer> {
+  return new Promise((resolve, reject) => {
+    const outgoing = request(
+      `${base}${req.path}`,
+      {
+        method: req.method ?? 'GET',
+        headers: req.headers ?? FLAVOR,
+        ...(req.agent ? { agent: req.agent } : {}),
+      },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          body += chunk;
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+      },
+    );
+    outgoing.once('error', reject);
+    outgoing.end();
+  });
 }

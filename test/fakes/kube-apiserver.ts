@@ -11,6 +11,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createLocalJWKSet, jwtVerify } from 'jose';
 import { generateClusterKey, signKubeToken, type ClusterKey } from '../support/keys.js';
+import { statusBody } from './kube-resources.js';
 import { testPki } from './tls.js';
 
 /**
@@ -132,17 +133,7 @@ export async function startFakeKubeApiserver(
     message: string,
     details?: Record<string, unknown>,
   ): void => {
-    // metav1.Status as the apiserver serialises it: details only where it sets them.
-    const body = JSON.stringify({
-      kind: 'Status',
-      apiVersion: 'v1',
-      metadata: {},
-      status: 'Failure',
-      message,
-      reason,
-      ...(details ? { details } : {}),
-      code,
-    });
+    const body = statusBody(code, reason, message, details);
     res.writeHead(code, {
       'content-type': 'application/json',
       'content-length': String(Buffer.byteLength(body)),

@@ -1,14 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { serve } from '@hono/node-server';
 import { generateClusterKey, signKubeToken, type ClusterKey } from '../support/keys.js';
-import { makeCertificate } from '../support/tls.js';
+import * as kube from './kube-resources.js';
 import {
-  kubeconfigYaml,
   kubeServiceAccountsHandler,
   type FakeServiceAccount,
   type KubeServiceAccountsHandler,
@@ -21,7 +14,8 @@ import {
  * events computed per selector (a pod that stops matching is DELETED for that watch), and
  * `POST …/serviceaccounts/NAME/token` signing a kube-style token with the fake's key for the
  * requested audiences, bound to a pod (`kubernetes.io.pod`), checked as the real server does:
- * the pod exists with that uid and runs as that ServiceAccount.
+ * the pod exists with that uid and runs as that ServiceAccount. The list/watch machinery is
+ * kube-resources.ts; pod watches keep every event and ignore `timeoutSeconds`.
  */
 
 export interface FakePod {
@@ -37,13 +31,7 @@ export interface FakePod {
 interface StoredPod {
   apiVersion: 'v1';
   kind: 'Pod';
-  metadata: {
-    name: string;
-    namespace: string;
-    uid: string;
-    resourceVersion: string;
-    creationTimestamp: string;
-  };
+  metadata: kube.ObjectMeta;
   spec: {
     nodeName: string;
     serviceAccountName: string;
@@ -52,13 +40,6 @@ interface StoredPod {
   };
   status: { phase: string; podIP?: string; podIPs?: Array<{ ip: string }>; hostIP: string };
 }
-
-interface PodEvent {
-  old?: StoredPod;
-  current?: StoredPod;
-  rv: number;
-}
-type Requirement = { field: string; equal: boolean; value: string };
 
 export interface TokenRequestRecord {
   namespace: string;
@@ -79,20 +60,7 @@ export interface KubePodsHandler {
   closeWatches(): void;
 }
 
-const status = (code: number, reason: string, message: string) =>
-  new Response(
-    JSON.stringify({
-      kind: 'Status',
-      apiVersion: 'v1',
-      metadata: {},
-      status: 'Failure',
-      message,
-      reason,
-      code,
-    }),
-    { status: code, headers: { 'content-type': 'application/json' } },
-  );
-
+/** The pod fields a `fieldSelector` may name here. */
 const FIELDS: Record<string, (pod: StoredPod) => string> = {
   'spec.nodeName': (pod) => pod.spec.nodeName,
   'status.phase': (pod) => pod.status.phase,
@@ -102,20 +70,6 @@ const FIELDS: Record<string, (pod: StoredPod) => string> = {
   'spec.hostNetwork': (pod) => String(pod.spec.hostNetwork ?? false),
 };
 
-function parseSelector(value: string | null): Requirement[] | string {
-  if (!value) return [];
-  const requirements: Requirement[] = [];
-  for (const part of value.split(',')) {
-    const match = /^([a-zA-Z.]+)(!=|==|=)(.*)$/.exec(part.trim());
-    if (!match) return `invalid field selector: ${part}`;
-    if (!(match[1]! in FIELDS)) return `field label not supported: ${match[1]}`;
-    requirements.push({ field: match[1]!, equal: match[2] !== '!=', value: match[3]! });
-  }
-  return requirements;
-}
-const matches = (pod: StoredPod | undefined, selector: Requirement[]) =>
-  pod !== undefined && selector.every((r) => (FIELDS[r.field]!(pod) === r.value) === r.equal);
-
 export function kubePodsHandler(options: {
   token: string;
   key: ClusterKey;
@@ -123,124 +77,44 @@ export function kubePodsHandler(options: {
   now?: () => number;
   serviceAccountExists: (namespace: string, name: string) => Promise<boolean>;
 }): KubePodsHandler {
-  const pods = new Map<string, StoredPod>();
-  const events: PodEvent[] = [];
-  const watchers = new Set<{
-    selector: Requirement[];
-    send(event: PodEvent): void;
-    close(): void;
-  }>();
+  const pods = kube.resourceStore<StoredPod>({
+    resource: 'pods',
+    listKind: 'PodList',
+    firstRevision: 1000,
+    expires: false,
+    timeouts: false,
+  });
   const serviceAccountUids = new Map<string, string>();
   const tokenRequests: TokenRequestRecord[] = [];
   const requests: string[] = [];
-  let revision = 1000;
   const now = options.now ?? (() => Date.now());
 
-  const emit = (event: PodEvent) => {
-    events.push(event);
-    for (const watcher of watchers) watcher.send(event);
-  };
-  const eventLine = (event: PodEvent, selector: Requirement[]): string | undefined => {
-    const was = matches(event.old, selector);
-    const is = matches(event.current, selector);
-    const type = was && is ? 'MODIFIED' : is ? 'ADDED' : was ? 'DELETED' : undefined;
-    if (!type) return undefined;
-    const object =
-      type === 'DELETED'
-        ? {
-            ...(event.current ?? event.old)!,
-            metadata: {
-              ...(event.current ?? event.old)!.metadata,
-              resourceVersion: String(event.rv),
-            },
-          }
-        : event.current!;
-    return `${JSON.stringify({ type, object })}\n`;
-  };
-
-  const upsertPod = (pod: FakePod): StoredPod => {
-    revision++;
-    const key = `${pod.namespace}/${pod.name}`;
-    const old = pods.get(key);
-    const ip = pod.hostNetwork ? (pod.podIP ?? '10.0.0.10') : pod.podIP;
-    const stored: StoredPod = {
-      apiVersion: 'v1',
-      kind: 'Pod',
-      metadata: {
-        name: pod.name,
-        namespace: pod.namespace,
-        uid: old?.metadata.uid ?? randomUUID(),
-        resourceVersion: String(revision),
-        creationTimestamp: new Date(now()).toISOString().replace(/\.\d{3}Z$/, 'Z'),
-      },
-      spec: {
-        nodeName: pod.nodeName,
-        serviceAccountName: pod.serviceAccountName ?? 'default',
-        ...(pod.hostNetwork ? { hostNetwork: true } : {}),
-        containers: [{ name: 'app', image: 'example/app:1' }],
-      },
-      status: {
-        phase: pod.phase ?? 'Running',
-        hostIP: '10.0.0.10',
-        ...(ip ? { podIP: ip, podIPs: [{ ip }] } : {}),
-      },
-    };
-    pods.set(key, stored);
-    emit({ ...(old ? { old } : {}), current: stored, rv: revision });
-    return stored;
-  };
-
-  const list = (selector: Requirement[]) => ({
-    kind: 'PodList',
-    apiVersion: 'v1',
-    metadata: { resourceVersion: String(revision) },
-    items: [...pods.values()].filter((pod) => matches(pod, selector)),
-  });
-
-  const watch = (url: URL, selector: Requirement[]): Response => {
-    const from = Number(url.searchParams.get('resourceVersion') || revision);
-    const encoder = new TextEncoder();
-    let watcher: { selector: Requirement[]; send(event: PodEvent): void; close(): void };
-    const body = new ReadableStream<Uint8Array>({
-      start(controller) {
-        let closed = false;
-        watcher = {
-          selector,
-          send: (event) => {
-            const line = eventLine(event, selector);
-            if (line && !closed) controller.enqueue(encoder.encode(line));
-          },
-          close: () => {
-            if (closed) return;
-            closed = true;
-            watchers.delete(watcher);
-            controller.close();
-          },
-        };
-        watchers.add(watcher);
-        for (const event of events) if (event.rv > from) watcher.send(event);
-      },
-      cancel() {
-        watchers.delete(watcher);
-      },
+  const upsertPod = (pod: FakePod): StoredPod =>
+    pods.put(pod.namespace, pod.name, (meta) => {
+      const ip = pod.hostNetwork ? (pod.podIP ?? '10.0.0.10') : pod.podIP;
+      return {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { ...meta, creationTimestamp: kube.time(now()) },
+        spec: {
+          nodeName: pod.nodeName,
+          serviceAccountName: pod.serviceAccountName ?? 'default',
+          ...(pod.hostNetwork ? { hostNetwork: true } : {}),
+          containers: [{ name: 'app', image: 'example/app:1' }],
+        },
+        status: {
+          phase: pod.phase ?? 'Running',
+          hostIP: '10.0.0.10',
+          ...(ip ? { podIP: ip, podIPs: [{ ip }] } : {}),
+        },
+      };
     });
-    return new Response(body, {
-      status: 200,
-      headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked' },
-    });
-  };
 
   const tokenRequest = async (
     request: Request,
     namespace: string,
     name: string,
   ): Promise<Response> => {
-    if (request.method !== 'POST')
-      return status(
-        405,
-        'MethodNotAllowed',
-        'the server does not allow this method on the requested resource',
-      );
     let body: {
       spec?: {
         audiences?: string[];
@@ -251,14 +125,14 @@ export function kubePodsHandler(options: {
     try {
       body = (await request.json()) as typeof body;
     } catch {
-      return status(400, 'BadRequest', 'the request body is not a TokenRequest');
+      return kube.status(400, 'BadRequest', 'the request body is not a TokenRequest');
     }
     if (!(await options.serviceAccountExists(namespace, name)))
-      return status(404, 'NotFound', `serviceaccounts "${name}" not found`);
+      return kube.status(404, 'NotFound', `serviceaccounts "${name}" not found`);
     const audiences = body.spec?.audiences ?? [];
     const expirationSeconds = body.spec?.expirationSeconds ?? 3600;
     if (expirationSeconds < 600)
-      return status(
+      return kube.status(
         400,
         'BadRequest',
         'spec.expirationSeconds: Invalid value: may not specify a duration less than 10 minutes',
@@ -267,17 +141,17 @@ export function kubePodsHandler(options: {
     let pod: StoredPod | undefined;
     if (ref) {
       if (ref.kind !== 'Pod')
-        return status(400, 'BadRequest', `cannot bind token to object of type ${ref.kind}`);
-      pod = pods.get(`${namespace}/${ref.name}`);
-      if (!pod) return status(404, 'NotFound', `pods "${ref.name}" not found`);
+        return kube.status(400, 'BadRequest', `cannot bind token to object of type ${ref.kind}`);
+      pod = pods.get(namespace, String(ref.name));
+      if (!pod) return pods.notFound(String(ref.name));
       if (ref.uid && ref.uid !== pod.metadata.uid)
-        return status(
+        return kube.status(
           409,
           'Conflict',
           `the UID in the bound object reference (${ref.uid}) does not match the UID in record. The object might have been deleted and then recreated`,
         );
       if (pod.spec.serviceAccountName !== name)
-        return status(
+        return kube.status(
           400,
           'BadRequest',
           `cannot bind token for serviceaccount "${name}" to pod running with different serviceaccount name.`,
@@ -321,9 +195,7 @@ export function kubePodsHandler(options: {
         spec: { audiences, expirationSeconds, ...(ref ? { boundObjectRef: ref } : {}) },
         status: {
           token,
-          expirationTimestamp: new Date((issuedAt + expirationSeconds) * 1000)
-            .toISOString()
-            .replace(/\.\d{3}Z$/, 'Z'),
+          expirationTimestamp: kube.time((issuedAt + expirationSeconds) * 1000),
         },
       },
       { status: 201 },
@@ -344,39 +216,21 @@ export function kubePodsHandler(options: {
         url.pathname,
       );
       if (!token && !podList && !onePod) return undefined;
-      requests.push(
-        `${request.method} ${url.pathname}${url.searchParams.get('watch') ? '?watch' : ''}`,
-      );
-      if (request.headers.get('authorization') !== `Bearer ${options.token}`)
-        return status(401, 'Unauthorized', 'Unauthorized');
+      const refused = kube.admit(request, url, {
+        token: options.token,
+        requests,
+        method: token ? 'POST' : 'GET',
+      });
+      if (refused) return refused;
       if (token) return tokenRequest(request, token[1]!, token[2]!);
-      if (request.method !== 'GET')
-        return status(
-          405,
-          'MethodNotAllowed',
-          'the server does not allow this method on the requested resource',
-        );
-      if (onePod) {
-        const pod = pods.get(`${onePod[1]}/${onePod[2]}`);
-        return pod ? Response.json(pod) : status(404, 'NotFound', `pods "${onePod[2]}" not found`);
-      }
-      const selector = parseSelector(url.searchParams.get('fieldSelector'));
-      if (typeof selector === 'string') return status(400, 'BadRequest', selector);
-      const watching =
-        url.searchParams.get('watch') === 'true' || url.searchParams.get('watch') === '1';
-      return watching ? watch(url, selector) : Response.json(list(selector));
+      if (onePod) return pods.read(onePod[1]!, onePod[2]!);
+      const selected = kube.parseFieldSelector(url.searchParams.get('fieldSelector'), FIELDS);
+      if (typeof selected === 'string') return kube.status(400, 'BadRequest', selected);
+      return kube.isWatch(url) ? pods.watch(url, selected) : pods.list(selected);
     },
     upsertPod,
-    removePod(namespace, name) {
-      const old = pods.get(`${namespace}/${name}`);
-      if (!old) return;
-      pods.delete(`${namespace}/${name}`);
-      revision++;
-      emit({ old, rv: revision });
-    },
-    closeWatches() {
-      for (const watcher of [...watchers]) watcher.close();
-    },
+    removePod: pods.remove,
+    closeWatches: pods.closeWatches,
   };
 }
 
@@ -400,7 +254,7 @@ export async function startFakeKubeCluster(
     issuer?: string;
   } = {},
 ): Promise<FakeKubeCluster> {
-  const token = `fake-kube-token-${randomUUID()}`;
+  const token = kube.newToken();
   const key = generateClusterKey('ES256');
   const issuer = options.issuer ?? 'https://kubernetes.default.svc.cluster.local';
   const serviceAccounts = kubeServiceAccountsHandler({
@@ -423,40 +277,13 @@ export async function startFakeKubeCluster(
     ...(options.now ? { now: options.now } : {}),
   });
   for (const pod of options.pods ?? []) pods.upsertPod(pod);
-  const certDir = await mkdtemp(join(tmpdir(), 'fake-kube-tls-'));
-  const certificate = await makeCertificate(certDir, 'apiserver', 'kube-apiserver');
-  const server = serve({
-    fetch: async (request) =>
-      (await pods.handle(request)) ??
-      (await serviceAccounts.handle(request)) ??
-      status(404, 'NotFound', 'the server could not find the requested resource'),
-    port: 0,
-    hostname: '127.0.0.1',
-    createServer,
-    serverOptions: { cert: certificate.cert, key: await readFile(certificate.keyFile) },
-  });
-  await new Promise<void>((resolve) => server.once('listening', () => resolve()));
-  const url = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  return {
-    url,
+  const { url, writeKubeconfig, close } = await kube.serve({
     token,
-    key,
-    issuer,
-    serviceAccounts,
-    pods,
-    async writeKubeconfig(dir) {
-      const path = join(dir, 'kubeconfig');
-      await writeFile(path, kubeconfigYaml(url, token, certificate.cert), { mode: 0o600 });
-      return path;
-    },
-    close: async () => {
+    handlers: [pods.handle, serviceAccounts.handle],
+    closeWatches: () => {
       pods.closeWatches();
       serviceAccounts.closeWatches();
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        (server as unknown as { closeAllConnections(): void }).closeAllConnections();
-      });
-      await rm(certDir, { recursive: true, force: true });
     },
-  };
+  });
+  return { url, token, key, issuer, serviceAccounts, pods, writeKubeconfig, close };
 }

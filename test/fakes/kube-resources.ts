@@ -225,7 +225,11 @@ export function resourceStore<T extends StoredObject>(options: {
         items: [...objects.values()].filter(matches),
       }),
     watch(url, matches) {
-      const from = Number(url.searchParams.get('resourceVersion') || revision);
+      const asked = url.searchParams.get('resourceVersion');
+      // Unset or "0" (kube-apiserver's "start at most recent" and "start at any"): the current
+      // state as synthetic ADDED events, then every change. Any other value resumes after it.
+      const fromState = asked === null || asked === '' || asked === '0';
+      const from = fromState ? revision : Number(asked);
       const timeoutSeconds = Number(url.searchParams.get('timeoutSeconds') || 0);
       let watcher: Watcher<T>;
       const body = new ReadableStream<Uint8Array>({
@@ -257,7 +261,10 @@ export function resourceStore<T extends StoredObject>(options: {
             return;
           }
           watchers.add(watcher);
-          for (const event of events) if (event.rv > from) deliver(watcher, event);
+          if (fromState) {
+            for (const object of objects.values())
+              if (matches(object)) watcher.send(`${JSON.stringify({ type: 'ADDED', object })}\n`);
+          } else for (const event of events) if (event.rv > from) deliver(watcher, event);
           if (options.timeouts && timeoutSeconds > 0)
             setTimeout(() => watcher.close(), timeoutSeconds * 1000).unref();
         },

@@ -67,4 +67,48 @@ describe('fake kube-apiserver ServiceAccounts, driven by @kubernetes/client-node
     expect(res!.status).toBe(405);
     expect(await kube.handle(new Request(`${kube.url}/api/v1/pods`))).toBeUndefined();
   });
+
+  it('a watch from resourceVersion 0 or unset starts with the current state as ADDED, as kube-apiserver does', async () => {
+    const events = async (query: string, count: number, change?: () => void) => {
+      const res = await kube.handle(
+        new Request(`${kube.url}/api/v1/serviceaccounts?watch=true${query}`, {
+          headers: { authorization: `Bearer ${kube.token}` },
+        }),
+      );
+      const reader = res!.body!.getReader();
+      const decoder = new TextDecoder();
+      let text = '';
+      let changed = false;
+      while (text.split('\n').length - 1 < count) {
+        if (!changed && change && text.split('\n').length - 1 === count - 1) {
+          changed = true;
+          change();
+        }
+        const { value, done } = await reader.read();
+        if (done) break;
+        text += decoder.decode(value);
+      }
+      await reader.cancel();
+      return text
+        .trim()
+        .split('\n')
+        .map((line) => {
+          const event = JSON.parse(line) as {
+            type: string;
+            object: { metadata: { namespace: string; name: string } };
+          };
+          return `${event.type} ${event.object.metadata.namespace}/${event.object.metadata.name}`;
+        });
+    };
+    for (const query of ['&resourceVersion=0', '']) {
+      expect(await events(query, 2)).toEqual(['ADDED apps/web', 'ADDED other/x']);
+    }
+    // From the list's resourceVersion: no replay of the state, only what changes after it.
+    const list = await client(kube.token).listServiceAccountForAllNamespaces();
+    expect(
+      await events(`&resourceVersion=${list.metadata!.resourceVersion}`, 1, () =>
+        kube.upsert({ namespace: 'apps', name: 'web', annotations: { a: 'c' } }),
+      ),
+    ).toEqual(['MODIFIED apps/web']);
+  });
 });

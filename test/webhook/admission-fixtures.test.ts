@@ -1,11 +1,19 @@
 import type { Operation } from 'fast-json-patch';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { FakeServiceAccount } from '../fakes/kube-serviceaccounts.js';
 import {
-  startWebhookHarness,
-  type DecodedReview,
-  type WebhookHarness,
-} from '../support/webhook.js';
+  allContainers,
+  CONFIG_PATH,
+  container,
+  EMAIL,
+  itAdmitsEach,
+  itDeniesEach,
+  podOf,
+  PROVIDER,
+  useWebhook,
+  type AdmissionFixture,
+  type Refusal,
+} from './fixtures.js';
 import { applyAndValidate, envOf, type ContainerObject, type PodObject } from './pod-checks.js';
 
 /**
@@ -14,15 +22,11 @@ import { applyAndValidate, envOf, type ContainerObject, type PodObject } from '.
  * the result validated against Kubernetes' schemas.
  */
 
-const PROVIDER =
-  'projects/123456789/locations/global/workloadIdentityPools/on-prem/providers/cluster-a';
 const DEFAULT_PROVIDER =
   'projects/987654321/locations/global/workloadIdentityPools/fleet/providers/default-cluster';
-const EMAIL = 'app-x@my-project-1.iam.gserviceaccount.com';
 const P = 'cloud.google.com/';
 const CONFIG_KEY = `${P}external-credentials-json`;
 const TOKEN_PATH = '/var/run/secrets/sts.googleapis.com/serviceaccount/token';
-const CONFIG_PATH = '/var/run/secrets/gcloud/config/federation.json';
 
 const serviceAccounts: FakeServiceAccount[] = [
   {
@@ -141,23 +145,14 @@ const serviceAccounts: FakeServiceAccount[] = [
   },
 ];
 
-const container = (name: string, extra: Partial<ContainerObject> = {}): ContainerObject => ({
-  name,
-  image: `example/${name}:1`,
-  ...extra,
-});
-
-function pod(
+const pod = (
   serviceAccountName: string | undefined,
   spec: Partial<PodObject['spec']> = {},
   metadata: Partial<PodObject['metadata']> = {},
-): PodObject {
-  return {
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: { name: 'web-1', namespace: 'apps', labels: { app: 'web' }, ...metadata },
-    spec: {
-      ...(serviceAccountName ? { serviceAccountName } : {}),
+): PodObject =>
+  podOf(
+    serviceAccountName,
+    {
       containers: [
         container('app', {
           ports: [{ containerPort: 8080, protocol: 'TCP' }],
@@ -167,8 +162,8 @@ function pod(
       restartPolicy: 'Always',
       ...spec,
     },
-  };
-}
+    { labels: { app: 'web' }, ...metadata },
+  );
 
 /** The configuration exactly as gcloud create-cred-config writes it (compact, same order). */
 const CONFIG_HEAD = {
@@ -263,22 +258,9 @@ const tokenSource = (patched: PodObject) =>
       };
     }
   ).projected.sources[0]!.serviceAccountToken;
-const allContainers = (patched: PodObject) => [
-  ...(patched.spec.initContainers ?? []),
-  ...patched.spec.containers,
-];
 const hasCredentials = (c: ContainerObject) =>
   envOf(c).GOOGLE_APPLICATION_CREDENTIALS !== undefined &&
   (c.volumeMounts ?? []).some((m) => m.name === 'gcp-iam-token');
-
-interface Fixture {
-  name: string;
-  pod: PodObject;
-  /** The exact patch, when the fixture pins it. */
-  patch?: Operation[] | 'none';
-  warnings?: RegExp[];
-  check?: (patched: PodObject, answer: DecodedReview) => void;
-}
 
 const NATIVE_SIDECAR_POD = pod('web', {
   initContainers: [
@@ -290,7 +272,7 @@ const NATIVE_SIDECAR_POD = pod('web', {
   volumes: [{ name: 'cache', emptyDir: { medium: 'Memory' } }],
 });
 
-const fixtures: Fixture[] = [
+const fixtures: AdmissionFixture[] = [
   {
     name: 'GCP-webhook annotations on the ServiceAccount: the exact minimal patch',
     pod: pod('web'),
@@ -526,13 +508,6 @@ const fixtures: Fixture[] = [
   },
 ];
 
-interface Refusal {
-  name: string;
-  pod: PodObject;
-  /** Every part that must be in the denial's message: the annotation and the fix. */
-  message: RegExp[];
-}
-
 const refusals: Refusal[] = [
   {
     name: 'a provider named by project id',
@@ -594,57 +569,20 @@ const refusals: Refusal[] = [
 ];
 
 describe('admission fixtures: reviews in, patches out, pods valid', () => {
-  let webhook: WebhookHarness;
-  beforeAll(async () => {
-    webhook = await startWebhookHarness({
-      serviceAccounts,
-      env: { IDBRIDGE_WEBHOOK_DEFAULT_PROVIDER: DEFAULT_PROVIDER },
-    });
-  });
-  afterAll(async () => {
-    await webhook?.close();
+  const webhook = useWebhook({
+    serviceAccounts,
+    env: { IDBRIDGE_WEBHOOK_DEFAULT_PROVIDER: DEFAULT_PROVIDER },
   });
 
-  for (const fixture of fixtures) {
-    it(fixture.name, async () => {
-      const answer = await webhook.review(fixture.pod, { uid: `uid-${fixture.name.length}` });
-      expect(answer.status).toBe(200);
-      expect(answer.review).toMatchObject({
-        apiVersion: 'admission.k8s.io/v1',
-        kind: 'AdmissionReview',
-        response: { uid: `uid-${fixture.name.length}`, allowed: true },
-      });
-      if (fixture.patch === 'none') {
-        expect(answer.patch).toBeUndefined();
-        expect(answer.review.response.patchType).toBeUndefined();
-      } else {
-        expect(answer.review.response.patchType).toBe('JSONPatch');
-        if (fixture.patch) expect(answer.patch).toEqual(fixture.patch);
-      }
-      const warnings = answer.review.response.warnings ?? [];
-      if (fixture.warnings) {
-        expect(warnings).toHaveLength(fixture.warnings.length);
-        fixture.warnings.forEach((pattern, i) => expect(warnings[i]).toMatch(pattern));
-      }
-      const patched = applyAndValidate(fixture.pod, answer.patch);
-      fixture.check?.(patched, answer);
-
-      // Reinvocation (reinvocationPolicy: IfNeeded): the mutated pod needs nothing more.
-      if (answer.patch) {
-        const again = await webhook.review(patched);
-        expect(again.review.response.allowed).toBe(true);
-        expect(again.patch).toBeUndefined();
-      }
-    });
-  }
+  itAdmitsEach(webhook, fixtures, { envelope: true });
 
   it('reinvocation after another webhook added a container: only that container is patched', async () => {
-    const first = await webhook.review(pod('web'));
+    const first = await webhook().review(pod('web'));
     const patched = applyAndValidate(pod('web'), first.patch);
     patched.spec.containers.push(
       container('injected-by-mesh', { env: [{ name: 'MESH', value: 'on' }] }),
     );
-    const second = await webhook.review(patched);
+    const second = await webhook().review(patched);
     expect(second.patch!.length).toBeGreaterThan(0);
     expect(second.patch!.every((op) => op.path.startsWith('/spec/containers/1/'))).toBe(true);
     const final = applyAndValidate(patched, second.patch);
@@ -652,23 +590,11 @@ describe('admission fixtures: reviews in, patches out, pods valid', () => {
     expect(envOf(final.spec.containers[1]!).MESH).toBe('on');
   });
 
-  for (const refusal of refusals) {
-    it(`denies ${refusal.name}, naming the annotation and the fix`, async () => {
-      const answer = await webhook.review(refusal.pod);
-      expect(answer.status).toBe(200);
-      expect(answer.review.response).toMatchObject({
-        allowed: false,
-        status: { code: 400, reason: 'BadRequest' },
-      });
-      expect(answer.patch).toBeUndefined();
-      for (const part of refusal.message)
-        expect(answer.review.response.status!.message).toMatch(part);
-    });
-  }
+  itDeniesEach(webhook, refusals);
 
   it('passes updates and other kinds through untouched', async () => {
-    expect((await webhook.review(pod('web'), { operation: 'UPDATE' })).patch).toBeUndefined();
-    const other = await webhook.review(
+    expect((await webhook().review(pod('web'), { operation: 'UPDATE' })).patch).toBeUndefined();
+    const other = await webhook().review(
       { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'x' } },
       { kind: { group: '', version: 'v1', kind: 'ConfigMap' } },
     );

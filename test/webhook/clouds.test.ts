@@ -1,5 +1,4 @@
-import type { Operation } from 'fast-json-patch';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { loadWebhookConfig } from '../../src/webhook/config.js';
 import {
   awsInjection,
@@ -10,10 +9,17 @@ import {
 } from '../../src/webhook/clouds.js';
 import type { FakeServiceAccount } from '../fakes/kube-serviceaccounts.js';
 import {
-  startWebhookHarness,
-  type DecodedReview,
-  type WebhookHarness,
-} from '../support/webhook.js';
+  allContainers,
+  CONFIG_PATH,
+  container,
+  EMAIL,
+  itAdmitsEach,
+  itDeniesEach,
+  podOf,
+  PROVIDER,
+  useWebhook,
+  type AdmissionFixture,
+} from './fixtures.js';
 import { applyAndValidate, envOf, type ContainerObject, type PodObject } from './pod-checks.js';
 
 /**
@@ -25,9 +31,6 @@ import { applyAndValidate, envOf, type ContainerObject, type PodObject } from '.
  * result validated against Kubernetes' schema (kubernetes-models).
  */
 
-const PROVIDER =
-  'projects/123456789/locations/global/workloadIdentityPools/on-prem/providers/cluster-a';
-const EMAIL = 'app-x@my-project-1.iam.gserviceaccount.com';
 const ROLE = 'arn:aws:iam::111122223333:role/s3-reader';
 const CLIENT = '3f2504e0-4f89-41d3-9a0c-0305e82c3301';
 const TENANT = '72f988bf-86f1-41af-91ab-2d7cd011db47';
@@ -80,24 +83,11 @@ const serviceAccounts: FakeServiceAccount[] = [
   }),
 ];
 
-const container = (name: string, extra: Partial<ContainerObject> = {}): ContainerObject => ({
-  name,
-  image: `example/${name}:1`,
-  ...extra,
-});
-
-function pod(
+const pod = (
   serviceAccountName: string,
   spec: Partial<PodObject['spec']> = {},
   metadata: Partial<PodObject['metadata']> = {},
-): PodObject {
-  return {
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: { name: 'web-1', namespace: 'apps', labels: { app: 'web' }, ...metadata },
-    spec: { serviceAccountName, containers: [container('app')], ...spec },
-  };
-}
+) => podOf(serviceAccountName, spec, { labels: { app: 'web' }, ...metadata });
 const azurePod = (
   serviceAccountName: string,
   spec: Partial<PodObject['spec']> = {},
@@ -114,22 +104,11 @@ const volume = (patched: PodObject, name: string) =>
   };
 const tokenOf = (patched: PodObject, name: string) =>
   volume(patched, name).projected.sources[0]!.serviceAccountToken;
-const all = (patched: PodObject) => [
-  ...(patched.spec.initContainers ?? []),
-  ...patched.spec.containers,
-];
-const byName = (patched: PodObject) => Object.fromEntries(all(patched).map((c) => [c.name, c]));
+const byName = (patched: PodObject) =>
+  Object.fromEntries(allContainers(patched).map((c) => [c.name, c]));
 const mounts = (c: ContainerObject) => (c.volumeMounts ?? []).map((m) => m.name);
 
-interface Fixture {
-  name: string;
-  pod: PodObject;
-  patch?: Operation[] | 'none';
-  warnings?: RegExp[];
-  check?: (patched: PodObject, answer: DecodedReview) => void;
-}
-
-const fixtures: Fixture[] = [
+const fixtures: AdmissionFixture[] = [
   // amazon-eks-pod-identity-webhook: rawPodWithoutVolumes, with the webhook's region flag.
   {
     name: 'AWS: an annotated ServiceAccount gives the exact minimal patch of the upstream webhook',
@@ -441,9 +420,9 @@ const fixtures: Fixture[] = [
         'aws-iam-token',
         'azure-identity-token',
       ]);
-      for (const c of all(patched)) {
+      for (const c of allContainers(patched)) {
         expect(envOf(c)).toMatchObject({
-          GOOGLE_APPLICATION_CREDENTIALS: '/var/run/secrets/gcloud/config/federation.json',
+          GOOGLE_APPLICATION_CREDENTIALS: CONFIG_PATH,
           AWS_ROLE_ARN: ROLE,
           AWS_WEB_IDENTITY_TOKEN_FILE: AWS_TOKEN,
           AZURE_CLIENT_ID: CLIENT,
@@ -513,7 +492,8 @@ const fixtures: Fixture[] = [
   },
 ];
 
-interface Refusal {
+/** Hostile annotations, each on a ServiceAccount of its own (bad-0, bad-1, …). */
+interface AnnotationRefusal {
   name: string;
   annotations?: Record<string, string>;
   podAnnotations?: Record<string, string>;
@@ -521,7 +501,7 @@ interface Refusal {
 }
 
 const long = 'x'.repeat(10_000);
-const refusals: Refusal[] = [
+const refusals: AnnotationRefusal[] = [
   ...[
     'arn:aws:iam::1234:role/short-account',
     'arn:aws:iam::123456789012:user/bob',
@@ -607,86 +587,50 @@ const refusals: Refusal[] = [
 ];
 
 describe('webhook: AWS, Azure and all three clouds', () => {
-  let webhook: WebhookHarness;
-  beforeAll(async () => {
-    webhook = await startWebhookHarness({
-      serviceAccounts: [
-        ...serviceAccounts,
-        ...refusals.map((refusal, i) => sa(`bad-${i}`, refusal.annotations ?? {})),
-      ],
-      env: {
-        IDBRIDGE_WEBHOOK_AWS_REGION: 'eu-west-1',
-        IDBRIDGE_WEBHOOK_AZURE_TENANT_ID: DEFAULT_TENANT,
-      },
-    });
-  });
-  afterAll(async () => {
-    await webhook?.close();
+  const webhook = useWebhook({
+    serviceAccounts: [
+      ...serviceAccounts,
+      ...refusals.map((refusal, i) => sa(`bad-${i}`, refusal.annotations ?? {})),
+    ],
+    env: {
+      IDBRIDGE_WEBHOOK_AWS_REGION: 'eu-west-1',
+      IDBRIDGE_WEBHOOK_AZURE_TENANT_ID: DEFAULT_TENANT,
+    },
   });
 
-  for (const fixture of fixtures) {
-    it(fixture.name, async () => {
-      const answer = await webhook.review(fixture.pod);
-      expect(answer.status).toBe(200);
-      expect(answer.review.response.allowed).toBe(true);
-      if (fixture.patch === 'none') expect(answer.patch).toBeUndefined();
-      else {
-        expect(answer.review.response.patchType).toBe('JSONPatch');
-        if (fixture.patch) expect(answer.patch).toEqual(fixture.patch);
-      }
-      const warnings = answer.review.response.warnings ?? [];
-      if (fixture.warnings) {
-        expect(warnings).toHaveLength(fixture.warnings.length);
-        fixture.warnings.forEach((pattern, i) => expect(warnings[i]).toMatch(pattern));
-      }
-      const patched = applyAndValidate(fixture.pod, answer.patch);
-      fixture.check?.(patched, answer);
-      // Reinvocation (reinvocationPolicy: IfNeeded): the mutated pod needs nothing more.
-      if (answer.patch) {
-        const again = await webhook.review(patched);
-        expect(again.review.response.allowed).toBe(true);
-        expect(again.patch).toBeUndefined();
-      }
-    });
-  }
+  itAdmitsEach(webhook, fixtures);
 
   it('reinvocation after another webhook added a container: only that one gets the three clouds', async () => {
-    const first = await webhook.review(azurePod('all'));
+    const first = await webhook().review(azurePod('all'));
     const patched = applyAndValidate(azurePod('all'), first.patch);
     patched.spec.containers.push(container('mesh'));
-    const second = await webhook.review(patched);
+    const second = await webhook().review(patched);
     expect(second.patch!.every((op) => op.path.startsWith('/spec/containers/1/'))).toBe(true);
     const final = applyAndValidate(patched, second.patch);
     expect(envOf(final.spec.containers[1]!)).toMatchObject({
       AWS_ROLE_ARN: ROLE,
       AZURE_CLIENT_ID: CLIENT,
-      GOOGLE_APPLICATION_CREDENTIALS: '/var/run/secrets/gcloud/config/federation.json',
+      GOOGLE_APPLICATION_CREDENTIALS: CONFIG_PATH,
     });
   });
 
-  for (const refusal of refusals) {
-    it(`denies ${refusal.name}, naming the annotation and the fix`, async () => {
-      const answer = await webhook.review(
-        azurePod(
-          `bad-${refusals.indexOf(refusal)}`,
-          {},
-          refusal.podAnnotations ? { annotations: refusal.podAnnotations } : {},
-        ),
-      );
-      expect(answer.status).toBe(200);
-      expect(answer.review.response).toMatchObject({
-        allowed: false,
-        status: { code: 400, reason: 'BadRequest' },
-      });
-      expect(answer.patch).toBeUndefined();
-      const message = answer.review.response.status!.message;
-      for (const part of refusal.message) expect(message).toMatch(part);
+  itDeniesEach(
+    webhook,
+    refusals.map((refusal, i) => ({
+      ...refusal,
+      pod: azurePod(
+        `bad-${i}`,
+        {},
+        refusal.podAnnotations ? { annotations: refusal.podAnnotations } : {},
+      ),
+    })),
+    (message, refusal) => {
       // A hostile value is never echoed whole.
       expect(message.length).toBeLessThan(2000);
       if (refusal.name.startsWith('a broker'))
         expect(message.match(/idbridge\.dev\/token-url/g)).toHaveLength(2);
-    });
-  }
+    },
+  );
 });
 
 describe('the AWS and Azure decisions as plain values', () => {

@@ -1,5 +1,5 @@
 import type { Operation } from 'fast-json-patch';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { loadWebhookConfig } from '../../src/webhook/config.js';
 import { parseProvider } from '../../src/credentials/credential-config.js';
 import {
@@ -10,6 +10,7 @@ import {
 import { mutatePod } from '../../src/webhook/pod-mutation.js';
 import type { FakeServiceAccount } from '../fakes/kube-serviceaccounts.js';
 import { startWebhookHarness, type WebhookHarness } from '../support/webhook.js';
+import { CONFIG_PATH, container, EMAIL, podOf, PROVIDER, useWebhook } from './fixtures.js';
 import { applyAndValidate, envOf, type ContainerObject, type PodObject } from './pod-checks.js';
 
 /**
@@ -19,12 +20,8 @@ import { applyAndValidate, envOf, type ContainerObject, type PodObject } from '.
  * the pod validated against Kubernetes' schema, then reviewed again (reinvocation) for nothing.
  */
 
-const PROVIDER =
-  'projects/123456789/locations/global/workloadIdentityPools/on-prem/providers/cluster-a';
-const EMAIL = 'app-x@my-project-1.iam.gserviceaccount.com';
 const P = 'cloud.google.com/';
 const IMAGE = 'registry.example.com/idbridge/webhook:0.1.0';
-const CONFIG_PATH = '/var/run/secrets/gcloud/config/federation.json';
 const ANNOTATION = 'idbridge.dev/metadata-server';
 const DIRECT = { 'idbridge.dev/direct-access': 'true' };
 const WIF = { [`${P}workload-identity-provider`]: PROVIDER, [`${P}service-account-email`]: EMAIL };
@@ -68,23 +65,16 @@ const serviceAccounts: FakeServiceAccount[] = [
   },
 ];
 
-const container = (name: string, extra: Partial<ContainerObject> = {}): ContainerObject => ({
-  name,
-  image: `example/${name}:1`,
-  ...extra,
-});
-function pod(
+const pod = (
   serviceAccountName: string,
   spec: Partial<PodObject['spec']> = {},
   annotations?: Record<string, string>,
-): PodObject {
-  return {
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: { name: 'web-1', namespace: 'apps', ...(annotations ? { annotations } : {}) },
-    spec: { serviceAccountName, containers: [container('app')], restartPolicy: 'Never', ...spec },
-  };
-}
+) =>
+  podOf(
+    serviceAccountName,
+    { restartPolicy: 'Never', ...spec },
+    annotations ? { annotations } : {},
+  );
 
 const LOOPBACK = {
   GCE_METADATA_HOST: '127.0.0.1:8988',
@@ -112,25 +102,19 @@ async function admitTwice(
 }
 
 describe('metadata server injection (--metadata-server=annotated)', () => {
-  let webhook: WebhookHarness;
-  beforeAll(async () => {
-    webhook = await startWebhookHarness({
-      serviceAccounts,
-      env: { IDBRIDGE_WEBHOOK_METADATA_SERVER_IMAGE: IMAGE },
-    });
-  });
-  afterAll(async () => {
-    await webhook?.close();
+  const webhook = useWebhook({
+    serviceAccounts,
+    env: { IDBRIDGE_WEBHOOK_METADATA_SERVER_IMAGE: IMAGE },
   });
 
   it('a pod whose ServiceAccount does not ask gets credential files only, as before', async () => {
-    const { patched } = await admitTwice(webhook, pod('web'));
+    const { patched } = await admitTwice(webhook(), pod('web'));
     expect(patched.spec.initContainers).toBeUndefined();
     expect(metadataVariables(patched.spec.containers[0]!)).toEqual({});
   });
 
   it('a ServiceAccount annotated "true": a native sidecar on loopback:8988 (unprivileged) with the mounted configuration, probes and a locked-down context', async () => {
-    const { patched, patch } = await admitTwice(webhook, pod('meta'));
+    const { patched, patch } = await admitTwice(webhook(), pod('meta'));
     expect(patch.at(-1)).toMatchObject({ op: 'add', path: '/spec/initContainers' });
     const sidecar = sidecarOf(patched)!;
     expect(sidecar).toMatchObject({
@@ -183,7 +167,7 @@ describe('metadata server injection (--metadata-server=annotated)', () => {
       },
       { [ANNOTATION]: 'true' },
     );
-    const { patched, patch } = await admitTwice(webhook, input);
+    const { patched, patch } = await admitTwice(webhook(), input);
     expect(patched.spec.initContainers!.map((c) => c.name)).toEqual([
       METADATA_SIDECAR_NAME,
       'migrate',
@@ -211,7 +195,7 @@ describe('metadata server injection (--metadata-server=annotated)', () => {
       },
       { [`${P}skip-containers`]: 'legacy' },
     );
-    const { patched, warnings } = await admitTwice(webhook, input);
+    const { patched, warnings } = await admitTwice(webhook(), input);
     expect(patched.spec.containers[1]).toEqual(container('legacy'));
     expect(metadataVariables(patched.spec.containers[0]!)).toEqual({
       ...LOOPBACK,
@@ -224,14 +208,14 @@ describe('metadata server injection (--metadata-server=annotated)', () => {
   });
 
   it('the pod annotation "false" wins over the ServiceAccount', async () => {
-    const { patched } = await admitTwice(webhook, pod('meta', {}, { [ANNOTATION]: 'false' }));
+    const { patched } = await admitTwice(webhook(), pod('meta', {}, { [ANNOTATION]: 'false' }));
     expect(patched.spec.initContainers).toBeUndefined();
     expect(metadataVariables(patched.spec.containers[0]!)).toEqual({});
   });
 
   it('"link-local": NET_ADMIN (and port 80) for the sidecar only, and the flag that adds 169.254.169.254', async () => {
     const { patched } = await admitTwice(
-      webhook,
+      webhook(),
       pod(
         'web',
         { containers: [container('app'), container('worker')] },
@@ -253,7 +237,7 @@ describe('metadata server injection (--metadata-server=annotated)', () => {
 
   it('Windows pods keep the credential files (Windows paths) and get no Linux sidecar, with a warning', async () => {
     const { patched, warnings } = await admitTwice(
-      webhook,
+      webhook(),
       pod('meta', { os: { name: 'windows' } }),
     );
     expect(patched.spec.initContainers).toBeUndefined();
@@ -266,7 +250,7 @@ describe('metadata server injection (--metadata-server=annotated)', () => {
 
   it('"node" points every container at the node through the downward API, with no sidecar', async () => {
     const { patched } = await admitTwice(
-      webhook,
+      webhook(),
       pod('meta-node', { initContainers: [container('init')] }),
     );
     expect(sidecarOf(patched)).toBeUndefined();
@@ -287,10 +271,10 @@ describe('metadata server injection (--metadata-server=annotated)', () => {
   });
 
   it('a reinvocation after another webhook added a container patches only that container', async () => {
-    const first = await webhook.review(pod('meta'));
+    const first = await webhook().review(pod('meta'));
     const patched = applyAndValidate(pod('meta'), first.patch);
     patched.spec.containers.push(container('mesh'));
-    const second = await webhook.review(patched);
+    const second = await webhook().review(patched);
     expect(second.patch!.every((op) => op.path.startsWith('/spec/containers/1/'))).toBe(true);
     const final = applyAndValidate(patched, second.patch);
     expect(metadataVariables(final.spec.containers[1]!)).toEqual(LOOPBACK);
@@ -300,18 +284,18 @@ describe('metadata server injection (--metadata-server=annotated)', () => {
   });
 
   it('an unknown annotation value is denied with the values it may take; a ServiceAccount without credentials gets nothing', async () => {
-    const typo = await webhook.review(pod('meta-typo'));
+    const typo = await webhook().review(pod('meta-typo'));
     expect(typo.review.response).toMatchObject({ allowed: false, status: { code: 400 } });
     expect(typo.review.response.status!.message).toMatch(
       /ServiceAccount apps\/meta-typo: annotation idbridge\.dev\/metadata-server "yes" must be "true", "false", "link-local" or "node"/,
     );
-    const plain = await webhook.review(pod('plain'));
+    const plain = await webhook().review(pod('plain'));
     expect(plain.review.response.allowed).toBe(true);
     expect(plain.patch).toBeUndefined();
   });
 
   it('a direct-access ServiceAccount: its project annotation becomes --project-id; none, or a project number, is denied with the fix', async () => {
-    const { patched } = await admitTwice(webhook, pod('direct-project'));
+    const { patched } = await admitTwice(webhook(), pod('direct-project'));
     const args = sidecarOf(patched)!.args as string[];
     expect(args.slice(args.indexOf('--project-id'), args.indexOf('--project-id') + 2)).toEqual([
       '--project-id',
@@ -324,7 +308,7 @@ describe('metadata server injection (--metadata-server=annotated)', () => {
       ['direct', /names no Google service account to read it from/],
       ['direct-number', /"123456789" is a project number/],
     ] as const) {
-      const answer = await webhook.review(pod(name));
+      const answer = await webhook().review(pod(name));
       expect(answer.review.response, name).toMatchObject({
         allowed: false,
         status: { code: 400 },
@@ -337,7 +321,7 @@ describe('metadata server injection (--metadata-server=annotated)', () => {
       expect(message).toMatch(/idbridge\.dev\/project-id: PROJECT_ID.*--default-project/);
     }
     // The pod's own annotation asks the same way.
-    const fromPod = await webhook.review(pod('direct-quiet', {}, { [ANNOTATION]: 'true' }));
+    const fromPod = await webhook().review(pod('direct-quiet', {}, { [ANNOTATION]: 'true' }));
     expect(fromPod.review.response.status!.message).toMatch(
       /^pod annotation idbridge\.dev\/metadata-server: the metadata server sidecar needs a project id/,
     );

@@ -1,7 +1,4 @@
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import {
-  externalAccountConfig,
   parseProvider,
   type WorkloadIdentityProvider,
 } from '../../src/credentials/credential-config.js';
@@ -14,6 +11,7 @@ import {
   type ClusterKey,
   type KubeTokenOptions,
 } from '../support/keys.js';
+import { adminApi, brokerAuditLines, brokerCredentialConfigs } from '../support/broker-clients.js';
 import { startServe, tempDir, type ServeHarness } from '../support/serve.js';
 import { stsExchangeForm } from '../support/sts.js';
 
@@ -68,12 +66,7 @@ export async function startBrokerStack(
     workloadIdentityUsers: [principalFor(fakeProvider, WORKLOAD_SUBJECT)],
   });
 
-  const admin = (method: string, path: string, body?: unknown) =>
-    fetch(`${serve.url}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${serve.adminToken}`, 'content-type': 'application/json' },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    });
+  const admin = adminApi(serve);
   const registerCluster = async (id: string, keys: ClusterKey[], broker?: BrokerPolicy) => {
     const res = await admin('POST', '/api/v1/clusters', {
       id,
@@ -84,7 +77,6 @@ export async function startBrokerStack(
   };
   await registerCluster('c1', [key], options.policy);
 
-  let files = 0;
   return {
     serve,
     google,
@@ -100,21 +92,7 @@ export async function startBrokerStack(
         serviceAccount: 'web',
         ...o,
       }),
-    async credentialConfig(name, token, serviceAccountEmail) {
-      const tokenPath = join(dir.path, `${name}-token-${files++}`);
-      await writeFile(tokenPath, token);
-      const path = join(dir.path, `${name}.json`);
-      const config = externalAccountConfig({
-        provider,
-        tokenPath,
-        stsUrl: serve.url,
-        iamCredentialsUrl: serve.url,
-        format: 'text',
-        ...(serviceAccountEmail ? { serviceAccountEmail } : {}),
-      });
-      await writeFile(path, JSON.stringify(config));
-      return path;
-    },
+    credentialConfig: brokerCredentialConfigs(dir.path, serve, provider),
     registerCluster,
     admin,
     exchange: (fields, headers = {}) =>
@@ -123,10 +101,7 @@ export async function startBrokerStack(
         headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
         body: new URLSearchParams(fields).toString(),
       }),
-    auditLines: () =>
-      serve.logs
-        .map((line) => JSON.parse(line) as Record<string, unknown>)
-        .filter((entry) => entry.msg === 'broker exchange'),
+    auditLines: () => brokerAuditLines(serve),
     tokenForm: (subjectToken, extra = {}) =>
       stsExchangeForm(subjectToken, provider.audience, extra),
     async close() {

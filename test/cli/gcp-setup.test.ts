@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   addPoolIamBindingCommand,
   addWorkloadIdentityUserCommand,
@@ -16,17 +16,11 @@ import {
   SYNC_SUBJECT,
 } from '../../src/gcp-setup/plan.js';
 import { shellCommand, shellQuote } from '../../src/gcp-setup/shell.js';
-import { startFakeIamAdmin, type FakeIamAdmin } from '../fakes/iam-admin.js';
 import { runCli } from '../support/cli.js';
 import { generateClusterKey, jwksOf } from '../support/keys.js';
-import { runWithGcloud as gcloudScript } from '../support/gcloud.js';
-import { tempDir } from '../support/serve.js';
+import { gcloudAgainstIamFake } from '../support/gcloud-iam.js';
 
 const SA = 'app@proj.iam.gserviceaccount.com';
-
-/** The printed commands, run by gcloud against the IAM fake. */
-const runWithGcloud = (script: string, iam: FakeIamAdmin, dir: string) =>
-  gcloudScript(script, iam.url, dir, 120_000);
 
 describe('shell quoting of printed commands', () => {
   it.each([
@@ -63,18 +57,10 @@ describe(
   'idbridge gcp-setup: the printed commands, run by gcloud against a fake IAM API',
   { timeout: 120_000 },
   () => {
-    let iam: FakeIamAdmin;
-    let dir: Awaited<ReturnType<typeof tempDir>>;
-    beforeAll(async () => {
-      iam = await startFakeIamAdmin();
-      dir = await tempDir();
-    });
-    afterAll(async () => {
-      await iam?.close();
-      await dir?.remove();
-    });
+    const gcloud = gcloudAgainstIamFake(120_000);
 
     it('creates the pool, the OIDC provider and the binding exactly as planned', async () => {
+      const { iam } = gcloud;
       const cli = await runCli([
         'gcp-setup',
         '--project-number=123456',
@@ -84,7 +70,7 @@ describe(
         '--kube-service-account=web',
       ]);
       expect(cli.code, cli.stderr).toBe(0);
-      const result = await runWithGcloud(cli.stdout, iam, dir.path);
+      const result = await gcloud.run(cli.stdout);
       expect(result.code, result.stderr).toBe(0);
       expect(result.stderr).toMatch(/Created workload identity pool \[idbridge\]/);
       expect(result.stderr).toMatch(/Created workload identity pool provider \[cluster-c1\]/);
@@ -112,6 +98,7 @@ describe(
     });
 
     it('a namespace-wide binding uses principalSet on attribute.namespace; a custom condition survives quoting', async () => {
+      const { iam } = gcloud;
       const condition =
         "assertion['kubernetes.io']['namespace'] in ['team-a', 'team-b'] && assertion.sub != 'x'";
       const plan = gcpSetupPlan({
@@ -125,7 +112,7 @@ describe(
         createPool: false,
       });
       expect(plan.steps).toHaveLength(2);
-      const result = await runWithGcloud(renderPlan(plan), iam, dir.path);
+      const result = await gcloud.run(renderPlan(plan));
       expect(result.code, result.stderr).toBe(0);
       expect(
         iam.providers.get(
@@ -138,8 +125,9 @@ describe(
     });
 
     it('--jwk-json-path: the provider gets the uploaded keys and the sync job its grant on the pool', async () => {
+      const { iam } = gcloud;
       const jwks = JSON.stringify(jwksOf(generateClusterKey('RS256')));
-      const jwksPath = join(dir.path, 'jwks.json');
+      const jwksPath = join(gcloud.dir, 'jwks.json');
       await writeFile(jwksPath, jwks);
       const cli = await runCli([
         'gcp-setup',
@@ -158,7 +146,7 @@ describe(
       expect(cli.stdout).toContain(
         'idbridge sync --target wif-provider://projects/123456/locations/global/workloadIdentityPools/private/providers/private-c1',
       );
-      const result = await runWithGcloud(cli.stdout, iam, dir.path);
+      const result = await gcloud.run(cli.stdout);
       expect(result.code, result.stderr).toBe(0);
       const provider = iam.providers.get(
         'projects/123456/locations/global/workloadIdentityPools/private/providers/private-c1',
@@ -179,11 +167,10 @@ describe(
     });
 
     it('the grant a permission error prints for sync is one gcloud runs', async () => {
+      const { iam } = gcloud;
       const member = principalMember('123456', 'idbridge', SYNC_SUBJECT);
-      const result = await runWithGcloud(
+      const result = await gcloud.run(
         shellCommand(addPoolIamBindingCommand('123456', 'idbridge', POOL_ADMIN, member)),
-        iam,
-        dir.path,
       );
       expect(result.code, result.stderr).toBe(0);
       expect(
@@ -193,11 +180,10 @@ describe(
     });
 
     it('the binding command whoami prints for PERMISSION_DENIED is one gcloud runs', async () => {
+      const { iam } = gcloud;
       const member = principalMember('123456', 'idbridge', 'system:serviceaccount:apps:worker');
-      const result = await runWithGcloud(
+      const result = await gcloud.run(
         shellCommand(addWorkloadIdentityUserCommand('other@proj.iam.gserviceaccount.com', member)),
-        iam,
-        dir.path,
       );
       expect(result.code, result.stderr).toBe(0);
       expect(iam.policies.get('other@proj.iam.gserviceaccount.com')?.bindings).toEqual([

@@ -1,35 +1,21 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   FLEET_ATTRIBUTE_MAPPING,
   FLEET_CONDITION,
   fleetSetupPlan,
 } from '../../src/gcp-setup/fleet-plan.js';
-import { startFakeIamAdmin, type FakeIamAdmin } from '../fakes/iam-admin.js';
 import { runCli } from '../support/cli.js';
-import { runWithGcloud as gcloudScript } from '../support/gcloud.js';
-import { tempDir } from '../support/serve.js';
+import { gcloudAgainstIamFake } from '../support/gcloud-iam.js';
 
 const SA = 'app@proj.iam.gserviceaccount.com';
 const POOL = 'projects/123456/locations/global/workloadIdentityPools/idbridge';
 const FLEET = `${POOL}/providers/idbridge-fleet`;
 
-/** The printed commands, run by gcloud against the IAM fake. */
-const runWithGcloud = (script: string, iam: FakeIamAdmin, dir: string) =>
-  gcloudScript(script, iam.url, dir, 170_000);
-
 describe('gcp-setup --fleet: the printed commands, run by gcloud against a fake IAM API', () => {
-  let iam: FakeIamAdmin;
-  let dir: Awaited<ReturnType<typeof tempDir>>;
-  beforeAll(async () => {
-    iam = await startFakeIamAdmin();
-    dir = await tempDir();
-  });
-  afterAll(async () => {
-    await iam?.close();
-    await dir?.remove();
-  });
+  const gcloud = gcloudAgainstIamFake(170_000);
 
   it('creates the pool, the one fleet provider and a grant by attribute.cluster', async () => {
+    const { iam } = gcloud;
     const cli = await runCli([
       'gcp-setup',
       '--fleet',
@@ -39,7 +25,7 @@ describe('gcp-setup --fleet: the printed commands, run by gcloud against a fake 
       `--service-account=${SA}`,
     ]);
     expect(cli.code, cli.stderr).toBe(0);
-    const result = await runWithGcloud(cli.stdout, iam, dir.path);
+    const result = await gcloud.run(cli.stdout);
     expect(result.code, result.stderr).toBe(0);
     expect(iam.providers.get(FLEET)).toMatchObject({
       oidc: { issuerUri: 'https://idbridge.example.com/_fleet' },

@@ -1,14 +1,12 @@
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { JWTPayload } from 'jose';
 import {
-  externalAccountConfig,
   parseProvider,
   type WorkloadIdentityProvider,
 } from '../../src/credentials/credential-config.js';
 import type { BrokerPolicy } from '../../src/registry/record.js';
 import { startFakeGoogle, type FakeGoogle } from '../fakes/google.js';
 import { generateClusterKey, jwksOf, signKubeToken, type ClusterKey } from '../support/keys.js';
+import { adminApi, brokerAuditLines, brokerCredentialConfigs } from '../support/broker-clients.js';
 import { startServe, tempDir, type ServeHarness } from '../support/serve.js';
 import { postStsExchange } from '../support/sts.js';
 
@@ -72,13 +70,7 @@ export async function startFleetStack(env: Record<string, string> = {}): Promise
     attributeMapping: fleetAttributes,
   });
   const keys = new Map<string, ClusterKey>();
-  const admin = (method: string, path: string, body?: unknown) =>
-    fetch(`${serve.url}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${serve.adminToken}`, 'content-type': 'application/json' },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    });
-  let files = 0;
+  const admin = adminApi(serve);
   return {
     serve,
     google,
@@ -98,28 +90,11 @@ export async function startFleetStack(env: Record<string, string> = {}): Promise
         namespace,
         serviceAccount,
       }),
-    async credentialConfig(name, token, serviceAccountEmail) {
-      const tokenPath = join(dir.path, `${name}-token-${files++}`);
-      await writeFile(tokenPath, token);
-      const path = join(dir.path, `${name}-${files++}.json`);
-      const config = externalAccountConfig({
-        provider,
-        tokenPath,
-        stsUrl: serve.url,
-        iamCredentialsUrl: serve.url,
-        format: 'text',
-        ...(serviceAccountEmail ? { serviceAccountEmail } : {}),
-      });
-      await writeFile(path, JSON.stringify(config));
-      return path;
-    },
+    credentialConfig: brokerCredentialConfigs(dir.path, serve, provider),
     admin,
     exchange: (subjectToken, audience = provider.audience) =>
       postStsExchange(serve.url, subjectToken, audience),
-    auditLines: () =>
-      serve.logs
-        .map((line) => JSON.parse(line) as Record<string, unknown>)
-        .filter((entry) => entry.msg === 'broker exchange'),
+    auditLines: () => brokerAuditLines(serve),
     async close() {
       await serve.close();
       await google.close();

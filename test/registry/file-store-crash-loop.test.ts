@@ -1,11 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FileStore } from '../../src/registry/file-store.js';
-import { REPO_ROOT, tempDir } from '../support/serve.js';
-
-const DIST = join(REPO_ROOT, 'dist/src/registry');
+import { DIST, nodeSnippet, seededFileStore } from './store-processes.js';
 
 /**
  * A writer process: four concurrent compare-and-swap loops on one record, each write with content
@@ -43,9 +41,7 @@ interface Writer {
 }
 
 function startWriter(dir: string, name: string, onAck: () => void): Writer {
-  const child = spawn(process.execPath, ['--input-type=module', '-e', WRITER, dir, name], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = nodeSnippet(WRITER, [dir, name]);
   const acks: string[] = [];
   let stderr = '';
   let buffered = '';
@@ -76,22 +72,7 @@ function startWriter(dir: string, name: string, onAck: () => void): Writer {
 
 describe('file store under kill -9 during write bursts (several processes)', () => {
   it('never acknowledges a version twice, keeps every acknowledged write, and a start leaves no leftovers', async () => {
-    const dir = await tempDir();
-    const store = await FileStore.open(dir.path);
-    const now = new Date().toISOString();
-    await store.put(
-      {
-        id: 'crash',
-        issuer: 'https://issuer.example/crash',
-        syncSubject: 'system:serviceaccount:seed:s',
-        keys: [],
-        keyEvents: [],
-        createdAt: now,
-        updatedAt: now,
-        version: 1,
-      },
-      null,
-    );
+    const { dir } = await seededFileStore('crash', 'system:serviceaccount:seed:s');
 
     const acknowledged = new Map<number, string[]>();
     const collect = (writer: Writer) => {

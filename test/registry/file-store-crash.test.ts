@@ -1,19 +1,9 @@
-import { spawn } from 'node:child_process';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FileStore } from '../../src/registry/file-store.js';
 import { generateClusterKey } from '../support/keys.js';
-import { REPO_ROOT, tempDir } from '../support/serve.js';
-
-const DIST = join(REPO_ROOT, 'dist/src/registry');
-
-/** Runs an ES module snippet in a fresh node process against the built store (npm test builds first). */
-function child(code: string, args: string[]) {
-  return spawn(process.execPath, ['--input-type=module', '-e', code, ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-}
+import { DIST, nodeSnippet, seededFileStore } from './store-processes.js';
 
 const WRITER = `
   import { FileStore } from '${DIST}/file-store.js';
@@ -55,25 +45,10 @@ const INCREMENTER = `
 
 describe('file store across processes', () => {
   it('leaves the old or the new record, never a torn one, when the writer is killed mid-write', async () => {
-    const dir = await tempDir();
-    const store = await FileStore.open(dir.path);
-    const now = new Date().toISOString();
-    await store.put(
-      {
-        id: 'crash',
-        issuer: 'https://issuer.example/crash',
-        syncSubject: 'system:serviceaccount:v:1',
-        keys: [],
-        keyEvents: [],
-        createdAt: now,
-        updatedAt: now,
-        version: 1,
-      },
-      null,
-    );
+    const { dir } = await seededFileStore('crash', 'system:serviceaccount:v:1');
     let lastVersion = 1;
     for (let round = 0; round < 12; round++) {
-      const writer = child(WRITER, [dir.path, JSON.stringify(generateClusterKey().jwk)]);
+      const writer = nodeSnippet(WRITER, [dir.path, JSON.stringify(generateClusterKey().jwk)]);
       let stderr = '';
       writer.stderr!.on('data', (chunk) => {
         stderr += chunk;
@@ -105,22 +80,7 @@ describe('file store across processes', () => {
   }, 120_000);
 
   it('keeps compare-and-swap across processes: no increment is lost', async () => {
-    const dir = await tempDir();
-    const store = await FileStore.open(dir.path);
-    const now = new Date().toISOString();
-    await store.put(
-      {
-        id: 'shared',
-        issuer: 'https://issuer.example/shared',
-        syncSubject: 'system:serviceaccount:a:b',
-        keys: [],
-        keyEvents: [],
-        createdAt: now,
-        updatedAt: now,
-        version: 1,
-      },
-      null,
-    );
+    const { dir, store } = await seededFileStore('shared', 'system:serviceaccount:a:b');
     const processes = 4;
     const each = 15;
     await Promise.all(
@@ -128,7 +88,7 @@ describe('file store across processes', () => {
         { length: processes },
         (_, p) =>
           new Promise<void>((resolve, reject) => {
-            const proc = child(INCREMENTER, [dir.path, `p${p}`, String(each)]);
+            const proc = nodeSnippet(INCREMENTER, [dir.path, `p${p}`, String(each)]);
             let stderr = '';
             proc.stderr!.on('data', (chunk) => {
               stderr += chunk;

@@ -1,6 +1,5 @@
 import { writeFile } from 'node:fs/promises';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { parseProvider } from '../../src/credentials/credential-config.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { ApiTarget } from '../../src/sync/api-target.js';
 import { SyncFailure } from '../../src/sync/failure.js';
@@ -11,19 +10,9 @@ import { ProviderThenApiTarget } from '../../src/sync/provider-then-api-target.j
 import { syncCycle } from '../../src/sync/run.js';
 import { WifProviderTarget } from '../../src/sync/wif-provider-target.js';
 import type { FakeIamAdmin } from '../fakes/iam-admin.js';
-import {
-  refreshSyncGoogleToken,
-  startProviderGoogle,
-  uploadedKids as uploadedKidsOf,
-  type ProviderGoogle,
-} from '../support/provider-google.js';
+import { PRIVATE_C1, startPrivateC1Sync, type PrivateC1Sync } from '../support/provider-google.js';
 import { generateClusterKey, jwksOf } from '../support/keys.js';
-import {
-  startSyncWorld,
-  SYNC_NAMESPACE,
-  SYNC_SERVICE_ACCOUNT,
-  type SyncWorld,
-} from '../support/sync.js';
+import type { SyncWorld } from '../support/sync.js';
 
 interface View {
   version: number;
@@ -41,20 +30,14 @@ interface View {
  * job's own token with the provider's uploaded keys, as Google does.
  */
 describe('idbridge sync --target wif-provider://… --api', () => {
-  const provider = parseProvider(
-    'projects/123456/locations/global/workloadIdentityPools/fleet/providers/private-c1',
-  );
-  const pool = 'projects/123456/locations/global/workloadIdentityPools/fleet';
-  const syncPrincipal = `principal://iam.googleapis.com/${pool}/subject/system:serviceaccount:${SYNC_NAMESPACE}:${SYNC_SERVICE_ACCOUNT}`;
-  const target = `wif-provider://${provider.path}`;
+  const { provider, pool, syncPrincipal, target } = PRIVATE_C1;
+  let googleSide: PrivateC1Sync;
   let world: SyncWorld;
-  let googleSide: ProviderGoogle;
   let iam: FakeIamAdmin;
-  let googleToken: string;
   let credentials: string;
 
-  const refreshGoogleToken = () => refreshSyncGoogleToken(world, provider, googleToken);
-  const uploadedKids = () => uploadedKidsOf(iam, provider);
+  const refreshGoogleToken = () => googleSide.refreshGoogleToken();
+  const uploadedKids = () => googleSide.uploadedKids();
   const view = async (): Promise<View> => {
     const res = await world.api.call('GET', `/api/v1/clusters/${world.cluster}`);
     expect(res.status).toBe(200);
@@ -72,14 +55,10 @@ describe('idbridge sync --target wif-provider://… --api', () => {
     );
 
   beforeAll(async () => {
-    world = await startSyncWorld('memory', 'private-c1');
-    googleSide = await startProviderGoogle(world, provider, world.issuer);
-    ({ iam, googleToken, credentials } = googleSide);
+    googleSide = await startPrivateC1Sync();
+    ({ world, iam, credentials } = googleSide);
   });
-  afterAll(async () => {
-    await googleSide?.close();
-    await world?.close();
-  });
+  afterAll(() => googleSide?.close());
   beforeEach(async () => {
     // A fresh registration and provider, both with the cluster's one key (gcp-setup --jwk-json-path).
     for (const key of [...world.kube.keys])

@@ -1,22 +1,11 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { parseProvider } from '../../src/credentials/credential-config.js';
 import { parseWifProviderTarget } from '../../src/sync/wif-provider-url.js';
 import type { FakeIamAdmin } from '../fakes/iam-admin.js';
-import {
-  refreshSyncGoogleToken,
-  startProviderGoogle,
-  uploadedKids as uploadedKidsOf,
-  type ProviderGoogle,
-} from '../support/provider-google.js';
+import { PRIVATE_C1, startPrivateC1Sync, type PrivateC1Sync } from '../support/provider-google.js';
 import { generateClusterKey, jwksOf, type ClusterKey } from '../support/keys.js';
-import {
-  startSyncWorld,
-  SYNC_NAMESPACE,
-  SYNC_SERVICE_ACCOUNT,
-  type SyncWorld,
-} from '../support/sync.js';
+import { SYNC_NAMESPACE, SYNC_SERVICE_ACCOUNT, type SyncWorld } from '../support/sync.js';
 
 /**
  * `idbridge sync --target wif-provider://…`: a cluster with no public issuer keeps its provider's
@@ -25,21 +14,16 @@ import {
  * write that dropped the key in use would make the next sync (and every workload) fail.
  */
 describe('idbridge sync --target wif-provider://', () => {
-  const provider = parseProvider(
-    'projects/123456/locations/global/workloadIdentityPools/fleet/providers/private-c1',
-  );
-  const pool = 'projects/123456/locations/global/workloadIdentityPools/fleet';
-  const syncPrincipal = `principal://iam.googleapis.com/${pool}/subject/system:serviceaccount:${SYNC_NAMESPACE}:${SYNC_SERVICE_ACCOUNT}`;
+  const { provider, pool, syncPrincipal, target } = PRIVATE_C1;
   const issuer = 'https://kubernetes.default.svc.cluster.local';
-  const target = `wif-provider://${provider.path}`;
+  let googleSide: PrivateC1Sync;
   let world: SyncWorld;
-  let googleSide: ProviderGoogle;
   let iam: FakeIamAdmin;
   let googleToken: string;
   let credentials: string;
 
-  const refreshGoogleToken = () => refreshSyncGoogleToken(world, provider, googleToken);
-  const uploadedKids = () => uploadedKidsOf(iam, provider);
+  const refreshGoogleToken = () => googleSide.refreshGoogleToken();
+  const uploadedKids = () => googleSide.uploadedKids();
   const sync = (flags: Record<string, string | undefined> = {}) =>
     world.sync(
       { api: undefined, tokenFile: undefined, target, attempts: '2', ...flags },
@@ -55,16 +39,10 @@ describe('idbridge sync --target wif-provider://', () => {
     });
 
   beforeAll(async () => {
-    world = await startSyncWorld('memory', 'private-c1');
-    world.kube.issuer = issuer;
-    await world.refreshTokens();
-    googleSide = await startProviderGoogle(world, provider, issuer);
-    ({ iam, googleToken, credentials } = googleSide);
+    googleSide = await startPrivateC1Sync(issuer);
+    ({ world, iam, googleToken, credentials } = googleSide);
   });
-  afterAll(async () => {
-    await googleSide?.close();
-    await world?.close();
-  });
+  afterAll(() => googleSide?.close());
   beforeEach(async () => {
     iam.revoke(syncPrincipal);
     iam.grant(syncPrincipal, 'roles/iam.workloadIdentityPoolAdmin', pool);

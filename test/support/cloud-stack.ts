@@ -11,6 +11,7 @@ import {
   type ClusterKey,
   type KubeTokenOptions,
 } from './keys.js';
+import { brokerAuditLines } from './broker-clients.js';
 import { startServe, tempDir, type ServeHarness } from './serve.js';
 import { httpsRequest, type HttpsAnswer } from './tls.js';
 
@@ -153,10 +154,7 @@ export async function startCloudStack(
       ),
     get: (path) => request('GET', path),
     admin,
-    auditLines: () =>
-      serve.logs
-        .map((line) => JSON.parse(line) as Record<string, unknown>)
-        .filter((entry) => entry.msg === 'broker exchange'),
+    auditLines: () => brokerAuditLines(serve),
     async close() {
       await serve.close();
       await aws.close();

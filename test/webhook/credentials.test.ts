@@ -10,6 +10,7 @@ import { gcloud } from '../support/gcloud.js';
 import { generateClusterKey, jwksOf, signKubeToken, type ClusterKey } from '../support/keys.js';
 import { startServe, tempDir, type ServeHarness } from '../support/serve.js';
 import { startWebhookHarness, type WebhookHarness } from '../support/webhook.js';
+import { useWebhook } from './fixtures.js';
 import { applyAndValidate, envOf, type PodObject } from './pod-checks.js';
 
 /**
@@ -276,35 +277,33 @@ describeCredentialFlow('the idbridge broker', async ({ issuer }) => {
 const run = promisify(execFile);
 
 describe('the rendered configuration is the one gcloud create-cred-config writes', () => {
-  let webhook: WebhookHarness;
   let configDir: string;
   beforeAll(async () => {
     configDir = await mkdtemp(join(tmpdir(), 'gcloud-oracle-'));
-    webhook = await startWebhookHarness({
-      serviceAccounts: [
-        {
-          namespace: 'apps',
-          name: 'web',
-          annotations: {
-            'cloud.google.com/workload-identity-provider': IMPERSONATING,
-            'cloud.google.com/service-account-email': GSA,
-            'idbridge.dev/token-lifetime': '1800',
-          },
-        },
-        {
-          namespace: 'apps',
-          name: 'direct',
-          annotations: {
-            'cloud.google.com/workload-identity-provider': DIRECT,
-            'idbridge.dev/direct-access': 'true',
-          },
-        },
-      ],
-    });
   });
   afterAll(async () => {
-    await webhook?.close();
     await rm(configDir, { recursive: true, force: true });
+  });
+  const webhook = useWebhook({
+    serviceAccounts: [
+      {
+        namespace: 'apps',
+        name: 'web',
+        annotations: {
+          'cloud.google.com/workload-identity-provider': IMPERSONATING,
+          'cloud.google.com/service-account-email': GSA,
+          'idbridge.dev/token-lifetime': '1800',
+        },
+      },
+      {
+        namespace: 'apps',
+        name: 'direct',
+        annotations: {
+          'cloud.google.com/workload-identity-provider': DIRECT,
+          'idbridge.dev/direct-access': 'true',
+        },
+      },
+    ],
   });
 
   const oracle = async (args: string[]) => {
@@ -339,7 +338,7 @@ describe('the rendered configuration is the one gcloud create-cred-config writes
       metadata: { name: 'p', namespace: 'apps' },
       spec: { serviceAccountName, containers: [{ name: 'app', image: 'x' }] },
     };
-    const patched = applyAndValidate(pod, (await webhook.review(pod)).patch);
+    const patched = applyAndValidate(pod, (await webhook().review(pod)).patch);
     return patched.metadata.annotations!['cloud.google.com/external-credentials-json'];
   };
 

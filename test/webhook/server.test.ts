@@ -1,13 +1,9 @@
 import { copyFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { httpsRequest, makeCertificate } from '../support/tls.js';
-import {
-  admissionReview,
-  startWebhookHarness,
-  waitFor,
-  type WebhookHarness,
-} from '../support/webhook.js';
+import { admissionReview, startWebhookHarness, waitFor } from '../support/webhook.js';
+import { useWebhook } from './fixtures.js';
 import { envOf, applyAndValidate } from './pod-checks.js';
 
 const PROVIDER =
@@ -33,14 +29,8 @@ const metricValue = (text: string, line: string): number => {
 };
 
 describe('idbridge webhook: HTTP surface and hostile input', () => {
-  let webhook: WebhookHarness;
-  beforeAll(async () => {
-    webhook = await startWebhookHarness({
-      serviceAccounts: [{ namespace: 'apps', name: 'web', annotations: ANNOTATED }],
-    });
-  });
-  afterAll(async () => {
-    await webhook?.close();
+  const webhook = useWebhook({
+    serviceAccounts: [{ namespace: 'apps', name: 'web', annotations: ANNOTATED }],
   });
 
   const envelope = (request: unknown) =>
@@ -115,7 +105,7 @@ describe('idbridge webhook: HTTP surface and hostile input', () => {
   ];
   for (const input of refusedOutright) {
     it(`answers ${input.status} to ${input.name}`, async () => {
-      const answer = await webhook.post(input.body, input.headers);
+      const answer = await webhook().post(input.body, input.headers);
       expect(answer.status).toBe(input.status);
       const body = JSON.parse(answer.body) as { error: { code: string; message: string } };
       expect(body.error.message).toMatch(input.message);
@@ -190,7 +180,7 @@ describe('idbridge webhook: HTTP surface and hostile input', () => {
   ];
   for (const input of deniedWithReason) {
     it(`denies a review with ${input.name}, saying why`, async () => {
-      const answer = await webhook.post(envelope(input.request));
+      const answer = await webhook().post(envelope(input.request));
       expect(answer.status).toBe(200);
       const review = JSON.parse(answer.body) as {
         response: { uid: string; allowed: boolean; status: { code: number; message: string } };
@@ -205,10 +195,10 @@ describe('idbridge webhook: HTTP surface and hostile input', () => {
   }
 
   it('keeps serving after all of that, and counts outcomes in /metrics', async () => {
-    expect((await webhook.get('/healthz')).status).toBe(200);
-    const mutated = await webhook.review(podFor('web'));
+    expect((await webhook().get('/healthz')).status).toBe(200);
+    const mutated = await webhook().review(podFor('web'));
     expect(mutated.review.response.allowed).toBe(true);
-    const metrics = await webhook.get('/metrics');
+    const metrics = await webhook().get('/metrics');
     expect(metrics.status).toBe(200);
     expect(metrics.headers['content-type']).toMatch(/^text\/plain/);
     expect(
@@ -227,8 +217,8 @@ describe('idbridge webhook: HTTP surface and hostile input', () => {
   });
 
   it("accepts the ?timeout= kube-apiserver appends to the webhook's path", async () => {
-    const answer = await httpsRequest(`${webhook.url}/mutate-v1-pod?timeout=5s`, {
-      ca: webhook.ca,
+    const answer = await httpsRequest(`${webhook().url}/mutate-v1-pod?timeout=5s`, {
+      ca: webhook().ca,
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify(admissionReview(podFor('web'))),
@@ -241,49 +231,44 @@ describe('idbridge webhook: HTTP surface and hostile input', () => {
   });
 
   it('answers unknown routes with 404 and the list of routes', async () => {
-    const answer = await webhook.get('/mutate');
+    const answer = await webhook().get('/mutate');
     expect(answer.status).toBe(404);
     expect(answer.body).toMatch(/POST \/mutate-v1-pod/);
   });
 
   it('never logs the Kubernetes credentials or the rendered configuration', () => {
-    const logs = webhook.logs.join('');
-    expect(logs).not.toContain(webhook.kube.token);
+    const logs = webhook().logs.join('');
+    expect(logs).not.toContain(webhook().kube.token);
     expect(logs).not.toContain('external_account');
     expect(logs).toMatch(/"msg":"admission".*"outcome":"mutated".*"pod":"web-\*"/);
   });
 });
 
 describe('idbridge webhook: ServiceAccounts from the informer cache, live GET on a miss', () => {
-  let webhook: WebhookHarness;
-  beforeAll(async () => {
-    webhook = await startWebhookHarness({
-      serviceAccounts: [{ namespace: 'apps', name: 'web', annotations: ANNOTATED }],
-      env: { IDBRIDGE_WEBHOOK_LOOKUP_TIMEOUT: '300' },
-    });
+  const webhook = useWebhook({
+    serviceAccounts: [{ namespace: 'apps', name: 'web', annotations: ANNOTATED }],
+    env: { IDBRIDGE_WEBHOOK_LOOKUP_TIMEOUT: '300' },
   });
-  afterAll(async () => {
-    await webhook?.close();
-  });
-  afterEach(() => webhook.kube.resumeWatches());
+  afterEach(() => webhook().kube.resumeWatches());
 
   const gets = (name: string) =>
-    webhook.kube.requests.filter((r) => r === `GET /api/v1/namespaces/apps/serviceaccounts/${name}`)
-      .length;
+    webhook().kube.requests.filter(
+      (r) => r === `GET /api/v1/namespaces/apps/serviceaccounts/${name}`,
+    ).length;
 
   it('answers from the cache: no GET for a ServiceAccount the watch delivered', async () => {
-    const answer = await webhook.review(podFor('web'));
+    const answer = await webhook().review(podFor('web'));
     expect(answer.patch).toBeDefined();
     expect(gets('web')).toBe(0);
   });
 
   it('sees a ServiceAccount created a moment ago, before its watch event arrives (live GET)', async () => {
-    webhook.kube.pauseWatches();
-    webhook.kube.upsert({ namespace: 'apps', name: 'fresh', annotations: ANNOTATED });
-    const answer = await webhook.review(podFor('fresh'));
+    webhook().kube.pauseWatches();
+    webhook().kube.upsert({ namespace: 'apps', name: 'fresh', annotations: ANNOTATED });
+    const answer = await webhook().review(podFor('fresh'));
     expect(answer.patch).toBeDefined();
     expect(gets('fresh')).toBe(1);
-    const metrics = await webhook.get('/metrics');
+    const metrics = await webhook().get('/metrics');
     expect(
       metricValue(
         metrics.body,
@@ -291,30 +276,30 @@ describe('idbridge webhook: ServiceAccounts from the informer cache, live GET on
       ),
     ).toBe(1);
     // Once the held event is delivered, the cache answers and no further GET is made.
-    webhook.kube.resumeWatches();
+    webhook().kube.resumeWatches();
     await waitFor(async () => {
       const before = gets('fresh');
-      await webhook.review(podFor('fresh'));
+      await webhook().review(podFor('fresh'));
       return gets('fresh') === before;
     }, 'the watch event');
   });
 
   it('follows annotation changes and deletions through the watch', async () => {
-    webhook.kube.upsert({ namespace: 'apps', name: 'changing' });
+    webhook().kube.upsert({ namespace: 'apps', name: 'changing' });
     await waitFor(
       async () =>
-        (await webhook.review(podFor('changing'))).patch === undefined && gets('changing') === 0,
+        (await webhook().review(podFor('changing'))).patch === undefined && gets('changing') === 0,
       'the ServiceAccount in the cache',
     );
-    webhook.kube.upsert({ namespace: 'apps', name: 'changing', annotations: ANNOTATED });
+    webhook().kube.upsert({ namespace: 'apps', name: 'changing', annotations: ANNOTATED });
     await waitFor(
-      async () => (await webhook.review(podFor('changing'))).patch !== undefined,
+      async () => (await webhook().review(podFor('changing'))).patch !== undefined,
       'the annotation change',
     );
-    webhook.kube.remove('apps', 'changing');
+    webhook().kube.remove('apps', 'changing');
     await waitFor(
       async () =>
-        ((await webhook.review(podFor('changing'))).review.response.warnings ?? []).some((w) =>
+        ((await webhook().review(podFor('changing'))).review.response.warnings ?? []).some((w) =>
           /not found/.test(w),
         ),
       'the deletion',
@@ -322,53 +307,53 @@ describe('idbridge webhook: ServiceAccounts from the informer cache, live GET on
   });
 
   it('resumes watching after the API server closes the watch', async () => {
-    webhook.kube.closeWatches();
-    await waitFor(() => webhook.kube.openWatches() === 1, 'the watch to reconnect');
-    webhook.kube.upsert({ namespace: 'apps', name: 'after-reconnect', annotations: ANNOTATED });
+    webhook().kube.closeWatches();
+    await waitFor(() => webhook().kube.openWatches() === 1, 'the watch to reconnect');
+    webhook().kube.upsert({ namespace: 'apps', name: 'after-reconnect', annotations: ANNOTATED });
     const before = gets('after-reconnect');
     await waitFor(async () => {
-      await webhook.review(podFor('after-reconnect'));
+      await webhook().review(podFor('after-reconnect'));
       return gets('after-reconnect') === before;
     }, 'the event after reconnecting');
   });
 
   it('relists when its resourceVersion expired (410 Gone)', async () => {
-    webhook.kube.compact();
-    webhook.kube.closeWatches();
-    webhook.kube.upsert({ namespace: 'apps', name: 'after-relist', annotations: ANNOTATED });
-    webhook.kube.compact();
-    await waitFor(() => webhook.kube.openWatches() === 1, 'the watch to come back');
+    webhook().kube.compact();
+    webhook().kube.closeWatches();
+    webhook().kube.upsert({ namespace: 'apps', name: 'after-relist', annotations: ANNOTATED });
+    webhook().kube.compact();
+    await waitFor(() => webhook().kube.openWatches() === 1, 'the watch to come back');
     await waitFor(async () => {
       const before = gets('after-relist');
-      await webhook.review(podFor('after-relist'));
+      await webhook().review(podFor('after-relist'));
       return gets('after-relist') === before;
     }, 'the relisted ServiceAccount in the cache');
   });
 
   it('a failing lookup is a 502 (the failurePolicy decides), never a crash or a silent admit', async () => {
-    webhook.kube.pauseWatches();
-    webhook.kube.upsert({ namespace: 'apps', name: 'forbidden', annotations: ANNOTATED });
-    webhook.kube.failNext('get', 403);
-    const answer = await webhook.post(JSON.stringify(admissionReview(podFor('forbidden'))));
+    webhook().kube.pauseWatches();
+    webhook().kube.upsert({ namespace: 'apps', name: 'forbidden', annotations: ANNOTATED });
+    webhook().kube.failNext('get', 403);
+    const answer = await webhook().post(JSON.stringify(admissionReview(podFor('forbidden'))));
     expect(answer.status).toBe(502);
     expect(JSON.parse(answer.body).error.message).toMatch(
       /could not read ServiceAccount apps\/forbidden.*HTTP 403: injected fault \(403\).*get\/list\/watch serviceaccounts/,
     );
-    expect(answer.body).not.toContain(webhook.kube.token);
+    expect(answer.body).not.toContain(webhook().kube.token);
   });
 
   it('a lookup slower than --lookup-timeout is a 504', async () => {
-    webhook.kube.pauseWatches();
-    webhook.kube.upsert({ namespace: 'apps', name: 'slow', annotations: ANNOTATED });
-    webhook.kube.setGetDelay(2000);
+    webhook().kube.pauseWatches();
+    webhook().kube.upsert({ namespace: 'apps', name: 'slow', annotations: ANNOTATED });
+    webhook().kube.setGetDelay(2000);
     try {
-      const answer = await webhook.post(JSON.stringify(admissionReview(podFor('slow'))));
+      const answer = await webhook().post(JSON.stringify(admissionReview(podFor('slow'))));
       expect(answer.status).toBe(504);
       expect(answer.body).toMatch(/no answer within 300 ms/);
     } finally {
-      webhook.kube.setGetDelay(0);
+      webhook().kube.setGetDelay(0);
     }
-    expect((await webhook.get('/healthz')).status).toBe(200);
+    expect((await webhook().get('/healthz')).status).toBe(200);
   });
 });
 
@@ -404,35 +389,29 @@ describe('idbridge webhook: readiness waits for the first list', () => {
 });
 
 describe('idbridge webhook: configurable policies', () => {
-  let webhook: WebhookHarness;
-  beforeAll(async () => {
-    webhook = await startWebhookHarness({
-      serviceAccounts: [
-        {
-          namespace: 'apps',
-          name: 'web',
-          annotations: {
-            'wif.example.com/workload-identity-provider': PROVIDER,
-            'wif.example.com/service-account-email': EMAIL,
-          },
+  const webhook = useWebhook({
+    serviceAccounts: [
+      {
+        namespace: 'apps',
+        name: 'web',
+        annotations: {
+          'wif.example.com/workload-identity-provider': PROVIDER,
+          'wif.example.com/service-account-email': EMAIL,
         },
-        { namespace: 'apps', name: 'default-prefix', annotations: ANNOTATED },
-      ],
-      env: {
-        IDBRIDGE_WEBHOOK_MISSING_SERVICE_ACCOUNT: 'deny',
-        IDBRIDGE_WEBHOOK_OVERWRITE_ENV: 'true',
-        IDBRIDGE_WEBHOOK_DEFAULT_REGION: 'europe-west1',
-        IDBRIDGE_WEBHOOK_FILE_MODE: '0440',
-        IDBRIDGE_WEBHOOK_ANNOTATION_PREFIX: 'wif.example.com',
       },
-    });
-  });
-  afterAll(async () => {
-    await webhook?.close();
+      { namespace: 'apps', name: 'default-prefix', annotations: ANNOTATED },
+    ],
+    env: {
+      IDBRIDGE_WEBHOOK_MISSING_SERVICE_ACCOUNT: 'deny',
+      IDBRIDGE_WEBHOOK_OVERWRITE_ENV: 'true',
+      IDBRIDGE_WEBHOOK_DEFAULT_REGION: 'europe-west1',
+      IDBRIDGE_WEBHOOK_FILE_MODE: '0440',
+      IDBRIDGE_WEBHOOK_ANNOTATION_PREFIX: 'wif.example.com',
+    },
   });
 
   it('denies a pod whose ServiceAccount is missing when configured to', async () => {
-    const answer = await webhook.review(podFor('ghost'));
+    const answer = await webhook().review(podFor('ghost'));
     expect(answer.review.response).toMatchObject({
       allowed: false,
       status: { code: 403, reason: 'Forbidden' },
@@ -442,7 +421,7 @@ describe('idbridge webhook: configurable policies', () => {
 
   it('overwrites variables the user set when configured to, adds the region, uses the file mode', async () => {
     const pod = podFor('web', [{ name: 'GOOGLE_APPLICATION_CREDENTIALS', value: '/old/key.json' }]);
-    const answer = await webhook.review(pod);
+    const answer = await webhook().review(pod);
     const patched = applyAndValidate(pod, answer.patch);
     expect(envOf(patched.spec.containers[0]!)).toMatchObject({
       GOOGLE_APPLICATION_CREDENTIALS: '/var/run/secrets/gcloud/config/federation.json',
@@ -455,7 +434,7 @@ describe('idbridge webhook: configurable policies', () => {
 
   it('reads and writes annotations under the configured prefix only', async () => {
     const pod = podFor('web');
-    const patched = applyAndValidate(pod, (await webhook.review(pod)).patch);
+    const patched = applyAndValidate(pod, (await webhook().review(pod)).patch);
     expect(Object.keys(patched.metadata.annotations!)).toEqual([
       'wif.example.com/external-credentials-json',
     ]);
@@ -472,7 +451,7 @@ describe('idbridge webhook: configurable policies', () => {
         ],
       },
     });
-    expect((await webhook.review(podFor('default-prefix'))).patch).toBeUndefined();
+    expect((await webhook().review(podFor('default-prefix'))).patch).toBeUndefined();
   });
 });
 
@@ -585,19 +564,13 @@ describe('idbridge webhook: TLS', () => {
 });
 
 describe('idbridge webhook: names that are not Kubernetes names are never looked up', () => {
-  let webhook: WebhookHarness;
-  beforeAll(async () => {
-    webhook = await startWebhookHarness({
-      serviceAccounts: [{ namespace: 'apps', name: 'web', annotations: ANNOTATED }],
-    });
-  });
-  afterAll(async () => {
-    await webhook?.close();
+  const webhook = useWebhook({
+    serviceAccounts: [{ namespace: 'apps', name: 'web', annotations: ANNOTATED }],
   });
 
   /** Lookups of one object (list and watch requests are the informer's own). */
   const lookups = () =>
-    webhook.kube.requests.filter((r) => r.startsWith('GET /api/v1/namespaces')).length;
+    webhook().kube.requests.filter((r) => r.startsWith('GET /api/v1/namespaces')).length;
 
   it.each([
     ['..', 'apps'],
@@ -614,7 +587,7 @@ describe('idbridge webhook: names that are not Kubernetes names are never looked
     'denies serviceAccountName %j in namespace %j with a 400 saying why, with no request to the API server',
     async (name, namespace) => {
       const before = lookups();
-      const answer = await webhook.review(
+      const answer = await webhook().review(
         {
           metadata: { name: 'p' },
           spec: { serviceAccountName: name, containers: [{ name: 'app', image: 'x' }] },
@@ -637,15 +610,15 @@ describe('idbridge webhook: names that are not Kubernetes names are never looked
   );
 
   it('still admits a valid name with dots, as Kubernetes allows', async () => {
-    webhook.kube.upsert({ namespace: 'apps', name: 'web.v2', annotations: ANNOTATED });
+    webhook().kube.upsert({ namespace: 'apps', name: 'web.v2', annotations: ANNOTATED });
     await waitFor(
-      async () => (await webhook.review(podFor('web.v2'))).patch !== undefined,
+      async () => (await webhook().review(podFor('web.v2'))).patch !== undefined,
       'the new ServiceAccount to be seen',
     );
   });
 
   it('answers an AdmissionReview nested 30,000 deep with HTTP 400, saying why', async () => {
-    const answer = await webhook.post(
+    const answer = await webhook().post(
       `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":${'['.repeat(30_000)}${']'.repeat(30_000)}}`,
     );
     expect(answer.status).toBe(400);
@@ -655,6 +628,6 @@ describe('idbridge webhook: names that are not Kubernetes names are never looked
         message: expect.stringMatching(/more than 64 levels deep/),
       },
     });
-    expect((await webhook.get('/healthz')).status).toBe(200);
+    expect((await webhook().get('/healthz')).status).toBe(200);
   });
 });

@@ -10,7 +10,6 @@ import { freePort } from '../support/net.js';
 import { spawnServe, type SpawnedServe } from '../support/serve.js';
 import {
   GSA,
-  spawnMetadataServer,
   startMetadataWorld,
   UNBOUND_GSA,
   type MetadataWorld,
@@ -257,15 +256,11 @@ describe('serve in fleet mode with a Cloud KMS signer: ADC from the metadata ser
     kms = await startFakeKms();
     kms.addKeyVersion(VERSION, brokerOnly(world));
     // idbridge's own metadata server stands in for the one of Cloud Run, GCE or GKE.
-    metadata = await spawnMetadataServer([
-      '--credential-config',
-      await world.credentialConfig('broker-metadata', GSA),
-    ]);
+    metadata = await world.sidecar('broker-metadata', { gsa: GSA });
     broker = await startKmsBroker(world, kms, { GCE_METADATA_HOST: metadata.hostPort });
   });
   afterAll(async () => {
     await broker?.close();
-    await metadata?.stop();
     await kms?.close();
     await world?.close();
   });

@@ -4,6 +4,7 @@ import { createRequire } from 'node:module';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../../test/support/net.js';
+import { cpuSeconds, processMemory, type ProcessMemory } from '../lib/proc.js';
 import { IDBRIDGE_BIN, REPO_ROOT } from '../../test/support/serve.js';
 import { GSA, startMetadataWorld } from '../../test/metadata/world.js';
 
@@ -33,39 +34,6 @@ const pin = (args: string[]) =>
   cpus().length > 1
     ? (['taskset', ['-c', '0', ...args]] as const)
     : ([args[0]!, args.slice(1)] as const);
-
-/** Memory of a process in MiB: RSS and its parts (/proc/PID/status), and USS/PSS (smaps_rollup). */
-interface Memory {
-  rss: number;
-  /** Anonymous pages: the heap and everything else that is the process's alone. */
-  anon: number;
-  /** File-backed pages: the node binary and the bundle, shared with every process mapping them. */
-  file: number;
-  /** Private pages (USS): what the machine gets back when this process exits. */
-  private: number;
-  /** Proportional set size: shared pages divided among the processes that map them. */
-  pss: number;
-}
-
-function memory(pid: number): Memory {
-  const field = (text: string, name: string) =>
-    Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? NaN) / 1024;
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const rollup = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
-  return {
-    rss: field(status, 'VmRSS'),
-    anon: field(status, 'RssAnon'),
-    file: field(status, 'RssFile'),
-    private: field(rollup, 'Private_Clean') + field(rollup, 'Private_Dirty'),
-    pss: field(rollup, 'Pss'),
-  };
-}
-
-/** User + system CPU seconds of a process so far (/proc/PID/stat, in clock ticks of 1/100 s). */
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
 
 const MEMORY_CGROUPS = '/sys/fs/cgroup/memory';
 
@@ -185,13 +153,13 @@ async function main(): Promise<void> {
       String(port),
     ];
     // 1. Throughput, latency and CPU per request, warm, alternating the two servers.
-    const rounds: Array<{ ours: Load; base: Load; warm: Memory }> = [];
+    const rounds: Array<{ ours: Load; base: Load; warm: ProcessMemory }> = [];
     for (let round = 0; round < ROUNDS; round++) {
       const port = await freePort();
       const sidecar = start(process.execPath, sidecarArgs(port));
       await waitFor200(`http://127.0.0.1:${port}${TOKEN}`, FLAVOR);
       const ours = await load(`http://127.0.0.1:${port}${TOKEN}`, sidecar.pid!);
-      const warm = memory(sidecar.pid!);
+      const warm = processMemory(sidecar.pid!);
       await stop(sidecar);
       const basePort = await freePort();
       const baseline = start(process.execPath, [
@@ -206,16 +174,16 @@ async function main(): Promise<void> {
 
     // 2. Start-to-ready and memory at ready, against a bare node:http server started the same way.
     const starts: number[] = [];
-    const ready: Memory[] = [];
+    const ready: ProcessMemory[] = [];
     const bareStarts: number[] = [];
-    const bare: Memory[] = [];
+    const bare: ProcessMemory[] = [];
     for (let i = 0; i < RUNS; i++) {
       const p = await freePort();
       const t0 = performance.now();
       const child = start(process.execPath, sidecarArgs(p));
       await waitFor200(`http://127.0.0.1:${p}/readyz`);
       starts.push(performance.now() - t0);
-      ready.push(memory(child.pid!));
+      ready.push(processMemory(child.pid!));
       await stop(child);
       const q = await freePort();
       const t1 = performance.now();
@@ -225,7 +193,7 @@ async function main(): Promise<void> {
       ]);
       await waitFor200(`http://127.0.0.1:${q}/`);
       bareStarts.push(performance.now() - t1);
-      bare.push(memory(baseline.pid!));
+      bare.push(processMemory(baseline.pid!));
       await stop(baseline);
     }
 
@@ -250,21 +218,22 @@ async function main(): Promise<void> {
     // 4. Several sidecars side by side, as on a node running several pods: the file-backed pages
     //    (node, the bundle) are mapped once, so each one's PSS falls towards its private memory.
     const together: ChildProcess[] = [];
-    let shared: Memory[] = [];
+    let shared: ProcessMemory[] = [];
     try {
       for (let i = 0; i < TOGETHER; i++) {
         const p = await freePort();
         together.push(start(process.execPath, sidecarArgs(p)));
         await waitFor200(`http://127.0.0.1:${p}/readyz`);
       }
-      shared = together.map((child) => memory(child.pid!));
+      shared = together.map((child) => processMemory(child.pid!));
     } finally {
       await Promise.all(together.map((child) => stop(child)));
     }
 
     const load1 = execFileSync('cat', ['/proc/loadavg']).toString().split(' ')[0];
     const mib = (v: number) => `${v.toFixed(1)} MiB`;
-    const med = (list: Memory[], key: keyof Memory) => median(list.map((m) => m[key]));
+    const med = (list: ProcessMemory[], key: keyof ProcessMemory) =>
+      median(list.map((m) => m[key]));
     const out = [
       `Machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB, Node ${process.version}, load average ${load1} at the end; server pinned to core 0, autocannon (10 connections, ${SECONDS} s) on the rest; ${ROUNDS} rounds, the two servers alternated.`,
       '',

@@ -6,7 +6,6 @@
  * baselines: GET /healthz (the HTTP floor) and an admin GET of one cluster (auth + one store read).
  */
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Storage } from '@google-cloud/storage';
 import { GcsStore } from '../../src/registry/gcs-store.js';
@@ -14,6 +13,7 @@ import type { ClusterRecord } from '../../src/registry/record.js';
 import { startFakeGcs } from '../../test/fakes/gcs.js';
 import { freePort } from '../../test/support/net.js';
 import { generateClusterKey, jwksOf, signKubeToken } from '../../test/support/keys.js';
+import { rssMiB } from '../lib/proc.js';
 
 const ROOT = join(import.meta.dirname, '../..');
 const SMALL = 10;
@@ -67,11 +67,6 @@ async function measure(
     mean: times.reduce((a, b) => a + b, 0) / times.length,
     ...(writes ? { writes: (writes() - before) / count } : {}),
   });
-}
-
-function rssMiB(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) / 1024;
 }
 
 async function main(): Promise<void> {

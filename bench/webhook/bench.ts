@@ -1,5 +1,4 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { cpus } from 'node:os';
 import { Agent, request } from 'node:https';
@@ -9,6 +8,7 @@ import { freePort } from '../../test/support/net.js';
 import { REPO_ROOT, tempDir } from '../../test/support/serve.js';
 import { httpsRequest, makeCertificate } from '../../test/support/tls.js';
 import { admissionReview } from '../../test/support/webhook.js';
+import { cpuSeconds } from '../lib/proc.js';
 
 // autocannon ships no types; the little of it used here, typed where it is used.
 const autocannon = createRequire(import.meta.url)('autocannon') as (options: {
@@ -82,15 +82,6 @@ interface LatencyResult {
   max: number;
   errors: number;
   sent: number;
-}
-
-const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
-/** CPU seconds a process has used (user + system): unlike latency, not inflated by other load on the machine. */
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    .replace(/^.*\) /, '')
-    .split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
 }
 
 /** Open loop at a fixed rate: latency is measured from when a request was due, not when it left. */

@@ -9,13 +9,17 @@ import { IdbridgeError } from '../errors.js';
  */
 export const JWT_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:jwt';
 export const DEFAULT_UNIVERSE_DOMAIN = 'googleapis.com';
-/** Kubernetes' limits on impersonated token lifetime (IAM Credentials: 10 min to 12 h). */
 /**
  * A Google Cloud project id as the metadata server answers it (project/project-id), with the
  * legacy `domain:` form: what `idbridge metadata-server --project-id` and the webhook's
  * `--default-project` accept. A project number is not one.
  */
 export const PROJECT_ID = /^[a-z][-a-z0-9.:]{4,61}[a-z0-9]$/;
+/** PROJECT_ID as a setting's schema, with the message every command gives. */
+export const projectIdSchema = z
+  .string()
+  .regex(PROJECT_ID, 'must be a Google Cloud project id such as my-project-123');
+/** Kubernetes' limits on impersonated token lifetime (IAM Credentials: 10 min to 12 h). */
 export const MIN_IMPERSONATION_LIFETIME_SECONDS = 600;
 export const MAX_IMPERSONATION_LIFETIME_SECONDS = 43_200;
 

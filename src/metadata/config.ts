@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { environmentProblems, environmentSchema, parseEnvironment } from '../config/config.js';
-import { PROJECT_ID } from '../credentials/credential-config.js';
+import { projectIdSchema } from '../credentials/credential-config.js';
 import { IdbridgeError } from '../errors.js';
 import type { LogLevel } from '../log/logger.js';
 import { loadNodeModeConfig, type NodeEnvironment, type NodeModeConfig } from './node-config.js';
@@ -18,10 +18,7 @@ export const metadataEnvironmentSchema = z.object({
   IDBRIDGE_METADATA_CREDENTIAL_CONFIG: z.string().min(1).optional(),
   IDBRIDGE_METADATA_HOST: z.string().min(1).default('127.0.0.1'),
   IDBRIDGE_METADATA_PORT: z.coerce.number().int().min(0).max(65535).default(988),
-  IDBRIDGE_METADATA_PROJECT_ID: z
-    .string()
-    .regex(PROJECT_ID, 'must be a Google Cloud project id such as my-project-123')
-    .optional(),
+  IDBRIDGE_METADATA_PROJECT_ID: projectIdSchema.optional(),
   IDBRIDGE_METADATA_NUMERIC_PROJECT_ID: z
     .string()
     .regex(/^\d{1,20}$/, 'must be digits only (the project number)')

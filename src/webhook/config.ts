@@ -3,7 +3,7 @@ import {
   MAX_IMPERSONATION_LIFETIME_SECONDS,
   MIN_IMPERSONATION_LIFETIME_SECONDS,
   parseProvider,
-  PROJECT_ID,
+  projectIdSchema,
 } from '../credentials/credential-config.js';
 import { environmentProblems, environmentSchema, parseEnvironment } from '../config/config.js';
 import { IdbridgeError, isIdbridgeError } from '../errors.js';
@@ -90,9 +90,7 @@ export const webhookEnvironmentSchema = z.object({
     .default(3600)
     .describe('impersonated token lifetime, seconds'),
   IDBRIDGE_WEBHOOK_TOKEN_URL: z.string().optional().describe('cluster-wide broker `token_url`'),
-  IDBRIDGE_WEBHOOK_DEFAULT_PROJECT: z
-    .string()
-    .regex(PROJECT_ID, 'must be a Google Cloud project id such as my-project-123')
+  IDBRIDGE_WEBHOOK_DEFAULT_PROJECT: projectIdSchema
     .optional()
     .describe(
       "project of ServiceAccounts that name none and whose Google service account (if any) does not give one: `GOOGLE_CLOUD_PROJECT` and the metadata server sidecar's `--project-id` (a direct-access ServiceAccount's sidecar needs one)",

@@ -81,8 +81,6 @@ export function kubePodsHandler(options: {
     resource: 'pods',
     listKind: 'PodList',
     firstRevision: 1000,
-    expires: false,
-    timeouts: false,
   });
   const serviceAccountUids = new Map<string, string>();
   const tokenRequests: TokenRequestRecord[] = [];

@@ -143,7 +143,7 @@ export interface ResourceStore<T extends StoredObject> {
   resumeWatches(): void;
   closeWatches(): void;
   openWatches(): number;
-  /** Forgets past events: resuming a watch before now gets 410 Expired (with `expires`). */
+  /** Forgets past events: resuming a watch before now gets 410 Expired. */
   compact(): void;
 }
 
@@ -152,13 +152,6 @@ export function resourceStore<T extends StoredObject>(options: {
   resource: string;
   listKind: string;
   firstRevision: number;
-  /**
-   * A watch from before the oldest kept event, or from a resourceVersion that is not a number,
-   * ends with the 410 Expired ERROR event; without it every event is replayed from anywhere.
-   */
-  expires: boolean;
-  /** A watch ends after its `timeoutSeconds`, as the server ends it; without it, only on close. */
-  timeouts: boolean;
 }): ResourceStore<T> {
   const objects = new Map<string, T>();
   let events: StoreEvent<T>[] = [];
@@ -249,7 +242,8 @@ export function resourceStore<T extends StoredObject>(options: {
               controller.close();
             },
           };
-          if (options.expires && (!Number.isFinite(from) || from < oldestResumable)) {
+          // A watch from before the oldest kept event, or from a resourceVersion that is not a number.
+          if (!Number.isFinite(from) || from < oldestResumable) {
             // What kube-apiserver sends for a compacted resourceVersion: an ERROR event, then the end.
             const expired = statusBody(
               410,
@@ -265,8 +259,8 @@ export function resourceStore<T extends StoredObject>(options: {
             for (const object of objects.values())
               if (matches(object)) watcher.send(`${JSON.stringify({ type: 'ADDED', object })}\n`);
           } else for (const event of events) if (event.rv > from) deliver(watcher, event);
-          if (options.timeouts && timeoutSeconds > 0)
-            setTimeout(() => watcher.close(), timeoutSeconds * 1000).unref();
+          // The server ends a watch after its timeoutSeconds.
+          if (timeoutSeconds > 0) setTimeout(() => watcher.close(), timeoutSeconds * 1000).unref();
         },
         cancel() {
           watchers.delete(watcher);

@@ -68,8 +68,6 @@ export function kubeServiceAccountsHandler(options: {
     resource: 'serviceaccounts',
     listKind: 'ServiceAccountList',
     firstRevision: 100,
-    expires: true,
-    timeouts: true,
   });
   const faults: Record<KubeEndpoint, number[]> = { list: [], watch: [], get: [] };
   let getDelay = 0;

@@ -9,9 +9,8 @@ import { freePort } from '../support/net.js';
 import { IDBRIDGE_BIN, tempDir } from '../support/serve.js';
 import { makeCertificate } from '../support/tls.js';
 import { admissionReview, waitFor } from '../support/webhook.js';
+import { PROVIDER } from './fixtures.js';
 
-const PROVIDER =
-  'projects/123456789/locations/global/workloadIdentityPools/on-prem/providers/cluster-a';
 const pod = {
   apiVersion: 'v1',
   kind: 'Pod',

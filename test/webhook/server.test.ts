@@ -3,12 +3,9 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { httpsRequest, makeCertificate } from '../support/tls.js';
 import { admissionReview, startWebhookHarness, waitFor } from '../support/webhook.js';
-import { useWebhook } from './fixtures.js';
+import { EMAIL, PROVIDER, useWebhook } from './fixtures.js';
 import { envOf, applyAndValidate } from './pod-checks.js';
 
-const PROVIDER =
-  'projects/123456789/locations/global/workloadIdentityPools/on-prem/providers/cluster-a';
-const EMAIL = 'app-x@my-project-1.iam.gserviceaccount.com';
 const ANNOTATED = {
   'cloud.google.com/workload-identity-provider': PROVIDER,
   'cloud.google.com/service-account-email': EMAIL,
